@@ -1,0 +1,43 @@
+using System.Linq;
+using System.Management.Automation;
+using GpuVirt.Core;
+
+namespace GpuVirt.Commands
+{
+    /// <summary>Lists the host's GPUs (display-class functions) with their companions, IOMMU group and vGPU capability.</summary>
+    [Cmdlet(VerbsCommon.Get, "GpuDevice")]
+    [OutputType(typeof(GpuDevice))]
+    public sealed class GetGpuDeviceCommand : HostCmdlet
+    {
+        [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [SupportsWildcards]
+        [ValidateNotNullOrEmpty]
+        public string[]? Address { get; set; }
+
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(GpuVendorCompleter))]
+        public string[]? Vendor { get; set; }
+
+        protected override bool DisplayAsGpu => true;
+
+        protected override void ProcessRecord()
+        {
+            ushort[]? vendors = null;
+            try
+            {
+                vendors = Vendor?.SelectMany(GpuVendors.Resolve).ToArray();
+            }
+            catch (GpuVirtException e)
+            {
+                ThrowTerminatingError(e);
+            }
+
+            foreach (var gpu in DeviceSelector.ByAddress(Inventory.Gpus(), Address, WriteError))
+            {
+                if (vendors != null && !vendors.Contains(gpu.VendorId)) continue;
+                WriteObject(gpu);
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using System.Linq;
+using System.Management.Automation;
+using GpuVirt.Core;
+
+namespace GpuVirt.Commands
+{
+    /// <summary>Lists the host's PCI functions from sysfs, like <c>lspci -Dnnk</c> with IOMMU groups.</summary>
+    [Cmdlet(VerbsCommon.Get, "PciDevice")]
+    [OutputType(typeof(PciDevice))]
+    public sealed class GetPciDeviceCommand : HostCmdlet
+    {
+        [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [SupportsWildcards]
+        [ValidateNotNullOrEmpty]
+        public string[]? Address { get; set; }
+
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string[]? VendorId { get; set; }
+
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string[]? DeviceId { get; set; }
+
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string[]? Class { get; set; }
+
+        [Parameter]
+        [SupportsWildcards]
+        [ValidateNotNullOrEmpty]
+        public string[]? Driver { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            ushort[]? vendors, devices;
+            string[]? classes;
+            try
+            {
+                vendors = DeviceSelector.ParseIds(VendorId, nameof(VendorId));
+                devices = DeviceSelector.ParseIds(DeviceId, nameof(DeviceId));
+                classes = DeviceSelector.ParseClasses(Class);
+            }
+            catch (GpuVirtException e)
+            {
+                ThrowTerminatingError(e);
+                return;
+            }
+            var drivers = Driver?.Select(d => new WildcardPattern(d, WildcardOptions.IgnoreCase)).ToArray();
+
+            foreach (var device in DeviceSelector.ByAddress(Inventory.Devices, Address, WriteError))
+            {
+                if (vendors != null && !vendors.Contains(device.VendorId)) continue;
+                if (devices != null && !devices.Contains(device.DeviceId)) continue;
+                if (classes != null && !DeviceSelector.ClassMatches(device.ClassCode, classes)) continue;
+                if (drivers != null && !drivers.Any(p => p.IsMatch(device.Driver ?? string.Empty))) continue;
+                WriteObject(device);
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+using System;
+
+namespace GpuVirt.Core
+{
+    /// <summary>What kind of failure a <see cref="GpuVirtException"/> is; the cmdlets map it to an ErrorCategory.</summary>
+    public enum ErrorKind
+    {
+        NotSpecified,
+        InvalidArgument,
+        ObjectNotFound,
+        PermissionDenied,
+        ResourceUnavailable,
+        ResourceBusy,
+        NotEnabled,
+        NotInstalled,
+        InvalidData,
+        InvalidOperation,
+        OperationStopped,
+        WriteError,
+    }
+
+    /// <summary>The one exception type of the core: a stable error id, a kind, a message a user can act on and the target.</summary>
+    public class GpuVirtException : Exception
+    {
+        public GpuVirtException(string errorId, ErrorKind kind, string message, object? target = null, Exception? inner = null)
+            : base(message, inner)
+        {
+            ErrorId = errorId;
+            Kind = kind;
+            Target = target;
+        }
+
+        /// <summary>A stable identifier (VerbNounProblem style) that scripts and tests can rely on.</summary>
+        public string ErrorId { get; }
+
+        public ErrorKind Kind { get; }
+
+        public object? Target { get; }
+    }
+
+    /// <summary>Every error id the module raises, in one place so they stay stable.</summary>
+    public static class ErrorIds
+    {
+        public const string InvalidPciAddress = "InvalidPciAddress";
+        public const string PciDeviceNotFound = "PciDeviceNotFound";
+        public const string IommuNotEnabled = "IommuNotEnabled";
+        public const string IommuGroupNotFound = "IommuGroupNotFound";
+        public const string RootRequired = "RootRequired";
+        public const string HostRootNotFound = "HostRootNotFound";
+        public const string SysfsReadFailed = "SysfsReadFailed";
+        public const string InvalidVendor = "InvalidVendor";
+        public const string ProgramNotFound = "ProgramNotFound";
+        public const string ProgramFailed = "ProgramFailed";
+        public const string OperationStopped = "OperationStopped";
+    }
+}

@@ -1,0 +1,123 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+
+namespace GpuVirt.Core
+{
+    /// <summary>Why one function keeps its IOMMU group from being assigned.</summary>
+    public sealed class IommuGroupBlocker
+    {
+        public IommuGroupBlocker(PciAddress address, string? driver, string reason)
+        {
+            Address = address;
+            Driver = driver;
+            Reason = reason;
+        }
+
+        public PciAddress Address { get; }
+        public string? Driver { get; }
+        public string Reason { get; }
+
+        public override string ToString() => Address + ": " + Reason;
+    }
+
+    /// <summary>An IOMMU group: the unit of isolation. Every endpoint in it must leave its host driver before any is assigned.</summary>
+    public sealed class IommuGroup
+    {
+        public int Number { get; internal set; }
+
+        /// <summary><c>DMA</c>, <c>DMA-FQ</c>, <c>identity</c>, <c>unknown</c> (mdev groups), or null when the kernel does not say.</summary>
+        public string? Type { get; internal set; }
+
+        /// <summary>The PCI functions of the group, bridges included, sorted by address.</summary>
+        public IReadOnlyList<PciDevice> Devices { get; internal set; } = Array.Empty<PciDevice>();
+
+        /// <summary>Members that are not PCI functions (mediated devices in their own group).</summary>
+        public IReadOnlyList<string> OtherMembers { get; internal set; } = Array.Empty<string>();
+
+        public IReadOnlyList<PciDevice> Endpoints => Devices.Where(d => d.IsEndpoint).ToList();
+
+        /// <summary>True when every endpoint is bound to vfio-pci or pci-stub, or to no driver.</summary>
+        public bool IsViable => Blockers.Count == 0;
+
+        public IReadOnlyList<IommuGroupBlocker> Blockers { get; internal set; } = Array.Empty<IommuGroupBlocker>();
+
+        public override string ToString() => Number.ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Reads <c>/sys/kernel/iommu_groups</c> under a host root.</summary>
+    public static class IommuGroups
+    {
+        /// <summary>True when the kernel has IOMMU groups (the IOMMU is on).</summary>
+        public static bool IsEnabled(HostRoot root) => GroupNumbers(root).Count > 0;
+
+        public static IReadOnlyList<int> GroupNumbers(HostRoot root)
+        {
+            var dir = root.Resolve(HostPaths.IommuGroups);
+            if (!Directory.Exists(dir)) return Array.Empty<int>();
+            var numbers = new List<int>();
+            foreach (var entry in Directory.EnumerateFileSystemEntries(dir))
+            {
+                if (int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out var n)) numbers.Add(n);
+            }
+            numbers.Sort();
+            return numbers;
+        }
+
+        /// <summary>Every group, or an <see cref="ErrorIds.IommuNotEnabled"/> error when there are none.</summary>
+        public static IReadOnlyList<IommuGroup> ReadAll(PciInventory inventory)
+        {
+            var numbers = GroupNumbers(inventory.Root);
+            if (numbers.Count == 0) throw NotEnabled(inventory.Root);
+            return numbers.Select(n => ReadGroup(inventory, n)).ToList();
+        }
+
+        /// <summary>One group; null when it does not exist.</summary>
+        public static IommuGroup? TryRead(PciInventory inventory, int number)
+        {
+            var dir = Path.Combine(inventory.Root.Resolve(HostPaths.IommuGroups), number.ToString(CultureInfo.InvariantCulture));
+            return Directory.Exists(dir) ? ReadGroup(inventory, number) : null;
+        }
+
+        public static GpuVirtException NotEnabled(HostRoot root) =>
+            new GpuVirtException(ErrorIds.IommuNotEnabled, ErrorKind.NotEnabled,
+                $"The IOMMU is not enabled on this host: '{root.Resolve(HostPaths.IommuGroups)}' has no groups. " +
+                "Run Enable-IommuBoot, then reboot the host.", root.Directory);
+
+        private static IommuGroup ReadGroup(PciInventory inventory, int number)
+        {
+            var dir = Path.Combine(inventory.Root.Resolve(HostPaths.IommuGroups), number.ToString(CultureInfo.InvariantCulture));
+            var devices = new List<PciDevice>();
+            var others = new List<string>();
+            var devicesDir = Path.Combine(dir, "devices");
+            if (Directory.Exists(devicesDir))
+            {
+                foreach (var entry in Directory.EnumerateFileSystemEntries(devicesDir))
+                {
+                    var name = Path.GetFileName(entry);
+                    if (PciAddress.TryParse(name, out var address) && inventory.Find(address) is PciDevice device)
+                        devices.Add(device);
+                    else
+                        others.Add(name);
+                }
+            }
+            devices.Sort((a, b) => a.Address.CompareTo(b.Address));
+            others.Sort(StringComparer.Ordinal);
+            var blockers = devices
+                .Where(d => d.IsEndpoint && !PciInventory.IsPassthroughDriver(d.Driver))
+                .Select(d => new IommuGroupBlocker(d.Address, d.Driver,
+                    $"bound to host driver '{d.Driver}'; it must be bound to vfio-pci or pci-stub, or to no driver"))
+                .ToList();
+            return new IommuGroup
+            {
+                Number = number,
+                Type = Sysfs.TryReadText(Path.Combine(dir, "type")),
+                Devices = devices,
+                OtherMembers = others,
+                Blockers = blockers,
+            };
+        }
+    }
+}

@@ -1,0 +1,122 @@
+using System;
+using System.Collections.Generic;
+using System.ComponentModel;
+using System.Linq;
+using System.Text;
+using System.Threading;
+using CliWrap;
+using CliWrap.Buffered;
+
+namespace GpuVirt.Core
+{
+    /// <summary>What an external program did: its command line, exit code and captured output.</summary>
+    public sealed class CommandResult
+    {
+        public CommandResult(string program, IReadOnlyList<string> arguments, int exitCode, string standardOutput, string standardError)
+        {
+            Program = program;
+            Arguments = arguments;
+            ExitCode = exitCode;
+            StandardOutput = standardOutput;
+            StandardError = standardError;
+        }
+
+        public string Program { get; }
+        public IReadOnlyList<string> Arguments { get; }
+        public int ExitCode { get; }
+        public string StandardOutput { get; }
+        public string StandardError { get; }
+        public string CommandLine => ProcessRunner.Render(Program, Arguments);
+    }
+
+    /// <summary>
+    /// Runs external programs (virsh, grub2-mkconfig, dracut, systemctl …) through CliWrap: an argument list, never a
+    /// shell string; output captured; exit code checked; each command line reported to a log before it runs.
+    /// </summary>
+    public sealed class ProcessRunner
+    {
+        private static readonly Dictionary<string, string> Packages = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["virsh"] = "libvirt-client (RHEL, Fedora) or libvirt-clients (Debian, Ubuntu)",
+            ["grub2-mkconfig"] = "grub2-tools",
+            ["grubby"] = "grubby",
+            ["update-grub"] = "grub2-common",
+            ["dracut"] = "dracut",
+            ["update-initramfs"] = "initramfs-tools",
+            ["systemctl"] = "systemd",
+            ["mdevctl"] = "mdevctl",
+            ["lspci"] = "pciutils",
+        };
+
+        private readonly Action<string>? _log;
+
+        public ProcessRunner(Action<string>? log = null)
+        {
+            _log = log;
+        }
+
+        /// <summary>Runs a program and waits for it. With <paramref name="check"/>, a non-zero exit is a <see cref="ErrorIds.ProgramFailed"/> error.</summary>
+        public CommandResult Run(string program, IEnumerable<string> arguments, CancellationToken cancellationToken = default,
+            bool check = true, string? standardInput = null)
+        {
+            var args = arguments.ToList();
+            _log?.Invoke(Render(program, args));
+            var command = Cli.Wrap(program)
+                .WithArguments(args)
+                .WithValidation(CommandResultValidation.None);
+            if (standardInput != null) command = command.WithStandardInputPipe(PipeSource.FromString(standardInput));
+
+            BufferedCommandResult buffered;
+            try
+            {
+                buffered = command.ExecuteBufferedAsync(Encoding.UTF8, cancellationToken).Task.GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException e)
+            {
+                throw new GpuVirtException(ErrorIds.OperationStopped, ErrorKind.OperationStopped,
+                    $"Stopped while '{program}' was running.", program, e);
+            }
+            catch (Win32Exception e)
+            {
+                throw NotFound(program, e);
+            }
+            catch (InvalidOperationException e) when (e.InnerException is Win32Exception w)
+            {
+                throw NotFound(program, w);
+            }
+
+            var result = new CommandResult(program, args, buffered.ExitCode, buffered.StandardOutput, buffered.StandardError);
+            if (check && result.ExitCode != 0)
+            {
+                throw new GpuVirtException(ErrorIds.ProgramFailed, ErrorKind.InvalidOperation,
+                    $"'{result.CommandLine}' failed with exit code {result.ExitCode}: {FirstLines(result.StandardError, result.StandardOutput)}",
+                    result);
+            }
+            return result;
+        }
+
+        public static string PackageFor(string program) =>
+            Packages.TryGetValue(System.IO.Path.GetFileName(program), out var p) ? p : "the package that provides it";
+
+        private static GpuVirtException NotFound(string program, Exception e) =>
+            new GpuVirtException(ErrorIds.ProgramNotFound, ErrorKind.NotInstalled,
+                $"The program '{program}' was not found. Install {PackageFor(program)}.", program, e);
+
+        private static string FirstLines(string stderr, string stdout)
+        {
+            var text = string.IsNullOrWhiteSpace(stderr) ? stdout : stderr;
+            text = text.Trim();
+            return text.Length == 0 ? "(no output)" : text;
+        }
+
+        /// <summary>A command line for people to read (the program is never run through a shell).</summary>
+        public static string Render(string program, IEnumerable<string> arguments) =>
+            string.Join(" ", new[] { program }.Concat(arguments).Select(Quote));
+
+        private static string Quote(string s)
+        {
+            if (s.Length > 0 && s.All(c => char.IsLetterOrDigit(c) || "-_./:=,@%+".IndexOf(c) >= 0)) return s;
+            return "'" + s.Replace("'", "'\\''") + "'";
+        }
+    }
+}

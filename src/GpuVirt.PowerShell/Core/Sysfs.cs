@@ -1,0 +1,112 @@
+using System;
+using System.Globalization;
+using System.IO;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace GpuVirt.Core
+{
+    /// <summary>
+    /// Tolerant readers of sysfs-style attribute files and links. Optional attributes that are missing or unreadable
+    /// read as null; a permission error on a path the caller must have turns into a "requires root" error naming it.
+    /// </summary>
+    public static class Sysfs
+    {
+        /// <summary>The trimmed text of an attribute, or null when it is missing or cannot be read.</summary>
+        public static string? TryReadText(string path)
+        {
+            try
+            {
+                return File.ReadAllText(path).Trim();
+            }
+            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+
+        /// <summary>The trimmed text of an attribute the caller needs; a missing or unreadable file is an error.</summary>
+        public static string ReadText(string path)
+        {
+            try
+            {
+                return File.ReadAllText(path).Trim();
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                throw RootRequired(path, "read", e);
+            }
+            catch (IOException e)
+            {
+                throw new GpuVirtException(ErrorIds.SysfsReadFailed, ErrorKind.ResourceUnavailable,
+                    $"Cannot read '{path}': {e.Message}", path, e);
+            }
+        }
+
+        /// <summary>Parses <c>0x10de</c>-style hex attributes; null when missing or malformed.</summary>
+        public static uint? TryReadHex(string path)
+        {
+            var text = TryReadText(path);
+            return ParseHex(text);
+        }
+
+        public static uint? ParseHex(string? text)
+        {
+            if (text is null) return null;
+            var s = text.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? text.Substring(2) : text;
+            return uint.TryParse(s, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var v) ? v : (uint?)null;
+        }
+
+        public static int? TryReadInt(string path)
+        {
+            var text = TryReadText(path);
+            return text != null && int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : (int?)null;
+        }
+
+        /// <summary>The target of a symbolic link as stored (often relative), or null when the path is not a link.</summary>
+        public static string? TryReadLink(string path)
+        {
+            var buffer = new byte[4096];
+            var n = NativeMethods.readlink(NullTerminated(path), buffer, (IntPtr)buffer.Length).ToInt64();
+            if (n <= 0) return null;
+            return Encoding.UTF8.GetString(buffer, 0, (int)n);
+        }
+
+        /// <summary>The last path element of a link's target (<c>driver</c> → <c>vfio-pci</c>), or null.</summary>
+        public static string? TryReadLinkName(string path)
+        {
+            var target = TryReadLink(path);
+            if (target is null) return null;
+            var trimmed = target.TrimEnd('/');
+            var slash = trimmed.LastIndexOf('/');
+            return slash < 0 ? trimmed : trimmed.Substring(slash + 1);
+        }
+
+        /// <summary>Resolves a link to an absolute path (one level, relative to the link's directory).</summary>
+        public static string? TryResolveLink(string path)
+        {
+            var target = TryReadLink(path);
+            if (target is null) return null;
+            if (target.StartsWith("/", StringComparison.Ordinal)) return Path.GetFullPath(target);
+            var dir = Path.GetDirectoryName(path) ?? "/";
+            return Path.GetFullPath(Path.Combine(dir, target));
+        }
+
+        private static byte[] NullTerminated(string path)
+        {
+            var bytes = new byte[Encoding.UTF8.GetByteCount(path) + 1];
+            Encoding.UTF8.GetBytes(path, 0, path.Length, bytes, 0);
+            return bytes;
+        }
+
+        public static GpuVirtException RootRequired(string path, string verb, Exception? inner = null) =>
+            new GpuVirtException(ErrorIds.RootRequired, ErrorKind.PermissionDenied,
+                $"Permission denied to {verb} '{path}'. This requires root: run pwsh as root (sudo pwsh).", path, inner);
+
+        private static class NativeMethods
+        {
+            [DllImport("libc", SetLastError = true)]
+            internal static extern IntPtr readlink(byte[] path, byte[] buffer, IntPtr size);
+        }
+    }
+}

@@ -1,0 +1,265 @@
+using System.Globalization;
+using System.Text;
+
+namespace GpuVirt.Fixtures;
+
+/// <summary>
+/// Writes a host tree shaped like the kernel's: devices under <c>sys/devices/pciDDDD:BB/...</c> with nested bridges,
+/// relative symlinks from <c>sys/bus/pci/devices</c>, <c>iommu_group</c> links into <c>sys/kernel/iommu_groups/N</c>,
+/// <c>driver</c> links into <c>sys/bus/pci/drivers</c>, a binary <c>config</c> consistent with the text attributes,
+/// mdev parents and devices, and optional /proc and pci.ids files.
+/// </summary>
+public sealed class HostTreeBuilder
+{
+    private readonly List<FixtureDevice> _devices = new();
+    private readonly List<FixtureMdevDevice> _mdevs = new();
+    private readonly Dictionary<int, string> _groupTypes = new();
+
+    public HostTreeBuilder(string root)
+    {
+        Root = Path.GetFullPath(root);
+    }
+
+    public string Root { get; }
+
+    public IReadOnlyList<FixtureDevice> Devices => _devices;
+
+    public string? CpuVendor { get; set; }
+    public string? Cmdline { get; set; }
+
+    /// <summary>pci.ids text to place at usr/share/misc/pci.ids; null writes none.</summary>
+    public string? PciIds { get; set; }
+
+    public FixtureDevice Add(FixtureDevice device)
+    {
+        _devices.Add(device);
+        return device;
+    }
+
+    public FixtureDevice Add(string address, ushort vendor, ushort device, uint classCode, Action<FixtureDevice>? configure = null)
+    {
+        var d = new FixtureDevice(address, vendor, device, classCode);
+        configure?.Invoke(d);
+        return Add(d);
+    }
+
+    public void AddMdev(FixtureMdevDevice mdev) => _mdevs.Add(mdev);
+
+    public void SetGroupType(int group, string type) => _groupTypes[group] = type;
+
+    /// <summary>The device's directory (its real path) under the root.</summary>
+    public string DeviceDirectory(string address)
+    {
+        var d = _devices.FirstOrDefault(x => x.Address == address) ?? throw new ArgumentException($"No fixture device {address}.");
+        if (d.Parent is not null) return Path.Combine(DeviceDirectory(d.Parent), d.Address);
+        var root = d.RootBus ?? "pci" + d.Address.Substring(0, d.Address.IndexOf(':') + 3);
+        return Path.Combine(Root, "sys", "devices", root, d.Address);
+    }
+
+    public string Build()
+    {
+        Directory.CreateDirectory(Root);
+        var sys = Path.Combine(Root, "sys");
+        var busDevices = Dir(sys, "bus", "pci", "devices");
+        var drivers = Dir(sys, "bus", "pci", "drivers");
+        Dir(sys, "bus", "mdev", "devices");
+        Dir(sys, "class", "mdev_bus");
+        File.WriteAllText(Path.Combine(sys, "bus", "pci", "drivers_probe"), string.Empty);
+        var groups = Path.Combine(sys, "kernel", "iommu_groups");
+
+        foreach (var d in _devices)
+        {
+            var dir = DeviceDirectory(d.Address);
+            Directory.CreateDirectory(dir);
+            WriteDevice(d, dir);
+            Link(Path.Combine(busDevices, d.Address), dir);
+            if (d.Driver is not null)
+            {
+                var driverDir = Dir(drivers, d.Driver);
+                foreach (var f in new[] { "bind", "unbind", "new_id", "remove_id" })
+                {
+                    var p = Path.Combine(driverDir, f);
+                    if (!File.Exists(p)) File.WriteAllText(p, string.Empty);
+                }
+                Link(Path.Combine(driverDir, d.Address), dir);
+                Link(Path.Combine(dir, "driver"), driverDir);
+            }
+            if (d.IommuGroup is int g)
+            {
+                var groupDir = Dir(groups, g.ToString(CultureInfo.InvariantCulture));
+                Dir(groupDir, "devices");
+                WriteGroupType(groupDir, g);
+                Link(Path.Combine(groupDir, "devices", d.Address), dir);
+                Link(Path.Combine(dir, "iommu_group"), groupDir);
+            }
+            if (d.PhysicalFunction is not null)
+            {
+                var pfDir = DeviceDirectory(d.PhysicalFunction);
+                Link(Path.Combine(dir, "physfn"), pfDir);
+            }
+            if (d.MdevTypes.Count > 0)
+            {
+                Link(Path.Combine(sys, "class", "mdev_bus", d.Address), dir);
+                foreach (var t in d.MdevTypes)
+                {
+                    var typeDir = Dir(dir, "mdev_supported_types", t.Id);
+                    Dir(typeDir, "devices");
+                    if (t.Name is not null) Text(typeDir, "name", t.Name);
+                    if (t.Description is not null) Text(typeDir, "description", t.Description);
+                    Text(typeDir, "device_api", t.DeviceApi);
+                    Text(typeDir, "available_instances", t.AvailableInstances.ToString(CultureInfo.InvariantCulture));
+                    File.WriteAllText(Path.Combine(typeDir, "create"), string.Empty);
+                }
+            }
+            if (d.CreatableVgpuTypes is not null)
+            {
+                var nv = Dir(dir, "nvidia");
+                var sb = new StringBuilder("ID    : vGPU Name\n");
+                foreach (var (id, name) in d.CreatableVgpuTypes) sb.Append(CultureInfo.InvariantCulture, $"{id,-5} : {name}\n");
+                File.WriteAllText(Path.Combine(nv, "creatable_vgpu_types"), sb.ToString());
+                Text(nv, "current_vgpu_type", "0");
+            }
+        }
+
+        // Virtual functions: the PF's virtfnN links and counts, once every device directory exists.
+        foreach (var pf in _devices.Where(x => x.SriovTotalVfs.HasValue))
+        {
+            var dir = DeviceDirectory(pf.Address);
+            var vfs = _devices.Where(x => x.PhysicalFunction == pf.Address).ToList();
+            Text(dir, "sriov_totalvfs", pf.SriovTotalVfs!.Value.ToString(CultureInfo.InvariantCulture));
+            Text(dir, "sriov_numvfs", vfs.Count.ToString(CultureInfo.InvariantCulture));
+            for (var i = 0; i < vfs.Count; i++) Link(Path.Combine(dir, "virtfn" + i.ToString(CultureInfo.InvariantCulture)), DeviceDirectory(vfs[i].Address));
+        }
+
+        foreach (var m in _mdevs)
+        {
+            var parentDir = DeviceDirectory(m.ParentAddress);
+            var dir = Dir(parentDir, m.Uuid);
+            Link(Path.Combine(dir, "mdev_type"), Path.Combine(parentDir, "mdev_supported_types", m.TypeId));
+            Link(Path.Combine(parentDir, "mdev_supported_types", m.TypeId, "devices", m.Uuid), dir);
+            File.WriteAllText(Path.Combine(dir, "remove"), string.Empty);
+            Link(Path.Combine(sys, "bus", "mdev", "devices", m.Uuid), dir);
+            if (m.IommuGroup is int g)
+            {
+                var groupDir = Dir(groups, g.ToString(CultureInfo.InvariantCulture));
+                Dir(groupDir, "devices");
+                if (!_groupTypes.ContainsKey(g)) _groupTypes[g] = "unknown";
+                WriteGroupType(groupDir, g);
+                Link(Path.Combine(groupDir, "devices", m.Uuid), dir);
+                Link(Path.Combine(dir, "iommu_group"), groupDir);
+            }
+        }
+
+        if (CpuVendor is not null)
+        {
+            var proc = Dir(Root, "proc");
+            File.WriteAllText(Path.Combine(proc, "cpuinfo"),
+                $"processor\t: 0\nvendor_id\t: {CpuVendor}\ncpu family\t: 6\nmodel name\t: Fixture CPU\nflags\t\t: fpu vme de pse\n\n");
+        }
+        if (Cmdline is not null) File.WriteAllText(Path.Combine(Dir(Root, "proc"), "cmdline"), Cmdline + "\n");
+        if (PciIds is not null) File.WriteAllText(Path.Combine(Dir(Root, "usr", "share", "misc"), "pci.ids"), PciIds);
+        return Root;
+    }
+
+    private void WriteGroupType(string groupDir, int group) =>
+        File.WriteAllText(Path.Combine(groupDir, "type"), (_groupTypes.TryGetValue(group, out var t) ? t : "DMA") + "\n");
+
+    private void WriteDevice(FixtureDevice d, string dir)
+    {
+        Hex(dir, "vendor", d.Vendor, 4);
+        Hex(dir, "device", d.Device, 4);
+        Hex(dir, "subsystem_vendor", d.SubsystemVendor, 4);
+        Hex(dir, "subsystem_device", d.SubsystemDevice, 4);
+        Hex(dir, "class", d.ClassCode, 6);
+        Hex(dir, "revision", d.Revision, 2);
+        Text(dir, "driver_override", d.DriverOverride ?? "(null)");
+        Text(dir, "numa_node", d.NumaNode.ToString(CultureInfo.InvariantCulture));
+        Text(dir, "enable", d.Driver is null ? "0" : "1");
+        if ((d.ClassCode >> 8) == 0x0300) Text(dir, "boot_vga", d.BootVga ? "1" : "0");
+        if (d.Link is { } link)
+        {
+            Text(dir, "current_link_speed", link.CurrentSpeed);
+            Text(dir, "current_link_width", link.CurrentWidth.ToString(CultureInfo.InvariantCulture));
+            Text(dir, "max_link_speed", link.MaxSpeed);
+            Text(dir, "max_link_width", link.MaxWidth.ToString(CultureInfo.InvariantCulture));
+        }
+        File.WriteAllBytes(Path.Combine(dir, "config"), Config(d));
+        File.WriteAllText(Path.Combine(dir, "remove"), string.Empty);
+    }
+
+    /// <summary>The first 64 bytes of configuration space, consistent with the text attributes.</summary>
+    public byte[] Config(FixtureDevice d)
+    {
+        var c = new byte[64];
+        Put16(c, 0x00, d.Vendor);
+        Put16(c, 0x02, d.Device);
+        Put16(c, 0x04, (ushort)(d.Driver is null ? 0x0000 : 0x0007));
+        Put16(c, 0x06, 0x0010); // capabilities list
+        c[0x08] = d.Revision;
+        c[0x09] = (byte)d.ClassCode;
+        c[0x0a] = (byte)(d.ClassCode >> 8);
+        c[0x0b] = (byte)(d.ClassCode >> 16);
+        var multifunction = _devices.Any(x => x != d && SameSlot(x.Address, d.Address));
+        c[0x0e] = (byte)((d.IsBridge ? 0x01 : 0x00) | (multifunction ? 0x80 : 0x00));
+        if (d.IsBridge)
+        {
+            // primary, secondary and subordinate bus numbers of a bridge
+            c[0x18] = Bus(d.Address);
+            var below = _devices.Where(x => IsBelow(x, d)).Select(x => Bus(x.Address)).DefaultIfEmpty((byte)(Bus(d.Address) + 1)).ToList();
+            c[0x19] = below.Min();
+            c[0x1a] = below.Max();
+        }
+        else
+        {
+            Put16(c, 0x2c, d.SubsystemVendor);
+            Put16(c, 0x2e, d.SubsystemDevice);
+        }
+        c[0x34] = 0x00;
+        return c;
+    }
+
+    private bool IsBelow(FixtureDevice x, FixtureDevice bridge)
+    {
+        var p = x.Parent;
+        while (p is not null)
+        {
+            if (p == bridge.Address) return true;
+            p = _devices.First(y => y.Address == p).Parent;
+        }
+        return false;
+    }
+
+    private static bool SameSlot(string a, string b) => a.Length == b.Length && a[..^1] == b[..^1];
+
+    private static byte Bus(string address)
+    {
+        var parts = address.Split(':');
+        return byte.Parse(parts[^2], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+    }
+
+    private static void Put16(byte[] c, int offset, ushort value)
+    {
+        c[offset] = (byte)value;
+        c[offset + 1] = (byte)(value >> 8);
+    }
+
+    private static string Dir(string basePath, params string[] parts)
+    {
+        var p = Path.Combine(new[] { basePath }.Concat(parts).ToArray());
+        Directory.CreateDirectory(p);
+        return p;
+    }
+
+    private static void Text(string dir, string name, string value) => File.WriteAllText(Path.Combine(dir, name), value + "\n");
+
+    private static void Hex(string dir, string name, uint value, int digits) =>
+        Text(dir, name, "0x" + value.ToString("x" + digits.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture));
+
+    /// <summary>A relative symbolic link, as sysfs makes them.</summary>
+    private static void Link(string linkPath, string targetPath)
+    {
+        if (File.Exists(linkPath) || Directory.Exists(linkPath) || new FileInfo(linkPath).LinkTarget is not null) File.Delete(linkPath);
+        var relative = Path.GetRelativePath(Path.GetDirectoryName(linkPath)!, targetPath);
+        File.CreateSymbolicLink(linkPath, relative);
+    }
+}

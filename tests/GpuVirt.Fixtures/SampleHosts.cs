@@ -1,0 +1,274 @@
+using System.Globalization;
+
+namespace GpuVirt.Fixtures;
+
+/// <summary>The sample hosts of the tests, the README's run command and the benchmark.</summary>
+public static class SampleHosts
+{
+    private const uint HostBridge = 0x060000;
+    private const uint PciBridge = 0x060400;
+    private const uint SubtractiveBridge = 0x060401;
+    private const uint Vga = 0x030000;
+    private const uint ThreeD = 0x030200;
+    private const uint HdAudio = 0x040300;
+    private const uint Ethernet = 0x020000;
+    private const uint Sata = 0x010601;
+    private const uint Nvme = 0x010802;
+    private const uint IsaBridge = 0x060100;
+
+    private static readonly (string, int, string, int) Gen3x16 = ("8.0 GT/s PCIe", 16, "8.0 GT/s PCIe", 16);
+    private static readonly (string, int, string, int) Gen4x16 = ("16.0 GT/s PCIe", 16, "16.0 GT/s PCIe", 16);
+
+    /// <summary>The Tesla P4's vGPU types as the seed's <c>virsh nodedev-dumpxml</c> lists them.</summary>
+    public static readonly IReadOnlyList<(string Id, string Name, int Available, string Description)> TeslaP4Types = new[]
+    {
+        ("nvidia-63", "GRID P4-1Q", 8, "num_heads=4, frl_config=60, framebuffer=1024M, max_resolution=5120x2880, max_instance=8"),
+        ("nvidia-64", "GRID P4-2Q", 4, "num_heads=4, frl_config=60, framebuffer=2048M, max_resolution=7680x4320, max_instance=4"),
+        ("nvidia-65", "GRID P4-4Q", 2, "num_heads=4, frl_config=60, framebuffer=4096M, max_resolution=7680x4320, max_instance=2"),
+        ("nvidia-66", "GRID P4-8Q", 1, "num_heads=4, frl_config=60, framebuffer=8192M, max_resolution=7680x4320, max_instance=1"),
+        ("nvidia-67", "GRID P4-1A", 8, "num_heads=1, frl_config=60, framebuffer=1024M, max_resolution=1280x1024, max_instance=8"),
+        ("nvidia-68", "GRID P4-2A", 4, "num_heads=1, frl_config=60, framebuffer=2048M, max_resolution=1280x1024, max_instance=4"),
+        ("nvidia-69", "GRID P4-4A", 2, "num_heads=1, frl_config=60, framebuffer=4096M, max_resolution=1280x1024, max_instance=2"),
+        ("nvidia-70", "GRID P4-8A", 1, "num_heads=1, frl_config=60, framebuffer=8192M, max_resolution=1280x1024, max_instance=1"),
+        ("nvidia-71", "GRID P4-1B", 8, "num_heads=4, frl_config=45, framebuffer=1024M, max_resolution=5120x2880, max_instance=8"),
+    };
+
+    /// <summary>
+    /// The seed's host: a Quadro K4000 (10de:11fa) at 0000:02:00.0 with its HDMI audio (10de:0e0b) at 02:00.1 in
+    /// IOMMU group 13 behind root port 00:03.0, a Tesla P4 at 0000:01:00.0 offering the nine nvidia-63…71 types,
+    /// a host bridge, SATA and a NIC, on an Intel CPU with the IOMMU on.
+    /// </summary>
+    public static HostTreeBuilder Seed(string root)
+    {
+        var b = new HostTreeBuilder(root)
+        {
+            CpuVendor = "GenuineIntel",
+            Cmdline = "BOOT_IMAGE=/vmlinuz-3.10.0-1160.el7.x86_64 root=/dev/mapper/rhel-root ro rd.lvm.lv=vg_VolGroup00/LogVol01 rhgb quiet intel_iommu=on iommu=pt",
+            PciIds = PciIdsSubset,
+        };
+        b.Add("0000:00:00.0", 0x8086, 0x0c00, HostBridge, d => { d.Revision = 0x06; d.IommuGroup = 0; d.SubsystemVendor = 0x1028; d.SubsystemDevice = 0x05a4; });
+        b.Add("0000:00:01.0", 0x8086, 0x0c01, PciBridge, d => { d.Revision = 0x06; d.IommuGroup = 1; d.Driver = "pcieport"; d.Link = Gen3x16; });
+        b.Add("0000:00:03.0", 0x8086, 0x0c05, PciBridge, d => { d.Revision = 0x06; d.IommuGroup = 2; d.Driver = "pcieport"; d.Link = Gen3x16; });
+        b.Add("0000:00:19.0", 0x8086, 0x153a, Ethernet, d => { d.Revision = 0x04; d.IommuGroup = 5; d.Driver = "e1000e"; d.SubsystemVendor = 0x1028; d.SubsystemDevice = 0x05a4; });
+        b.Add("0000:00:1f.0", 0x8086, 0x8c4e, IsaBridge, d => { d.Revision = 0x04; d.IommuGroup = 8; d.Driver = "lpc_ich"; d.SubsystemVendor = 0x1028; d.SubsystemDevice = 0x05a4; });
+        b.Add("0000:00:1f.2", 0x8086, 0x8c02, Sata, d => { d.Revision = 0x04; d.IommuGroup = 8; d.Driver = "ahci"; d.SubsystemVendor = 0x1028; d.SubsystemDevice = 0x05a4; });
+        var p4 = b.Add("0000:01:00.0", 0x10de, 0x1bb3, ThreeD, d =>
+        {
+            d.Parent = "0000:00:01.0"; d.Revision = 0xa1; d.IommuGroup = 14; d.Driver = "nvidia"; d.Link = Gen3x16;
+            d.SubsystemVendor = 0x10de; d.SubsystemDevice = 0x11d8;
+        });
+        foreach (var (id, name, available, description) in TeslaP4Types)
+        {
+            p4.MdevTypes.Add(new FixtureMdevType(id, available) { Name = name, Description = description });
+        }
+        b.Add("0000:02:00.0", 0x10de, 0x11fa, Vga, d =>
+        {
+            d.Parent = "0000:00:03.0"; d.Revision = 0xa1; d.IommuGroup = 13; d.Driver = "pci-stub"; d.Link = ("2.5 GT/s PCIe", 16, "8.0 GT/s PCIe", 16);
+            d.SubsystemVendor = 0x10de; d.SubsystemDevice = 0x097c;
+        });
+        b.Add("0000:02:00.1", 0x10de, 0x0e0b, HdAudio, d =>
+        {
+            d.Parent = "0000:00:03.0"; d.Revision = 0xa1; d.IommuGroup = 13; d.Driver = "snd_hda_intel"; d.Link = ("2.5 GT/s PCIe", 16, "8.0 GT/s PCIe", 16);
+            d.SubsystemVendor = 0x10de; d.SubsystemDevice = 0x097c;
+        });
+        return b;
+    }
+
+    /// <summary>
+    /// A two-socket host: several GPUs, a group shared by a GPU and a NIC behind a switch without ACS, a PCIe-to-PCI
+    /// bridge with a VGA, devices in domains 0001 and 10000 (Intel VMD), an SR-IOV NIC and an NVIDIA SR-IOV vGPU card.
+    /// </summary>
+    public static HostTreeBuilder TwoSocket(string root)
+    {
+        var b = new HostTreeBuilder(root) { CpuVendor = "AuthenticAMD", Cmdline = "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro iommu=pt", PciIds = PciIdsSubset };
+        b.Add("0000:00:00.0", 0x1022, 0x1480, HostBridge, d => { d.IommuGroup = 0; });
+        b.Add("0000:00:01.1", 0x1022, 0x1483, PciBridge, d => { d.IommuGroup = 1; d.Driver = "pcieport"; d.Link = Gen4x16; });
+        b.Add("0000:00:02.1", 0x1022, 0x1483, PciBridge, d => { d.IommuGroup = 2; d.Driver = "pcieport"; d.Link = Gen4x16; });
+        b.Add("0000:00:03.1", 0x1022, 0x1483, PciBridge, d => { d.IommuGroup = 22; d.Driver = "pcieport"; d.Link = Gen3x16; });
+        b.Add("0000:00:07.1", 0x1022, 0x1484, PciBridge, d => { d.IommuGroup = 4; d.Driver = "pcieport"; });
+        b.Add("0000:00:14.4", 0x1022, 0x43a6, SubtractiveBridge, d => { d.IommuGroup = 23; });
+
+        // NVIDIA A40 with SR-IOV vGPU (vGPU 17+): the PF and four VFs offering creatable types.
+        b.Add("0000:01:00.0", 0x10de, 0x2235, ThreeD, d =>
+        {
+            d.Parent = "0000:00:01.1"; d.Revision = 0xa1; d.IommuGroup = 10; d.Driver = "nvidia"; d.Link = Gen4x16; d.SriovTotalVfs = 32;
+            d.SubsystemVendor = 0x10de; d.SubsystemDevice = 0x145a;
+        });
+        for (var f = 4; f < 8; f++)
+        {
+            var vf = "0000:01:00." + f.ToString(CultureInfo.InvariantCulture);
+            b.Add(vf, 0x10de, 0x2235, ThreeD, d =>
+            {
+                d.Parent = "0000:00:01.1"; d.Revision = 0xa1; d.IommuGroup = 60 + f; d.Driver = "nvidia"; d.PhysicalFunction = "0000:01:00.0";
+                d.CreatableVgpuTypes = new List<(int, string)> { (557, "NVIDIA A40-1Q"), (558, "NVIDIA A40-2Q"), (563, "NVIDIA A40-48Q") };
+            });
+        }
+
+        // Behind a switch: an AMD GPU and its audio function in one group.
+        b.Add("0000:02:00.0", 0x1002, 0x1478, PciBridge, d => { d.Parent = "0000:00:02.1"; d.IommuGroup = 11; d.Driver = "pcieport"; d.Link = Gen4x16; });
+        b.Add("0000:03:00.0", 0x1002, 0x1479, PciBridge, d => { d.Parent = "0000:02:00.0"; d.IommuGroup = 12; d.Driver = "pcieport"; d.Link = Gen4x16; });
+        b.Add("0000:04:00.0", 0x1002, 0x73a3, Vga, d => { d.Parent = "0000:03:00.0"; d.IommuGroup = 20; d.Driver = "amdgpu"; d.Link = Gen4x16; d.SubsystemVendor = 0x1002; d.SubsystemDevice = 0x0e3b; });
+        b.Add("0000:04:00.1", 0x1002, 0xab28, HdAudio, d => { d.Parent = "0000:03:00.0"; d.IommuGroup = 20; d.Driver = "snd_hda_intel"; d.Link = Gen4x16; });
+
+        // A switch without ACS: a T4 and a Mellanox NIC share group 22 with the ports.
+        b.Add("0000:05:00.0", 0x111d, 0x8090, PciBridge, d => { d.Parent = "0000:00:03.1"; d.IommuGroup = 22; d.Driver = "pcieport"; });
+        b.Add("0000:06:00.0", 0x111d, 0x8090, PciBridge, d => { d.Parent = "0000:05:00.0"; d.IommuGroup = 22; d.Driver = "pcieport"; });
+        b.Add("0000:06:01.0", 0x111d, 0x8090, PciBridge, d => { d.Parent = "0000:05:00.0"; d.IommuGroup = 22; d.Driver = "pcieport"; });
+        b.Add("0000:07:00.0", 0x10de, 0x1eb8, ThreeD, d => { d.Parent = "0000:06:00.0"; d.Revision = 0xa1; d.IommuGroup = 22; d.Driver = "nvidia"; d.Link = Gen3x16; });
+        b.Add("0000:08:00.0", 0x15b3, 0x1017, Ethernet, d => { d.Parent = "0000:06:01.0"; d.IommuGroup = 22; d.Driver = "mlx5_core"; d.Link = ("8.0 GT/s PCIe", 8, "8.0 GT/s PCIe", 16); });
+
+        // An SR-IOV NIC with two enabled virtual functions.
+        b.Add("0000:0a:00.0", 0x8086, 0x1572, Ethernet, d => { d.Parent = "0000:00:07.1"; d.Revision = 0x02; d.IommuGroup = 30; d.Driver = "i40e"; d.SriovTotalVfs = 64; });
+        b.Add("0000:0a:02.0", 0x8086, 0x154c, Ethernet, d => { d.Parent = "0000:00:07.1"; d.Revision = 0x02; d.IommuGroup = 31; d.Driver = "iavf"; d.PhysicalFunction = "0000:0a:00.0"; });
+        b.Add("0000:0a:02.1", 0x8086, 0x154c, Ethernet, d => { d.Parent = "0000:00:07.1"; d.Revision = 0x02; d.IommuGroup = 32; d.PhysicalFunction = "0000:0a:00.0"; });
+
+        // A PCIe-to-PCI bridge with the BMC's VGA, the console GPU: bridge and VGA share a group.
+        b.Add("0000:09:00.0", 0x1a03, 0x1150, PciBridge, d => { d.Parent = "0000:00:14.4"; d.Revision = 0x04; d.IommuGroup = 23; });
+        b.Add("0000:0b:00.0", 0x1a03, 0x2000, Vga, d => { d.Parent = "0000:09:00.0"; d.Revision = 0x41; d.IommuGroup = 23; d.Driver = "ast"; d.BootVga = true; d.SubsystemVendor = 0x1a03; d.SubsystemDevice = 0x2000; });
+
+        // Second socket: its own root bus, an L4 already on vfio-pci.
+        b.Add("0000:80:00.0", 0x1022, 0x1480, HostBridge, d => { d.IommuGroup = 40; d.NumaNode = 1; });
+        b.Add("0000:80:01.1", 0x1022, 0x1483, PciBridge, d => { d.IommuGroup = 41; d.Driver = "pcieport"; d.NumaNode = 1; d.Link = Gen4x16; });
+        b.Add("0000:81:00.0", 0x10de, 0x27b8, ThreeD, d => { d.Parent = "0000:80:01.1"; d.Revision = 0xa1; d.IommuGroup = 42; d.Driver = "vfio-pci"; d.NumaNode = 1; d.Link = Gen4x16; });
+
+        // Other PCI domains: a second segment and an Intel VMD domain (five hex digits).
+        b.Add("0001:00:00.0", 0x144d, 0xa808, Nvme, d => { d.IommuGroup = 50; d.Driver = "nvme"; d.NumaNode = 1; });
+        b.Add("10000:01:00.0", 0x144d, 0xa80a, Nvme, d => { d.RootBus = "pci10000:00"; d.IommuGroup = 51; d.Driver = "nvme"; });
+        return b;
+    }
+
+    /// <summary>
+    /// A synthetic host for the benchmark: <paramref name="gpus"/> GPUs (each with an audio companion and
+    /// <paramref name="typesPerGpu"/> mdev types) behind nested switches, padded with SR-IOV NIC functions to
+    /// <paramref name="functions"/> PCI functions in all, spread over many IOMMU groups.
+    /// </summary>
+    public static HostTreeBuilder Synthetic(string root, int functions, int gpus, int typesPerGpu = 16)
+    {
+        var b = new HostTreeBuilder(root) { CpuVendor = "GenuineIntel", PciIds = PciIdsSubset };
+        var group = 0;
+        var bus = 1;
+        b.Add("0000:00:00.0", 0x8086, 0x09a2, HostBridge, d => d.IommuGroup = group++);
+        for (var g = 0; g < gpus; g++)
+        {
+            // root port -> switch upstream -> switch downstream -> GPU + audio
+            var slot = (g % 31) + 1;
+            var domain = g / 31;
+            var rootPort = Addr(domain, 0, slot, 0);
+            if (b.Devices.All(d => d.Address != Addr(domain, 0, 0, 0)) && domain > 0)
+                b.Add(Addr(domain, 0, 0, 0), 0x8086, 0x09a2, HostBridge, d => d.IommuGroup = group++);
+            b.Add(rootPort, 0x8086, 0x347a, PciBridge, d => { d.IommuGroup = group++; d.Driver = "pcieport"; });
+            var up = Addr(domain, bus, 0, 0);
+            b.Add(up, 0x10b5, 0x8747, PciBridge, d => { d.Parent = rootPort; d.IommuGroup = group++; d.Driver = "pcieport"; });
+            var down = Addr(domain, bus + 1, 8, 0);
+            b.Add(down, 0x10b5, 0x8747, PciBridge, d => { d.Parent = up; d.IommuGroup = group++; d.Driver = "pcieport"; });
+            var gpuGroup = group++;
+            var gpu = b.Add(Addr(domain, bus + 2, 0, 0), 0x10de, 0x1bb3, ThreeD, d => { d.Parent = down; d.Revision = 0xa1; d.IommuGroup = gpuGroup; d.Driver = "nvidia"; });
+            b.Add(Addr(domain, bus + 2, 0, 1), 0x10de, 0x0e0b, HdAudio, d => { d.Parent = down; d.Revision = 0xa1; d.IommuGroup = gpuGroup; d.Driver = "snd_hda_intel"; });
+            for (var t = 0; t < typesPerGpu; t++)
+            {
+                var (id, name, available, description) = TeslaP4Types[t % TeslaP4Types.Count];
+                gpu.MdevTypes.Add(new FixtureMdevType(t < TeslaP4Types.Count ? id : "nvidia-" + (100 + t).ToString(CultureInfo.InvariantCulture), available)
+                {
+                    Name = t < TeslaP4Types.Count ? name : name + "-" + t.ToString(CultureInfo.InvariantCulture),
+                    Description = description,
+                });
+            }
+            bus += 3;
+        }
+
+        // Pad with SR-IOV NICs: a PF and up to 127 VFs per bus behind their own root ports.
+        var nicSlot = 0;
+        while (b.Devices.Count < functions)
+        {
+            var domain = 0x20 + nicSlot / 31;
+            var rootPort = Addr(domain, 0, (nicSlot % 31) + 1, 0);
+            if (b.Devices.All(d => d.Address != Addr(domain, 0, 0, 0)))
+                b.Add(Addr(domain, 0, 0, 0), 0x8086, 0x09a2, HostBridge, d => d.IommuGroup = group++);
+            b.Add(rootPort, 0x8086, 0x347a, PciBridge, d => { d.IommuGroup = group++; d.Driver = "pcieport"; });
+            var nicBus = 1 + nicSlot % 31;
+            var pf = Addr(domain, nicBus, 0, 0);
+            b.Add(pf, 0x15b3, 0x101d, Ethernet, d => { d.Parent = rootPort; d.IommuGroup = group++; d.Driver = "mlx5_core"; d.SriovTotalVfs = 127; });
+            for (var vf = 1; vf < 128 && b.Devices.Count < functions; vf++)
+            {
+                var address = Addr(domain, nicBus, vf / 8, vf % 8);
+                b.Add(address, 0x15b3, 0x101e, Ethernet, d => { d.Parent = rootPort; d.IommuGroup = group++; d.Driver = "mlx5_core"; d.PhysicalFunction = pf; });
+            }
+            nicSlot++;
+        }
+        return b;
+    }
+
+    private static string Addr(int domain, int bus, int device, int function) =>
+        string.Format(CultureInfo.InvariantCulture, "{0:x4}:{1:x2}:{2:x2}.{3:x}", domain, bus, device, function);
+
+    /// <summary>The pci.ids entries the sample hosts use (names as in the public pci.ids database).</summary>
+    public const string PciIdsSubset = """
+        # A subset of the PCI ID database for the sample hosts.
+        1002  Advanced Micro Devices, Inc. [AMD/ATI]
+        	1478  Navi 10 XL Upstream Port of PCI Express Switch
+        	1479  Navi 10 XL Downstream Port of PCI Express Switch
+        	73a3  Navi 21 GL-XL [Radeon PRO W6800]
+        	ab28  Navi 21/23 HDMI/DP Audio Controller
+        1022  Advanced Micro Devices, Inc. [AMD]
+        	1480  Starship/Matisse Root Complex
+        	1483  Starship/Matisse GPP Bridge
+        	1484  Starship/Matisse Internal PCIe GPP Bridge 0 to bus[E:B]
+        	43a6  FCH PCI Bridge
+        10b5  PLX Technology, Inc.
+        	8747  PEX 8747 48-Lane, 5-Port PCI Express Gen 3 (8.0 GT/s) Switch
+        10de  NVIDIA Corporation
+        	0e0b  GK106 HDMI Audio Controller
+        	11fa  GK106GL [Quadro K4000]
+        		10de 097c  Quadro K4000
+        	1bb3  GP104GL [Tesla P4]
+        		10de 11d8  Tesla P4
+        	1eb8  TU104GL [Tesla T4]
+        	2235  GA102GL [A40]
+        		10de 145a  A40
+        	27b8  AD104GL [L4]
+        111d  Integrated Device Technology, Inc. [IDT]
+        	8090  PES32NT8AG2 PCI Express Switch
+        144d  Samsung Electronics Co Ltd
+        	a808  NVMe SSD Controller SM981/PM981/PM983
+        	a80a  NVMe SSD Controller PM9A1/PM9A3/980PRO
+        15b3  Mellanox Technologies
+        	1017  MT27800 Family [ConnectX-5]
+        	101d  MT2892 Family [ConnectX-6 Dx]
+        	101e  ConnectX Family mlx5Gen Virtual Function
+        1a03  ASPEED Technology, Inc.
+        	1150  AST1150 PCI-to-PCI Bridge
+        	2000  ASPEED Graphics Family
+        		1a03 2000  ASPEED Graphics Family
+        8086  Intel Corporation
+        	09a2  Ice Lake Memory Map/VT-d
+        	0c00  4th Gen Core Processor DRAM Controller
+        	0c01  Xeon E3-1200 v3/4th Gen Core Processor PCI Express x16 Controller
+        	0c05  Xeon E3-1200 v3/4th Gen Core Processor PCI Express x8 Controller
+        	153a  Ethernet Connection I217-LM
+        	154c  Ethernet Virtual Function 700 Series
+        	1572  Ethernet Controller X710 for 10GbE SFP+
+        	347a  Ice Lake-SP PCI Express Root Port A
+        	8c02  8 Series/C220 Series Chipset Family 6-port SATA Controller 1 [AHCI mode]
+        	8c4e  Q87 Express LPC Controller
+        C 01  Mass storage controller
+        	06  SATA controller
+        		01  AHCI 1.0
+        	08  Non-Volatile memory controller
+        		02  NVM Express
+        C 02  Network controller
+        	00  Ethernet controller
+        C 03  Display controller
+        	00  VGA compatible controller
+        		00  VGA controller
+        	02  3D controller
+        	80  Display controller
+        C 04  Multimedia controller
+        	03  Audio device
+        C 06  Bridge
+        	00  Host bridge
+        	01  ISA bridge
+        	04  PCI bridge
+        		00  Normal decode
+        		01  Subtractive decode
+        """;
+}
