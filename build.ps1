@@ -1,0 +1,181 @@
+#Requires -Version 7.2
+<#
+.SYNOPSIS
+    Builds, lays out, documents, tests, benchmarks and runs the GpuVirt module.
+.DESCRIPTION
+    Tasks:
+      Clean  removes build output.
+      Build  compiles the module and lays it out by allow-list in out/GpuVirt, a folder Import-Module takes as is.
+      Docs   turns docs/*.md (PlatyPS schema) into the MAML help inside the laid-out module.
+      Deps   installs the Debian packages the tests use when they are missing (as root, with apt-get).
+      Test   runs every test: xunit (core) and Pester (the cmdlets in a child pwsh); ends with 'N passed, N failed'.
+      Run    builds the module and opens pwsh with it imported, showing this host and the sample host.
+.EXAMPLE
+    dotnet pwsh ./build.ps1 -Task Test
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Clean', 'Build', 'Docs', 'Deps', 'Test', 'Run')]
+    [string[]] $Task = @('Build'),
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+
+    # Run: print the inventories and exit instead of opening an interactive shell.
+    [switch] $NoShell
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+
+$RepoRoot = $PSScriptRoot
+$OutDir = Join-Path $RepoRoot 'out'
+$ModuleOut = Join-Path $OutDir 'GpuVirt'
+$ResultsDir = Join-Path $OutDir 'test-results'
+$SampleHost = Join-Path $OutDir 'sample-host'
+$Manifest = Join-Path $RepoRoot 'GpuVirt.psd1'
+$ModuleProject = Join-Path $RepoRoot 'src/GpuVirt.PowerShell/GpuVirt.PowerShell.csproj'
+$FixturesProject = Join-Path $RepoRoot 'tests/GpuVirt.Fixtures/GpuVirt.Fixtures.csproj'
+$AptPackages = Join-Path $RepoRoot 'tests/apt-packages.txt'
+
+function Write-Step([string] $Text) { Write-Host "==> $Text" -ForegroundColor Cyan }
+
+function Invoke-Native {
+    param([string] $File, [string[]] $Arguments)
+    Write-Verbose ("Running: {0} {1}" -f $File, ($Arguments -join ' '))
+    & $File @Arguments
+    if ($LASTEXITCODE -ne 0) { throw "'$File $($Arguments -join ' ')' failed with exit code $LASTEXITCODE" }
+}
+
+function Get-ModuleVersion { (Import-PowerShellDataFile -Path $Manifest).ModuleVersion }
+
+function Invoke-Clean {
+    Write-Step 'Clean'
+    foreach ($dir in @($OutDir) + (Get-ChildItem -Path (Join-Path $RepoRoot 'src'), (Join-Path $RepoRoot 'tests'), (Join-Path $RepoRoot 'tools') -Directory -Recurse -Include bin, obj -ErrorAction SilentlyContinue).FullName) {
+        if ($dir -and (Test-Path $dir)) { Remove-Item -Recurse -Force $dir }
+    }
+}
+
+function Invoke-Build {
+    $version = Get-ModuleVersion
+    Write-Step "Build GpuVirt $version ($Configuration)"
+    Invoke-Native dotnet @('build', $ModuleProject, '-c', $Configuration, "-p:Version=$version", '-nologo', '-v:q', '-clp:NoSummary')
+    $bin = Join-Path $RepoRoot "src/GpuVirt.PowerShell/bin/$Configuration/netstandard2.0"
+
+    # The module folder holds exactly these files, nothing else that the build happened to produce.
+    if (Test-Path $ModuleOut) { Remove-Item -Recurse -Force $ModuleOut }
+    $null = New-Item -ItemType Directory -Force -Path (Join-Path $ModuleOut 'en-US')
+    $allow = @(
+        @{ From = $Manifest; To = 'GpuVirt.psd1' }
+        @{ From = (Join-Path $RepoRoot 'src/GpuVirt.PowerShell/GpuVirt.Format.ps1xml'); To = 'GpuVirt.Format.ps1xml' }
+        @{ From = (Join-Path $bin 'GpuVirt.PowerShell.dll'); To = 'GpuVirt.PowerShell.dll' }
+        @{ From = (Join-Path $bin 'CliWrap.dll'); To = 'CliWrap.dll' }
+    )
+    foreach ($item in $allow) { Copy-Item -LiteralPath $item.From -Destination (Join-Path $ModuleOut $item.To) }
+    Invoke-Docs
+    Write-Host "Module laid out in $ModuleOut"
+}
+
+function Invoke-Docs {
+    $builder = Join-Path $RepoRoot 'tools/GpuVirt.HelpBuilder/GpuVirt.HelpBuilder.csproj'
+    if (-not (Test-Path $builder)) { return }
+    Write-Step 'Docs: docs/*.md -> en-US MAML help'
+    Invoke-Native dotnet @('run', '--project', $builder, '-c', $Configuration, '-v:q', '--', '--docs', (Join-Path $RepoRoot 'docs'), '--out', (Join-Path $ModuleOut 'en-US'))
+}
+
+function Invoke-Deps {
+    $needed = Get-Content $AptPackages | Where-Object { $_ -and -not $_.StartsWith('#') }
+    $missing = @($needed | Where-Object { -not (& dpkg-query -W -f '${Status}' $_ 2>$null | Select-String -Quiet 'install ok installed') })
+    if ($missing.Count -eq 0) { return }
+    if ((& id -u) -ne '0' -or -not (Get-Command apt-get -ErrorAction SilentlyContinue)) {
+        throw "The tests need these Debian packages: $($missing -join ' '). Install them (apt-get install $($missing -join ' ')) and run again."
+    }
+    Write-Step "Deps: apt-get install $($missing -join ' ')"
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    Invoke-Native apt-get @('update', '-qq')
+    Invoke-Native apt-get @('install', '-y', '-qq', '--no-install-recommends') + $missing
+}
+
+function Get-PesterModule {
+    $cache = (& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', ''
+    $path = Join-Path $cache.Trim() 'pester/6.2.0/tools/Pester.psd1'
+    if (-not (Test-Path $path)) { throw "Pester 6.2.0 is not in the NuGet cache ($path); restore tests/GpuVirt.Tests first." }
+    $path
+}
+
+function Invoke-Test {
+    Invoke-Deps
+    Invoke-Build
+    $null = New-Item -ItemType Directory -Force -Path $ResultsDir
+    Get-ChildItem $ResultsDir -File | Remove-Item -Force
+
+    Write-Step 'xunit: the core'
+    $trx = Join-Path $ResultsDir 'xunit.trx'
+    & dotnet test (Join-Path $RepoRoot 'GpuVirt.sln') -c $Configuration -nologo -v:q --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal'
+    $xunit = @{ Passed = 0; Failed = 0 }
+    foreach ($file in Get-ChildItem $ResultsDir -Filter *.trx -Recurse) {
+        $counters = ([xml](Get-Content -Raw $file.FullName)).TestRun.ResultSummary.Counters
+        $xunit.Passed += [int]$counters.passed
+        $xunit.Failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
+    }
+    if ($LASTEXITCODE -ne 0 -and $xunit.Failed -eq 0) { $xunit.Failed = 1 }
+
+    Write-Step 'Pester: the cmdlets, in a child pwsh against the laid-out module'
+    $pesterJson = Join-Path $ResultsDir 'pester.json'
+    $fixtures = Join-Path $RepoRoot "tests/GpuVirt.Fixtures/bin/$Configuration/net10.0/GpuVirt.Fixtures.dll"
+    & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $RepoRoot 'tests/Pester/Invoke-PesterSuite.ps1') `
+        -PesterPath (Get-PesterModule) -ModulePath $ModuleOut -FixturesPath $fixtures -ResultPath $pesterJson
+    $pester = @{ Passed = 0; Failed = 1 }
+    if (Test-Path $pesterJson) { $pester = Get-Content -Raw $pesterJson | ConvertFrom-Json -AsHashtable }
+    if ($LASTEXITCODE -ne 0 -and $pester.Failed -eq 0) { $pester.Failed = 1 }
+
+    $passed = $xunit.Passed + $pester.Passed
+    $failed = $xunit.Failed + $pester.Failed
+    Write-Host ("xunit: {0} passed, {1} failed; Pester: {2} passed, {3} failed" -f $xunit.Passed, $xunit.Failed, $pester.Passed, $pester.Failed)
+    Write-Output ("{0} passed, {1} failed" -f $passed, $failed)
+    if ($failed -gt 0) { exit 1 }
+}
+
+function New-SampleHost {
+    Invoke-Native dotnet @('build', $FixturesProject, '-c', $Configuration, '-nologo', '-v:q', '-clp:NoSummary')
+    Add-Type -Path (Join-Path $RepoRoot "tests/GpuVirt.Fixtures/bin/$Configuration/net10.0/GpuVirt.Fixtures.dll")
+    if (Test-Path $SampleHost) { Remove-Item -Recurse -Force $SampleHost }
+    $null = [GpuVirt.Fixtures.SampleHosts]::Seed($SampleHost).Build()
+}
+
+function Invoke-Run {
+    Invoke-Build
+    New-SampleHost
+    $show = @"
+Import-Module '$ModuleOut'
+Write-Host "`nThis host (/):" -ForegroundColor Green
+Get-PciDevice | Format-Table
+Get-GpuDevice | Format-Table
+Write-Host "Sample host ($SampleHost), the seed's Quadro K4000 and Tesla P4:" -ForegroundColor Green
+Get-PciDevice -Root '$SampleHost' | Format-Table
+Get-GpuDevice -Root '$SampleHost' | Format-Table
+Get-GpuDevice -Root '$SampleHost' | Get-IommuGroup -Root '$SampleHost' | Format-Table
+Write-Host "Try: Get-Help about_GpuVirt; Get-GpuDevice -Root '$SampleHost' | Get-IommuGroup -Root '$SampleHost'" -ForegroundColor Green
+"@
+    $interactive = -not $NoShell -and -not [Console]::IsInputRedirected
+    $pwshArgs = @('pwsh', '-NoProfile') + $(if ($interactive) { @('-NoExit') } else { @('-NonInteractive') }) + @('-Command', $show)
+    & dotnet @pwshArgs
+    if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+}
+
+Push-Location $RepoRoot
+try {
+    foreach ($t in $Task) {
+        switch ($t) {
+            'Clean' { Invoke-Clean }
+            'Build' { Invoke-Build }
+            'Docs' { Invoke-Docs }
+            'Deps' { Invoke-Deps }
+            'Test' { Invoke-Test }
+            'Run' { Invoke-Run }
+        }
+    }
+}
+finally {
+    Pop-Location
+}

@@ -1,0 +1,40 @@
+# Shared by the Pester tests: the module under test, fixture hosts and the real lspci.
+Add-Type -Path $env:GPUVIRT_FIXTURES
+
+function New-FixtureHost {
+    <# Builds a sample host ('Seed' or 'TwoSocket') in a new temporary directory and returns its builder. #>
+    param([ValidateSet('Seed', 'TwoSocket')] [string] $Name = 'Seed', [scriptblock] $Configure)
+    $root = Join-Path ([IO.Path]::GetTempPath()) ("gpuvirt-pester-" + [guid]::NewGuid().ToString('N'))
+    $builder = [GpuVirt.Fixtures.SampleHosts]::$Name($root)
+    if ($Configure) { & $Configure $builder }
+    $null = $builder.Build()
+    $builder
+}
+
+function Remove-FixtureHost {
+    param([Parameter(ValueFromPipeline)] $Builder)
+    process { if ($Builder -and (Test-Path $Builder.Root)) { Remove-Item -Recurse -Force $Builder.Root } }
+}
+
+function Get-LspciDevice {
+    <# Runs the real lspci against a root (or the live /sys when none) and parses -Dnnk output into records. #>
+    param([string] $Root)
+    $lspciArgs = @()
+    if ($Root) { $lspciArgs += @('-A', 'linux-sysfs', '-O', "sysfs.path=$Root/sys/bus/pci", '-O', 'hwdb.disable=1') }
+    $lspciArgs += '-Dnnk'
+    $lines = & lspci @lspciArgs 2>$null
+    if ($LASTEXITCODE -ne 0) { throw "lspci failed: $LASTEXITCODE" }
+    $current = $null
+    foreach ($line in $lines) {
+        if ($line -match '^(?<addr>[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) .*\[(?<class>[0-9a-f]{4})\]: .*\[(?<ids>[0-9a-f]{4}:[0-9a-f]{4})\](?: \(rev (?<rev>[0-9a-f]{2})\))?') {
+            if ($current) { [pscustomobject]$current }
+            $current = [ordered]@{ Address = $Matches.addr; ClassId = $Matches.class; Ids = $Matches.ids; Revision = $Matches.rev; Driver = $null }
+        }
+        elseif ($current -and $line -match '^\s+Kernel driver in use: (?<driver>\S+)') {
+            $current.Driver = $Matches.driver
+        }
+    }
+    if ($current) { [pscustomobject]$current }
+}
+
+Export-ModuleMember -Function New-FixtureHost, Remove-FixtureHost, Get-LspciDevice
