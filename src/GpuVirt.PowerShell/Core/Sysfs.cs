@@ -99,6 +99,32 @@ namespace GpuVirt.Core
             return bytes;
         }
 
+        /// <summary>
+        /// Writes one value to an existing attribute (<c>driver_override</c>, <c>unbind</c>, <c>create</c>, <c>remove</c>),
+        /// as <c>echo value &gt; attribute</c> does: the file is opened for writing, never created, and the value is
+        /// written in a single write. Permission errors become "requires root"; a kernel refusal (EBUSY, EINVAL, ENODEV)
+        /// becomes <see cref="ErrorIds.SysfsWriteFailed"/> with the kernel's reason.
+        /// </summary>
+        public static void WriteAttribute(string path, string value)
+        {
+            var bytes = Encoding.UTF8.GetBytes(value);
+            try
+            {
+                using var stream = new FileStream(path, FileMode.Truncate, FileAccess.Write, FileShare.ReadWrite, 1, FileOptions.None);
+                stream.Write(bytes, 0, bytes.Length);
+                stream.Flush();
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                throw RootRequired(path, "write", e);
+            }
+            catch (Exception e) when (e is IOException || e is NotSupportedException)
+            {
+                throw new GpuVirtException(ErrorIds.SysfsWriteFailed, ErrorKind.WriteError,
+                    $"Writing '{value.Trim()}' to '{path}' failed: {e.Message}", path, e);
+            }
+        }
+
         public static GpuVirtException RootRequired(string path, string verb, Exception? inner = null) =>
             new GpuVirtException(ErrorIds.RootRequired, ErrorKind.PermissionDenied,
                 $"Permission denied to {verb} '{path}'. This requires root: run pwsh as root (sudo pwsh).", path, inner);
