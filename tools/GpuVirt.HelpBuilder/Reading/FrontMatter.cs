@@ -62,6 +62,11 @@ internal sealed class FrontMatter
         {
             throw new HelpSchemaException(path, fenceLine + (int)e.Start.Line, $"malformed YAML front matter: {Reason(e)}", e);
         }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet's scanner gives up this way on some broken input (an unclosed flow sequence), with no position.
+            throw new HelpSchemaException(path, fenceLine, $"malformed YAML front matter: {ParameterYaml.ScannerGaveUp}", e);
+        }
 
         var values = new Dictionary<string, (string, int)>(StringComparer.OrdinalIgnoreCase);
         if (yaml.Documents.Count == 0)

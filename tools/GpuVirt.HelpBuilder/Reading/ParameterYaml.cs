@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 using GpuVirt.HelpBuilder.Model;
 using Markdig.Syntax;
 using YamlDotNet.Core;
@@ -34,6 +35,9 @@ internal sealed class ParameterYaml
     /// <summary>Present in some PlatyPS output; accepted and ignored.</summary>
     public bool? VariableLength { get; set; }
 
+    /// <summary>What to say when the YAML scanner stops without a position.</summary>
+    internal const string ScannerGaveUp = "the YAML could not be read (is a '[', '{' or quote left open?)";
+
     private static readonly IDeserializer Deserializer = new DeserializerBuilder().Build();
 
     /// <summary>Reads the block and checks it against the schema.</summary>
@@ -54,6 +58,11 @@ internal sealed class ParameterYaml
         catch (YamlException e)
         {
             throw source.Error(firstLine + (int)e.Start.Line - 1, $"parameter -{name}: malformed yaml: {YamlMessage(e)}");
+        }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner gives up this way on some broken input (an unclosed flow sequence), with no position.
+            throw source.Error(block, $"parameter -{name}: malformed yaml: {ScannerGaveUp}");
         }
 
         if (parsed is null)
@@ -113,13 +122,27 @@ internal sealed class ParameterYaml
     private static List<string> Clean(List<string>? values) =>
         values?.Where(v => !string.IsNullOrWhiteSpace(v)).Select(v => v.Trim()).ToList() ?? [];
 
+    /// <summary>The keys a parameter's yaml block may have.</summary>
+    internal static readonly IReadOnlyList<string> Keys =
+    [
+        nameof(Type), nameof(DefaultValue), nameof(SupportsWildcards), nameof(ParameterValue), nameof(Aliases),
+        nameof(ParameterSets), nameof(DontShow), nameof(AcceptedValues), nameof(HelpMessage), nameof(VariableLength),
+    ];
+
     private static string YamlMessage(YamlException e)
     {
+        var unknown = Regex.Match(e.Message, @"Property '(?<key>[^']*)' not found on type '[^']*\.(?<type>\w+)'");
+        if (unknown.Success)
+        {
+            var keys = unknown.Groups["type"].Value == nameof(ParameterSetYaml) ? ParameterSetYaml.Keys : Keys;
+            return $"unknown key '{unknown.Groups["key"].Value}'; the keys are {string.Join(", ", keys)}";
+        }
+
         // YamlDotNet wraps conversion errors ("Property 'X' not found on type ..."); the innermost message says most.
         var messages = new List<string>();
         for (Exception? x = e; x is not null; x = x.InnerException)
         {
-            string m = StripMark(x.Message);
+            string m = StripMark(x.Message).Replace("Exception during deserialization", string.Empty, StringComparison.Ordinal).Trim();
             if (m.Length > 0 && !messages.Contains(m))
             {
                 messages.Add(m);
@@ -140,6 +163,13 @@ internal sealed class ParameterYaml
 /// <summary>One entry of <c>ParameterSets</c>.</summary>
 internal sealed class ParameterSetYaml
 {
+    /// <summary>The keys an entry of ParameterSets may have.</summary>
+    internal static readonly IReadOnlyList<string> Keys =
+    [
+        nameof(Name), nameof(Position), nameof(IsRequired), nameof(ValueFromPipeline),
+        nameof(ValueFromPipelineByPropertyName), nameof(ValueFromRemainingArguments),
+    ];
+
     public string? Name { get; set; }
 
     public string? Position { get; set; }
