@@ -122,6 +122,34 @@ public class MamlWriterTests
         Assert.NotEqual(0xEF, bytes[0]);
     }
 
+    [Fact]
+    public void AnEmptyHelpUriAddsNoOnlineLink()
+    {
+        string text = Fixture.Read(Fixture.CmdletPage).Replace("HelpUri: https://example.org/help/Get-SampleDevice", "HelpUri: ''");
+        var help = Reading.CommandPageReader.Read(Reading.MarkdownSource.Parse("page.md", text));
+        Assert.Null(help.HelpUri);
+        var document = new XmlDocument();
+        document.LoadXml(MamlWriter.WriteString([help]));
+        var texts = document.SelectNodes("//maml:navigationLink/maml:linkText", Fixture.Namespaces(document))!.Cast<XmlNode>().Select(n => n.InnerText);
+        Assert.Equal(["about_Sample", "PCI address format"], texts);
+    }
+
+    [Fact]
+    public void WindowsLineEndingsGiveTheSameHelp()
+    {
+        string text = Fixture.Read(Fixture.CmdletPage).ReplaceLineEndings("\r\n");
+        var help = Reading.CommandPageReader.Read(Reading.MarkdownSource.Parse(Path.Combine(Fixture.SamplesDirectory, Fixture.CmdletPage), text));
+        Assert.Equal(MamlWriter.WriteString([Fixture.ReadCommand()]), MamlWriter.WriteString([help]));
+    }
+
+    [Fact]
+    public void AllParameterSetsInYamlMeansEverySet()
+    {
+        string text = Fixture.Read(Fixture.CmdletPage).Replace("- Name: (All)", "- Name: __AllParameterSets");
+        var help = Reading.CommandPageReader.Read(Reading.MarkdownSource.Parse(Path.Combine(Fixture.SamplesDirectory, Fixture.CmdletPage), text));
+        Assert.Equal(MamlWriter.WriteString([Fixture.ReadCommand()]), MamlWriter.WriteString([help]));
+    }
+
     [Theory]
     [InlineData(false, false, "False")]
     [InlineData(true, false, "True (ByValue)")]

@@ -238,6 +238,15 @@ public class SchemaViolationTests
     }
 
     [Fact]
+    public void DateInAnotherFormat()
+    {
+        string text = Replace(Page, "ms.date: 01/15/2026", "ms.date: 2026-01-15");
+        var error = BuildBroken(text);
+        Assert.Equal("'ms.date' is '2026-01-15'; expected a date written MM/dd/yyyy", error.Problem);
+        Assert.Equal(Fixture.LineOf(text, "ms.date"), error.Line);
+    }
+
+    [Fact]
     public void TitleDoesNotMatchHeading()
     {
         string text = Replace(Page, "# Get-SampleDevice\n", "# Get-SampleDevices\n");

@@ -63,6 +63,11 @@ internal sealed record ParameterSetInfo(
 {
     public const string AllSets = "(All)";
 
+    /// <summary>PowerShell's own name for "every set", which a page may use instead of (All).</summary>
+    public const string AllSetsInternal = "__AllParameterSets";
+
+    public bool IsAllSets => Name == AllSets || Name == AllSetsInternal;
+
     public bool IsNamed => string.Equals(Position, "Named", StringComparison.OrdinalIgnoreCase);
 }
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 using GpuVirt.HelpBuilder.Model;
 using Markdig.Syntax;
@@ -100,6 +101,12 @@ internal static partial class CommandPageReader
         if (version != FrontMatterKeys.SupportedSchemaVersion)
         {
             throw source.Error(versionLine, $"'PlatyPS schema version' is '{version}'; only '{FrontMatterKeys.SupportedSchemaVersion}' is supported");
+        }
+
+        frontMatter.TryGet(FrontMatterKeys.MsDate, out string date, out int dateLine);
+        if (!DateTime.TryParseExact(date, "MM/dd/yyyy", CultureInfo.InvariantCulture, DateTimeStyles.None, out _))
+        {
+            throw source.Error(dateLine, $"'ms.date' is '{date}'; expected a date written MM/dd/yyyy");
         }
 
         frontMatter.TryGet(FrontMatterKeys.ExternalHelpFile, out string helpFile, out int helpFileLine);
@@ -333,7 +340,7 @@ internal static partial class CommandPageReader
             var parameter = ParameterYaml.Read(source, name, description, heading, yamlBlocks[0]);
             foreach (var set in parameter.ParameterSets)
             {
-                if (set.Name != ParameterSetInfo.AllSets
+                if (!set.IsAllSets
                     && !syntax.Any(s => string.Equals(s.ParameterSetName, set.Name, StringComparison.OrdinalIgnoreCase)))
                 {
                     throw source.Error(yamlBlocks[0], $"parameter -{name} names parameter set '{set.Name}', which SYNTAX does not have (it has {string.Join(", ", syntax.Select(s => "'" + s.ParameterSetName + "'"))})");

@@ -166,7 +166,7 @@ internal static class MamlWriter
     /// <summary>The parameter's entry for a set: the set named so, else (All), else none.</summary>
     internal static ParameterSetInfo? SetFor(Parameter parameter, string setName) =>
         parameter.ParameterSets.FirstOrDefault(s => string.Equals(s.Name, setName, StringComparison.OrdinalIgnoreCase))
-        ?? parameter.ParameterSets.FirstOrDefault(s => s.Name == ParameterSetInfo.AllSets);
+        ?? parameter.ParameterSets.FirstOrDefault(s => s.IsAllSets);
 
     /// <summary>Where "-Name" first appears in the syntax text, so the syntax item keeps the order the page shows.</summary>
     private static int OrderInSyntax(string syntaxText, string name)
