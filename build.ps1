@@ -125,16 +125,19 @@ function Invoke-Test {
     $null = New-Item -ItemType Directory -Force -Path $ResultsDir
     Get-ChildItem $ResultsDir -File | Remove-Item -Force
 
-    Write-Step 'xunit: the core'
-    $trx = Join-Path $ResultsDir 'xunit.trx'
-    & dotnet test (Join-Path $RepoRoot 'GpuVirt.sln') -c $Configuration -nologo -v:q --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal'
+    Write-Step 'xunit: the core and the help builder'
     $xunit = @{ Passed = 0; Failed = 0 }
-    foreach ($file in Get-ChildItem $ResultsDir -Filter *.trx -Recurse) {
-        $counters = ([xml](Get-Content -Raw $file.FullName)).TestRun.ResultSummary.Counters
+    foreach ($project in Get-ChildItem (Join-Path $RepoRoot 'tests') -Filter '*.Tests.csproj' -Recurse) {
+        $trx = Join-Path $ResultsDir ($project.BaseName + '.trx')
+        & dotnet test $project.FullName -c $Configuration -nologo -v:q --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal'
+        $exit = $LASTEXITCODE
+        if (-not (Test-Path $trx)) { $xunit.Failed += 1; continue }
+        $counters = ([xml](Get-Content -Raw $trx)).TestRun.ResultSummary.Counters
         $xunit.Passed += [int]$counters.passed
-        $xunit.Failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
+        $failedHere = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted + [int]$counters.notExecuted
+        if ($exit -ne 0 -and $failedHere -eq 0) { $failedHere = 1 }
+        $xunit.Failed += $failedHere
     }
-    if ($LASTEXITCODE -ne 0 -and $xunit.Failed -eq 0) { $xunit.Failed = 1 }
 
     Write-Step 'Pester: the cmdlets, in a child pwsh against the laid-out module'
     $pesterJson = Join-Path $ResultsDir 'pester.json'

@@ -13,7 +13,30 @@ namespace GpuVirt.Core
     public static class Sysfs
     {
         /// <summary>The trimmed text of an attribute, or null when it is missing or cannot be read.</summary>
+        /// <remarks>
+        /// Reads through open/read/close directly: most optional attributes are absent on most devices, and an
+        /// exception for each would cost more than the read itself.
+        /// </remarks>
         public static string? TryReadText(string path)
+        {
+            var fd = NativeMethods.open(NullTerminated(path), OpenReadOnly);
+            if (fd < 0) return null;
+            try
+            {
+                // sysfs hands out a whole attribute (at most a page) in one read; a larger file is read the usual way.
+                var buffer = ReadBuffer ??= new byte[8192];
+                var n = NativeMethods.read(fd, buffer, (IntPtr)buffer.Length).ToInt64();
+                if (n < 0) return null;
+                if (n == buffer.Length) return ReadLarge(path);
+                return Encoding.UTF8.GetString(buffer, 0, (int)n).Trim();
+            }
+            finally
+            {
+                NativeMethods.close(fd);
+            }
+        }
+
+        private static string? ReadLarge(string path)
         {
             try
             {
@@ -24,6 +47,11 @@ namespace GpuVirt.Core
                 return null;
             }
         }
+
+        [ThreadStatic]
+        private static byte[]? ReadBuffer;
+
+        private const int OpenReadOnly = 0x80000; // O_RDONLY | O_CLOEXEC
 
         /// <summary>The trimmed text of an attribute the caller needs; a missing or unreadable file is an error.</summary>
         public static string ReadText(string path)
@@ -133,6 +161,15 @@ namespace GpuVirt.Core
         {
             [DllImport("libc", SetLastError = true)]
             internal static extern IntPtr readlink(byte[] path, byte[] buffer, IntPtr size);
+
+            [DllImport("libc", SetLastError = true)]
+            internal static extern int open(byte[] path, int flags);
+
+            [DllImport("libc", SetLastError = true)]
+            internal static extern IntPtr read(int fd, [In, Out] byte[] buffer, IntPtr count);
+
+            [DllImport("libc")]
+            internal static extern int close(int fd);
         }
     }
 }
