@@ -13,6 +13,12 @@
         'Get-PciDevice'
         'Get-GpuDevice'
         'Get-IommuGroup'
+        'Add-GpuHostdev'
+        'Get-GpuHostdev'
+        'Remove-GpuHostdev'
+        'Dismount-GpuHostDriver'
+        'Mount-GpuHostDriver'
+        'ConvertTo-XorgBusId'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -45,6 +45,15 @@ public sealed class HostTreeBuilder
 
     public void AddMdev(FixtureMdevDevice mdev) => _mdevs.Add(mdev);
 
+    private readonly List<string> _drivers = new();
+
+    /// <summary>A loaded PCI driver that no fixture device is bound to (vfio-pci waiting for a function).</summary>
+    public HostTreeBuilder AddDriver(string name)
+    {
+        _drivers.Add(name);
+        return this;
+    }
+
     public void SetGroupType(int group, string type) => _groupTypes[group] = type;
 
     /// <summary>The device's directory (its real path) under the root.</summary>
@@ -67,6 +76,8 @@ public sealed class HostTreeBuilder
         File.WriteAllText(Path.Combine(sys, "bus", "pci", "drivers_probe"), string.Empty);
         var groups = Path.Combine(sys, "kernel", "iommu_groups");
 
+        foreach (var name in _drivers) DriverDirectory(drivers, name);
+
         foreach (var d in _devices)
         {
             var dir = DeviceDirectory(d.Address);
@@ -75,12 +86,7 @@ public sealed class HostTreeBuilder
             Link(Path.Combine(busDevices, d.Address), dir);
             if (d.Driver is not null)
             {
-                var driverDir = Dir(drivers, d.Driver);
-                foreach (var f in new[] { "bind", "unbind", "new_id", "remove_id" })
-                {
-                    var p = Path.Combine(driverDir, f);
-                    if (!File.Exists(p)) File.WriteAllText(p, string.Empty);
-                }
+                var driverDir = DriverDirectory(drivers, d.Driver);
                 Link(Path.Combine(driverDir, d.Address), dir);
                 Link(Path.Combine(dir, "driver"), driverDir);
             }
@@ -159,6 +165,17 @@ public sealed class HostTreeBuilder
         if (Cmdline is not null) File.WriteAllText(Path.Combine(Dir(Root, "proc"), "cmdline"), Cmdline + "\n");
         if (PciIds is not null) File.WriteAllText(Path.Combine(Dir(Root, "usr", "share", "misc"), "pci.ids"), PciIds);
         return Root;
+    }
+
+    private static string DriverDirectory(string drivers, string name)
+    {
+        var driverDir = Dir(drivers, name);
+        foreach (var f in new[] { "bind", "unbind", "new_id", "remove_id" })
+        {
+            var p = Path.Combine(driverDir, f);
+            if (!File.Exists(p)) File.WriteAllText(p, string.Empty);
+        }
+        return driverDir;
     }
 
     private void WriteGroupType(string groupDir, int group) =>

@@ -83,7 +83,8 @@ namespace GpuVirt.Core
         /// <summary>The hostdev element as libvirt wrote it (or as the module generated it).</summary>
         public string Xml { get; internal set; }
 
-        public override string ToString() => Domain + ": " + Source;
+        /// <summary>The source (host PCI address or UUID), as a device's ToString is its address.</summary>
+        public override string ToString() => Source.ToString();
     }
 
     /// <summary>Parses mdev UUIDs as libvirt and sysfs write them.</summary>

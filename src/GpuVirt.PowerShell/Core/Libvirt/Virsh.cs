@@ -314,7 +314,8 @@ namespace GpuVirt.Core
             var lines = stderr.Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Length > 0).ToList();
             var start = lines.FindIndex(l => l.EndsWith(" device from " + file, StringComparison.Ordinal));
             if (start < 0) return onlyFailure ? stderr : string.Empty;
-            var block = new List<string> { lines[start] };
+            // The "Failed to attach device from FILE" line itself names a temporary file the user never sees.
+            var block = new List<string>();
             for (var i = start + 1; i < lines.Count && !lines[i].StartsWith("error: Failed to ", StringComparison.Ordinal); i++)
             {
                 block.Add(lines[i]);
@@ -370,13 +371,13 @@ namespace GpuVirt.Core
                 || reason.IndexOf("is in use by", StringComparison.OrdinalIgnoreCase) >= 0))
             {
                 return new GpuVirtException(ErrorIds.HostdevAlreadyAttached, ErrorKind.ResourceBusy,
-                    $"The device is already attached to guest '{domain}': {reason}", target);
+                    $"It is already attached to guest '{domain}' (libvirt: {reason}).", target);
             }
             if (command.Name == "detach-device" && (reason.IndexOf("device not found", StringComparison.OrdinalIgnoreCase) >= 0
                 || reason.IndexOf("not present in domain", StringComparison.OrdinalIgnoreCase) >= 0))
             {
                 return new GpuVirtException(ErrorIds.HostdevNotAttached, ErrorKind.ObjectNotFound,
-                    $"The device is not attached to guest '{domain}': {reason}", target);
+                    $"It is not attached to guest '{domain}' (libvirt: {reason}).", target);
             }
             return new GpuVirtException(ErrorIds.VirshCommandFailed, ErrorKind.InvalidOperation,
                 $"{what} failed: {reason}", target);

@@ -83,30 +83,39 @@ namespace GpuVirt.Core
     }
 
     /// <summary>
-    /// Where a device change applies, as virsh's flags: the persistent definition (<c>--config</c>), the running guest
-    /// (<c>--live</c>), both, or <c>--persistent</c> (the definition, and the running guest when it runs).
+    /// Where a device change applies, as virsh's flags: <c>--persistent</c> (the definition, and the running guest when
+    /// it runs; the procedure's choice and the default), <c>--config</c> (the definition only), <c>--live</c> (the
+    /// running guest only). Flags combine as virsh combines them.
     /// </summary>
     [Flags]
     public enum DeviceChangeScope
     {
-        Persistent = 0,
-        Config = 1,
-        Live = 2,
+        Persistent = 1,
+        Config = 2,
+        Live = 4,
     }
 
     public static class DeviceChangeScopeExtensions
     {
+        /// <summary>The scope the switches ask for; none of them means <see cref="DeviceChangeScope.Persistent"/>.</summary>
+        public static DeviceChangeScope From(bool persistent, bool config, bool live)
+        {
+            var scope = (persistent ? DeviceChangeScope.Persistent : 0) | (config ? DeviceChangeScope.Config : 0) | (live ? DeviceChangeScope.Live : 0);
+            return scope == 0 ? DeviceChangeScope.Persistent : scope;
+        }
+
         public static IEnumerable<string> ToFlags(this DeviceChangeScope scope)
         {
-            if (scope == DeviceChangeScope.Persistent) return new[] { "--persistent" };
             var flags = new List<string>();
+            if ((scope & DeviceChangeScope.Persistent) != 0) flags.Add("--persistent");
             if ((scope & DeviceChangeScope.Config) != 0) flags.Add("--config");
             if ((scope & DeviceChangeScope.Live) != 0) flags.Add("--live");
+            if (flags.Count == 0) flags.Add("--persistent");
             return flags;
         }
 
         /// <summary>True when the change reaches the persistent definition (what <c>dumpxml --inactive</c> shows).</summary>
         public static bool ReachesDefinition(this DeviceChangeScope scope) =>
-            scope == DeviceChangeScope.Persistent || (scope & DeviceChangeScope.Config) != 0;
+            (scope & (DeviceChangeScope.Persistent | DeviceChangeScope.Config)) != 0;
     }
 }

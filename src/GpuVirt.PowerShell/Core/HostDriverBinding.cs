@@ -1,0 +1,146 @@
+using System;
+using System.IO;
+
+namespace GpuVirt.Core
+{
+    /// <summary>How a function is taken from (or given back to) its host driver.</summary>
+    public enum HostDriverMethod
+    {
+        /// <summary>virsh when the host is the live one and libvirt answers; sysfs otherwise.</summary>
+        Auto,
+
+        /// <summary><c>virsh nodedev-detach</c> / <c>nodedev-reattach</c>.</summary>
+        Virsh,
+
+        /// <summary><c>driver_override</c>, <c>unbind</c>, <c>drivers_probe</c> under the host root.</summary>
+        Sysfs,
+    }
+
+    /// <summary>What a detach or reattach did to one function.</summary>
+    public sealed class HostDriverChange
+    {
+        public HostDriverChange(PciAddress address, string? before, string? after, HostDriverMethod method)
+        {
+            Address = address;
+            DriverBefore = before;
+            DriverAfter = after;
+            Method = method;
+        }
+
+        public PciAddress Address { get; }
+        public string? DriverBefore { get; }
+        public string? DriverAfter { get; }
+        public HostDriverMethod Method { get; }
+        public bool Changed => !string.Equals(DriverBefore, DriverAfter, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Rebinds PCI functions through sysfs, as the kernel documents it: the driver's name to <c>driver_override</c>,
+    /// the address to the bound driver's <c>unbind</c>, then to <c>/sys/bus/pci/drivers_probe</c>. <c>drivers_probe</c>
+    /// succeeds even when no driver takes the function, so the <c>driver</c> link is read again to decide. A detach
+    /// that did not bind puts <c>driver_override</c> back and probes again so the old driver can return.
+    /// </summary>
+    public sealed class HostDriverBinding
+    {
+        public const string VfioPci = "vfio-pci";
+        public const string PciStub = "pci-stub";
+
+        private readonly HostRoot _root;
+        private readonly Action<string>? _log;
+
+        public HostDriverBinding(HostRoot root, Action<string>? log = null)
+        {
+            _root = root;
+            _log = log;
+        }
+
+        /// <summary>The function's directory; a <see cref="ErrorIds.PciDeviceNotFound"/> error when there is none.</summary>
+        public string DeviceDirectory(PciAddress address)
+        {
+            var dir = Path.Combine(_root.Resolve(HostPaths.PciDevices), address.ToString());
+            if (!Directory.Exists(dir))
+            {
+                throw new GpuVirtException(ErrorIds.PciDeviceNotFound, ErrorKind.ObjectNotFound,
+                    $"No PCI device at {address} was found under '{HostPaths.PciDevices}'.", address);
+            }
+            return dir;
+        }
+
+        public string? CurrentDriver(PciAddress address) => Sysfs.TryReadLinkName(Path.Combine(DeviceDirectory(address), "driver"));
+
+        public bool IsDriverLoaded(string driver) => Directory.Exists(Path.Combine(_root.Resolve(HostPaths.PciDrivers), driver));
+
+        /// <summary>Binds the function to <paramref name="driver"/> (vfio-pci or pci-stub) through sysfs.</summary>
+        public HostDriverChange Detach(PciAddress address, string driver)
+        {
+            var dir = DeviceDirectory(address);
+            var before = CurrentDriver(address);
+            if (before == driver) return new HostDriverChange(address, before, before, HostDriverMethod.Sysfs);
+            if (!IsDriverLoaded(driver))
+            {
+                throw new GpuVirtException(ErrorIds.HostDriverNotLoaded, ErrorKind.NotEnabled,
+                    $"The driver '{driver}' is not loaded ('{Path.Combine(HostPaths.PciDrivers, driver)}' does not exist). Load it first: modprobe {driver}.",
+                    driver);
+            }
+
+            var overridePath = Path.Combine(dir, "driver_override");
+            var originalOverride = Sysfs.TryReadText(overridePath);
+            Write(overridePath, driver);
+            if (before != null) Write(Path.Combine(dir, "driver", "unbind"), address.ToString());
+            Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
+
+            var after = CurrentDriver(address);
+            if (after == driver) return new HostDriverChange(address, before, after, HostDriverMethod.Sysfs);
+
+            // Nothing bound as asked: undo what this did, so the old driver can take the function again.
+            Write(overridePath, originalOverride is null || originalOverride == "(null)" ? "\n" : originalOverride);
+            if (after is null && before != null) Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
+            var now = CurrentDriver(address);
+            throw new GpuVirtException(ErrorIds.HostDriverNotBound, ErrorKind.InvalidOperation,
+                $"{address} did not bind to '{driver}': after drivers_probe its driver is {Describe(after)}. " +
+                $"driver_override was put back; the function is now bound to {Describe(now)}.", address);
+        }
+
+        /// <summary>
+        /// Gives the function back to the host: clears <c>driver_override</c>, unbinds the passthrough driver and probes.
+        /// Returns the change; <see cref="HostDriverChange.DriverAfter"/> is null when no host driver took the function.
+        /// </summary>
+        public HostDriverChange Reattach(PciAddress address)
+        {
+            var dir = DeviceDirectory(address);
+            var before = CurrentDriver(address);
+            var overridePath = Path.Combine(dir, "driver_override");
+            var currentOverride = Sysfs.TryReadText(overridePath);
+            var hasOverride = currentOverride != null && currentOverride != "(null)" && currentOverride.Length > 0;
+            if (!PciInventory.IsPassthroughDriver(before) || (before is null && !hasOverride))
+            {
+                // Already with a host driver (or unbound with nothing holding it back): nothing to give back.
+                if (before is null) Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
+                return new HostDriverChange(address, before, CurrentDriver(address), HostDriverMethod.Sysfs);
+            }
+
+            if (hasOverride) Write(overridePath, "\n");
+            if (before != null) Write(Path.Combine(dir, "driver", "unbind"), address.ToString());
+            Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
+
+            var after = CurrentDriver(address);
+            if (after != null && PciInventory.IsPassthroughDriver(after))
+            {
+                throw new GpuVirtException(ErrorIds.HostDriverNotBound, ErrorKind.InvalidOperation,
+                    $"{address} is still bound to '{after}' after unbind and drivers_probe: the host driver did not take it back.", address);
+            }
+            return new HostDriverChange(address, before, after, HostDriverMethod.Sysfs);
+        }
+
+        private void Write(string path, string value)
+        {
+            _log?.Invoke($"Writing '{value.Trim()}' to '{path}'");
+            Sysfs.WriteAttribute(path, value);
+        }
+
+        private static string Describe(string? driver) => driver is null ? "none" : "'" + driver + "'";
+
+        /// <summary>virsh's <c>nodedev-detach --driver</c> backend for a kernel driver; null when virsh has none.</summary>
+        public static string? VirshBackend(string driver) => driver == VfioPci ? "vfio" : null;
+    }
+}

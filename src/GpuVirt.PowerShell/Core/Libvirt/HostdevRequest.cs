@@ -1,0 +1,43 @@
+using System.Collections.Generic;
+using System.Linq;
+
+namespace GpuVirt.Core
+{
+    /// <summary>One hostdev to attach to or detach from a guest, with the XML that does it.</summary>
+    public sealed class HostdevRequest
+    {
+        public HostdevRequest(string domain, HostdevSource source, bool managed = true, bool display = false)
+        {
+            Domain = domain;
+            Source = source;
+            Managed = managed;
+            Display = display;
+            Xml = HostdevXml.For(source, managed, display);
+        }
+
+        public string Domain { get; }
+        public HostdevSource Source { get; }
+        public bool Managed { get; }
+        public bool Display { get; }
+        public string Xml { get; }
+
+        /// <summary>Set for a function added because it shares the slot or IOMMU group of the one asked for.</summary>
+        public PciAddress? CompanionOf { get; set; }
+
+        public string Describe() => (Source.Kind == HostdevKind.Pci ? "PCI hostdev " : "mdev hostdev ") + Source;
+    }
+
+    /// <summary>The functions that go with one being assigned.</summary>
+    public static class AssignmentCompanions
+    {
+        /// <summary>
+        /// The other endpoints (not bridges) in the function's slot or IOMMU group: the HDMI audio function of a GPU.
+        /// Every endpoint of a group must leave its host driver before any of them can be given to a guest.
+        /// </summary>
+        public static IReadOnlyList<PciDevice> Of(PciInventory inventory, PciDevice device) =>
+            inventory.Devices
+                .Where(d => d.Address != device.Address && d.IsEndpoint
+                    && (d.Address.IsSameSlot(device.Address) || (device.IommuGroup.HasValue && d.IommuGroup == device.IommuGroup)))
+                .ToList();
+    }
+}
