@@ -167,6 +167,28 @@ Describe 'Add-GpuHostdev' {
             Should -Throw -ErrorId 'HostdevAlreadyAttached,GpuVirt.Commands.AddGpuHostdevCommand' -ExpectedMessage '*device is already in the domain configuration*'
     }
 
+    It 'reports the one device libvirt refuses and still attaches the others of the same virsh process' {
+        $vm = New-TestGuest $Libvirt
+        $null = Add-GpuHostdev $vm -Address 00:19.0 -Root $Root -Connect $Uri
+        $err = $null
+        $verbose = Get-PciDevice -Root $Root -Address 00:1f.2, 00:19.0 |
+            Add-GpuHostdev -Domain $vm -Root $Root -Connect $Uri -Verbose -ErrorVariable err -ErrorAction SilentlyContinue -WarningAction SilentlyContinue 4>&1
+        @($verbose | Where-Object { "$_" -like 'Running:*attach-device*' }).Count | Should -Be 1
+        ($verbose | Where-Object { $_ -is [GpuVirt.Core.Hostdev] }).Address.ToString() | Should -Be '0000:00:1f.2'
+        $err.Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -Be 'HostdevAlreadyAttached,GpuVirt.Commands.AddGpuHostdevCommand'
+        $err[0].TargetObject | Should -Be '0000:00:19.0'
+        $err[0].Exception.Message | Should -Not -BeLike '*hostdev-*.xml*'
+        @(([xml](Get-InactiveXml $Libvirt $vm)).domain.devices.hostdev).Count | Should -Be 2
+    }
+
+    It 'takes the guest by UUID as virsh does, and reports the hostdev under its name' {
+        $vm = New-TestGuest $Libvirt
+        $uuid = (Invoke-Virsh $Libvirt domuuid --domain $vm).Trim()
+        $out = Add-GpuHostdev $uuid -Address 00:19.0 -Root $Root -Connect $Uri
+        $out.Domain | Should -Be $vm
+    }
+
     It 'reports an unknown guest as DomainNotFound and attaches nothing' {
         { Add-GpuHostdev 'no-such-guest' -Address 00:19.0 -Root $Root -Connect $Uri -ErrorAction Stop } |
             Should -Throw -ErrorId 'DomainNotFound,GpuVirt.Commands.AddGpuHostdevCommand' -ExpectedMessage "*no guest named 'no-such-guest'*Nothing was attached (0000:00:19.0)*"
