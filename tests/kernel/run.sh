@@ -154,23 +154,27 @@ BOOT_MODULES=(
     "${SAMPLE_MODULES[@]}" "${OUR_MODULES[@]}"              # built above
 )
 
-declare -A MODPATH=() MODDEPS=() MODSEEN=()
-MODORDER=()
-modname() { local b=${1##*/}; b=${b%.ko*}; printf '%s' "${b//-/_}"; }
-read_modules_dep() {
-    local line path deps
-    while IFS= read -r line; do
-        path=${line%%:*} deps=${line#*:}
-        MODPATH[$(modname "$path")]=$path
-        MODDEPS[$path]=$deps
-    done <"$1"
-}
-add_module_path() { # depth-first: dependencies before the module
-    local path=$1 dep
-    [[ -z ${MODSEEN[$path]:-} ]] || return 0
-    MODSEEN[$path]=1
-    for dep in ${MODDEPS[$path]}; do add_module_path "$dep"; done
-    MODORDER+=("$path")
+# modules_in_load_order MODULES.DEP NAME...: prints the paths of the modules and of
+# their dependencies, dependencies first; "?NAME" for a name that is not there.
+modules_in_load_order() {
+    local dep=$1; shift
+    awk -v want="$*" '
+        function key(p) { sub(/.*\//, "", p); sub(/\.ko.*/, "", p); gsub(/-/, "_", p); return p }
+        function add(p,    n, i, d) {
+            if (p in seen) return
+            seen[p] = 1
+            n = split(deps[p], d, " ")
+            for (i = 1; i <= n; i++) add(d[i])
+            print p
+        }
+        { p = $1; sub(/:$/, "", p); $1 = ""; deps[p] = $0; path[key(p)] = p }
+        END {
+            n = split(want, w, " ")
+            for (i = 1; i <= n; i++) {
+                k = w[i]; gsub(/-/, "_", k)
+                if (k in path) add(path[k]); else print "?" k
+            }
+        }' "$dep"
 }
 
 initramfs() {
@@ -184,23 +188,21 @@ initramfs() {
         say "initramfs up to date ($(du -h "$out" | cut -f1))"
         return
     fi
-    read_modules_dep "$mods/modules.dep"
-    local m
-    for m in "${BOOT_MODULES[@]}"; do
-        m=${m//-/_}
-        if [[ -n ${MODPATH[$m]:-} ]]; then
-            add_module_path "${MODPATH[$m]}"
-        elif grep -q "/${m//_/[-_]}\.ko" "$mods/modules.builtin"; then
+    local m order=()
+    while read -r m; do
+        if [[ $m != \?* ]]; then
+            order+=("$m")
+        elif m=${m#\?}; grep -q "/${m//_/[-_]}\.ko" "$mods/modules.builtin"; then
             :   # built into the kernel
         else
             die "module $m is neither in modules.dep nor built in"
         fi
-    done
+    done < <(modules_in_load_order "$mods/modules.dep" "${BOOT_MODULES[@]}")
     rm -rf "$stage"; mkdir -p "$stage/bin" "$stage/lib/modules"
     cp "$busybox" "$stage/bin/busybox"
     cp "$HERE/init.sh" "$stage/init"; chmod 755 "$stage/init"
     local p
-    for p in "${MODORDER[@]}"; do
+    for p in "${order[@]}"; do
         mkdir -p "$stage/lib/modules/${p%/*}"
         cp "$mods/$p" "$stage/lib/modules/$p"
         echo "$p"
@@ -208,7 +210,7 @@ initramfs() {
     (cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$out.tmp"
     mv "$out.tmp" "$out"
     echo "$sum" >"$out.sha256"
-    say "initramfs: ${#MODORDER[@]} modules, $(du -h "$out" | cut -f1)"
+    say "initramfs: ${#order[@]} modules, $(du -h "$out" | cut -f1)"
 }
 
 # ---------------------------------------------------------------- boot
@@ -234,7 +236,8 @@ write_job() { # write_job PAYLOAD ARG...: init.env for /init, job.sh for the chr
     } >"$RESULTS/init.env"
     {
         echo "# run by /init inside the guest, chrooted into the host's /"
-        echo "export HOME=/root LANG=C.UTF-8 TERM=dumb"
+        # The guest sees the host's /, so the host's PATH and HOME (~/.nuget, ~/.dotnet) hold.
+        echo "export PATH=$(shquote "$PATH") HOME=$(shquote "${HOME:-/root}") LANG=C.UTF-8 TERM=dumb"
         echo "export RESULTS=$(shquote "$RESULTS")"
         echo "export GPUVIRT_KERNEL_GUEST=1 GPUVIRT_KERNEL_RELEASE=$(shquote "$KREL")"
         echo "export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1"
@@ -254,7 +257,7 @@ write_job() { # write_job PAYLOAD ARG...: init.env for /init, job.sh for the chr
 
 boot() {
     local dir=$CACHE/$KVERSION
-    local append="console=ttyS0 intel_iommu=on iommu=pt panic=-1 loglevel=4"
+    local append="console=ttyS0 intel_iommu=on iommu=pt panic=-1 loglevel=4 ${GPUVIRT_KERNEL_APPEND:-}"
     local qemu=(
         qemu-system-x86_64
         -machine q35,kernel-irqchip=split -accel tcg -cpu max -smp 2 -m "$MEMORY"
@@ -335,21 +338,27 @@ PAYLOAD=$1; shift
 [[ $PAYLOAD == /* ]] || PAYLOAD=$PWD/$PAYLOAD
 [[ -f $PAYLOAD && -x $PAYLOAD ]] || die "payload $PAYLOAD is not an executable file"
 PAYLOAD=$(realpath "$PAYLOAD")
-RESULTS=${RESULTS:-$CACHE/results}
+if [[ -z $RESULTS ]]; then
+    RESULTS=$CACHE/results
+    rm -rf "$RESULTS"
+fi
 mkdir -p "$RESULTS"; RESULTS=$(realpath "$RESULTS")
 rm -f "$RESULTS"/{exit-code,init-error,guest-times,console.log,init.env,job.sh}
 write_job "$PAYLOAD" "$@"
 
-phase "boot+payload"
-qrc=0
+say "== boot+payload"
+qrc=0 qstart=$(now)
 boot || qrc=$?
-phase_end
-
-guest_boot= guest_payload=
+qemu_s=$(elapsed "$qstart")
+# The guest measures the payload itself (uptime before and after); boot is the rest.
+guest_payload=
 if [[ -f $RESULTS/guest-times ]]; then
-    read -r guest_boot guest_payload <"$RESULTS/guest-times"
-    guest_boot=${guest_boot#boot=} guest_payload=${guest_payload#payload=}
-    TIMINGS+=("(guest: boot=${guest_boot}s payload=${guest_payload}s)")
+    read -r _ guest_payload <"$RESULTS/guest-times"
+    guest_payload=${guest_payload#payload=}
+    TIMINGS+=("boot=$(awk -v q="$qemu_s" -v p="$guest_payload" 'BEGIN { printf "%.1f", q - p }')s"
+              "payload=${guest_payload}s")
+else
+    TIMINGS+=("boot+payload=${qemu_s}s")
 fi
 say "timings: ${TIMINGS[*]} total=$(elapsed "$TOTAL_START")s"
 if ((qrc == 124 || qrc == 137)); then
