@@ -125,8 +125,8 @@ build() {
         say "modules up to date: ${SAMPLE_MODULES[*]} ${OUR_MODULES[*]}"
         return
     fi
-    # The headers' Makefile includes the -common tree by its installed absolute path.
-    sed -i "s|^include /usr/src/|include $dir/root/usr/src/|" "$hdr/Makefile"
+    # The headers' one-line Makefile includes the -common tree by its installed path.
+    echo "include $dir/root/usr/src/linux-headers-${KREL%-*}-common/Makefile" >"$hdr/Makefile"
     rm -rf "$build"; mkdir -p "$build"
     cp "${srcs[@]}" "$build/"
     {
@@ -260,7 +260,8 @@ boot() {
     local append="console=ttyS0 intel_iommu=on iommu=pt panic=-1 loglevel=4 ${GPUVIRT_KERNEL_APPEND:-}"
     local qemu=(
         qemu-system-x86_64
-        -machine q35,kernel-irqchip=split -accel tcg -cpu max -smp 2 -m "$MEMORY"
+        -machine q35,kernel-irqchip=split -accel "${GPUVIRT_KERNEL_ACCEL:-tcg}"
+        -cpu max -smp 2 -m "$MEMORY"
         -nodefaults -no-user-config -display none -no-reboot
         -serial stdio
         -kernel "$dir/root/boot/vmlinuz-$KREL" -initrd "$dir/initramfs.cpio"
@@ -293,7 +294,7 @@ boot() {
         -fsdev "local,id=results,path=$RESULTS,security_model=none,multidevs=remap"
         -device virtio-9p-pci,fsdev=results,mount_tag=results,bus=pcie.0,addr=05.0
     )
-    say "qemu: q35 + intel-iommu, TCG, ${MEMORY} memory, 2 vCPUs, timeout ${TIMEOUT}s"
+    say "qemu: q35 + intel-iommu, ${GPUVIRT_KERNEL_ACCEL:-tcg}, ${MEMORY} memory, 2 vCPUs, timeout ${TIMEOUT}s"
     say "guest console follows (also in ${RESULTS#"$REPO"/}/console.log)"
     local rc=0
     timeout -k 10 "$TIMEOUT" "${qemu[@]}" </dev/null > >(tee "$RESULTS/console.log") 2>&1 &
@@ -317,7 +318,6 @@ while (($#)); do
     esac
 done
 
-
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (see apt-packages.txt)"
 mkdir -p "$CACHE"
 TOTAL_START=$(now)
@@ -338,6 +338,9 @@ PAYLOAD=$1; shift
 [[ $PAYLOAD == /* ]] || PAYLOAD=$PWD/$PAYLOAD
 [[ -f $PAYLOAD && -x $PAYLOAD ]] || die "payload $PAYLOAD is not an executable file"
 PAYLOAD=$(realpath "$PAYLOAD")
+case $PAYLOAD in # the guest mounts fresh file systems there
+    /tmp/*|/run/*|/proc/*|/sys/*|/dev/*) die "payload $PAYLOAD: the guest cannot see /tmp, /run, /proc, /sys or /dev of the host" ;;
+esac
 if [[ -z $RESULTS ]]; then
     RESULTS=$CACHE/results
     rm -rf "$RESULTS"
