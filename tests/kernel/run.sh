@@ -319,7 +319,10 @@ while (($#)); do
 done
 
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (see apt-packages.txt)"
-mkdir -p "$CACHE"
+mkdir -p "$CACHE"; CACHE=$(realpath "$CACHE")
+case $CACHE/ in # the guest mounts fresh file systems there, and needs the cache's modules
+    /tmp/*|/run/*) die "the cache $CACHE cannot be under /tmp or /run" ;;
+esac
 TOTAL_START=$(now)
 phase fetch
 fetch
