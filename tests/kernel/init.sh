@@ -62,6 +62,7 @@ if [ "$COLDPLUG" = 1 ]; then
     # What udev would do at boot: load the drivers for the devices present.
     cat /sys/bus/pci/devices/*/modalias /sys/bus/virtio/devices/*/modalias 2>/dev/null \
         | sort -u >/rw/modaliases
+    # shellcheck disable=SC2046 # one argument per alias
     chroot /newroot /sbin/modprobe -C /dev/null -a -q $(cat /rw/modaliases)
     log "drivers loaded ($(uptime_s)s)"
 fi

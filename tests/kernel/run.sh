@@ -28,7 +28,7 @@ die() { printf '[kernel] error: %s\n' "$*" >&2; exit 125; }
 now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 declare -a TIMINGS=()
-PHASE= PHASE_START=
+PHASE='' PHASE_START=''
 phase() { # phase NAME: start timing a phase (ends the previous one)
     phase_end
     PHASE=$1 PHASE_START=$(now)
@@ -258,6 +258,7 @@ write_job() { # write_job PAYLOAD ARG...: init.env for /init, job.sh for the chr
 boot() {
     local dir=$CACHE/$KVERSION
     local append="console=ttyS0 intel_iommu=on iommu=pt panic=-1 loglevel=4 ${GPUVIRT_KERNEL_APPEND:-}"
+    # shellcheck disable=SC2054 # commas belong to QEMU's options
     local qemu=(
         qemu-system-x86_64
         -machine q35,kernel-irqchip=split -accel "${GPUVIRT_KERNEL_ACCEL:-tcg}"

@@ -27,6 +27,7 @@ attr() { local v; rd v "$1"; printf '%s' "$v"; }
 group_of() { local l; l=$(readlink "$PCI/$1/iommu_group" 2>/dev/null) && printf '%s' "${l##*/}"; }
 driver_of() { local l; l=$(readlink "$PCI/$1/driver" 2>/dev/null) && printf '%s' "${l##*/}"; }
 declare -A IDS=()   # address -> "vendor device class"
+v='' i='' c='' left=''
 for d in "$PCI"/*; do
     rd v "$d/vendor"; rd i "$d/device"; rd c "$d/class"
     IDS[${d##*/}]="$v $i $c"
@@ -45,11 +46,15 @@ write() {
     printf '%s' "${err##*write error: }"
     return 1
 }
-# rebind ADDR DRIVER: driver_override, unbind from the current driver, drivers_probe
+# rebind ADDR OVERRIDE [DRIVER]: write OVERRIDE to driver_override ("" clears it), unbind
+# from the current driver, drivers_probe; then the device must be bound to DRIVER
+# (default: OVERRIDE).
 rebind() {
-    local addr=$1 drv=$2 cur
-    write "$drv" "$PCI/$addr/driver_override" >/dev/null || return 1
-    cur=$(driver_of "$addr") && { write "$addr" "$PCI/$addr/driver/unbind" >/dev/null || return 1; }
+    local addr=$1 override=$2 drv=${3:-$2}
+    write "$override" "$PCI/$addr/driver_override" >/dev/null || return 1
+    if [[ -L $PCI/$addr/driver ]]; then
+        write "$addr" "$PCI/$addr/driver/unbind" >/dev/null || return 1
+    fi
     write "$addr" /sys/bus/pci/drivers_probe >/dev/null
     [[ $(driver_of "$addr") == "$drv" ]]
 }
@@ -173,7 +178,7 @@ write "" "$PCI/$vga/driver_override" >/dev/null
 check "and mdev_bus forgets it" test ! -e "$parent"
 
 section "other mdev parents: $(ls /sys/class/mdev_bus | tr '\n' ' ')"
-mt=$(echo /sys/class/mdev_bus/mtty/mdev_supported_types/mtty-2)
+mt=/sys/class/mdev_bus/mtty/mdev_supported_types/mtty-2
 u=$(uuid)
 check "mtty sample: create a dual-port device" write "$u" "$mt/create"
 check "mtty sample: remove it" write 1 "/sys/bus/mdev/devices/$u/remove"
@@ -183,8 +188,7 @@ check "bind $audio to vfio-pci" rebind "$audio" vfio-pci
 ag=$(group_of "$audio")
 check "/dev/vfio/$ag appears" test -c "/dev/vfio/$ag"
 ls -l /dev/vfio/
-check "give it back to snd_hda_intel" \
-    eval 'write "" "$PCI/$audio/driver_override" >/dev/null && write "$audio" "$PCI/$audio/driver/unbind" >/dev/null && write "$audio" /sys/bus/pci/drivers_probe >/dev/null && test "$(driver_of "$audio")" = snd_hda_intel'
+check "give it back to snd_hda_intel" rebind "$audio" "" snd_hda_intel
 
 section ".NET in the guest"
 if command -v dotnet >/dev/null; then
