@@ -13,6 +13,11 @@
         'Get-PciDevice'
         'Get-GpuDevice'
         'Get-IommuGroup'
+        'Get-VgpuType'
+        'New-VgpuDevice'
+        'Get-VgpuDevice'
+        'Remove-VgpuDevice'
+        'Test-VgpuHost'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

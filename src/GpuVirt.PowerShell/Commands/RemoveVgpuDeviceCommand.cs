@@ -1,0 +1,85 @@
+using System;
+using System.Linq;
+using System.Management.Automation;
+using GpuVirt.Core;
+
+namespace GpuVirt.Commands
+{
+    /// <summary>
+    /// Removes vGPUs: writes <c>1</c> to a mediated device's <c>remove</c> (or <c>0</c> to an SR-IOV function's
+    /// <c>nvidia/current_vgpu_type</c>); <c>-Persistent</c> also removes its mdevctl definition.
+    /// </summary>
+    [Cmdlet(VerbsCommon.Remove, "VgpuDevice", DefaultParameterSetName = UuidSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [OutputType(typeof(void))]
+    public sealed class RemoveVgpuDeviceCommand : VgpuCmdlet
+    {
+        private const string UuidSet = "Uuid";
+        private const string AddressSet = "Address";
+
+        /// <summary>Mediated device UUIDs; piped devices bind by Uuid.</summary>
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = UuidSet)]
+        [ValidateNotNullOrEmpty]
+        public string[] Uuid { get; set; } = Array.Empty<string>();
+
+        /// <summary>SR-IOV vGPU virtual functions; piped SR-IOV devices bind by Address.</summary>
+        [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = AddressSet)]
+        [ValidateNotNullOrEmpty]
+        public string[] Address { get; set; } = Array.Empty<string>();
+
+        /// <summary>Also remove the mdevctl definition, so that the device does not come back at boot.</summary>
+        [Parameter]
+        public SwitchParameter Persistent { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            if (ParameterSetName == AddressSet)
+            {
+                foreach (var text in Address) RemoveSriov(text);
+                return;
+            }
+            foreach (var text in Uuid) RemoveMdev(text);
+        }
+
+        private void RemoveMdev(string text)
+        {
+            try
+            {
+                var uuid = VgpuManager.ParseUuid(text);
+                var device = Vgpu.Devices().FirstOrDefault(d => d.Uuid == uuid)
+                    ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
+                        $"No mediated device {uuid} exists or is defined (under '{HostPaths.MdevDevices}' or '{MdevDefinitions.Directory}').", uuid);
+                var action = device.Active
+                    ? (Persistent && device.DefinitionPath != null ? "Remove the mediated device and its definition " + device.DefinitionPath : "Remove the mediated device")
+                    : "Remove the definition " + device.DefinitionPath;
+                if (!ShouldProcess($"{uuid} ({device.TypeId} on {device.Parent})", action)) return;
+                Manager.Remove(device, Persistent, null, StopToken);
+            }
+            catch (GpuVirtException e)
+            {
+                WriteError(e);
+            }
+        }
+
+        private void RemoveSriov(string text)
+        {
+            try
+            {
+                var vf = PciAddress.Parse(text);
+                if (Persistent)
+                {
+                    throw new GpuVirtException(ErrorIds.VgpuPersistenceNotSupported, ErrorKind.InvalidArgument,
+                        $"{vf} is an SR-IOV vGPU function: it has no mdevctl definition, so -Persistent does not apply.", vf.ToString());
+                }
+                var device = Vgpu.FindSriov(vf)
+                    ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
+                        $"{vf} is not an SR-IOV virtual function with a vGPU type set.", vf.ToString());
+                if (!ShouldProcess($"{vf} (type {device.TypeId} {device.TypeName})", "Clear the vGPU type")) return;
+                Manager.Remove(device, false, null, StopToken);
+            }
+            catch (GpuVirtException e)
+            {
+                WriteError(e);
+            }
+        }
+    }
+}
