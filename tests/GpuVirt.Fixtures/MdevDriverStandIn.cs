@@ -93,9 +93,10 @@ public sealed class MdevDriverStandIn : IDisposable
             Record($"refused {typeId} {uuid}");
             return;
         }
-        HostTreeBuilder.WriteMdevDevice(_root, parentDir, uuid, typeId, _nextGroup++);
-        File.WriteAllText(availablePath, (available - 1).ToString(CultureInfo.InvariantCulture) + "\n");
+        // As in the kernel, the count is already lower by the time the device can be seen.
         Record($"create {typeId} {uuid}");
+        File.WriteAllText(availablePath, (available - 1).ToString(CultureInfo.InvariantCulture) + "\n");
+        HostTreeBuilder.WriteMdevDevice(_root, parentDir, uuid, typeId, _nextGroup++);
     }
 
     private void Remove(string deviceLink)
@@ -104,7 +105,7 @@ public sealed class MdevDriverStandIn : IDisposable
         var dir = new DirectoryInfo(deviceLink).ResolveLinkTarget(true)?.FullName ?? deviceLink;
         var typeDir = new DirectoryInfo(Path.Combine(dir, "mdev_type")).ResolveLinkTarget(true)?.FullName;
         var groupDir = new DirectoryInfo(Path.Combine(dir, "iommu_group")).ResolveLinkTarget(true)?.FullName;
-        File.Delete(deviceLink);
+        Record($"remove {uuid}");
         if (typeDir is not null)
         {
             File.Delete(Path.Combine(typeDir, "devices", uuid));
@@ -113,8 +114,9 @@ public sealed class MdevDriverStandIn : IDisposable
             File.WriteAllText(availablePath, (available + 1).ToString(CultureInfo.InvariantCulture) + "\n");
         }
         if (groupDir is not null) Directory.Delete(groupDir, recursive: true);
+        // The bus entry goes last: once it is gone, everything else already is.
         Directory.Delete(dir, recursive: true);
-        Record($"remove {uuid}");
+        File.Delete(deviceLink);
     }
 
     private void Record(string line)

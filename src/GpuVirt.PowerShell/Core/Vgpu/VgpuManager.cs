@@ -115,7 +115,7 @@ namespace GpuVirt.Core
                 $"The mediated device {uuid} vanished right after it was created.", uuid);
         }
 
-        private GpuVirtException CreateFailure(VgpuType type, string typeDir, string uuid, string createHostPath, int errno)
+        internal GpuVirtException CreateFailure(VgpuType type, string typeDir, string uuid, string createHostPath, int errno)
         {
             var kernel = $"the kernel answered '{Errno.Describe(errno)}' (errno {errno}) to the write of {uuid} to '{createHostPath}'";
             switch (errno)
@@ -265,7 +265,7 @@ namespace GpuVirt.Core
             }
         }
 
-        private static GpuVirtException Busy(VgpuDevice device, string hostPath, Func<VgpuDevice, string?>? ownerOf)
+        internal static GpuVirtException Busy(VgpuDevice device, string hostPath, Func<VgpuDevice, string?>? ownerOf)
         {
             string? owner = null;
             try
