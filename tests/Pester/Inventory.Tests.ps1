@@ -91,7 +91,7 @@ Describe 'Get-PciDevice' {
 
     It 'shows a table that reads like lspci -Dnn' {
         $text = Get-PciDevice -Root $Seed.Root -Address 02:00.0 | Out-String -Width 200
-        $text | Should -Match '0000:02:00\.0\s+VGA compatible controller \[0300\]\s+NVIDIA Corporation GK106GL \[Quadro K4000\]\s+10de:11fa\s+a1\s+pci-stub\s+13'
+        $text | Should -Match '0000:02:00\.0\s+VGA compatible controller \[0300\]\s+10de:11fa\s+a1\s+pci-stub\s+13\s+NVIDIA Corporation GK106GL \[Quadro K4000\]'
     }
 }
 
@@ -122,8 +122,8 @@ Describe 'Get-GpuDevice' {
 
     It 'shows a GPU table with companions and vGPU kind' {
         $text = Get-GpuDevice -Root $Seed.Root | Out-String -Width 200
-        $text | Should -Match '0000:02:00\.0\s+VGA\s+NVIDIA Corporation GK106GL \[Quadro K4000\]\s+10de:11fa\s+pci-stub\s+13\s+02:00\.1\s+-'
-        $text | Should -Match '0000:01:00\.0\s+3D\s+.*Tesla P4.*mdev'
+        $text | Should -Match '0000:02:00\.0\s+VGA\s+10de:11fa\s+pci-stub\s+13\s+02:00\.1\s+-\s+NVIDIA Corporation GK106GL \[Quadro K4000\]'
+        $text | Should -Match '0000:01:00\.0\s+3D\s+10de:1bb3\s+nvidia\s+14\s+mdev\s+NVIDIA Corporation GP104GL \[Tesla P4\]'
     }
 }
 

@@ -11,8 +11,8 @@ param(
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $PesterPath -Force
-$env:GPUVIRT_MODULE = $ModulePath
-$env:GPUVIRT_FIXTURES = $FixturesPath
+$env:GPUVIRT_MODULE = (Resolve-Path -LiteralPath $ModulePath).Path
+$env:GPUVIRT_FIXTURES = (Resolve-Path -LiteralPath $FixturesPath).Path
 
 $config = New-PesterConfiguration
 $config.Run.Path = $Path

@@ -92,17 +92,19 @@ namespace GpuVirt.Core
             var realDir = Sysfs.TryResolveLink(entry) ?? entry;
             if (!System.IO.Directory.Exists(realDir)) return null;
 
-            var classCode = Sysfs.TryReadHex(Path.Combine(entry, "class")) ?? 0;
+            // Attributes are read from the real directory: no symlink to resolve on every open.
+            var dir = realDir;
+            var classCode = Sysfs.TryReadHex(Path.Combine(dir, "class")) ?? 0;
             var device = displayAsGpu && (classCode >> 16) == 0x03 ? new GpuDevice() : new PciDevice();
             device.Address = address;
             device.Directory = entry;
             device.SysfsPath = Root.ToHostPath(realDir);
             device.ClassCode = classCode;
-            device.VendorId = (ushort)(Sysfs.TryReadHex(Path.Combine(entry, "vendor")) ?? 0);
-            device.DeviceId = (ushort)(Sysfs.TryReadHex(Path.Combine(entry, "device")) ?? 0);
-            device.SubsystemVendorId = (ushort?)Sysfs.TryReadHex(Path.Combine(entry, "subsystem_vendor"));
-            device.SubsystemDeviceId = (ushort?)Sysfs.TryReadHex(Path.Combine(entry, "subsystem_device"));
-            device.Revision = (byte?)Sysfs.TryReadHex(Path.Combine(entry, "revision"));
+            device.VendorId = (ushort)(Sysfs.TryReadHex(Path.Combine(dir, "vendor")) ?? 0);
+            device.DeviceId = (ushort)(Sysfs.TryReadHex(Path.Combine(dir, "device")) ?? 0);
+            device.SubsystemVendorId = (ushort?)Sysfs.TryReadHex(Path.Combine(dir, "subsystem_vendor"));
+            device.SubsystemDeviceId = (ushort?)Sysfs.TryReadHex(Path.Combine(dir, "subsystem_device"));
+            device.Revision = (byte?)Sysfs.TryReadHex(Path.Combine(dir, "revision"));
 
             device.VendorName = ids.VendorName(device.VendorId);
             device.DeviceName = ids.DeviceName(device.VendorId, device.DeviceId);
@@ -112,32 +114,32 @@ namespace GpuVirt.Core
                 device.SubsystemName = ids.SubsystemName(device.VendorId, device.DeviceId, sv, sd);
             }
 
-            device.Driver = Sysfs.TryReadLinkName(Path.Combine(entry, "driver"));
-            var overrideText = Sysfs.TryReadText(Path.Combine(entry, "driver_override"));
+            device.Driver = Sysfs.TryReadLinkName(Path.Combine(dir, "driver"));
+            var overrideText = Sysfs.TryReadText(Path.Combine(dir, "driver_override"));
             device.DriverOverride = string.IsNullOrEmpty(overrideText) || overrideText == "(null)" ? null : overrideText;
-            var group = Sysfs.TryReadLinkName(Path.Combine(entry, "iommu_group"));
+            var group = Sysfs.TryReadLinkName(Path.Combine(dir, "iommu_group"));
             device.IommuGroup = group != null && int.TryParse(group, NumberStyles.None, CultureInfo.InvariantCulture, out var g) ? g : (int?)null;
 
             // PCI-to-PCI (0x0604), CardBus (0x0607) and semi-transparent (0x0609) bridges; root and switch ports are 0x0604.
             var subClass = classCode >> 8;
             device.IsBridge = subClass == 0x0604 || subClass == 0x0607 || subClass == 0x0609;
-            device.IsBootVga = device.IsDisplay && Sysfs.TryReadText(Path.Combine(entry, "boot_vga")) == "1";
-            var numa = Sysfs.TryReadInt(Path.Combine(entry, "numa_node"));
+            device.IsBootVga = device.IsDisplay && Sysfs.TryReadText(Path.Combine(dir, "boot_vga")) == "1";
+            var numa = Sysfs.TryReadInt(Path.Combine(dir, "numa_node"));
             device.NumaNode = numa is int n && n >= 0 ? n : (int?)null;
-            device.CurrentLinkSpeed = Sysfs.TryReadText(Path.Combine(entry, "current_link_speed"));
-            device.MaxLinkSpeed = Sysfs.TryReadText(Path.Combine(entry, "max_link_speed"));
-            device.CurrentLinkWidth = Sysfs.TryReadInt(Path.Combine(entry, "current_link_width"));
-            device.MaxLinkWidth = Sysfs.TryReadInt(Path.Combine(entry, "max_link_width"));
+            device.CurrentLinkSpeed = Sysfs.TryReadText(Path.Combine(dir, "current_link_speed"));
+            device.MaxLinkSpeed = Sysfs.TryReadText(Path.Combine(dir, "max_link_speed"));
+            device.CurrentLinkWidth = Sysfs.TryReadInt(Path.Combine(dir, "current_link_width"));
+            device.MaxLinkWidth = Sysfs.TryReadInt(Path.Combine(dir, "max_link_width"));
 
             var parentName = Path.GetFileName(Path.GetDirectoryName(realDir) ?? string.Empty);
             device.ParentBridge = PciAddress.TryParse(parentName, out var parent) ? parent : (PciAddress?)null;
 
-            var physfn = Sysfs.TryReadLinkName(Path.Combine(entry, "physfn"));
+            var physfn = Sysfs.TryReadLinkName(Path.Combine(dir, "physfn"));
             device.PhysicalFunction = PciAddress.TryParse(physfn, out var pf) ? pf : (PciAddress?)null;
-            device.SriovTotalVfs = Sysfs.TryReadInt(Path.Combine(entry, "sriov_totalvfs"));
+            device.SriovTotalVfs = Sysfs.TryReadInt(Path.Combine(dir, "sriov_totalvfs"));
             if (device.SriovTotalVfs.HasValue)
             {
-                device.VirtualFunctions = ReadVirtualFunctions(entry);
+                device.VirtualFunctions = ReadVirtualFunctions(dir);
             }
             return device;
         }

@@ -13,7 +13,30 @@ namespace GpuVirt.Core
     public static class Sysfs
     {
         /// <summary>The trimmed text of an attribute, or null when it is missing or cannot be read.</summary>
+        /// <remarks>
+        /// Reads through open/read/close directly: most optional attributes are absent on most devices, and an
+        /// exception for each would cost more than the read itself.
+        /// </remarks>
         public static string? TryReadText(string path)
+        {
+            var fd = NativeMethods.open(NullTerminated(path), OpenReadOnly);
+            if (fd < 0) return null;
+            try
+            {
+                // sysfs hands out a whole attribute (at most a page) in one read; a larger file is read the usual way.
+                var buffer = ReadBuffer ??= new byte[8192];
+                var n = NativeMethods.read(fd, buffer, (IntPtr)buffer.Length).ToInt64();
+                if (n < 0) return null;
+                if (n == buffer.Length) return ReadLarge(path);
+                return Encoding.UTF8.GetString(buffer, 0, (int)n).Trim();
+            }
+            finally
+            {
+                NativeMethods.close(fd);
+            }
+        }
+
+        private static string? ReadLarge(string path)
         {
             try
             {
@@ -24,6 +47,11 @@ namespace GpuVirt.Core
                 return null;
             }
         }
+
+        [ThreadStatic]
+        private static byte[]? ReadBuffer;
+
+        private const int OpenReadOnly = 0x80000; // O_RDONLY | O_CLOEXEC
 
         /// <summary>The trimmed text of an attribute the caller needs; a missing or unreadable file is an error.</summary>
         public static string ReadText(string path)
@@ -99,6 +127,32 @@ namespace GpuVirt.Core
             return bytes;
         }
 
+        /// <summary>
+        /// Writes one value to an existing attribute (<c>driver_override</c>, <c>unbind</c>, <c>create</c>, <c>remove</c>),
+        /// as <c>echo value &gt; attribute</c> does: the file is opened for writing, never created, and the value is
+        /// written in a single write. Permission errors become "requires root"; a kernel refusal (EBUSY, EINVAL, ENODEV)
+        /// becomes <see cref="ErrorIds.SysfsWriteFailed"/> with the kernel's reason.
+        /// </summary>
+        public static void WriteAttribute(string path, string value)
+        {
+            var bytes = Encoding.UTF8.GetBytes(value);
+            try
+            {
+                using var stream = new FileStream(path, FileMode.Truncate, FileAccess.Write, FileShare.ReadWrite, 1, FileOptions.None);
+                stream.Write(bytes, 0, bytes.Length);
+                stream.Flush();
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                throw RootRequired(path, "write", e);
+            }
+            catch (Exception e) when (e is IOException || e is NotSupportedException)
+            {
+                throw new GpuVirtException(ErrorIds.SysfsWriteFailed, ErrorKind.WriteError,
+                    $"Writing '{value.Trim()}' to '{path}' failed: {e.Message}", path, e);
+            }
+        }
+
         public static GpuVirtException RootRequired(string path, string verb, Exception? inner = null) =>
             new GpuVirtException(ErrorIds.RootRequired, ErrorKind.PermissionDenied,
                 $"Permission denied to {verb} '{path}'. This requires root: run pwsh as root (sudo pwsh).", path, inner);
@@ -107,6 +161,15 @@ namespace GpuVirt.Core
         {
             [DllImport("libc", SetLastError = true)]
             internal static extern IntPtr readlink(byte[] path, byte[] buffer, IntPtr size);
+
+            [DllImport("libc", SetLastError = true)]
+            internal static extern int open(byte[] path, int flags);
+
+            [DllImport("libc", SetLastError = true)]
+            internal static extern IntPtr read(int fd, [In, Out] byte[] buffer, IntPtr count);
+
+            [DllImport("libc")]
+            internal static extern int close(int fd);
         }
     }
 }

@@ -1,0 +1,134 @@
+<#
+.SYNOPSIS
+    Measures the inventory and vGPU queries on synthetic kernel-shaped hosts of about 256, 1024 and 4096 PCI functions,
+    against one lspci process on the same trees, and on this machine's own /sys.
+.DESCRIPTION
+    Warm numbers are the median (and the spread: min and max) of -Runs calls in this one pwsh process; cold numbers are
+    the first call in a new pwsh process (pci.ids parsed in that call). Ratios are measured in the same run, which is
+    what counts on a shared, noisy machine. Writes bench.md and bench.json to -OutDir and prints the table.
+#>
+param(
+    [Parameter(Mandatory)] [string] $ModulePath,
+    [Parameter(Mandatory)] [string] $FixturesPath,
+    [Parameter(Mandatory)] [string] $OutDir,
+    [int] $Runs = 21,
+    [int[]] $Sizes = @(256, 1024, 4096)
+)
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+$ModulePath = (Resolve-Path -LiteralPath $ModulePath).Path
+Add-Type -Path $FixturesPath
+Import-Module $ModulePath -Force
+$null = New-Item -ItemType Directory -Force -Path $OutDir
+$treesDir = Join-Path $OutDir 'trees'
+
+$gpusFor = @{ 256 = 8; 1024 = 32; 4096 = 64 }
+$pipelines = [ordered]@{
+    'Get-PciDevice'                  = { param($r) Get-PciDevice -Root $r }
+    'Get-GpuDevice | Get-IommuGroup' = { param($r) Get-GpuDevice -Root $r | Get-IommuGroup -Root $r }
+    'Get-GpuDevice | Get-VgpuType'   = { param($r) Get-GpuDevice -Root $r | Get-VgpuType -Root $r }
+}
+
+function Measure-Ms([scriptblock] $Block, [int] $Count) {
+    $times = [System.Collections.Generic.List[double]]::new()
+    for ($i = 0; $i -lt $Count; $i++) {
+        $sw = [System.Diagnostics.Stopwatch]::StartNew()
+        $null = & $Block
+        $sw.Stop()
+        $times.Add($sw.Elapsed.TotalMilliseconds)
+    }
+    $sorted = $times | Sort-Object
+    [pscustomobject]@{
+        Median = [math]::Round($sorted[[int][math]::Floor($sorted.Count / 2)], 2)
+        Min    = [math]::Round($sorted[0], 2)
+        Max    = [math]::Round($sorted[-1], 2)
+    }
+}
+
+function Measure-Lspci([string[]] $LspciArgs) {
+    Measure-Ms { & lspci @LspciArgs 2>$null | Out-Null } $Runs
+}
+
+function Measure-Cold([string] $Root, [string] $Pipeline) {
+    # The first call in a new process: module load excluded, pci.ids parse and JIT included.
+    $script = @"
+Import-Module '$ModulePath'
+`$sw = [Diagnostics.Stopwatch]::StartNew()
+`$null = & { $($pipelines[$Pipeline].ToString()) } '$Root'
+`$sw.Stop()
+`$sw.Elapsed.TotalMilliseconds
+"@
+    $out = & dotnet pwsh -NoProfile -NonInteractive -Command $script
+    [math]::Round([double]($out | Select-Object -Last 1), 2)
+}
+
+function Measure-ProcessStart([string] $Command, [int] $Count) {
+    Measure-Ms { & dotnet pwsh -NoProfile -NonInteractive -Command $Command | Out-Null } $Count
+}
+
+$rows = [System.Collections.Generic.List[object]]::new()
+foreach ($size in $Sizes) {
+    $root = Join-Path $treesDir "host-$size"
+    if (-not (Test-Path (Join-Path $root 'sys'))) {
+        Write-Host "Generating a synthetic host of $size functions ($($gpusFor[$size]) GPUs, 16 mdev types each) ..."
+        $null = [GpuVirt.Fixtures.SampleHosts]::Synthetic($root, $size, $gpusFor[$size], 16).Build()
+    }
+    $functions = (Get-ChildItem (Join-Path $root 'sys/bus/pci/devices')).Count
+    $lspci = Measure-Lspci @('-A', 'linux-sysfs', '-O', "sysfs.path=$root/sys/bus/pci", '-Dnn')
+    foreach ($name in $pipelines.Keys) {
+        $block = $pipelines[$name]
+        $null = & $block $root   # warm up: JIT and pci.ids
+        $warm = Measure-Ms { & $block $root } $Runs
+        $cold = Measure-Cold $root $name
+        $rows.Add([pscustomobject]@{
+            Host = "synthetic-$size"; Functions = $functions; Pipeline = $name
+            WarmMedianMs = $warm.Median; WarmMinMs = $warm.Min; WarmMaxMs = $warm.Max; ColdMs = $cold
+            LspciMedianMs = $lspci.Median; RatioToLspci = [math]::Round($warm.Median / $lspci.Median, 2)
+        })
+        Write-Host ("{0,-16} {1,-32} warm {2,8} ms  cold {3,8} ms  lspci {4,7} ms" -f "synthetic-$size", $name, $warm.Median, $cold, $lspci.Median)
+    }
+}
+
+# This machine's own /sys: warm Get-PciDevice against one plain `lspci -Dnn` process.
+$null = Get-PciDevice
+$liveWarm = Measure-Ms { Get-PciDevice } $Runs
+$liveLspci = Measure-Lspci @('-Dnn')
+$rows.Add([pscustomobject]@{
+    Host = 'this machine (/sys)'; Functions = (Get-ChildItem /sys/bus/pci/devices).Count; Pipeline = 'Get-PciDevice'
+    WarmMedianMs = $liveWarm.Median; WarmMinMs = $liveWarm.Min; WarmMaxMs = $liveWarm.Max; ColdMs = (Measure-Cold '/' 'Get-PciDevice')
+    LspciMedianMs = $liveLspci.Median; RatioToLspci = [math]::Round($liveWarm.Median / $liveLspci.Median, 3)
+})
+
+# Import-Module over a bare pwsh start.
+$bare = Measure-ProcessStart 'exit 0' 11
+$withModule = Measure-ProcessStart "Import-Module '$ModulePath'; exit 0" 11
+$importMs = [math]::Round($withModule.Median - $bare.Median, 1)
+
+# Targets.
+$targets = [System.Collections.Generic.List[object]]::new()
+$live = $rows | Where-Object Host -eq 'this machine (/sys)'
+$targets.Add([pscustomobject]@{ Target = 'warm Get-PciDevice on /sys <= 0.1 x lspci -Dnn'; Measured = "$($live.RatioToLspci) x"; Met = $live.RatioToLspci -le 0.1 })
+foreach ($name in $pipelines.Keys) {
+    $t1k = ($rows | Where-Object { $_.Host -eq 'synthetic-1024' -and $_.Pipeline -eq $name }).WarmMedianMs
+    $t4k = ($rows | Where-Object { $_.Host -eq 'synthetic-4096' -and $_.Pipeline -eq $name }).WarmMedianMs
+    if ($t1k -and $t4k) {
+        $ratio = [math]::Round($t4k / $t1k, 2)
+        $targets.Add([pscustomobject]@{ Target = "$name 4096 <= 4.5 x 1024"; Measured = "$ratio x"; Met = $ratio -le 4.5 })
+    }
+}
+$targets.Add([pscustomobject]@{ Target = 'Import-Module <= 150 ms over a bare pwsh start'; Measured = "$importMs ms (bare $($bare.Median) ms, with module $($withModule.Median) ms)"; Met = $importMs -le 150 })
+
+$rows | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
+$targets | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
+
+$cpu = (Get-Content /proc/cpuinfo | Select-String -Pattern '^model name' | Select-Object -First 1).Line -replace '^model name\s*:\s*', ''
+$md = [System.Text.StringBuilder]::new()
+$null = $md.AppendLine("Measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) cores ($cpu), $Runs warm runs each.").AppendLine()
+$null = $md.AppendLine('| host | functions | pipeline | warm median ms | warm min–max ms | cold ms | lspci ms | warm / lspci |')
+$null = $md.AppendLine('|---|---:|---|---:|---:|---:|---:|---:|')
+foreach ($r in $rows) { $null = $md.AppendLine("| $($r.Host) | $($r.Functions) | ``$($r.Pipeline)`` | $($r.WarmMedianMs) | $($r.WarmMinMs)–$($r.WarmMaxMs) | $($r.ColdMs) | $($r.LspciMedianMs) | $($r.RatioToLspci) |") }
+$null = $md.AppendLine().AppendLine('| target | measured | met |').AppendLine('|---|---|---|')
+foreach ($t in $targets) { $null = $md.AppendLine("| $($t.Target) | $($t.Measured) | $(if ($t.Met) { 'yes' } else { 'no' }) |") }
+Set-Content -Path (Join-Path $OutDir 'bench.md') -Value $md.ToString()
+[ordered]@{ Rows = $rows; Targets = $targets; ImportModuleMs = $importMs; BarePwshMs = $bare.Median } | ConvertTo-Json -Depth 4 | Set-Content (Join-Path $OutDir 'bench.json')
+Write-Host "Wrote $(Join-Path $OutDir 'bench.md') and bench.json"

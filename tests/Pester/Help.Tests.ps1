@@ -1,0 +1,105 @@
+# Help that ships: every exported cmdlet's help comes from docs/ (through the MAML the build makes), and the docs
+# agree with the compiled cmdlets in both directions, so neither can drift.
+BeforeDiscovery {
+    $manifest = Import-PowerShellDataFile (Join-Path $env:GPUVIRT_MODULE 'GpuVirt.psd1')
+    $script:Cmdlets = @($manifest.CmdletsToExport | ForEach-Object { @{ Name = $_ } })
+}
+
+BeforeAll {
+    Import-Module $env:GPUVIRT_MODULE -Force
+    $script:Common = [System.Management.Automation.Cmdlet]::CommonParameters + [System.Management.Automation.Cmdlet]::OptionalCommonParameters
+
+    function Get-ParameterFact([System.Management.Automation.ParameterMetadata] $Parameter) {
+        $attributes = @($Parameter.Attributes | Where-Object { $_ -is [System.Management.Automation.ParameterAttribute] })
+        $positions = @($attributes | Where-Object { $_.Position -ge 0 } | ForEach-Object Position | Sort-Object -Unique)
+        $pipeline = @()
+        if ($attributes | Where-Object ValueFromPipeline) { $pipeline += 'ByValue' }
+        if ($attributes | Where-Object ValueFromPipelineByPropertyName) { $pipeline += 'ByPropertyName' }
+        [pscustomobject]@{
+            Type = $Parameter.ParameterType.FullName
+            Required = [bool]($attributes | Where-Object Mandatory)
+            Position = if ($positions.Count) { [string]$positions[0] } else { 'named' }
+            Pipeline = if ($pipeline.Count) { 'True ({0})' -f ($pipeline -join ', ') } else { 'False' }
+        }
+    }
+}
+
+Describe 'Get-Help <Name>' -ForEach $Cmdlets {
+    BeforeAll {
+        $script:Help = Get-Help $Name -Full
+        $script:Command = Get-Command $Name
+        $script:DocPath = Join-Path $PSScriptRoot "../../docs/$Name.md"
+    }
+
+    It 'has a docs page in the PlatyPS schema' {
+        $DocPath | Should -Exist
+        $text = Get-Content -Raw $DocPath
+        $text | Should -Match '(?m)^PlatyPS schema version: 2024-05-01$'
+        $text | Should -Match "(?m)^title: $Name$"
+        $text | Should -Match '(?m)^external help file: GpuVirt\.PowerShell\.dll-Help\.xml$'
+    }
+
+    It 'shows the synopsis and description from the docs, not generated text' {
+        $Help.Synopsis | Should -Not -BeNullOrEmpty
+        ($Help.description.Text -join "`n") | Should -Not -BeNullOrEmpty
+        $doc = Get-Content -Raw $DocPath
+        $doc | Should -Match ([regex]::Escape($Help.Synopsis.Trim()))
+    }
+
+    It 'has at least one example, each parsing and naming only existing commands and parameters' {
+        $examples = @($Help.examples.example)
+        $examples.Count | Should -BeGreaterThan 0
+        foreach ($example in $examples) {
+            $errors = $null
+            $ast = [System.Management.Automation.Language.Parser]::ParseInput($example.code, [ref]$null, [ref]$errors)
+            $errors | Should -BeNullOrEmpty -Because "example '$($example.title)' must parse"
+            foreach ($call in $ast.FindAll({ $args[0] -is [System.Management.Automation.Language.CommandAst] }, $true)) {
+                $commandName = $call.GetCommandName()
+                $resolved = Get-Command $commandName -ErrorAction SilentlyContinue
+                $resolved | Should -Not -BeNullOrEmpty -Because "'$commandName' in example '$($example.title)' must exist"
+                if ($resolved.CommandType -eq 'Alias') { $resolved = $resolved.ResolvedCommand }
+                foreach ($p in $call.CommandElements | Where-Object { $_ -is [System.Management.Automation.Language.CommandParameterAst] }) {
+                    $matching = @($resolved.Parameters.Values | Where-Object { $_.Name -like "$($p.ParameterName)*" -or $_.Aliases -contains $p.ParameterName })
+                    $matching.Count | Should -BeGreaterThan 0 -Because "-$($p.ParameterName) of $commandName in example '$($example.title)' must exist"
+                }
+            }
+        }
+    }
+
+    It 'documents every parameter of the cmdlet with the right type, position, mandatory flag and pipeline input' {
+        $documented = @{}
+        foreach ($p in @($Help.parameters.parameter)) { if ($p) { $documented[$p.name] = $p } }
+        foreach ($parameter in $Command.Parameters.Values | Where-Object { $_.Name -notin $Common }) {
+            $documented.ContainsKey($parameter.Name) | Should -BeTrue -Because "-$($parameter.Name) of $Name must be documented"
+            $doc = $documented[$parameter.Name]
+            $fact = Get-ParameterFact $parameter
+            $doc.type.name | Should -Be $fact.Type -Because "type of -$($parameter.Name)"
+            $doc.required | Should -Be $fact.Required.ToString().ToLowerInvariant() -Because "mandatory flag of -$($parameter.Name)"
+            $doc.position | Should -Be $fact.Position -Because "position of -$($parameter.Name)"
+            $doc.pipelineInput | Should -Be $fact.Pipeline -Because "pipeline input of -$($parameter.Name)"
+            ($doc.description.Text -join ' ') | Should -Not -BeNullOrEmpty -Because "-$($parameter.Name) needs a description"
+        }
+    }
+
+    It 'documents no parameter that the cmdlet does not have' {
+        foreach ($p in @($Help.parameters.parameter)) {
+            if (-not $p) { continue }
+            $Command.Parameters.ContainsKey($p.name) | Should -BeTrue -Because "documented -$($p.name) must exist on $Name"
+        }
+    }
+
+    It 'names its output type as the cmdlet declares it' {
+        $declared = @($Command.OutputType.Name)
+        $documented = @($Help.returnValues.returnValue | ForEach-Object { $_.type.name.Trim() })
+        foreach ($type in $declared) { $documented | Should -Contain $type }
+    }
+}
+
+Describe 'about_GpuVirt' {
+    It 'is shipped and shown by Get-Help' {
+        $text = Get-Help about_GpuVirt | Out-String
+        $text | Should -Match 'about_GpuVirt'
+        $text | Should -Match 'Enable-IommuBoot'
+        $text | Should -Match 'reboot'
+    }
+}
