@@ -119,7 +119,7 @@ public class VgpuManagerTests
             b.AddMdevDefinition("0000:01:00.0", "ba26a3e2-8e1e-4f39-9de7-b26bd210268a", "nvidia-65");
         });
         using var _root = root;
-        Assert.Equal(ErrorIds.InvalidVgpuUuid, Assert.Throws<GpuVirtException>(() => m.Create(Type(m, "nvidia-63"), "30820a6f", false)).ErrorId);
+        Assert.Equal(ErrorIds.InvalidMdevUuid, Assert.Throws<GpuVirtException>(() => m.Create(Type(m, "nvidia-63"), "30820a6f", false)).ErrorId);
         Assert.Equal(ErrorIds.VgpuDeviceExists, Assert.Throws<GpuVirtException>(() => m.Create(Type(m, "nvidia-64"), Uuid, false)).ErrorId);
         var conflict = Assert.Throws<GpuVirtException>(() => m.Create(Type(m, "nvidia-64"), "ba26a3e2-8e1e-4f39-9de7-b26bd210268a", true));
         Assert.Equal(ErrorIds.VgpuDefinitionConflict, conflict.ErrorId);
@@ -223,7 +223,7 @@ public class VgpuManagerTests
         var m = new VgpuManager(new VgpuInventory(new HostRoot(root.Path)), new ProcessRunner(), log.Add);
         var type = m.Inventory.Types("0000:01:00.0")!.Single(t => t.Name == "NVIDIA A40-2Q");
 
-        Assert.Equal(ErrorIds.InvalidVgpuUuid, Assert.Throws<GpuVirtException>(() => m.Create(type, Uuid, false)).ErrorId);
+        Assert.Equal(ErrorIds.VgpuUuidNotApplicable, Assert.Throws<GpuVirtException>(() => m.Create(type, Uuid, false)).ErrorId);
         Assert.Equal(ErrorIds.VgpuPersistenceNotSupported, Assert.Throws<GpuVirtException>(() => m.Create(type, null, true)).ErrorId);
         var device = m.Create(type, null, false);
         Assert.Equal(PciAddress.Parse("0000:01:00.4"), device.Address);
@@ -243,11 +243,14 @@ public class VgpuManagerTests
     {
         using var root = new TempRoot();
         Assert.Equal(Errno.ENOSPC, SysfsWriter.Write("/dev/full", "1"));
+        var ex = Assert.Throws<GpuVirtException>(() => Sysfs.WriteAttribute("/dev/full", "vfio-pci"));
+        Assert.Equal(ErrorIds.SysfsWriteFailed, ex.ErrorId);
+        Assert.Contains("No space left on device", ex.Message);
         Assert.Equal(Errno.ENOENT, SysfsWriter.Write(Path.Combine(root.Path, "missing"), "1"));
         Assert.Equal(Errno.EISDIR, SysfsWriter.Write(root.Path, "1"));
         var file = Path.Combine(root.Path, "attr");
         File.WriteAllText(file, "a much longer previous value\n");
-        Assert.Equal(0, SysfsWriter.Write(file, "1"));
+        Assert.Equal(0, SysfsWriter.Write(file, "1\n"));
         Assert.Equal("1\n", File.ReadAllText(file));
         Assert.Equal("Device or resource busy", Errno.Describe(Errno.EBUSY));
         var failure = SysfsWriter.Failure("/sys/x", Errno.ENOSPC, ErrorIds.VgpuRemoveFailed, "Removing");

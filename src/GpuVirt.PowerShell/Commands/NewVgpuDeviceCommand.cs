@@ -49,7 +49,7 @@ namespace GpuVirt.Commands
         {
             if (Uuid != null && Count > 1)
             {
-                ThrowTerminatingError(new GpuVirtException(ErrorIds.InvalidVgpuUuid, ErrorKind.InvalidArgument,
+                ThrowTerminatingError(new GpuVirtException(ErrorIds.VgpuUuidNotApplicable, ErrorKind.InvalidArgument,
                     "-Uuid names one device; leave it out to create -Count devices with new UUIDs.", Uuid));
                 return;
             }

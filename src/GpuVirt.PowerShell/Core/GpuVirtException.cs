@@ -84,7 +84,7 @@ namespace GpuVirt.Core
         public const string VgpuParentNotFound = "VgpuParentNotFound";
         public const string VgpuTypeNotFound = "VgpuTypeNotFound";
         public const string NoVgpuInstanceAvailable = "NoVgpuInstanceAvailable";
-        public const string InvalidVgpuUuid = "InvalidVgpuUuid";
+        public const string VgpuUuidNotApplicable = "VgpuUuidNotApplicable";
         public const string VgpuDeviceExists = "VgpuDeviceExists";
         public const string VgpuDeviceNotCreated = "VgpuDeviceNotCreated";
         public const string VgpuCreateFailed = "VgpuCreateFailed";

@@ -38,7 +38,7 @@ namespace GpuVirt.Core
     /// <summary>
     /// Writes a sysfs attribute the way <c>echo VALUE &gt; ATTRIBUTE</c> does — one <c>open(O_WRONLY|O_TRUNC)</c>, one
     /// <c>write</c>, one <c>close</c> — and returns the kernel's errno, so that callers can tell EBUSY from ENOSPC.
-    /// The attribute must exist: nothing is created.
+    /// The attribute must exist: nothing is created. The value is written as given (echo's newline is the caller's).
     /// </summary>
     public static class SysfsWriter
     {
@@ -46,10 +46,10 @@ namespace GpuVirt.Core
         private const int O_TRUNC = 0x200;
         private const int O_CLOEXEC = 0x80000;
 
-        /// <summary>Writes <paramref name="value"/> followed by a newline; 0 on success, otherwise the errno.</summary>
+        /// <summary>Writes <paramref name="value"/>; 0 on success, otherwise the errno.</summary>
         public static int Write(string path, string value)
         {
-            var bytes = Encoding.UTF8.GetBytes(value + "\n");
+            var bytes = Encoding.UTF8.GetBytes(value);
             var fd = NativeMethods.open(NullTerminated(path), O_WRONLY | O_TRUNC | O_CLOEXEC);
             if (fd < 0) return Marshal.GetLastWin32Error();
             try
@@ -68,14 +68,6 @@ namespace GpuVirt.Core
                 // sysfs reports nothing at close; a failed close of a regular file here changes no outcome.
                 NativeMethods.close(fd);
             }
-        }
-
-        /// <summary>Writes an attribute the caller needs; a failure becomes an error naming the path and the kernel's reason.</summary>
-        public static void WriteOrThrow(string path, string value, string errorId, string what)
-        {
-            var errno = Write(path, value);
-            if (errno == 0) return;
-            throw Failure(path, errno, errorId, what);
         }
 
         /// <summary>The error for a failed write: EACCES/EPERM/EROFS as "requires root", others with the kernel's text.</summary>

@@ -44,13 +44,8 @@ namespace GpuVirt.Core
                 ? CreateSriov(type, uuid, persistent, cancellationToken)
                 : CreateMdev(type, uuid, persistent, cancellationToken);
 
-        /// <summary>Parses a UUID in any form .NET accepts into the kernel's form, or an <see cref="ErrorIds.InvalidVgpuUuid"/> error.</summary>
-        public static string ParseUuid(string text)
-        {
-            if (Guid.TryParse(text?.Trim(), out var g)) return g.ToString("D");
-            throw new GpuVirtException(ErrorIds.InvalidVgpuUuid, ErrorKind.InvalidArgument,
-                $"'{text}' is not a UUID. Give one like 30820a6f-b1a5-4503-91ca-0c10ba58692a, or leave -Uuid out to generate one.", text);
-        }
+        /// <summary>A UUID in the kernel's form (lower case), or an <see cref="ErrorIds.InvalidMdevUuid"/> error.</summary>
+        public static string ParseUuid(string text) => MdevUuid.Format(MdevUuid.Parse(text));
 
         private VgpuDevice CreateMdev(VgpuType type, string? uuidText, bool persistent, CancellationToken ct)
         {
@@ -85,7 +80,7 @@ namespace GpuVirt.Core
                 if (available < 1) throw NoInstance(type, typeDir, available.Value, null);
 
                 _log?.Invoke($"Writing {uuid} to {createHostPath}");
-                var errno = SysfsWriter.Write(create, uuid);
+                var errno = SysfsWriter.Write(create, uuid + "\n");
                 if (errno != 0) throw CreateFailure(type, typeDir, uuid, createHostPath, errno);
                 if (!WaitFor(() => Directory.Exists(Path.Combine(Root.Resolve(HostPaths.MdevDevices), uuid)), ct))
                 {
@@ -158,7 +153,7 @@ namespace GpuVirt.Core
         {
             if (uuid != null)
             {
-                throw new GpuVirtException(ErrorIds.InvalidVgpuUuid, ErrorKind.InvalidArgument,
+                throw new GpuVirtException(ErrorIds.VgpuUuidNotApplicable, ErrorKind.InvalidArgument,
                     $"An SR-IOV vGPU ('{type.DisplayName}' on {type.Parent}) has no UUID: a guest takes its virtual function by PCI address. Leave -Uuid out.", uuid);
             }
             if (persistent)
@@ -180,7 +175,7 @@ namespace GpuVirt.Core
                 var path = Path.Combine(Inventory.Pci.DeviceDirectory(vf.Value), VgpuInventory.CurrentVgpuType);
                 var hostPath = Root.ToHostPath(path);
                 _log?.Invoke($"Writing {type.Id} to {hostPath}");
-                var errno = SysfsWriter.Write(path, type.Id);
+                var errno = SysfsWriter.Write(path, type.Id + "\n");
                 if (errno != 0)
                 {
                     if (errno == Errno.EACCES || errno == Errno.EPERM) throw Sysfs.RootRequired(hostPath, "write");
@@ -228,7 +223,7 @@ namespace GpuVirt.Core
                 var remove = Path.Combine(dir, "remove");
                 var hostPath = HostPaths.MdevDevices + "/" + uuid + "/remove";
                 _log?.Invoke($"Writing 1 to {hostPath}");
-                var errno = SysfsWriter.Write(remove, "1");
+                var errno = SysfsWriter.Write(remove, "1\n");
                 if (errno == Errno.EBUSY) throw Busy(live, hostPath, ownerOf);
                 if (errno != 0) throw SysfsWriter.Failure(hostPath, errno, ErrorIds.VgpuRemoveFailed, $"Removing the mediated device {uuid} failed");
                 if (!WaitFor(() => !Directory.Exists(dir), ct))
@@ -255,7 +250,7 @@ namespace GpuVirt.Core
                     $"Virtual function {vf} has no vGPU type set: there is nothing to remove.", vf.ToString());
             }
             _log?.Invoke($"Writing 0 to {hostPath}");
-            var errno = SysfsWriter.Write(path, "0");
+            var errno = SysfsWriter.Write(path, "0\n");
             if (errno == Errno.EBUSY) throw Busy(device, hostPath, ownerOf);
             if (errno != 0) throw SysfsWriter.Failure(hostPath, errno, ErrorIds.VgpuRemoveFailed, $"Clearing the vGPU type of {vf} failed");
             if (!WaitFor(() => Inventory.CurrentType(vf) == 0, ct))
