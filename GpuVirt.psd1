@@ -18,6 +18,7 @@
         'Get-VgpuDevice'
         'Remove-VgpuDevice'
         'Test-VgpuHost'
+        'Set-VgpuConsole'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

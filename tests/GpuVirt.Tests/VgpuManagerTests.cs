@@ -214,6 +214,22 @@ public class VgpuManagerTests
     }
 
     [Fact]
+    public void Finds_the_guest_whose_definition_holds_a_vGPU_through_real_virsh()
+    {
+        using var root = new TempRoot();
+        var uri = LibvirtFixture.TestDriver()
+            .AddGuest("vm1", $"<hostdev mode='subsystem' type='mdev' managed='no' model='vfio-pci'><source><address uuid='{Uuid}'/></source></hostdev>")
+            .AddGuest("vm2", "<hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0x0000' bus='0x01' slot='0x00' function='0x5'/></source></hostdev>")
+            .Write(Path.Combine(root.Path, "node.xml"));
+        var owners = VgpuManager.GuestOwners(new Virsh(new ProcessRunner(), uri));
+        Assert.Equal("vm1", owners(new VgpuDevice { Uuid = Uuid }));
+        Assert.Null(owners(new VgpuDevice { Uuid = "ba26a3e2-8e1e-4f39-9de7-b26bd210268a" }));
+        Assert.Equal("vm2", owners(new VgpuDevice { Address = PciAddress.Parse("0000:01:00.5"), Kind = VgpuKind.SriovVf }));
+        var busy = VgpuManager.Busy(new VgpuDevice { Uuid = Uuid }, "/sys/bus/mdev/devices/" + Uuid + "/remove", owners);
+        Assert.Contains("guest 'vm1' holds it (its definition has this UUID)", busy.Message);
+    }
+
+    [Fact]
     public void Sets_and_clears_an_SR_IOV_vGPU_type_on_a_free_virtual_function()
     {
         using var root = new TempRoot();

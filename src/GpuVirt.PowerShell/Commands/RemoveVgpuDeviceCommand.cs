@@ -30,6 +30,13 @@ namespace GpuVirt.Commands
         [Parameter]
         public SwitchParameter Persistent { get; set; }
 
+        /// <summary>The libvirt connection used to name the guest that holds a busy device (qemu:///system by default).</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string? Connect { get; set; }
+
+        private Func<VgpuDevice, string?> Owners => VgpuManager.GuestOwners(new Virsh(Runner, Connect, StopToken));
+
         protected override void ProcessRecord()
         {
             if (ParameterSetName == AddressSet)
@@ -52,7 +59,7 @@ namespace GpuVirt.Commands
                     ? (Persistent && device.DefinitionPath != null ? "Remove the mediated device and its definition " + device.DefinitionPath : "Remove the mediated device")
                     : "Remove the definition " + device.DefinitionPath;
                 if (!ShouldProcess($"{uuid} ({device.TypeId} on {device.Parent})", action)) return;
-                Manager.Remove(device, Persistent, null, StopToken);
+                Manager.Remove(device, Persistent, Owners, StopToken);
             }
             catch (GpuVirtException e)
             {
@@ -74,7 +81,7 @@ namespace GpuVirt.Commands
                     ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
                         $"{vf} is not an SR-IOV virtual function with a vGPU type set.", vf.ToString());
                 if (!ShouldProcess($"{vf} (type {device.TypeId} {device.TypeName})", "Clear the vGPU type")) return;
-                Manager.Remove(device, false, null, StopToken);
+                Manager.Remove(device, false, Owners, StopToken);
             }
             catch (GpuVirtException e)
             {

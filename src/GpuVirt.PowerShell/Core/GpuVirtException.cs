@@ -98,5 +98,6 @@ namespace GpuVirt.Core
         public const string VgpuLockFailed = "VgpuLockFailed";
         public const string MdevDefinitionInvalid = "MdevDefinitionInvalid";
         public const string MdevDefinitionWriteFailed = "MdevDefinitionWriteFailed";
+        public const string VgpuConsoleNoMdevHostdev = "VgpuConsoleNoMdevHostdev";
     }
 }

@@ -279,6 +279,17 @@ namespace GpuVirt.Core
                 $"The {what} is in use ('{hostPath}': {Errno.Describe(Errno.EBUSY)}): {who}", (object?)owner ?? device.ToString());
         }
 
+        /// <summary>
+        /// Names the guests whose definitions hold a vGPU (its UUID for a mediated device, its virtual function's address
+        /// for SR-IOV), through virsh; null when none does. Used to say who keeps a busy device.
+        /// </summary>
+        public static Func<VgpuDevice, string?> GuestOwners(Virsh virsh) => device =>
+        {
+            var ownership = HostdevOwnership.Read(virsh);
+            var owners = device.Uuid != null ? ownership.OwnersOf(MdevUuid.Parse(device.Uuid)) : ownership.OwnersOf(device.Address!.Value);
+            return owners.Count == 0 ? null : string.Join("', '", owners);
+        };
+
         /// <summary>Defines a device to start at boot: <c>mdevctl define</c> when mdevctl is used, else mdevctl's file written directly.</summary>
         public void Define(MdevDefinition definition, bool replace, CancellationToken ct)
         {
