@@ -83,7 +83,7 @@ namespace GpuVirt.Commands
 
             if (type.Series != null && type.Series != "Q" && GuestOS != "Windows")
             {
-                WriteWarning($"'{type.DisplayName}' is a {type.Series}-series vGPU type. Linux guests support only Q-series types " +
+                WriteWarning($"'{type.DisplayName}' is a vGPU type of the {type.Series} series. Linux guests support only Q-series types " +
                     "(such as GRID P4-2Q); give -GuestOS Windows when the guest runs Windows.");
             }
 

@@ -16,15 +16,17 @@ namespace GpuVirt.Commands
         private const string UuidSet = "Uuid";
         private const string AddressSet = "Address";
 
-        /// <summary>Mediated device UUIDs; piped devices bind by Uuid.</summary>
+        // One value each, Address typed as the device's own PciAddress: a piped device has either a Uuid (mdev) or an
+        // Address (SR-IOV), and only then does PowerShell pass over the other, null, property when it picks the set.
+
+        /// <summary>A mediated device UUID; piped devices bind by Uuid.</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = UuidSet)]
         [ValidateNotNullOrEmpty]
-        public string[] Uuid { get; set; } = Array.Empty<string>();
+        public string Uuid { get; set; } = string.Empty;
 
-        /// <summary>SR-IOV vGPU virtual functions; piped SR-IOV devices bind by Address.</summary>
+        /// <summary>An SR-IOV vGPU virtual function; piped SR-IOV devices bind by Address.</summary>
         [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = AddressSet)]
-        [ValidateNotNullOrEmpty]
-        public string[] Address { get; set; } = Array.Empty<string>();
+        public PciAddress Address { get; set; }
 
         /// <summary>Also remove the mdevctl definition, so that the device does not come back at boot.</summary>
         [Parameter]
@@ -39,12 +41,8 @@ namespace GpuVirt.Commands
 
         protected override void ProcessRecord()
         {
-            if (ParameterSetName == AddressSet)
-            {
-                foreach (var text in Address) RemoveSriov(text);
-                return;
-            }
-            foreach (var text in Uuid) RemoveMdev(text);
+            if (ParameterSetName == AddressSet) RemoveSriov(Address);
+            else RemoveMdev(Uuid);
         }
 
         private void RemoveMdev(string text)
@@ -67,11 +65,10 @@ namespace GpuVirt.Commands
             }
         }
 
-        private void RemoveSriov(string text)
+        private void RemoveSriov(PciAddress vf)
         {
             try
             {
-                var vf = PciAddress.Parse(text);
                 if (Persistent)
                 {
                     throw new GpuVirtException(ErrorIds.VgpuPersistenceNotSupported, ErrorKind.InvalidArgument,
