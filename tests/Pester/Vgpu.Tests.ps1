@@ -420,3 +420,66 @@ Describe 'Test-VgpuHost' {
         finally { $env:PATH = $path; Remove-Item -Recurse -Force $bin; $h | Remove-FixtureHost }
     }
 }
+
+Describe 'Set-VgpuConsole' {
+    BeforeAll {
+        $env:LIBVIRT_LOG_FILTERS = '4:*'
+        $script:Embed = Join-Path ([IO.Path]::GetTempPath()) ('gpuvirt-console-' + [guid]::NewGuid().ToString('N'))
+        $script:Uri = [GpuVirt.Fixtures.LibvirtFixture]::PrepareEmbedRoot((Join-Path $Embed 'libvirt'))
+        $doc = [xml][GpuVirt.Fixtures.LibvirtFixture]::Domain('ws1', $false, $null, 4)
+        $devices = $doc.domain.devices
+        foreach ($xml in @(
+                "<video><model type='cirrus' vram='16384' heads='1' primary='yes'/></video>",
+                "<serial type='pty'/>",
+                "<hostdev mode='subsystem' type='mdev' managed='no' model='vfio-pci'><source><address uuid='$Uuid'/></source></hostdev>")) {
+            $null = $devices.AppendChild($doc.ImportNode(([xml]$xml).DocumentElement, $true))
+        }
+        $file = Join-Path $Embed 'ws1.xml'
+        $doc.Save($file)
+        & virsh -c $Uri define --file $file | Out-Null
+        if ($LASTEXITCODE -ne 0) { throw 'virsh define failed' }
+    }
+    AfterAll { Remove-Item -Recurse -Force $Embed -ErrorAction SilentlyContinue }
+
+    It '-WhatIf shows the difference and changes nothing (qemu:///embed)' {
+        $before = & virsh -c $Uri dumpxml --inactive ws1
+        Push-Location $Repo
+        try {
+            $out = & dotnet pwsh -NoProfile -NonInteractive -Command "Import-Module '$env:GPUVIRT_MODULE'; Set-VgpuConsole -Domain ws1 -Connect '$Uri' -NoEmulatedVideo -WhatIf"
+        }
+        finally { Pop-Location }
+        $text = $out -join "`n"
+        $text | Should -Match "What if: Redefine guest 'ws1' for a vnc vGPU console:"
+        $text | Should -Match "hostdev ${Uuid}: display='on'"
+        $text | Should -Match '(?m)^- +<model type="cirrus"'
+        $text | Should -Match '(?m)^\+ +<model type="none" />'
+        $text | Should -Match '(?m)^\+ +<graphics type="vnc" port="-1" autoport="yes">'
+        (& virsh -c $Uri dumpxml --inactive ws1) | Should -Be $before
+    }
+
+    It 'sets display, video none and a VNC console, keeping every other element (qemu:///embed)' {
+        $before = [xml]((& virsh -c $Uri dumpxml --inactive ws1) -join "`n")
+        $change = Set-VgpuConsole -Domain ws1 -Connect $Uri -NoEmulatedVideo -Verbose 4>&1 | Where-Object { $_ -is [GpuVirt.Core.VgpuConsoleChange] }
+        $change.Applied | Should -BeTrue
+        $change.Changes | Should -Be @("hostdev ${Uuid}: display='on'", "video: model type='none' (was 'cirrus')", "graphics: type='vnc' added")
+        $after = [xml]((& virsh -c $Uri dumpxml --inactive ws1) -join "`n")
+        $after.domain.devices.hostdev.display | Should -Be 'on'
+        $after.domain.devices.video.model.type | Should -Be 'none'
+        $after.domain.devices.graphics.type | Should -Be 'vnc'
+        foreach ($d in $before, $after) {
+            $dev = $d.domain.devices
+            foreach ($n in @($dev.SelectNodes('video')) + @($dev.SelectNodes('graphics'))) { $null = $dev.RemoveChild($n) }
+            $dev.SelectSingleNode('hostdev').RemoveAttribute('display')
+        }
+        $after.OuterXml | Should -Be $before.OuterXml
+        (Set-VgpuConsole -Domain ws1 -Connect $Uri -NoEmulatedVideo).Changed | Should -BeFalse
+    }
+
+    It 'reports a guest without a vGPU, and an unknown guest, clearly' {
+        $file = Join-Path $Embed 'plain.xml'
+        Set-Content $file ([GpuVirt.Fixtures.LibvirtFixture]::Domain('plain', $true, $null, 1))
+        & virsh -c $Uri define --file $file | Out-Null
+        { Set-VgpuConsole -Domain plain -Connect $Uri -ErrorAction Stop } | Should -Throw -ErrorId 'VgpuConsoleNoMdevHostdev,GpuVirt.Commands.SetVgpuConsoleCommand'
+        { Set-VgpuConsole -Domain nosuch -Connect $Uri -ErrorAction Stop } | Should -Throw -ErrorId 'DomainNotFound,GpuVirt.Commands.SetVgpuConsoleCommand'
+    }
+}

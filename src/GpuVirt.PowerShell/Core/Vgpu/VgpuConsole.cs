@@ -58,6 +58,13 @@ namespace GpuVirt.Core
             if (graphics != null && !GraphicsTypes.Contains(graphics))
                 throw new ArgumentException("Graphics is vnc or spice.", nameof(graphics));
             var before = DomainXml.Load(inactiveXml, "guest '" + domain + "'");
+            // Indentation between elements goes (both documents are written out indented the same way, so the
+            // difference shows only what changed); text inside an element without child elements stays.
+            foreach (var indent in before.DescendantNodes().OfType<XText>()
+                .Where(t => string.IsNullOrWhiteSpace(t.Value) && t.Parent != null && t.Parent.HasElements).ToList())
+            {
+                indent.Remove();
+            }
             var doc = new XDocument(before);
             var devices = doc.Root?.Element("devices") ?? throw new GpuVirtException(ErrorIds.InvalidDomainXml, ErrorKind.InvalidData,
                 $"The definition of guest '{domain}' has no <devices> element.", domain);
