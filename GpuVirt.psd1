@@ -13,6 +13,12 @@
         'Get-PciDevice'
         'Get-GpuDevice'
         'Get-IommuGroup'
+        'Get-VgpuType'
+        'New-VgpuDevice'
+        'Get-VgpuDevice'
+        'Remove-VgpuDevice'
+        'Test-VgpuHost'
+        'Set-VgpuConsole'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

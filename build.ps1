@@ -86,14 +86,30 @@ function Invoke-Docs {
 function Invoke-Deps {
     $needed = Get-Content $AptPackages | Where-Object { $_ -and -not $_.StartsWith('#') }
     $missing = @($needed | Where-Object { -not (& dpkg-query -W -f '${Status}' $_ 2>$null | Select-String -Quiet 'install ok installed') })
-    if ($missing.Count -eq 0) { return }
+    if ($missing.Count -gt 0) { Install-AptPackages $missing }
+    Add-LibvirtQemuUser
+}
+
+# The embedded QEMU driver of the libvirt tests looks up the 'libvirt-qemu' user that Debian's libvirt-daemon-system
+# package would create; the tests install only libvirt-daemon, so create the system user when it is missing.
+function Add-LibvirtQemuUser {
+    & getent passwd libvirt-qemu *> $null
+    if ($LASTEXITCODE -eq 0) { return }
+    if ((& id -u) -ne '0') {
+        throw "The libvirt tests need the system user 'libvirt-qemu'. Create it (useradd --system --no-create-home --shell /usr/sbin/nologin libvirt-qemu) and run again."
+    }
+    Write-Step 'Deps: useradd --system libvirt-qemu'
+    Invoke-Native useradd @('--system', '--no-create-home', '--shell', '/usr/sbin/nologin', 'libvirt-qemu')
+}
+
+function Install-AptPackages([string[]] $missing) {
     if ((& id -u) -ne '0' -or -not (Get-Command apt-get -ErrorAction SilentlyContinue)) {
         throw "The tests need these Debian packages: $($missing -join ' '). Install them (apt-get install $($missing -join ' ')) and run again."
     }
     Write-Step "Deps: apt-get install $($missing -join ' ')"
     $env:DEBIAN_FRONTEND = 'noninteractive'
     Invoke-Native apt-get @('update', '-qq')
-    Invoke-Native apt-get @('install', '-y', '-qq', '--no-install-recommends') + $missing
+    Invoke-Native apt-get (@('install', '-y', '-qq', '--no-install-recommends') + $missing)
 }
 
 function Get-PesterModule {

@@ -52,5 +52,52 @@ namespace GpuVirt.Core
         public const string ProgramNotFound = "ProgramNotFound";
         public const string ProgramFailed = "ProgramFailed";
         public const string OperationStopped = "OperationStopped";
+        public const string SysfsWriteFailed = "SysfsWriteFailed";
+        public const string TemporaryFileFailed = "TemporaryFileFailed";
+
+        // libvirt and virsh
+        public const string LibvirtConnectFailed = "LibvirtConnectFailed";
+        public const string VirshCommandFailed = "VirshCommandFailed";
+        public const string DomainNotFound = "DomainNotFound";
+        public const string InvalidDomainName = "InvalidDomainName";
+        public const string InvalidDomainXml = "InvalidDomainXml";
+        public const string InvalidMdevUuid = "InvalidMdevUuid";
+        public const string HostdevInUse = "HostdevInUse";
+        public const string HostdevAlreadyAttached = "HostdevAlreadyAttached";
+        public const string HostdevNotAttached = "HostdevNotAttached";
+        public const string HostdevSourceMissing = "HostdevSourceMissing";
+        public const string HostdevSourceAmbiguous = "HostdevSourceAmbiguous";
+        public const string HostdevDisplayNotSupported = "HostdevDisplayNotSupported";
+        public const string HostdevNotAssignable = "HostdevNotAssignable";
+
+        // host drivers (passthrough detach and reattach)
+        public const string HostDriverNotLoaded = "HostDriverNotLoaded";
+        public const string HostDriverNotBound = "HostDriverNotBound";
+        public const string HostDriverMethodNotSupported = "HostDriverMethodNotSupported";
+
+        // guest Xorg configuration
+        public const string XorgBusIdInputInvalid = "XorgBusIdInputInvalid";
+        public const string GuestAddressNotAssigned = "GuestAddressNotAssigned";
+        public const string InvalidXorgValue = "InvalidXorgValue";
+
+        // vGPU: types, mediated devices, SR-IOV vGPU functions, mdevctl definitions.
+        public const string VgpuParentNotFound = "VgpuParentNotFound";
+        public const string VgpuTypeNotFound = "VgpuTypeNotFound";
+        public const string NoVgpuInstanceAvailable = "NoVgpuInstanceAvailable";
+        public const string VgpuUuidNotApplicable = "VgpuUuidNotApplicable";
+        public const string VgpuDeviceExists = "VgpuDeviceExists";
+        public const string VgpuDeviceNotCreated = "VgpuDeviceNotCreated";
+        public const string VgpuCreateFailed = "VgpuCreateFailed";
+        public const string VgpuDeviceNotFound = "VgpuDeviceNotFound";
+        public const string VgpuDeviceNotActive = "VgpuDeviceNotActive";
+        public const string VgpuDeviceBusy = "VgpuDeviceBusy";
+        public const string VgpuDeviceNotRemoved = "VgpuDeviceNotRemoved";
+        public const string VgpuRemoveFailed = "VgpuRemoveFailed";
+        public const string VgpuDefinitionConflict = "VgpuDefinitionConflict";
+        public const string VgpuPersistenceNotSupported = "VgpuPersistenceNotSupported";
+        public const string VgpuLockFailed = "VgpuLockFailed";
+        public const string MdevDefinitionInvalid = "MdevDefinitionInvalid";
+        public const string MdevDefinitionWriteFailed = "MdevDefinitionWriteFailed";
+        public const string VgpuConsoleNoMdevHostdev = "VgpuConsoleNoMdevHostdev";
     }
 }

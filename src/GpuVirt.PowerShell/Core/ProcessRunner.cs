@@ -56,8 +56,9 @@ namespace GpuVirt.Core
         }
 
         /// <summary>Runs a program and waits for it. With <paramref name="check"/>, a non-zero exit is a <see cref="ErrorIds.ProgramFailed"/> error.</summary>
+        /// <param name="environment">Variables to set for the program (a null value removes one), on top of this process's.</param>
         public CommandResult Run(string program, IEnumerable<string> arguments, CancellationToken cancellationToken = default,
-            bool check = true, string? standardInput = null)
+            bool check = true, string? standardInput = null, IReadOnlyDictionary<string, string?>? environment = null)
         {
             var args = arguments.ToList();
             _log?.Invoke(Render(program, args));
@@ -65,6 +66,13 @@ namespace GpuVirt.Core
                 .WithArguments(args)
                 .WithValidation(CommandResultValidation.None);
             if (standardInput != null) command = command.WithStandardInputPipe(PipeSource.FromString(standardInput));
+            if (environment != null)
+            {
+                command = command.WithEnvironmentVariables(env =>
+                {
+                    foreach (var pair in environment) env.Set(pair.Key, pair.Value);
+                });
+            }
 
             BufferedCommandResult buffered;
             try

@@ -127,6 +127,21 @@ namespace GpuVirt.Core
             return bytes;
         }
 
+        /// <summary>
+        /// Writes one value to an existing attribute (<c>driver_override</c>, <c>unbind</c>, <c>create</c>, <c>remove</c>),
+        /// as <c>echo value &gt; attribute</c> does: the file is opened for writing, never created, and the value is
+        /// written in a single write. Permission errors become "requires root"; a kernel refusal (EBUSY, EINVAL, ENODEV)
+        /// becomes <see cref="ErrorIds.SysfsWriteFailed"/> with the kernel's reason.
+        /// </summary>
+        public static void WriteAttribute(string path, string value)
+        {
+            var errno = SysfsWriter.Write(path, value);
+            if (errno == 0) return;
+            if (errno == Errno.EACCES || errno == Errno.EPERM) throw RootRequired(path, "write");
+            throw new GpuVirtException(ErrorIds.SysfsWriteFailed, ErrorKind.WriteError,
+                $"Writing '{value.Trim()}' to '{path}' failed: {Errno.Describe(errno)} (errno {errno}).", path);
+        }
+
         public static GpuVirtException RootRequired(string path, string verb, Exception? inner = null) =>
             new GpuVirtException(ErrorIds.RootRequired, ErrorKind.PermissionDenied,
                 $"Permission denied to {verb} '{path}'. This requires root: run pwsh as root (sudo pwsh).", path, inner);

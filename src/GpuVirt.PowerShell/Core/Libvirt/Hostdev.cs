@@ -1,0 +1,111 @@
+using System;
+using System.Globalization;
+
+namespace GpuVirt.Core
+{
+    /// <summary>The two kinds of GPU hostdev: a whole PCI function, or a mediated device (vGPU) by UUID.</summary>
+    public enum HostdevKind
+    {
+        Pci,
+        Mdev,
+    }
+
+    /// <summary>What a hostdev gives the guest: a host PCI address or an mdev UUID. Two sources are equal when they name the same device.</summary>
+    public readonly struct HostdevSource : IEquatable<HostdevSource>
+    {
+        private HostdevSource(HostdevKind kind, PciAddress? address, Guid? uuid)
+        {
+            Kind = kind;
+            Address = address;
+            Uuid = uuid;
+        }
+
+        public static HostdevSource Pci(PciAddress address) => new HostdevSource(HostdevKind.Pci, address, null);
+
+        public static HostdevSource Mdev(Guid uuid) => new HostdevSource(HostdevKind.Mdev, null, uuid);
+
+        public HostdevKind Kind { get; }
+        public PciAddress? Address { get; }
+        public Guid? Uuid { get; }
+
+        /// <summary>The host PCI address (<c>0000:02:00.0</c>) or the UUID in lower case, as libvirt writes it.</summary>
+        public override string ToString() =>
+            Kind == HostdevKind.Pci ? Address.GetValueOrDefault().ToString() : Uuid.GetValueOrDefault().ToString("D");
+
+        public bool Equals(HostdevSource other) => Kind == other.Kind && Address == other.Address && Uuid == other.Uuid;
+        public override bool Equals(object? obj) => obj is HostdevSource other && Equals(other);
+        public override int GetHashCode() => (Kind, Address, Uuid).GetHashCode();
+        public static bool operator ==(HostdevSource left, HostdevSource right) => left.Equals(right);
+        public static bool operator !=(HostdevSource left, HostdevSource right) => !left.Equals(right);
+    }
+
+    /// <summary>
+    /// A <c>&lt;hostdev mode='subsystem'&gt;</c> of type <c>pci</c> or <c>mdev</c> in a guest's definition: the host
+    /// device it gives the guest, how, and the PCI address the guest sees it at.
+    /// </summary>
+    public sealed class Hostdev
+    {
+        public Hostdev(string domain, HostdevSource source, string xml)
+        {
+            Domain = domain;
+            Source = source;
+            Xml = xml;
+        }
+
+        /// <summary>The guest (libvirt domain) name.</summary>
+        public string Domain { get; }
+
+        public HostdevSource Source { get; }
+
+        public HostdevKind Kind => Source.Kind;
+
+        /// <summary>The host PCI address of a PCI hostdev; null for an mdev.</summary>
+        public PciAddress? Address => Source.Address;
+
+        /// <summary>The mediated device's UUID; null for a PCI hostdev.</summary>
+        public Guid? Uuid => Source.Uuid;
+
+        /// <summary><c>managed='yes'</c>: libvirt detaches the device from its host driver when the guest starts.</summary>
+        public bool Managed { get; internal set; }
+
+        /// <summary>The <c>model</c> attribute of an mdev hostdev (<c>vfio-pci</c>).</summary>
+        public string? Model { get; internal set; }
+
+        /// <summary><c>display='on'</c>: the vGPU drives the guest's VNC or SPICE console.</summary>
+        public bool Display { get; internal set; }
+
+        /// <summary>The <c>&lt;driver name&gt;</c> of a PCI hostdev (<c>vfio</c>), null when libvirt picks it.</summary>
+        public string? Driver { get; internal set; }
+
+        /// <summary>The PCI address the guest sees the device at (libvirt assigns it); null until assigned.</summary>
+        public PciAddress? GuestAddress { get; internal set; }
+
+        /// <summary>The hostdev element as libvirt wrote it (or as the module generated it).</summary>
+        public string Xml { get; internal set; }
+
+        public override string ToString() => Domain + ": " + Source;
+    }
+
+    /// <summary>Parses mdev UUIDs as libvirt and sysfs write them.</summary>
+    public static class MdevUuid
+    {
+        public const string AcceptedForm = "8-4-4-4-12 hex digits, such as 30820a6f-b1a5-4503-91ca-0c10ba58692a";
+
+        public static bool TryParse(string? text, out Guid uuid)
+        {
+            uuid = Guid.Empty;
+            if (text is null) return false;
+            var s = text.Trim();
+            return s.Length == 36 && Guid.TryParseExact(s, "D", out uuid);
+        }
+
+        public static Guid Parse(string? text)
+        {
+            if (TryParse(text, out var uuid)) return uuid;
+            throw new GpuVirtException(ErrorIds.InvalidMdevUuid, ErrorKind.InvalidArgument,
+                $"'{text}' is not a mediated device UUID. Give {AcceptedForm}.", text);
+        }
+
+        public static string Format(Guid uuid) => uuid.ToString("D", CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,77 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+
+namespace GpuVirt.Core
+{
+    /// <summary>
+    /// Which guest holds which host device: every guest's persistent definition, and the running definition of the
+    /// guests that run (a device attached with <c>--live</c> only is there), read in one virsh process. Enforces the
+    /// procedure's rules "each GPU is owned by one guest" and "each vGPU UUID is assigned to one guest at a time".
+    /// </summary>
+    public sealed class HostdevOwnership
+    {
+        private readonly Dictionary<HostdevSource, List<Hostdev>> _bySource;
+
+        private HostdevOwnership(IReadOnlyList<string> domains, IReadOnlyList<string> active, IReadOnlyList<Hostdev> hostdevs)
+        {
+            Domains = domains;
+            ActiveDomains = active;
+            Hostdevs = hostdevs;
+            _bySource = hostdevs.GroupBy(h => h.Source).ToDictionary(g => g.Key, g => g.ToList());
+        }
+
+        /// <summary>Every guest's name (<c>virsh list --all --name</c>).</summary>
+        public IReadOnlyList<string> Domains { get; }
+
+        /// <summary>The running guests.</summary>
+        public IReadOnlyList<string> ActiveDomains { get; }
+
+        /// <summary>Every PCI and mdev hostdev of every guest, once per guest and source.</summary>
+        public IReadOnlyList<Hostdev> Hostdevs { get; }
+
+        /// <summary>Reads every guest's hostdevs: two virsh processes (the guest list, then all definitions).</summary>
+        public static HostdevOwnership Read(Virsh virsh)
+        {
+            var (all, active) = virsh.ListDomainsWithState();
+            var requests = all.Select(d => (d, true)).Concat(active.Select(d => (d, false))).ToList();
+            var definitions = requests.Count == 0 ? Array.Empty<DomainDefinition>() : virsh.ReadDefinitions(requests);
+            var seen = new HashSet<(string, HostdevSource)>();
+            var hostdevs = new List<Hostdev>();
+            foreach (var definition in definitions)
+            {
+                foreach (var hostdev in definition.Hostdevs)
+                {
+                    if (seen.Add((hostdev.Domain, hostdev.Source))) hostdevs.Add(hostdev);
+                }
+            }
+            return new HostdevOwnership(all, active, hostdevs);
+        }
+
+        public bool HasDomain(string name) => Domains.Contains(name, StringComparer.Ordinal);
+
+        /// <summary>The guests whose definitions hold the device, except <paramref name="except"/>.</summary>
+        public IReadOnlyList<string> OwnersOf(HostdevSource source, string? except = null) =>
+            _bySource.TryGetValue(source, out var list)
+                ? list.Select(h => h.Domain).Where(d => !string.Equals(d, except, StringComparison.Ordinal)).Distinct(StringComparer.Ordinal).ToList()
+                : (IReadOnlyList<string>)Array.Empty<string>();
+
+        public IReadOnlyList<string> OwnersOf(PciAddress address, string? except = null) => OwnersOf(HostdevSource.Pci(address), except);
+
+        public IReadOnlyList<string> OwnersOf(Guid mdevUuid, string? except = null) => OwnersOf(HostdevSource.Mdev(mdevUuid), except);
+
+        /// <summary>A <see cref="ErrorIds.HostdevInUse"/> error when another guest holds the device; null when it is free.</summary>
+        public GpuVirtException? InUseError(HostdevSource source, string domain)
+        {
+            var owners = OwnersOf(source, domain);
+            if (owners.Count == 0) return null;
+            var what = source.Kind == HostdevKind.Pci ? "PCI device " + source : "mediated device " + source;
+            var rule = source.Kind == HostdevKind.Pci
+                ? "each GPU is owned by one guest"
+                : "each vGPU UUID is assigned to one guest at a time";
+            return new GpuVirtException(ErrorIds.HostdevInUse, ErrorKind.ResourceBusy,
+                $"The {what} is already assigned to guest '{string.Join("', '", owners)}' ({rule}). " +
+                $"Remove it there first (Get-GpuHostdev '{owners[0]}' | Remove-GpuHostdev), or use -Force.", source.ToString());
+        }
+    }
+}

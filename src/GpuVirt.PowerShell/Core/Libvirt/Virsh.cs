@@ -1,0 +1,431 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Threading;
+
+namespace GpuVirt.Core
+{
+    /// <summary>What one virsh process printed for a list of commands: one stdout part per command, and stderr.</summary>
+    public sealed class VirshBatchResult
+    {
+        public VirshBatchResult(IReadOnlyList<VirshCommand> commands, IReadOnlyList<string> outputs, string standardError, int exitCode)
+        {
+            Commands = commands;
+            Outputs = outputs;
+            StandardError = standardError;
+            ExitCode = exitCode;
+        }
+
+        public IReadOnlyList<VirshCommand> Commands { get; }
+
+        /// <summary>What each command printed to stdout, in order (empty for a command that failed).</summary>
+        public IReadOnlyList<string> Outputs { get; }
+
+        /// <summary>Every error virsh printed, for all commands together.</summary>
+        public string StandardError { get; }
+
+        /// <summary>virsh's exit code: that of the last command only.</summary>
+        public int ExitCode { get; }
+    }
+
+    /// <summary>What happened to one device of an attach or detach batch.</summary>
+    public sealed class DeviceChangeOutcome
+    {
+        public DeviceChangeOutcome(int index, GpuVirtException? error)
+        {
+            Index = index;
+            Error = error;
+        }
+
+        /// <summary>The device's position in the list given to <see cref="Virsh.ChangeDevices"/>.</summary>
+        public int Index { get; }
+
+        public bool Succeeded => Error is null;
+
+        public GpuVirtException? Error { get; }
+    }
+
+    /// <summary>
+    /// The virsh client of the module: runs <c>virsh [-c URI] …</c> through the <see cref="ProcessRunner"/> (argument
+    /// lists, never a shell), several commands in one process when asked, and turns libvirt's messages into errors
+    /// with stable ids. The connection is <c>-Connect</c>, else <c>LIBVIRT_DEFAULT_URI</c>, else virsh's default.
+    /// </summary>
+    public sealed class Virsh
+    {
+        public const string Program = "virsh";
+        public const string DefaultUriVariable = "LIBVIRT_DEFAULT_URI";
+
+        /// <summary>virsh's command string is one process argument; the kernel limits one argument to 128 KiB.</summary>
+        internal const int MaxScriptLength = 60 * 1024;
+
+        private const string AttachedMessage = "Device attached successfully";
+        private const string DetachedMessage = "Device detached successfully";
+
+        /// <summary>libvirt's messages in English whatever the user's locale, so that they can be recognised.</summary>
+        private static readonly IReadOnlyDictionary<string, string?> Environment = new Dictionary<string, string?>
+        {
+            ["LC_ALL"] = "C.UTF-8",
+            ["LANGUAGE"] = null,
+        };
+
+        private readonly ProcessRunner _runner;
+        private readonly CancellationToken _cancellationToken;
+
+        public Virsh(ProcessRunner runner, string? connect = null, CancellationToken cancellationToken = default)
+        {
+            _runner = runner ?? throw new ArgumentNullException(nameof(runner));
+            Uri = ResolveUri(connect);
+            _cancellationToken = cancellationToken;
+        }
+
+        /// <summary>The connection URI passed with <c>-c</c>, or null for virsh's default.</summary>
+        public string? Uri { get; }
+
+        /// <summary>The URI given, else <c>LIBVIRT_DEFAULT_URI</c>, else null (virsh's default connection).</summary>
+        public static string? ResolveUri(string? connect)
+        {
+            if (!string.IsNullOrWhiteSpace(connect)) return connect!.Trim();
+            var fromEnvironment = System.Environment.GetEnvironmentVariable(DefaultUriVariable);
+            return string.IsNullOrWhiteSpace(fromEnvironment) ? null : fromEnvironment;
+        }
+
+        /// <summary>The process arguments for commands: each word apart for one command, virsh's command string for several.</summary>
+        public IReadOnlyList<string> ProgramArguments(IReadOnlyList<VirshCommand> commands)
+        {
+            var args = new List<string>();
+            if (Uri != null)
+            {
+                args.Add("-c");
+                args.Add(Uri);
+            }
+            if (commands.Count == 1) args.AddRange(commands[0].Words);
+            else args.Add(VirshCommand.Join(commands));
+            return args;
+        }
+
+        /// <summary>The command line as -Verbose and -WhatIf show it.</summary>
+        public string CommandLine(params VirshCommand[] commands) => ProcessRunner.Render(Program, ProgramArguments(commands));
+
+        /// <summary>Runs one command; its stdout, or an error with a stable id built from libvirt's message.</summary>
+        public string Run(VirshCommand command, object? target = null)
+        {
+            var result = _runner.Run(Program, ProgramArguments(new[] { command }), _cancellationToken, check: false, environment: Environment);
+            if (result.ExitCode != 0) throw Failure(command, result.StandardError, result.StandardOutput, target);
+            return result.StandardOutput;
+        }
+
+        /// <summary>
+        /// Runs commands in as few virsh processes as the argument limit allows (one, normally). virsh goes on after a
+        /// failed command and exits with the status of the last one, so each command's stdout is cut out between
+        /// <c>echo</c> markers and the caller judges each command by what it printed.
+        /// </summary>
+        public VirshBatchResult RunBatch(IReadOnlyList<VirshCommand> commands)
+        {
+            if (commands.Count == 0) return new VirshBatchResult(commands, Array.Empty<string>(), string.Empty, 0);
+            var outputs = new List<string>(commands.Count);
+            var errors = new StringBuilder();
+            var exitCode = 0;
+            foreach (var chunk in Chunks(commands))
+            {
+                var nonce = Guid.NewGuid().ToString("N");
+                var script = new List<VirshCommand>(chunk.Count * 2);
+                for (var i = 0; i < chunk.Count; i++)
+                {
+                    script.Add(chunk[i]);
+                    script.Add(VirshCommand.Echo(Marker(nonce, i)));
+                }
+                var result = _runner.Run(Program, ProgramArguments(script), _cancellationToken, check: false, environment: Environment);
+                var parts = Split(result.StandardOutput, nonce, chunk.Count);
+                if (parts is null)
+                {
+                    // No marker at all: virsh stopped before running anything (no connection, or a command it cannot parse).
+                    throw Failure(chunk[0], result.StandardError, result.StandardOutput, Uri);
+                }
+                outputs.AddRange(parts);
+                errors.Append(result.StandardError);
+                exitCode = result.ExitCode;
+            }
+            return new VirshBatchResult(commands, outputs, errors.ToString(), exitCode);
+        }
+
+        private static string Marker(string nonce, int index) => "@gpuvirt-" + nonce + "-" + index.ToString(CultureInfo.InvariantCulture);
+
+        private static List<string>? Split(string stdout, string nonce, int count)
+        {
+            var parts = new List<string>(count);
+            var current = new StringBuilder();
+            var next = 0;
+            foreach (var line in stdout.Split('\n'))
+            {
+                if (next < count && line.TrimEnd('\r') == Marker(nonce, next))
+                {
+                    parts.Add(current.ToString().Trim('\n'));
+                    current.Clear();
+                    next++;
+                    continue;
+                }
+                current.Append(line).Append('\n');
+            }
+            if (next == 0) return null;
+            while (parts.Count < count) parts.Add(string.Empty);
+            return parts;
+        }
+
+        private static IEnumerable<IReadOnlyList<VirshCommand>> Chunks(IReadOnlyList<VirshCommand> commands)
+        {
+            var chunk = new List<VirshCommand>();
+            var length = 0;
+            foreach (var c in commands)
+            {
+                var size = c.ToScript().Length + 64;
+                if (chunk.Count > 0 && length + size > MaxScriptLength)
+                {
+                    yield return chunk;
+                    chunk = new List<VirshCommand>();
+                    length = 0;
+                }
+                chunk.Add(c);
+                length += size;
+            }
+            if (chunk.Count > 0) yield return chunk;
+        }
+
+        // ---- Guests ----
+
+        /// <summary>The names of the guests (<c>list --all --name</c>), or of the running ones.</summary>
+        public IReadOnlyList<string> ListDomains(bool all = true) =>
+            Lines(Run(all ? VirshCommand.ListAllNames() : VirshCommand.ListActiveNames()));
+
+        /// <summary>Every guest and which of them run, in one process.</summary>
+        public (IReadOnlyList<string> All, IReadOnlyList<string> Active) ListDomainsWithState()
+        {
+            var batch = RunBatch(new[] { VirshCommand.ListAllNames(), VirshCommand.ListActiveNames() });
+            if (batch.Outputs[0].Length == 0 && batch.StandardError.Length > 0)
+                throw Failure(batch.Commands[0], batch.StandardError, string.Empty, Uri);
+            return (Lines(batch.Outputs[0]), Lines(batch.Outputs[1]));
+        }
+
+        /// <summary>
+        /// The name of a guest given by name, UUID or id; a <see cref="ErrorIds.DomainNotFound"/> error when there is none.
+        /// </summary>
+        public string ResolveDomain(string domain, IReadOnlyList<string>? names = null)
+        {
+            CheckDomainName(domain);
+            names ??= ListDomains();
+            if (names.Contains(domain, StringComparer.Ordinal)) return domain;
+            var name = Run(new VirshCommand("domname", "--domain", domain), domain).Trim();
+            return name.Length > 0 ? name : throw DomainNotFound(domain);
+        }
+
+        /// <summary>A guest's definition: the persistent one with <paramref name="inactive"/>, else the running one (if it runs).</summary>
+        public DomainDefinition ReadDefinition(string domain, bool inactive)
+        {
+            CheckDomainName(domain);
+            return DomainXml.Parse(Run(VirshCommand.DumpXml(domain, inactive), domain));
+        }
+
+        /// <summary>Several definitions in one process; a guest that vanished meanwhile is left out.</summary>
+        public IReadOnlyList<DomainDefinition> ReadDefinitions(IEnumerable<(string Domain, bool Inactive)> requests)
+        {
+            var commands = requests.Select(r => VirshCommand.DumpXml(r.Domain, r.Inactive)).ToList();
+            var batch = RunBatch(commands);
+            var list = new List<DomainDefinition>(commands.Count);
+            foreach (var output in batch.Outputs)
+            {
+                if (output.Length > 0) list.Add(DomainXml.Parse(output));
+            }
+            return list;
+        }
+
+        /// <summary>A domain name libvirt can hold: not empty, no newline, no '/'.</summary>
+        public static void CheckDomainName(string domain)
+        {
+            if (string.IsNullOrEmpty(domain) || domain.IndexOf('\n') >= 0 || domain.IndexOf('\r') >= 0 || domain.IndexOf('\0') >= 0)
+            {
+                throw new GpuVirtException(ErrorIds.InvalidDomainName, ErrorKind.InvalidArgument,
+                    $"'{domain}' is not a guest name: a name is not empty and has no line breaks.", domain);
+            }
+        }
+
+        // ---- Devices of a guest ----
+
+        /// <summary>
+        /// Attaches or detaches device XML documents to one guest in one virsh process: each document goes to a file in
+        /// a private temporary directory that is always removed. With <paramref name="readBack"/>, the same process
+        /// then prints the guest's definition (the persistent one when the change reaches it), returned as the second value.
+        /// </summary>
+        public (IReadOnlyList<DeviceChangeOutcome> Outcomes, DomainDefinition? After) ChangeDevices(
+            string domain, IReadOnlyList<string> deviceXml, DeviceChangeScope scope, bool attach, bool readBack)
+        {
+            CheckDomainName(domain);
+            if (deviceXml.Count == 0) return (Array.Empty<DeviceChangeOutcome>(), null);
+            var directory = PrivateTemporaryDirectory.Create("gpuvirt-hostdev-");
+            try
+            {
+                var files = new List<string>(deviceXml.Count);
+                var commands = new List<VirshCommand>(deviceXml.Count + 1);
+                for (var i = 0; i < deviceXml.Count; i++)
+                {
+                    var file = Path.Combine(directory, "hostdev-" + i.ToString(CultureInfo.InvariantCulture) + ".xml");
+                    using (var stream = new FileStream(file, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+                    {
+                        var bytes = new UTF8Encoding(false).GetBytes(deviceXml[i]);
+                        stream.Write(bytes, 0, bytes.Length);
+                    }
+                    files.Add(file);
+                    commands.Add(attach ? VirshCommand.AttachDevice(domain, file, scope) : VirshCommand.DetachDevice(domain, file, scope));
+                }
+                if (readBack) commands.Add(VirshCommand.DumpXml(domain, inactive: scope.ReachesDefinition()));
+
+                var batch = RunBatch(commands);
+                var success = attach ? AttachedMessage : DetachedMessage;
+                var failed = Enumerable.Range(0, files.Count).Where(i => batch.Outputs[i].IndexOf(success, StringComparison.Ordinal) < 0).ToList();
+                var outcomes = new List<DeviceChangeOutcome>(files.Count);
+                for (var i = 0; i < files.Count; i++)
+                {
+                    GpuVirtException? error = null;
+                    if (failed.Contains(i))
+                    {
+                        var message = ErrorFor(batch.StandardError, files[i], failed.Count == 1);
+                        error = Failure(commands[i], message, string.Empty, domain);
+                    }
+                    outcomes.Add(new DeviceChangeOutcome(i, error));
+                }
+                DomainDefinition? after = null;
+                if (readBack && batch.Outputs[files.Count].Length > 0) after = DomainXml.Parse(batch.Outputs[files.Count]);
+                return (outcomes, after);
+            }
+            finally
+            {
+                PrivateTemporaryDirectory.Remove(directory);
+            }
+        }
+
+        /// <summary>
+        /// The lines of stderr that belong to the command that used <paramref name="file"/>: virsh prints
+        /// <c>error: Failed to attach device from FILE</c> and then libvirt's reason, until the next such line.
+        /// </summary>
+        private static string ErrorFor(string stderr, string file, bool onlyFailure)
+        {
+            var lines = stderr.Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Length > 0).ToList();
+            var start = lines.FindIndex(l => l.EndsWith(" device from " + file, StringComparison.Ordinal));
+            if (start < 0) return onlyFailure ? stderr : string.Empty;
+            var block = new List<string> { lines[start] };
+            for (var i = start + 1; i < lines.Count && !lines[i].StartsWith("error: Failed to ", StringComparison.Ordinal); i++)
+            {
+                block.Add(lines[i]);
+            }
+            return string.Join("\n", block);
+        }
+
+        // ---- Host node devices ----
+
+        public string NodeDeviceDumpXml(PciAddress address) => Run(VirshCommand.NodeDeviceDumpXml(address.NodeDeviceName), address);
+
+        /// <summary><c>nodedev-detach</c>: takes a function from its host driver (to vfio with backend <c>vfio</c>).</summary>
+        public void NodeDeviceDetach(PciAddress address, string? backend) => Run(VirshCommand.NodeDeviceDetach(address.NodeDeviceName, backend), address);
+
+        /// <summary><c>nodedev-reattach</c>: gives a function back to its host driver.</summary>
+        public void NodeDeviceReattach(PciAddress address) => Run(VirshCommand.NodeDeviceReattach(address.NodeDeviceName), address);
+
+        // ---- Errors ----
+
+        private static IReadOnlyList<string> Lines(string text) =>
+            text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
+
+        public static GpuVirtException DomainNotFound(string domain) =>
+            new GpuVirtException(ErrorIds.DomainNotFound, ErrorKind.ObjectNotFound,
+                $"There is no guest named '{domain}' (virsh list --all).", domain);
+
+        /// <summary>Turns what virsh printed for a failed command into an error with a stable id and libvirt's own words.</summary>
+        public static GpuVirtException Failure(VirshCommand command, string stderr, string stdout, object? target)
+        {
+            var text = string.IsNullOrWhiteSpace(stderr) ? stdout : stderr;
+            var reason = string.Join(" ", text.Split('\n')
+                .Select(l => l.Trim())
+                .Where(l => l.Length > 0)
+                .Select(l => l.StartsWith("error: ", StringComparison.Ordinal) ? l.Substring(7) : l));
+            if (reason.Length == 0) reason = "virsh reported no reason";
+            var what = "virsh " + command.Name;
+            var domain = DomainArgument(command);
+
+            if (reason.IndexOf("failed to connect to the hypervisor", StringComparison.OrdinalIgnoreCase) >= 0)
+            {
+                return new GpuVirtException(ErrorIds.LibvirtConnectFailed, ErrorKind.ResourceUnavailable,
+                    $"virsh cannot connect to libvirt: {reason}. Give the connection with -Connect or LIBVIRT_DEFAULT_URI, and check that libvirtd runs.",
+                    target);
+            }
+            if (domain != null && (reason.IndexOf("failed to get domain", StringComparison.OrdinalIgnoreCase) >= 0
+                || reason.IndexOf("Domain not found", StringComparison.OrdinalIgnoreCase) >= 0))
+            {
+                return new GpuVirtException(ErrorIds.DomainNotFound, ErrorKind.ObjectNotFound,
+                    $"There is no guest named '{domain}' (virsh list --all): {reason}", domain);
+            }
+            if (command.Name == "attach-device" && (reason.IndexOf("already in the domain configuration", StringComparison.OrdinalIgnoreCase) >= 0
+                || reason.IndexOf("already exists", StringComparison.OrdinalIgnoreCase) >= 0
+                || reason.IndexOf("is in use by", StringComparison.OrdinalIgnoreCase) >= 0))
+            {
+                return new GpuVirtException(ErrorIds.HostdevAlreadyAttached, ErrorKind.ResourceBusy,
+                    $"The device is already attached to guest '{domain}': {reason}", target);
+            }
+            if (command.Name == "detach-device" && (reason.IndexOf("device not found", StringComparison.OrdinalIgnoreCase) >= 0
+                || reason.IndexOf("not present in domain", StringComparison.OrdinalIgnoreCase) >= 0))
+            {
+                return new GpuVirtException(ErrorIds.HostdevNotAttached, ErrorKind.ObjectNotFound,
+                    $"The device is not attached to guest '{domain}': {reason}", target);
+            }
+            return new GpuVirtException(ErrorIds.VirshCommandFailed, ErrorKind.InvalidOperation,
+                $"{what} failed: {reason}", target);
+        }
+
+        private static string? DomainArgument(VirshCommand command)
+        {
+            for (var i = 0; i + 1 < command.Arguments.Count; i++)
+            {
+                if (command.Arguments[i] == "--domain") return command.Arguments[i + 1];
+            }
+            return null;
+        }
+    }
+
+    /// <summary>A temporary directory only the current user can read (mode 0700, from mkdtemp).</summary>
+    internal static class PrivateTemporaryDirectory
+    {
+        public static string Create(string prefix)
+        {
+            var template = Path.Combine(Path.GetTempPath(), prefix + "XXXXXX");
+            var bytes = Encoding.UTF8.GetBytes(template + "\0");
+            var result = NativeMethods.mkdtemp(bytes);
+            if (result == IntPtr.Zero)
+            {
+                throw new GpuVirtException(ErrorIds.TemporaryFileFailed, ErrorKind.WriteError,
+                    $"Cannot create a temporary directory under '{Path.GetTempPath()}' (errno {Marshal.GetLastWin32Error()}).", template);
+            }
+            return Encoding.UTF8.GetString(bytes, 0, bytes.Length - 1);
+        }
+
+        public static void Remove(string directory)
+        {
+            try
+            {
+                if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+
+        private static class NativeMethods
+        {
+            [DllImport("libc", SetLastError = true)]
+            internal static extern IntPtr mkdtemp(byte[] template);
+        }
+    }
+}

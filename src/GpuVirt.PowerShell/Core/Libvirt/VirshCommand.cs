@@ -1,0 +1,112 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
+
+namespace GpuVirt.Core
+{
+    /// <summary>
+    /// One virsh command (<c>attach-device</c>, <c>dumpxml</c> …) with its arguments. Values always follow a named
+    /// option (<c>--domain NAME</c>, <c>--file PATH</c>): virsh then takes the next word as the value even when it starts
+    /// with <c>--</c>, so a domain called <c>--config</c> stays a name. Several commands run in one virsh process as
+    /// virsh's own command string (<c>'a; b; c'</c>), where every word is single-quoted for virsh's parser, never a shell.
+    /// </summary>
+    public sealed class VirshCommand
+    {
+        public VirshCommand(string name, params string[] arguments)
+        {
+            if (string.IsNullOrEmpty(name)) throw new ArgumentException("A virsh command name is required.", nameof(name));
+            Name = name;
+            Arguments = arguments ?? Array.Empty<string>();
+        }
+
+        public string Name { get; }
+        public IReadOnlyList<string> Arguments { get; }
+
+        /// <summary>The words as separate process arguments (one command per process).</summary>
+        public IEnumerable<string> Words => new[] { Name }.Concat(Arguments);
+
+        /// <summary>The command in virsh's command-string syntax: each word quoted for virsh's parser.</summary>
+        public string ToScript() => string.Join(" ", Words.Select(Quote));
+
+        /// <summary>Joins commands into one virsh command string: <c>cmd1; cmd2</c>.</summary>
+        public static string Join(IEnumerable<VirshCommand> commands) => string.Join("; ", commands.Select(c => c.ToScript()));
+
+        /// <summary>
+        /// Quotes a word for virsh's command-string parser: plain words stay as they are; anything else goes inside
+        /// single quotes, where virsh takes every character literally (<c>;</c>, <c>"</c>, <c>\</c>, <c>#</c>, <c>$</c>,
+        /// newlines), and an embedded single quote becomes <c>'\''</c>.
+        /// </summary>
+        public static string Quote(string word)
+        {
+            if (word.Length > 0 && word.All(IsPlain)) return word;
+            var sb = new StringBuilder(word.Length + 2);
+            sb.Append('\'');
+            foreach (var c in word)
+            {
+                if (c == '\'') sb.Append("'\\''");
+                else sb.Append(c);
+            }
+            sb.Append('\'');
+            return sb.ToString();
+        }
+
+        private static bool IsPlain(char c) =>
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || "-_./:@%+,".IndexOf(c) >= 0;
+
+        public override string ToString() => ToScript();
+
+        // The commands the module uses, with values behind named options.
+
+        public static VirshCommand ListAllNames() => new VirshCommand("list", "--all", "--name");
+        public static VirshCommand ListActiveNames() => new VirshCommand("list", "--name");
+
+        public static VirshCommand DumpXml(string domain, bool inactive) =>
+            inactive ? new VirshCommand("dumpxml", "--domain", domain, "--inactive") : new VirshCommand("dumpxml", "--domain", domain);
+
+        public static VirshCommand AttachDevice(string domain, string file, DeviceChangeScope scope) =>
+            new VirshCommand("attach-device", new[] { "--domain", domain, "--file", file }.Concat(scope.ToFlags()).ToArray());
+
+        public static VirshCommand DetachDevice(string domain, string file, DeviceChangeScope scope) =>
+            new VirshCommand("detach-device", new[] { "--domain", domain, "--file", file }.Concat(scope.ToFlags()).ToArray());
+
+        public static VirshCommand NodeDeviceDumpXml(string device) => new VirshCommand("nodedev-dumpxml", "--device", device);
+
+        public static VirshCommand NodeDeviceDetach(string device, string? backend) =>
+            backend is null
+                ? new VirshCommand("nodedev-detach", "--device", device)
+                : new VirshCommand("nodedev-detach", "--device", device, "--driver", backend);
+
+        public static VirshCommand NodeDeviceReattach(string device) => new VirshCommand("nodedev-reattach", "--device", device);
+
+        public static VirshCommand Echo(string text) => new VirshCommand("echo", text);
+    }
+
+    /// <summary>
+    /// Where a device change applies, as virsh's flags: the persistent definition (<c>--config</c>), the running guest
+    /// (<c>--live</c>), both, or <c>--persistent</c> (the definition, and the running guest when it runs).
+    /// </summary>
+    [Flags]
+    public enum DeviceChangeScope
+    {
+        Persistent = 0,
+        Config = 1,
+        Live = 2,
+    }
+
+    public static class DeviceChangeScopeExtensions
+    {
+        public static IEnumerable<string> ToFlags(this DeviceChangeScope scope)
+        {
+            if (scope == DeviceChangeScope.Persistent) return new[] { "--persistent" };
+            var flags = new List<string>();
+            if ((scope & DeviceChangeScope.Config) != 0) flags.Add("--config");
+            if ((scope & DeviceChangeScope.Live) != 0) flags.Add("--live");
+            return flags;
+        }
+
+        /// <summary>True when the change reaches the persistent definition (what <c>dumpxml --inactive</c> shows).</summary>
+        public static bool ReachesDefinition(this DeviceChangeScope scope) =>
+            scope == DeviceChangeScope.Persistent || (scope & DeviceChangeScope.Config) != 0;
+    }
+}
