@@ -3,7 +3,7 @@
 # The counts come back as $RESULTS/pester.json; the exit code is Pester's.
 set -euo pipefail
 repo=$(pwd)
-pester=$(find "$HOME/.nuget/packages/pester/6.2.0/tools" -maxdepth 1 -name Pester.psd1 | head -n 1)
+pester=$(find "${NUGET_PACKAGES:-$HOME/.nuget/packages}/pester/6.2.0/tools" -maxdepth 1 -name Pester.psd1 | head -n 1)
 [ -n "$pester" ] || { echo "Pester 6.2.0 is not restored on the host" >&2; exit 2; }
 exec dotnet pwsh -NoProfile -NonInteractive -File "$repo/tests/Pester/Invoke-PesterSuite.ps1" \
     -PesterPath "$pester" -ModulePath "$repo/out/GpuVirt" \
