@@ -167,7 +167,7 @@ function Invoke-KernelTest {
     $results = Join-Path $ResultsDir 'kernel'
     if (Test-Path $results) { Remove-Item -Recurse -Force $results }
     $null = New-Item -ItemType Directory -Force -Path $results
-    & (Join-Path $RepoRoot 'tests/kernel/run.sh') --results $results (Join-Path $RepoRoot 'tests/kernel/cmdlets.sh')
+    & (Join-Path $RepoRoot 'tests/kernel/run.sh') --results $results (Join-Path $RepoRoot 'tests/kernel/cmdlets.sh') | Out-Host
     $exit = $LASTEXITCODE
     $counts = @{ Passed = 0; Failed = 1 }
     $json = Join-Path $results 'pester.json'
