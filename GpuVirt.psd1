@@ -19,6 +19,12 @@
         'Dismount-GpuHostDriver'
         'Mount-GpuHostDriver'
         'ConvertTo-XorgBusId'
+        'Get-VgpuType'
+        'New-VgpuDevice'
+        'Get-VgpuDevice'
+        'Remove-VgpuDevice'
+        'Test-VgpuHost'
+        'Set-VgpuConsole'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -8,14 +8,16 @@
       Build  compiles the module and lays it out by allow-list in out/GpuVirt, a folder Import-Module takes as is.
       Docs   turns docs/*.md (PlatyPS schema) into the MAML help inside the laid-out module.
       Deps   installs the Debian packages the tests use when they are missing (as root, with apt-get).
-      Test   runs every test: xunit (core) and Pester (the cmdlets in a child pwsh); ends with 'N passed, N failed'.
+      Test   runs every test: xunit (core), Pester (the cmdlets in a child pwsh) and the real-kernel suite (Pester in
+             a QEMU guest); ends with 'N passed, N failed'.
+      KernelTest  only the real-kernel suite.
       Run    builds the module and opens pwsh with it imported, showing this host and the sample host.
 .EXAMPLE
     dotnet pwsh ./build.ps1 -Task Test
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Clean', 'Build', 'Docs', 'Deps', 'Test', 'Run')]
+    [ValidateSet('Clean', 'Build', 'Docs', 'Deps', 'Test', 'KernelTest', 'Run')]
     [string[]] $Task = @('Build'),
 
     [ValidateSet('Debug', 'Release')]
@@ -84,7 +86,7 @@ function Invoke-Docs {
 }
 
 function Invoke-Deps {
-    $needed = Get-Content $AptPackages | Where-Object { $_ -and -not $_.StartsWith('#') }
+    $needed = Get-Content $AptPackages, (Join-Path $RepoRoot 'tests/kernel/apt-packages.txt') | Where-Object { $_ -and -not $_.StartsWith('#') } | Sort-Object -Unique
     $missing = @($needed | Where-Object { -not (& dpkg-query -W -f '${Status}' $_ 2>$null | Select-String -Quiet 'install ok installed') })
     if ($missing.Count -gt 0) { Install-AptPackages $missing }
     Add-LibvirtQemuUser
@@ -148,11 +150,30 @@ function Invoke-Test {
     if (Test-Path $pesterJson) { $pester = Get-Content -Raw $pesterJson | ConvertFrom-Json -AsHashtable }
     if ($LASTEXITCODE -ne 0 -and $pester.Failed -eq 0) { $pester.Failed = 1 }
 
-    $passed = $xunit.Passed + $pester.Passed
-    $failed = $xunit.Failed + $pester.Failed
-    Write-Host ("xunit: {0} passed, {1} failed; Pester: {2} passed, {3} failed" -f $xunit.Passed, $xunit.Failed, $pester.Passed, $pester.Failed)
+    $kernel = Invoke-KernelTest
+
+    $passed = $xunit.Passed + $pester.Passed + $kernel.Passed
+    $failed = $xunit.Failed + $pester.Failed + $kernel.Failed
+    Write-Host ("xunit: {0} passed, {1} failed; Pester: {2} passed, {3} failed; real kernel: {4} passed, {5} failed" -f `
+        $xunit.Passed, $xunit.Failed, $pester.Passed, $pester.Failed, $kernel.Passed, $kernel.Failed)
     Write-Output ("{0} passed, {1} failed" -f $passed, $failed)
     if ($failed -gt 0) { exit 1 }
+}
+
+function Invoke-KernelTest {
+    # Boots Debian's 6.1 kernel under QEMU and runs tests/kernel/RealKernel.Tests.ps1 in the guest against its real
+    # sysfs, with this build of the module (tests/kernel/README.md). Needs the module and fixtures built.
+    Write-Step 'Real kernel: Pester inside a QEMU guest (tests/kernel)'
+    $results = Join-Path $ResultsDir 'kernel'
+    if (Test-Path $results) { Remove-Item -Recurse -Force $results }
+    $null = New-Item -ItemType Directory -Force -Path $results
+    & (Join-Path $RepoRoot 'tests/kernel/run.sh') --results $results (Join-Path $RepoRoot 'tests/kernel/cmdlets.sh') | Out-Host
+    $exit = $LASTEXITCODE
+    $counts = @{ Passed = 0; Failed = 1 }
+    $json = Join-Path $results 'pester.json'
+    if (Test-Path $json) { $counts = Get-Content -Raw $json | ConvertFrom-Json -AsHashtable }
+    if ($exit -ne 0 -and $counts.Failed -eq 0) { $counts.Failed = 1 }
+    $counts
 }
 
 function New-SampleHost {
@@ -191,6 +212,7 @@ try {
             'Docs' { Invoke-Docs }
             'Deps' { Invoke-Deps }
             'Test' { Invoke-Test }
+            'KernelTest' { Invoke-Deps; Invoke-Build; Invoke-Native dotnet @('build', $FixturesProject, '-c', $Configuration, '-nologo', '-v:q', '-clp:NoSummary'); $k = Invoke-KernelTest; "{0} passed, {1} failed" -f $k.Passed, $k.Failed; if ($k.Failed) { exit 1 } }
             'Run' { Invoke-Run }
         }
     }

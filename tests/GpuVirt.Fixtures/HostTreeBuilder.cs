@@ -14,6 +14,7 @@ public sealed class HostTreeBuilder
     private readonly List<FixtureDevice> _devices = new();
     private readonly List<FixtureMdevDevice> _mdevs = new();
     private readonly Dictionary<int, string> _groupTypes = new();
+    private readonly List<(string HostPath, string Content)> _files = new();
 
     public HostTreeBuilder(string root)
     {
@@ -53,6 +54,20 @@ public sealed class HostTreeBuilder
         _drivers.Add(name);
         return this;
     }
+
+    /// <summary>Kernel modules to show as loaded, in <c>/proc/modules</c> and <c>/sys/module/NAME/initstate</c>.</summary>
+    public IList<string> LoadedModules { get; } = new List<string>();
+
+    /// <summary>Any other host file, by host path (<c>/etc/modprobe.d/nouveau.conf</c>), written as given.</summary>
+    public void AddFile(string hostPath, string content) => _files.Add((hostPath, content));
+
+    /// <summary>An mdevctl definition, <c>/etc/mdevctl.d/PARENT/UUID</c>, in mdevctl's JSON (or <paramref name="rawJson"/> as given).</summary>
+    public void AddMdevDefinition(string parent, string uuid, string typeId, string start = "auto", string? rawJson = null) =>
+        AddFile($"/etc/mdevctl.d/{parent}/{uuid}", rawJson ?? MdevctlJson(typeId, start));
+
+    /// <summary>The JSON mdevctl 1.2 writes for a definition without attributes.</summary>
+    public static string MdevctlJson(string typeId, string start) =>
+        "{\n  \"mdev_type\": \"" + typeId + "\",\n  \"start\": \"" + start + "\",\n  \"attrs\": []\n}";
 
     public void SetGroupType(int group, string type) => _groupTypes[group] = type;
 
@@ -139,21 +154,22 @@ public sealed class HostTreeBuilder
 
         foreach (var m in _mdevs)
         {
-            var parentDir = DeviceDirectory(m.ParentAddress);
-            var dir = Dir(parentDir, m.Uuid);
-            Link(Path.Combine(dir, "mdev_type"), Path.Combine(parentDir, "mdev_supported_types", m.TypeId));
-            Link(Path.Combine(parentDir, "mdev_supported_types", m.TypeId, "devices", m.Uuid), dir);
-            File.WriteAllText(Path.Combine(dir, "remove"), string.Empty);
-            Link(Path.Combine(sys, "bus", "mdev", "devices", m.Uuid), dir);
-            if (m.IommuGroup is int g)
-            {
-                var groupDir = Dir(groups, g.ToString(CultureInfo.InvariantCulture));
-                Dir(groupDir, "devices");
-                if (!_groupTypes.ContainsKey(g)) _groupTypes[g] = "unknown";
-                WriteGroupType(groupDir, g);
-                Link(Path.Combine(groupDir, "devices", m.Uuid), dir);
-                Link(Path.Combine(dir, "iommu_group"), groupDir);
-            }
+            if (m.IommuGroup is int g && !_groupTypes.ContainsKey(g)) _groupTypes[g] = "unknown";
+            WriteMdevDevice(Root, DeviceDirectory(m.ParentAddress), m.Uuid, m.TypeId, m.IommuGroup,
+                m.IommuGroup is int n && _groupTypes.TryGetValue(n, out var t) ? t : "unknown");
+        }
+
+        if (LoadedModules.Count > 0)
+        {
+            var proc = Dir(Root, "proc");
+            File.WriteAllText(Path.Combine(proc, "modules"), string.Concat(LoadedModules.Select(m => $"{m} 45056 0 - Live 0x0000000000000000\n")));
+            foreach (var m in LoadedModules) Text(Dir(sys, "module", m), "initstate", "live");
+        }
+        foreach (var (hostPath, content) in _files)
+        {
+            var path = Root + hostPath;
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllText(path, content);
         }
 
         if (CpuVendor is not null)
@@ -176,6 +192,29 @@ public sealed class HostTreeBuilder
             if (!File.Exists(p)) File.WriteAllText(p, string.Empty);
         }
         return driverDir;
+    }
+
+    /// <summary>
+    /// Writes a created mediated device the way the kernel shows it: <c>PARENT/UUID</c> with <c>mdev_type</c>,
+    /// <c>remove</c> and <c>iommu_group</c>, linked from the type's <c>devices</c> and from <c>/sys/bus/mdev/devices</c>.
+    /// </summary>
+    public static string WriteMdevDevice(string root, string parentDir, string uuid, string typeId, int? iommuGroup, string groupType = "unknown")
+    {
+        var sys = Path.Combine(root, "sys");
+        var dir = Dir(parentDir, uuid);
+        Link(Path.Combine(dir, "mdev_type"), Path.Combine(parentDir, "mdev_supported_types", typeId));
+        Link(Path.Combine(Dir(parentDir, "mdev_supported_types", typeId, "devices"), uuid), dir);
+        File.WriteAllText(Path.Combine(dir, "remove"), string.Empty);
+        Link(Path.Combine(Dir(sys, "bus", "mdev", "devices"), uuid), dir);
+        if (iommuGroup is int g)
+        {
+            var groupDir = Dir(sys, "kernel", "iommu_groups", g.ToString(CultureInfo.InvariantCulture));
+            Dir(groupDir, "devices");
+            File.WriteAllText(Path.Combine(groupDir, "type"), groupType + "\n");
+            Link(Path.Combine(groupDir, "devices", uuid), dir);
+            Link(Path.Combine(dir, "iommu_group"), groupDir);
+        }
+        return dir;
     }
 
     private void WriteGroupType(string groupDir, int group) =>

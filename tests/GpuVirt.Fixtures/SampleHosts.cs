@@ -33,6 +33,27 @@ public static class SampleHosts
         ("nvidia-71", "GRID P4-1B", 8, "num_heads=4, frl_config=45, framebuffer=1024M, max_resolution=5120x2880, max_instance=8"),
     };
 
+    /// <summary>Intel GVT-g's types as i915 shows them: no name file, a multi-line description.</summary>
+    public static readonly IReadOnlyList<(string Id, int Available, string Description)> IntelGvtTypes = new[]
+    {
+        ("i915-GVTg_V5_4", 3, "low_gm_size: 128MB\nhigh_gm_size: 512MB\nfence: 4\nresolution: 1920x1200\nweight: 4\n"),
+        ("i915-GVTg_V5_8", 7, "low_gm_size: 64MB\nhigh_gm_size: 384MB\nfence: 4\nresolution: 1024x768\nweight: 2\n"),
+    };
+
+    /// <summary>Adds an Intel integrated GPU (8086:0412, i915, the boot VGA) at 0000:00:02.0 that is a GVT-g mdev parent.</summary>
+    public static HostTreeBuilder AddIntelGvtG(HostTreeBuilder b)
+    {
+        var igd = b.Add("0000:00:02.0", 0x8086, 0x0412, Vga, d =>
+        {
+            d.Revision = 0x06; d.IommuGroup = 3; d.Driver = "i915"; d.BootVga = true; d.SubsystemVendor = 0x1028; d.SubsystemDevice = 0x05a4;
+        });
+        foreach (var (id, available, description) in IntelGvtTypes)
+        {
+            igd.MdevTypes.Add(new FixtureMdevType(id, available) { Description = description });
+        }
+        return b;
+    }
+
     /// <summary>
     /// The seed's host: a Quadro K4000 (10de:11fa) at 0000:02:00.0 with its HDMI audio (10de:0e0b) at 02:00.1 in
     /// IOMMU group 13 behind root port 00:03.0, a Tesla P4 at 0000:01:00.0 offering the nine nvidia-63…71 types,
@@ -241,6 +262,7 @@ public static class SampleHosts
         		1a03 2000  ASPEED Graphics Family
         8086  Intel Corporation
         	09a2  Ice Lake Memory Map/VT-d
+        	0412  Xeon E3-1200 v3/4th Gen Core Processor Integrated Graphics Controller
         	0c00  4th Gen Core Processor DRAM Controller
         	0c01  Xeon E3-1200 v3/4th Gen Core Processor PCI Express x16 Controller
         	0c05  Xeon E3-1200 v3/4th Gen Core Processor PCI Express x8 Controller

@@ -85,6 +85,21 @@ Describe 'Add-GpuHostdev' {
         @(([xml](Get-InactiveXml $Libvirt $vm)).domain.devices.hostdev).Count | Should -Be 1
     }
 
+    It 'attaches what Get-VgpuDevice writes: Get-VgpuDevice | Add-GpuHostdev' {
+        $uuid = [guid]::NewGuid().ToString()
+        $withMdev = New-FixtureHost -Name Seed -Configure { param($b) $b.AddMdev([GpuVirt.Fixtures.FixtureMdevDevice]::new($uuid, '0000:01:00.0', 'nvidia-63', 20)) }
+        try {
+            $vm = New-TestGuest $Libvirt
+            $vgpu = Get-VgpuDevice -Root $withMdev.Root
+            $vgpu.Uuid | Should -Be $uuid
+            $out = $vgpu | Add-GpuHostdev -Domain $vm -Root $withMdev.Root -Connect $Uri
+            $out.Kind | Should -Be 'Mdev'
+            $out.Uuid | Should -Be ([guid]$uuid)
+            (Get-GpuHostdev $vm -Connect $Uri).Uuid | Should -Be ([guid]$uuid)
+        }
+        finally { $withMdev | Remove-FixtureHost }
+    }
+
     It 'warns that the mdev does not exist on the host, and not when it does' {
         $vm = New-TestGuest $Libvirt
         $null = Add-GpuHostdev $vm -Uuid $VgpuUuid -Root $Root -Connect $Uri -Config -WarningVariable w -WarningAction SilentlyContinue

@@ -96,6 +96,25 @@ Describe 'Get-Help <Name>' -ForEach $Cmdlets {
 }
 
 Describe 'about_GpuVirt' {
+    It 'walks the procedure with commands and parameters that exist' {
+        $text = Get-Content -Raw (Join-Path $PSScriptRoot '../../docs/about_GpuVirt.md')
+        $blocks = [regex]::Matches($text, '(?ms)^\s*```powershell\s*$(.*?)^\s*```\s*$')
+        $blocks.Count | Should -BeGreaterThan 5
+        foreach ($block in $blocks) {
+            $code = $block.Groups[1].Value
+            $errors = $null
+            $ast = [System.Management.Automation.Language.Parser]::ParseInput($code, [ref]$null, [ref]$errors)
+            $errors | Should -BeNullOrEmpty -Because "'$code' must parse"
+            foreach ($call in $ast.FindAll({ $args[0] -is [System.Management.Automation.Language.CommandAst] }, $true)) {
+                $command = Get-Command $call.GetCommandName() -ErrorAction SilentlyContinue
+                $command | Should -Not -BeNullOrEmpty -Because "'$($call.GetCommandName())' must exist"
+                foreach ($p in $call.CommandElements | Where-Object { $_ -is [System.Management.Automation.Language.CommandParameterAst] }) {
+                    $command.Parameters.ContainsKey($p.ParameterName) | Should -BeTrue -Because "-$($p.ParameterName) of $($command.Name) must exist"
+                }
+            }
+        }
+    }
+
     It 'is shipped and shown by Get-Help' {
         $text = Get-Help about_GpuVirt | Out-String
         $text | Should -Match 'about_GpuVirt'

@@ -37,7 +37,7 @@ namespace GpuVirt.Commands
                 _resolved = Method;
                 return Method;
             }
-            if (!HostSystem.IsLive || ProcessRunner.FindOnPath(Virsh.Program) is null)
+            if (!HostSystem.IsLive || ProgramLocator.Find(Virsh.Program) is null)
             {
                 WriteVerbose(HostSystem.IsLive ? "virsh is not installed: using sysfs." : "A host root other than / is given: using sysfs.");
                 _resolved = HostDriverMethod.Sysfs;

@@ -79,5 +79,25 @@ namespace GpuVirt.Core
         public const string XorgBusIdInputInvalid = "XorgBusIdInputInvalid";
         public const string GuestAddressNotAssigned = "GuestAddressNotAssigned";
         public const string InvalidXorgValue = "InvalidXorgValue";
+
+        // vGPU: types, mediated devices, SR-IOV vGPU functions, mdevctl definitions.
+        public const string VgpuParentNotFound = "VgpuParentNotFound";
+        public const string VgpuTypeNotFound = "VgpuTypeNotFound";
+        public const string NoVgpuInstanceAvailable = "NoVgpuInstanceAvailable";
+        public const string VgpuUuidNotApplicable = "VgpuUuidNotApplicable";
+        public const string VgpuDeviceExists = "VgpuDeviceExists";
+        public const string VgpuDeviceNotCreated = "VgpuDeviceNotCreated";
+        public const string VgpuCreateFailed = "VgpuCreateFailed";
+        public const string VgpuDeviceNotFound = "VgpuDeviceNotFound";
+        public const string VgpuDeviceNotActive = "VgpuDeviceNotActive";
+        public const string VgpuDeviceBusy = "VgpuDeviceBusy";
+        public const string VgpuDeviceNotRemoved = "VgpuDeviceNotRemoved";
+        public const string VgpuRemoveFailed = "VgpuRemoveFailed";
+        public const string VgpuDefinitionConflict = "VgpuDefinitionConflict";
+        public const string VgpuPersistenceNotSupported = "VgpuPersistenceNotSupported";
+        public const string VgpuLockFailed = "VgpuLockFailed";
+        public const string MdevDefinitionInvalid = "MdevDefinitionInvalid";
+        public const string MdevDefinitionWriteFailed = "MdevDefinitionWriteFailed";
+        public const string VgpuConsoleNoMdevHostdev = "VgpuConsoleNoMdevHostdev";
     }
 }

@@ -103,19 +103,6 @@ namespace GpuVirt.Core
             return result;
         }
 
-        /// <summary>The full path of a program found on PATH, or null when it is not installed.</summary>
-        public static string? FindOnPath(string program)
-        {
-            if (program.IndexOf('/') >= 0) return System.IO.File.Exists(program) ? program : null;
-            var path = Environment.GetEnvironmentVariable("PATH") ?? string.Empty;
-            foreach (var dir in path.Split(new[] { ':' }, StringSplitOptions.RemoveEmptyEntries))
-            {
-                var candidate = System.IO.Path.Combine(dir, program);
-                if (System.IO.File.Exists(candidate)) return candidate;
-            }
-            return null;
-        }
-
         public static string PackageFor(string program) =>
             Packages.TryGetValue(System.IO.Path.GetFileName(program), out var p) ? p : "the package that provides it";
 

@@ -135,22 +135,11 @@ namespace GpuVirt.Core
         /// </summary>
         public static void WriteAttribute(string path, string value)
         {
-            var bytes = Encoding.UTF8.GetBytes(value);
-            try
-            {
-                using var stream = new FileStream(path, FileMode.Truncate, FileAccess.Write, FileShare.ReadWrite, 1, FileOptions.None);
-                stream.Write(bytes, 0, bytes.Length);
-                stream.Flush();
-            }
-            catch (UnauthorizedAccessException e)
-            {
-                throw RootRequired(path, "write", e);
-            }
-            catch (Exception e) when (e is IOException || e is NotSupportedException)
-            {
-                throw new GpuVirtException(ErrorIds.SysfsWriteFailed, ErrorKind.WriteError,
-                    $"Writing '{value.Trim()}' to '{path}' failed: {e.Message}", path, e);
-            }
+            var errno = SysfsWriter.Write(path, value);
+            if (errno == 0) return;
+            if (errno == Errno.EACCES || errno == Errno.EPERM) throw RootRequired(path, "write");
+            throw new GpuVirtException(ErrorIds.SysfsWriteFailed, ErrorKind.WriteError,
+                $"Writing '{value.Trim()}' to '{path}' failed: {Errno.Describe(errno)} (errno {errno}).", path);
         }
 
         public static GpuVirtException RootRequired(string path, string verb, Exception? inner = null) =>

@@ -1,0 +1,109 @@
+using System;
+using System.Linq;
+using System.Management.Automation;
+using GpuVirt.Core;
+
+namespace GpuVirt.Commands
+{
+    /// <summary>
+    /// Creates vGPUs of a type: writes a UUID to the type's <c>create</c> (mediated devices) or the type id to a free
+    /// virtual function (NVIDIA SR-IOV), waits for the device and writes it out. <c>-Persistent</c> defines it for mdevctl.
+    /// </summary>
+    [Cmdlet(VerbsCommon.New, "VgpuDevice", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [OutputType(typeof(VgpuDevice))]
+    public sealed class NewVgpuDeviceCommand : VgpuCmdlet
+    {
+        /// <summary>The parent GPU (a PCI address in any form, or another mdev parent name); piped types bind by Parent.</summary>
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(VgpuParentCompleter))]
+        public string Parent { get; set; } = string.Empty;
+
+        /// <summary>The type: its id (nvidia-63) or name (GRID P4-1Q); piped types bind by Id, piped devices by TypeId.</summary>
+        [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+        [Alias("Id", "TypeId")]
+        [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(VgpuTypeCompleter))]
+        public string Type { get; set; } = string.Empty;
+
+        /// <summary>The mediated device's UUID; a new one is generated when left out.</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        public string? Uuid { get; set; }
+
+        /// <summary>How many devices to create (each with a new UUID).</summary>
+        [Parameter]
+        [ValidateRange(1, 4096)]
+        public int Count { get; set; } = 1;
+
+        /// <summary>Define the device for mdevctl (start: auto) so that it comes back after a reboot.</summary>
+        [Parameter]
+        public SwitchParameter Persistent { get; set; }
+
+        /// <summary>The guest's operating system; Linux guests support only Q-series NVIDIA types.</summary>
+        [Parameter]
+        [ValidateSet("Linux", "Windows")]
+        public string? GuestOS { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            if (Uuid != null && Count > 1)
+            {
+                ThrowTerminatingError(new GpuVirtException(ErrorIds.VgpuUuidNotApplicable, ErrorKind.InvalidArgument,
+                    "-Uuid names one device; leave it out to create -Count devices with new UUIDs.", Uuid));
+                return;
+            }
+            string? uuid = null;
+            try
+            {
+                if (Uuid != null) uuid = VgpuManager.ParseUuid(Uuid);
+            }
+            catch (GpuVirtException e)
+            {
+                WriteError(e);
+                return;
+            }
+
+            var parent = VgpuInventory.NormalizeParent(Parent);
+            var types = Vgpu.Types(parent);
+            if (types is null)
+            {
+                WriteError(new GpuVirtException(ErrorIds.VgpuParentNotFound, ErrorKind.ObjectNotFound,
+                    $"'{Parent}' offers no vGPU types (not under '{HostPaths.MdevBusClass}', no SR-IOV vGPU function). See Get-VgpuType and Test-VgpuHost.", Parent));
+                return;
+            }
+            var type = types.FirstOrDefault(t => string.Equals(t.Id, Type, StringComparison.OrdinalIgnoreCase))
+                ?? types.FirstOrDefault(t => t.Name != null && string.Equals(t.Name, Type, StringComparison.OrdinalIgnoreCase));
+            if (type is null)
+            {
+                WriteError(new GpuVirtException(ErrorIds.VgpuTypeNotFound, ErrorKind.ObjectNotFound,
+                    $"{parent} offers no vGPU type '{Type}'. Its types: {string.Join(", ", types.Select(t => t.Name is null ? t.Id : $"{t.Id} ({t.Name})"))}.", Type));
+                return;
+            }
+
+            if (type.Series != null && type.Series != "Q" && GuestOS != "Windows")
+            {
+                WriteWarning($"'{type.DisplayName}' is a vGPU type of the {type.Series} series. Linux guests support only Q-series types " +
+                    "(such as GRID P4-2Q); give -GuestOS Windows when the guest runs Windows.");
+            }
+
+            for (var i = 0; i < Count; i++)
+            {
+                var target = $"vGPU type {type.Id} ({type.DisplayName}) on {type.Parent}";
+                var action = type.Kind == VgpuKind.SriovVf
+                    ? "Set the type on a free virtual function"
+                    : $"Create mediated device {uuid ?? "(new UUID)"}" + (Persistent ? " and define it to start at boot" : string.Empty);
+                if (!ShouldProcess(target, action)) continue;
+                try
+                {
+                    WriteObject(Manager.Create(type, uuid, Persistent, StopToken));
+                }
+                catch (GpuVirtException e)
+                {
+                    WriteError(e);
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+using System;
+using System.Linq;
+using System.Management.Automation;
+using GpuVirt.Core;
+
+namespace GpuVirt.Commands
+{
+    /// <summary>
+    /// Removes vGPUs: writes <c>1</c> to a mediated device's <c>remove</c> (or <c>0</c> to an SR-IOV function's
+    /// <c>nvidia/current_vgpu_type</c>); <c>-Persistent</c> also removes its mdevctl definition.
+    /// </summary>
+    [Cmdlet(VerbsCommon.Remove, "VgpuDevice", DefaultParameterSetName = UuidSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [OutputType(typeof(void))]
+    public sealed class RemoveVgpuDeviceCommand : VgpuCmdlet
+    {
+        private const string UuidSet = "Uuid";
+        private const string AddressSet = "Address";
+
+        // One value each, Address typed as the device's own PciAddress: a piped device has either a Uuid (mdev) or an
+        // Address (SR-IOV), and only then does PowerShell pass over the other, null, property when it picks the set.
+
+        /// <summary>A mediated device UUID; piped devices bind by Uuid.</summary>
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = UuidSet)]
+        [ValidateNotNullOrEmpty]
+        public string Uuid { get; set; } = string.Empty;
+
+        /// <summary>An SR-IOV vGPU virtual function; piped SR-IOV devices bind by Address.</summary>
+        [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = AddressSet)]
+        public PciAddress Address { get; set; }
+
+        /// <summary>Also remove the mdevctl definition, so that the device does not come back at boot.</summary>
+        [Parameter]
+        public SwitchParameter Persistent { get; set; }
+
+        /// <summary>The libvirt connection used to name the guest that holds a busy device (qemu:///system by default).</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string? Connect { get; set; }
+
+        private Func<VgpuDevice, string?> Owners => VgpuManager.GuestOwners(new Virsh(Runner, Connect, StopToken));
+
+        protected override void ProcessRecord()
+        {
+            if (ParameterSetName == AddressSet) RemoveSriov(Address);
+            else RemoveMdev(Uuid);
+        }
+
+        private void RemoveMdev(string text)
+        {
+            try
+            {
+                var uuid = VgpuManager.ParseUuid(text);
+                var device = Vgpu.Devices().FirstOrDefault(d => d.Uuid == uuid)
+                    ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
+                        $"No mediated device {uuid} exists or is defined (under '{HostPaths.MdevDevices}' or '{MdevDefinitions.Directory}').", uuid);
+                var action = device.Active
+                    ? (Persistent && device.DefinitionPath != null ? "Remove the mediated device and its definition " + device.DefinitionPath : "Remove the mediated device")
+                    : "Remove the definition " + device.DefinitionPath;
+                if (!ShouldProcess($"{uuid} ({device.TypeId} on {device.Parent})", action)) return;
+                Manager.Remove(device, Persistent, Owners, StopToken);
+            }
+            catch (GpuVirtException e)
+            {
+                WriteError(e);
+            }
+        }
+
+        private void RemoveSriov(PciAddress vf)
+        {
+            try
+            {
+                if (Persistent)
+                {
+                    throw new GpuVirtException(ErrorIds.VgpuPersistenceNotSupported, ErrorKind.InvalidArgument,
+                        $"{vf} is an SR-IOV vGPU function: it has no mdevctl definition, so -Persistent does not apply.", vf.ToString());
+                }
+                var device = Vgpu.FindSriov(vf)
+                    ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
+                        $"{vf} is not an SR-IOV virtual function with a vGPU type set.", vf.ToString());
+                if (!ShouldProcess($"{vf} (type {device.TypeId} {device.TypeName})", "Clear the vGPU type")) return;
+                Manager.Remove(device, false, Owners, StopToken);
+            }
+            catch (GpuVirtException e)
+            {
+                WriteError(e);
+            }
+        }
+    }
+}

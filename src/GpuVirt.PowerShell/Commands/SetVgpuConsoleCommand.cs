@@ -1,0 +1,66 @@
+using System;
+using System.Linq;
+using System.Management.Automation;
+using GpuVirt.Core;
+
+namespace GpuVirt.Commands
+{
+    /// <summary>
+    /// Sets a guest's console up for its vGPU's output: display='on' on its mdev hostdevs, a VNC or SPICE graphics device
+    /// and, with -NoEmulatedVideo, video model 'none'. Changes only those elements of the persistent definition.
+    /// </summary>
+    [Cmdlet(VerbsCommon.Set, "VgpuConsole", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [OutputType(typeof(VgpuConsoleChange))]
+    public sealed class SetVgpuConsoleCommand : GpuVirtCmdlet
+    {
+        /// <summary>The guest (name, UUID or id).</summary>
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        public string Domain { get; set; } = string.Empty;
+
+        /// <summary>The console protocol: vnc (the default) or spice.</summary>
+        [Parameter]
+        [ValidateSet("vnc", "spice")]
+        public string Graphics { get; set; } = "vnc";
+
+        /// <summary>Replace the emulated video card with model 'none', so that the vGPU is the guest's only display.</summary>
+        [Parameter]
+        public SwitchParameter NoEmulatedVideo { get; set; }
+
+        /// <summary>Only these mediated devices of the guest (by default, all of them).</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        public string[]? Uuid { get; set; }
+
+        /// <summary>The libvirt connection URI (qemu:///system by default, or LIBVIRT_DEFAULT_URI).</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string? Connect { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            try
+            {
+                var uuids = Uuid?.Select(MdevUuid.Parse).ToList();
+                var virsh = new Virsh(Runner, Connect, StopToken);
+                Virsh.CheckDomainName(Domain);
+                var xml = virsh.Run(VgpuConsole.DumpInactive(Domain), Domain);
+                var change = VgpuConsole.Plan(Domain, xml, Graphics, NoEmulatedVideo, uuids);
+                if (!change.Changed)
+                {
+                    WriteVerbose($"Guest '{Domain}' is already set up for a {Graphics} vGPU console.");
+                    WriteObject(change);
+                    return;
+                }
+                var description = $"Redefine guest '{Domain}' for a {Graphics} vGPU console:\n  {string.Join("\n  ", change.Changes)}\n{change.Diff}";
+                if (!ShouldProcess(description, $"Redefine guest '{Domain}'?\n{change.Diff}", "Set-VgpuConsole")) return;
+                VgpuConsole.Apply(virsh, change);
+                WriteObject(change);
+            }
+            catch (GpuVirtException e)
+            {
+                WriteError(e);
+            }
+        }
+    }
+}

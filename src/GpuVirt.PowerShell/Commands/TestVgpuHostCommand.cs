@@ -1,0 +1,28 @@
+using System.Linq;
+using System.Management.Automation;
+using GpuVirt.Core;
+
+namespace GpuVirt.Commands
+{
+    /// <summary>Checks that a host is ready for NVIDIA vGPU: nouveau blacklisted, nvidia_vgpu_vfio loaded, nvidia-vgpu-mgr running, vGPU parents present.</summary>
+    [Cmdlet(VerbsDiagnostic.Test, "VgpuHost")]
+    [OutputType(typeof(VgpuHostCheck))]
+    [OutputType(typeof(bool))]
+    public sealed class TestVgpuHostCommand : VgpuCmdlet
+    {
+        /// <summary>Write only True when every check passes, else False.</summary>
+        [Parameter]
+        public SwitchParameter Quiet { get; set; }
+
+        protected override void EndProcessing()
+        {
+            var checks = VgpuHostChecks.Run(Vgpu, Runner, StopToken);
+            if (Quiet)
+            {
+                WriteObject(checks.All(c => c.Passed));
+                return;
+            }
+            WriteObject(checks, enumerateCollection: true);
+        }
+    }
+}

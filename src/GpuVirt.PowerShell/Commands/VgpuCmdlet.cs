@@ -1,0 +1,16 @@
+using GpuVirt.Core;
+
+namespace GpuVirt.Commands
+{
+    /// <summary>A cmdlet about vGPU types and devices: the host's vGPU inventory and the manager that changes it.</summary>
+    public abstract class VgpuCmdlet : HostCmdlet
+    {
+        private VgpuInventory? _vgpu;
+        private VgpuManager? _manager;
+
+        protected VgpuInventory Vgpu => _vgpu ??= new VgpuInventory(HostSystem, Inventory);
+
+        /// <summary>Creates and removes vGPUs; each sysfs write and each program run goes to the verbose stream.</summary>
+        protected VgpuManager Manager => _manager ??= new VgpuManager(Vgpu, Runner, WriteVerbose);
+    }
+}

@@ -1,0 +1,262 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Text.Json;
+
+namespace GpuVirt.Core
+{
+    /// <summary>A persistent mediated device as mdevctl keeps it: <c>/etc/mdevctl.d/&lt;parent&gt;/&lt;uuid&gt;</c>.</summary>
+    public sealed class MdevDefinition
+    {
+        public MdevDefinition(string parent, string uuid, string typeId, string startMode, IReadOnlyList<KeyValuePair<string, string>>? attributes = null)
+        {
+            Parent = parent;
+            Uuid = uuid;
+            TypeId = typeId;
+            StartMode = startMode;
+            Attributes = attributes ?? Array.Empty<KeyValuePair<string, string>>();
+        }
+
+        public string Parent { get; }
+        public string Uuid { get; }
+        public string TypeId { get; }
+
+        /// <summary><c>auto</c> (started when the parent appears, at boot) or <c>manual</c>.</summary>
+        public string StartMode { get; }
+
+        /// <summary>mdevctl's <c>attrs</c>: sysfs attributes written in order after the device starts.</summary>
+        public IReadOnlyList<KeyValuePair<string, string>> Attributes { get; }
+
+        /// <summary>The file as a host path.</summary>
+        public string Path => MdevDefinitions.HostPathOf(Parent, Uuid);
+    }
+
+    /// <summary>
+    /// Reads and writes mdevctl's definitions directly, in mdevctl's own JSON shape
+    /// (<c>{"mdev_type": "nvidia-63", "start": "auto", "attrs": []}</c>), so that mdevctl and this module see the same
+    /// devices. A malformed file is reported in <see cref="Problems"/> and skipped, never fatal.
+    /// </summary>
+    public sealed class MdevDefinitions
+    {
+        public const string Directory = "/etc/mdevctl.d";
+        public const string StartAuto = "auto";
+        public const string StartManual = "manual";
+
+        private readonly HostRoot _root;
+        private List<MdevDefinition>? _all;
+        private readonly List<GpuVirtException> _problems = new List<GpuVirtException>();
+
+        public MdevDefinitions(HostRoot root)
+        {
+            _root = root ?? throw new ArgumentNullException(nameof(root));
+        }
+
+        public static string HostPathOf(string parent, string uuid) => Directory + "/" + parent + "/" + uuid;
+
+        /// <summary>Files that could not be read as definitions, each as an <see cref="ErrorIds.MdevDefinitionInvalid"/> error.</summary>
+        public IReadOnlyList<GpuVirtException> Problems
+        {
+            get
+            {
+                _ = All;
+                return _problems;
+            }
+        }
+
+        public IReadOnlyList<MdevDefinition> All => _all ??= ReadAll();
+
+        public IReadOnlyList<MdevDefinition> Find(string uuid) =>
+            All.Where(d => string.Equals(d.Uuid, uuid, StringComparison.OrdinalIgnoreCase)).ToList();
+
+        private List<MdevDefinition> ReadAll()
+        {
+            var list = new List<MdevDefinition>();
+            var dir = _root.Resolve(Directory);
+            if (!System.IO.Directory.Exists(dir)) return list;
+            foreach (var parentDir in System.IO.Directory.EnumerateDirectories(dir).OrderBy(d => d, StringComparer.Ordinal))
+            {
+                var parent = System.IO.Path.GetFileName(parentDir);
+                if (parent == "scripts.d") continue;
+                foreach (var file in System.IO.Directory.EnumerateFiles(parentDir).OrderBy(f => f, StringComparer.Ordinal))
+                {
+                    var name = System.IO.Path.GetFileName(file);
+                    if (!Guid.TryParseExact(name, "D", out _))
+                    {
+                        Problem(file, "its name is not a UUID");
+                        continue;
+                    }
+                    string text;
+                    try
+                    {
+                        text = File.ReadAllText(file);
+                    }
+                    catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+                    {
+                        Problem(file, e.Message);
+                        continue;
+                    }
+                    if (TryParse(parent, name.ToLowerInvariant(), text, out var definition, out var reason))
+                        list.Add(definition!);
+                    else
+                        Problem(file, reason!);
+                }
+            }
+            return list;
+        }
+
+        private void Problem(string file, string reason)
+        {
+            var hostPath = _root.ToHostPath(file);
+            _problems.Add(new GpuVirtException(ErrorIds.MdevDefinitionInvalid, ErrorKind.InvalidData,
+                $"The mediated device definition '{hostPath}' is not valid and was skipped: {reason}.", hostPath));
+        }
+
+        /// <summary>Parses one definition file's JSON.</summary>
+        public static bool TryParse(string parent, string uuid, string json, out MdevDefinition? definition, out string? reason)
+        {
+            definition = null;
+            reason = null;
+            try
+            {
+                using var doc = JsonDocument.Parse(json);
+                var rootElement = doc.RootElement;
+                if (rootElement.ValueKind != JsonValueKind.Object)
+                {
+                    reason = "it is not a JSON object";
+                    return false;
+                }
+                if (!rootElement.TryGetProperty("mdev_type", out var type) || type.ValueKind != JsonValueKind.String || string.IsNullOrEmpty(type.GetString()))
+                {
+                    reason = "it has no 'mdev_type' string";
+                    return false;
+                }
+                var start = StartManual;
+                if (rootElement.TryGetProperty("start", out var startElement))
+                {
+                    start = startElement.ValueKind == JsonValueKind.String ? startElement.GetString()! : string.Empty;
+                    if (start != StartAuto && start != StartManual)
+                    {
+                        reason = "its 'start' is neither 'auto' nor 'manual'";
+                        return false;
+                    }
+                }
+                var attributes = new List<KeyValuePair<string, string>>();
+                if (rootElement.TryGetProperty("attrs", out var attrs))
+                {
+                    if (attrs.ValueKind != JsonValueKind.Array)
+                    {
+                        reason = "its 'attrs' is not an array";
+                        return false;
+                    }
+                    foreach (var item in attrs.EnumerateArray())
+                    {
+                        var props = item.ValueKind == JsonValueKind.Object ? item.EnumerateObject().ToList() : null;
+                        if (props is null || props.Count != 1 || props[0].Value.ValueKind != JsonValueKind.String)
+                        {
+                            reason = "an 'attrs' entry is not a one-key object of a string";
+                            return false;
+                        }
+                        attributes.Add(new KeyValuePair<string, string>(props[0].Name, props[0].Value.GetString()!));
+                    }
+                }
+                definition = new MdevDefinition(parent, uuid, type.GetString()!, start, attributes);
+                return true;
+            }
+            catch (JsonException e)
+            {
+                reason = "it is not JSON (" + e.Message + ")";
+                return false;
+            }
+        }
+
+        /// <summary>The JSON mdevctl writes for a definition: two-space indentation, no final newline.</summary>
+        public static string ToJson(MdevDefinition definition)
+        {
+            using var stream = new MemoryStream();
+            using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+            {
+                writer.WriteStartObject();
+                writer.WriteString("mdev_type", definition.TypeId);
+                writer.WriteString("start", definition.StartMode);
+                writer.WriteStartArray("attrs");
+                foreach (var a in definition.Attributes)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString(a.Key, a.Value);
+                    writer.WriteEndObject();
+                }
+                writer.WriteEndArray();
+                writer.WriteEndObject();
+            }
+            return Encoding.UTF8.GetString(stream.ToArray());
+        }
+
+        /// <summary>Writes a definition file: the whole file or nothing (a temporary file renamed over the target).</summary>
+        public void Write(MdevDefinition definition, bool replace = false)
+        {
+            var path = _root.Resolve(definition.Path);
+            var dir = System.IO.Path.GetDirectoryName(path)!;
+            var temp = System.IO.Path.Combine(dir, "." + definition.Uuid + ".tmp");
+            try
+            {
+                System.IO.Directory.CreateDirectory(dir);
+                File.WriteAllText(temp, ToJson(definition));
+                if (replace && File.Exists(path))
+                    File.Replace(temp, path, null);
+                else
+                    File.Move(temp, path); // refuses to overwrite a definition, as mdevctl does
+
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                TryDelete(temp);
+                throw Sysfs.RootRequired(definition.Path, "write", e);
+            }
+            catch (IOException e)
+            {
+                TryDelete(temp);
+                throw new GpuVirtException(ErrorIds.MdevDefinitionWriteFailed, ErrorKind.WriteError,
+                    $"Cannot write the definition '{definition.Path}': {e.Message}", definition.Path, e);
+            }
+            _all = null;
+        }
+
+        /// <summary>Removes a definition file, and its parent directory when that is left empty.</summary>
+        public void Delete(MdevDefinition definition)
+        {
+            var path = _root.Resolve(definition.Path);
+            try
+            {
+                File.Delete(path);
+                var dir = System.IO.Path.GetDirectoryName(path)!;
+                if (!System.IO.Directory.EnumerateFileSystemEntries(dir).Any()) System.IO.Directory.Delete(dir);
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                throw Sysfs.RootRequired(definition.Path, "remove", e);
+            }
+            catch (IOException e)
+            {
+                throw new GpuVirtException(ErrorIds.MdevDefinitionWriteFailed, ErrorKind.WriteError,
+                    $"Cannot remove the definition '{definition.Path}': {e.Message}", definition.Path, e);
+            }
+            _all = null;
+        }
+
+        private static void TryDelete(string path)
+        {
+            try
+            {
+                File.Delete(path);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+# The real kernel is the judge: these tests run inside the QEMU guest of tests/kernel/run.sh (Debian's 6.1 kernel,
+# an emulated Intel IOMMU) against its real sysfs, with the host's build of the module. They are not part of the
+# fixture suite: build.ps1 runs them through tests/kernel/cmdlets.sh.
+BeforeAll {
+    if ($env:GPUVIRT_KERNEL_GUEST -ne '1') { throw 'RealKernel.Tests.ps1 runs only inside the guest of tests/kernel/run.sh.' }
+    Import-Module $env:GPUVIRT_MODULE -Force
+    Import-Module (Join-Path $PSScriptRoot '../Pester/TestHelpers.psm1') -Force
+
+    function Get-Driver([string] $Address) {
+        $link = "/sys/bus/pci/devices/$Address/driver"
+        if (Test-Path $link) { Split-Path -Leaf (Get-Item $link).LinkTarget } else { $null }
+    }
+
+    $script:Gpus = @(Get-GpuDevice)
+    $script:VirtioGpu = $Gpus | Where-Object { $_.VendorId -eq 0x1af4 }
+    $script:StdVga = $Gpus | Where-Object { $_.Address.ToString() -eq '0000:00:02.0' }
+    $script:SecondaryVga = $Gpus | Where-Object { $_.VendorId -eq 0x1234 -and $_.Address.ToString() -ne '0000:00:02.0' }
+}
+
+Describe 'Inventory on a real kernel' {
+    It 'Get-PciDevice agrees with lspci -Dnnk in the same guest' {
+        $expected = @(Get-LspciDevice)
+        $actual = @(Get-PciDevice)
+        $actual.Count | Should -Be $expected.Count
+        $actual.Count | Should -BeGreaterThan 8
+        for ($i = 0; $i -lt $expected.Count; $i++) {
+            $actual[$i].Address.ToString() | Should -Be $expected[$i].Address
+            $actual[$i].Ids | Should -Be $expected[$i].Ids
+            $actual[$i].ClassId | Should -Be $expected[$i].ClassId
+            $rev = if ($actual[$i].Revision) { '{0:x2}' -f $actual[$i].Revision } else { $null }
+            $rev | Should -Be $expected[$i].Revision
+            $actual[$i].Driver | Should -Be $expected[$i].Driver -Because "driver of $($expected[$i].Address)"
+        }
+    }
+
+    It 'Get-GpuDevice finds the three display functions with their real classes and the audio companion' {
+        $Gpus.Count | Should -Be 3
+        $StdVga.ClassCode | Should -Be 0x030000
+        $StdVga.IsBootVga | Should -BeTrue
+        $VirtioGpu.ClassCode | Should -Be 0x038000
+        $VirtioGpu.Companions.Count | Should -Be 1
+        $VirtioGpu.Companions[0].ClassCode -shr 8 | Should -Be 0x0403
+        $VirtioGpu.Companions[0].Address.Function | Should -Be 1
+        $SecondaryVga.ClassCode -shr 16 | Should -Be 0x03
+        $SecondaryVga.ParentBridge | Should -Not -BeNullOrEmpty
+    }
+
+    It 'Get-IommuGroup shows the GPU and audio group and the shared group behind the PCIe-to-PCI bridge' {
+        $gpuGroup = $VirtioGpu | Get-IommuGroup
+        ($gpuGroup.Endpoints | ForEach-Object { $_.Address.ToString() }) | Should -Be @($VirtioGpu.Address.ToString(), $VirtioGpu.Companions[0].Address.ToString())
+        $shared = $SecondaryVga | Get-IommuGroup
+        ($shared.Devices | Where-Object IsBridge).Count | Should -BeGreaterOrEqual 1
+        $shared.Endpoints.Count | Should -BeGreaterOrEqual 2
+        $shared.Type | Should -BeIn @('identity', 'DMA', 'DMA-FQ')
+    }
+
+    It 'Get-IommuBootStatus reads the real /proc/cmdline and reports the IOMMU active' {
+        $status = Get-IommuBootStatus
+        $status.IommuActive | Should -BeTrue
+        (Get-Content /proc/cmdline) | Should -Match 'intel_iommu=on'
+    }
+}
+
+Describe 'Host driver detach on a real kernel' {
+    It 'Dismount-GpuHostDriver binds the virtio-gpu and its audio function to vfio-pci, and Mount-GpuHostDriver gives them back' {
+        $addresses = @($VirtioGpu.Address.ToString(), $VirtioGpu.Companions[0].Address.ToString())
+        $before = $addresses | ForEach-Object { Get-Driver $_ }
+        $before | Should -Not -Contain 'vfio-pci'
+        ($VirtioGpu | Get-IommuGroup).IsViable | Should -BeFalse
+
+        $addresses | Dismount-GpuHostDriver -Method Sysfs -Confirm:$false
+        $addresses | ForEach-Object { Get-Driver $_ } | Should -Be @('vfio-pci', 'vfio-pci')
+        "/dev/vfio/$($VirtioGpu.IommuGroup)" | Should -Exist
+        ($VirtioGpu | Get-IommuGroup).IsViable | Should -BeTrue
+
+        $addresses | Mount-GpuHostDriver -Method Sysfs -Confirm:$false
+        $addresses | ForEach-Object { Get-Driver $_ } | Should -Be $before
+        ($VirtioGpu | Get-IommuGroup).IsViable | Should -BeFalse
+    }
+}
+
+Describe 'vGPU mediated devices on a real kernel' {
+    BeforeAll {
+        # Make the std VGA a mediated-device parent: the project's test module binds through driver_override.
+        Dismount-GpuHostDriver -Address 0000:00:02.0 -Driver gpuvirt_mdev_parent -Method Sysfs -Confirm:$false
+    }
+
+    AfterAll {
+        Get-VgpuDevice -Parent 0000:00:02.0 -ErrorAction SilentlyContinue | Where-Object Active | Remove-VgpuDevice -Confirm:$false -ErrorAction SilentlyContinue
+        Mount-GpuHostDriver -Address 0000:00:02.0 -Method Sysfs -Confirm:$false -ErrorAction SilentlyContinue
+    }
+
+    It 'Get-VgpuType lists the PCI parent types from the kernel' {
+        (Get-GpuDevice 00:02.0).SupportsMdev | Should -BeTrue
+        $types = @(Get-GpuDevice 00:02.0 | Get-VgpuType)
+        $types.Count | Should -BeGreaterOrEqual 3
+        $types | ForEach-Object { $_.DeviceApi | Should -Be 'vfio-pci' }
+        ($types | Where-Object Name -eq 'GRID T4-1Q').Framebuffer | Should -Be '1024M'
+        ($types | Where-Object Name -eq 'GRID T4-1Q').Series | Should -Be 'Q'
+    }
+
+    It 'New-VgpuDevice creates real devices until none is left, one more fails, and Remove-VgpuDevice removes them all' {
+        $type = Get-VgpuType -Parent 00:02.0 -Name 'GRID T4-4Q'
+        $free = $type.AvailableInstances
+        $free | Should -BeGreaterThan 0
+        $created = @(New-VgpuDevice -Parent 00:02.0 -Type $type.Id -Count $free -Confirm:$false)
+        $created.Count | Should -Be $free
+        foreach ($device in $created) {
+            "/sys/bus/mdev/devices/$($device.Uuid)" | Should -Exist
+            $device.IommuGroup | Should -Not -BeNullOrEmpty
+            $device.Active | Should -BeTrue
+        }
+        (Get-VgpuType -Parent 00:02.0 -Name 'GRID T4-4Q').AvailableInstances | Should -Be 0
+        (Get-VgpuType -Parent 00:02.0 -Name 'GRID T4-1Q').AvailableInstances | Should -BeLessThan 16 -Because 'types share one framebuffer pool'
+
+        { New-VgpuDevice -Parent 00:02.0 -Type $type.Id -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'NoVgpuInstanceAvailable,GpuVirt.Commands.NewVgpuDeviceCommand'
+
+        $created | Remove-VgpuDevice -Confirm:$false
+        foreach ($device in $created) { "/sys/bus/mdev/devices/$($device.Uuid)" | Should -Not -Exist }
+        (Get-VgpuType -Parent 00:02.0 -Name 'GRID T4-4Q').AvailableInstances | Should -Be $free
+    }
+
+    It 'the kernel itself refuses a create beyond capacity (ENOSPC) and the module reports it clearly' {
+        $type = Get-VgpuType -Parent 00:02.0 -Name 'GRID T4-16Q'
+        $first = New-VgpuDevice -Parent 00:02.0 -Type $type.Id -Confirm:$false
+        try {
+            # Write past the module's own check: straight to create, as a second admin's shell would.
+            { [IO.File]::WriteAllText((Join-Path $type.Directory 'create'), [guid]::NewGuid().ToString()) } | Should -Throw '*No space left on device*'
+        }
+        finally { $first | Remove-VgpuDevice -Confirm:$false }
+    }
+}
