@@ -11,8 +11,11 @@ public static class StandIns
     public const string LogName = "stand-ins.log";
     private static readonly string[] BusyboxPaths = { "/usr/bin/busybox", "/bin/busybox" };
 
-    /// <summary>Installs a stand-in; with a non-zero <paramref name="exitCode"/> it writes <paramref name="stderr"/> and fails.</summary>
-    public static string Install(string root, string program, int exitCode = 0, string? stderr = null)
+    /// <summary>
+    /// Installs a stand-in; with a non-zero <paramref name="exitCode"/> it writes <paramref name="stderr"/> and fails.
+    /// <paramref name="extraScript"/> runs before it exits (busybox sh), e.g. to change a file the way a half-done run would.
+    /// </summary>
+    public static string Install(string root, string program, int exitCode = 0, string? stderr = null, string? extraScript = null)
     {
         var bin = Path.Combine(root, "bin");
         Directory.CreateDirectory(bin);
@@ -29,6 +32,7 @@ public static class StandIns
         var script = "#!/bin/sh\n" +
                      "for a in \"${0##*/}\" \"$@\"; do printf '%s\\t' \"$a\"; done >> /" + LogName + "\n" +
                      "echo >> /" + LogName + "\n" +
+                     (extraScript is null ? string.Empty : extraScript + "\n") +
                      (stderr is null ? string.Empty : "echo '" + stderr.Replace("'", "'\\''") + "' >&2\n") +
                      "exit " + exitCode + "\n";
         var path = Path.Combine(sbin, program);
