@@ -13,6 +13,11 @@
         'Get-PciDevice'
         'Get-GpuDevice'
         'Get-IommuGroup'
+        'Enable-IommuBoot'
+        'Disable-IommuBoot'
+        'Get-IommuBootStatus'
+        'Disable-NouveauDriver'
+        'Enable-NouveauDriver'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

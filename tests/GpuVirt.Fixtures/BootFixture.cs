@@ -6,12 +6,15 @@ public static class BootFixture
     /// <summary>The repository's <c>tests/data</c> directory, found from a start directory upwards.</summary>
     public static string DataDirectory(string? start = null)
     {
-        var dir = new DirectoryInfo(start ?? AppContext.BaseDirectory);
-        while (dir is not null)
+        foreach (var from in new[] { start, Path.GetDirectoryName(typeof(BootFixture).Assembly.Location), AppContext.BaseDirectory })
         {
-            var candidate = Path.Combine(dir.FullName, "tests", "data");
-            if (Directory.Exists(Path.Combine(candidate, "grub"))) return candidate;
-            dir = dir.Parent;
+            var dir = from is null ? null : new DirectoryInfo(from);
+            while (dir is not null)
+            {
+                var candidate = Path.Combine(dir.FullName, "tests", "data");
+                if (Directory.Exists(Path.Combine(candidate, "grub"))) return candidate;
+                dir = dir.Parent;
+            }
         }
         throw new DirectoryNotFoundException("tests/data was not found above " + (start ?? AppContext.BaseDirectory));
     }

@@ -65,6 +65,7 @@ namespace GpuVirt.Core
         public const string InvalidStubId = "InvalidStubId";
         public const string StubDeviceUnsafe = "StubDeviceUnsafe";
         public const string ModprobeFileConflict = "ModprobeFileConflict";
+        public const string InvalidModprobeFileName = "InvalidModprobeFileName";
         public const string InitramfsToolNotDetected = "InitramfsToolNotDetected";
     }
 }

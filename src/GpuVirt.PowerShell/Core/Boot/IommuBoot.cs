@@ -140,6 +140,43 @@ namespace GpuVirt.Core
             return result;
         }
 
+        /// <summary>
+        /// Checks stub ids against the host's devices. A stub id claims every function with that id at boot: taking
+        /// a storage controller or a bridge from the host can leave it unbootable, so that is refused unless forced.
+        /// Returns warnings for the rest (an id that claims more functions than were chosen, the console GPU).
+        /// </summary>
+        public static IReadOnlyList<string> CheckStubIds(PciInventory inventory, IReadOnlyList<string> ids, IReadOnlyCollection<PciAddress> chosen, bool force)
+        {
+            var warnings = new List<string>();
+            foreach (var id in ids)
+            {
+                var matches = inventory.Devices.Where(d => string.Equals(d.Ids, id, StringComparison.OrdinalIgnoreCase)).ToList();
+                if (matches.Count == 0 && inventory.Devices.Count > 0)
+                {
+                    warnings.Add($"No PCI function with id {id} is on this host: the stub id takes effect only where such a device is present.");
+                }
+                foreach (var d in matches.Where(d => d.BaseClass == 0x01 || d.BaseClass == 0x06))
+                {
+                    var what = $"{id} is the id of {d.Address} ({d.ClassName ?? "class " + d.ClassId}, {d.Description})";
+                    if (!force)
+                    {
+                        throw new GpuVirtException(ErrorIds.StubDeviceUnsafe, ErrorKind.InvalidArgument,
+                            $"{what}: a stub driver would take it from the host at boot, and the host may not boot. Nothing was changed. Give -Force only if that is really meant.", d.Address);
+                    }
+                    warnings.Add(what + ": it will be held by the stub driver at boot (-Force).");
+                }
+                foreach (var d in matches.Where(d => chosen.Count > 0 && !chosen.Contains(d.Address)))
+                {
+                    warnings.Add($"The stub id {id} also claims {d.Address} ({d.Description}): ids match every function of the same model.");
+                }
+                foreach (var d in matches.Where(d => d.IsBootVga))
+                {
+                    warnings.Add($"{d.Address} is the host's console GPU (boot_vga): with its id on the stub list the host console has no display after the reboot.");
+                }
+            }
+            return warnings;
+        }
+
         public static IommuBootPlan PlanEnable(HostRoot root, IommuBootRequest request)
         {
             var boot = BootConfiguration.Detect(root, request.BootLoader);
