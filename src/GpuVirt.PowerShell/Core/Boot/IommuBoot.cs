@@ -165,7 +165,8 @@ namespace GpuVirt.Core
                     }
                     warnings.Add(what + ": it will be held by the stub driver at boot (-Force).");
                 }
-                foreach (var d in matches.Where(d => chosen.Count > 0 && !chosen.Contains(d.Address)))
+                var ofChosen = matches.Any(d => chosen.Contains(d.Address));
+                foreach (var d in matches.Where(d => ofChosen && !chosen.Contains(d.Address)))
                 {
                     warnings.Add($"The stub id {id} also claims {d.Address} ({d.Description}): ids match every function of the same model.");
                 }
