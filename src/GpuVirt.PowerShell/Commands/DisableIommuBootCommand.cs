@@ -10,13 +10,13 @@ namespace GpuVirt.Commands
     {
         /// <summary>The boot loader family; detected under the root when not given.</summary>
         [Parameter]
-        public BootLoaderFamily? BootLoader { get; set; }
+        public BootLoaderFamily BootLoader { get; set; }
 
         protected override void EndProcessing()
         {
             try
             {
-                var plan = IommuBoot.PlanDisable(HostSystem, BootLoader);
+                var plan = IommuBoot.PlanDisable(HostSystem, Given(nameof(BootLoader)) ? BootLoader : (BootLoaderFamily?)null);
                 foreach (var w in plan.Warnings) WriteWarning(w);
                 if (plan.HasChanges && !ShouldProcess(plan.Describe(HostSystem), "Remove the arguments Enable-IommuBoot added and regenerate the boot configuration?\n" + plan.Describe(HostSystem), "Disable-IommuBoot"))
                 {

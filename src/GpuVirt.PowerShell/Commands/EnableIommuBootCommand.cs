@@ -37,7 +37,7 @@ namespace GpuVirt.Commands
 
         /// <summary>Intel or Amd; read from /proc/cpuinfo when not given.</summary>
         [Parameter]
-        public CpuVendor? CpuVendor { get; set; }
+        public CpuVendor CpuVendor { get; set; }
 
         /// <summary>Leave out <c>iommu=pt</c>.</summary>
         [Parameter]
@@ -49,7 +49,7 @@ namespace GpuVirt.Commands
 
         /// <summary>The boot loader family; detected under the root when not given.</summary>
         [Parameter]
-        public BootLoaderFamily? BootLoader { get; set; }
+        public BootLoaderFamily BootLoader { get; set; }
 
         /// <summary>Hold a storage controller or bridge with the stub driver even so.</summary>
         [Parameter]
@@ -68,11 +68,11 @@ namespace GpuVirt.Commands
             {
                 var request = new IommuBootRequest
                 {
-                    CpuVendor = CpuVendor,
+                    CpuVendor = Given(nameof(CpuVendor)) ? CpuVendor : (CpuVendor?)null,
                     NoIommuPt = NoIommuPt,
                     StubDriver = StubDriver == "vfio-pci" ? Core.StubDriver.VfioPci : Core.StubDriver.PciStub,
                     BlacklistNouveau = BlacklistNouveau,
-                    BootLoader = BootLoader,
+                    BootLoader = Given(nameof(BootLoader)) ? BootLoader : (BootLoaderFamily?)null,
                 };
                 var chosen = new List<PciAddress>();
                 if (_addresses.Count > 0)

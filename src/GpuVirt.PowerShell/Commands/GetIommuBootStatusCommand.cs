@@ -10,13 +10,13 @@ namespace GpuVirt.Commands
     {
         /// <summary>The boot loader family; detected under the root when not given.</summary>
         [Parameter]
-        public BootLoaderFamily? BootLoader { get; set; }
+        public BootLoaderFamily BootLoader { get; set; }
 
         protected override void EndProcessing()
         {
             try
             {
-                WriteObject(IommuBootStatus.Read(HostSystem, Inventory, BootLoader));
+                WriteObject(IommuBootStatus.Read(HostSystem, Inventory, Given(nameof(BootLoader)) ? BootLoader : (BootLoaderFamily?)null));
             }
             catch (GpuVirtException e)
             {
