@@ -362,6 +362,25 @@ public class BootConfigurationTests
             .ToDictionary(f => f, File.ReadAllBytes);
     }
 
+    [Fact]
+    public void Stub_ids_of_storage_or_bridges_are_refused_and_shared_or_console_ids_warned_about()
+    {
+        using var temp = new TempRoot();
+        SampleHosts.TwoSocket(temp.Path).Build();
+        var inventory = new PciInventory(new HostRoot(temp.Path));
+        var nvme = Assert.Throws<GpuVirtException>(() => IommuBoot.CheckStubIds(inventory, new[] { "144d:a808" }, Array.Empty<PciAddress>(), force: false));
+        Assert.Equal(ErrorIds.StubDeviceUnsafe, nvme.ErrorId);
+        Assert.Contains("0001:00:00.0", nvme.Message);
+        Assert.Equal(ErrorIds.StubDeviceUnsafe, Assert.Throws<GpuVirtException>(() => IommuBoot.CheckStubIds(inventory, new[] { "1022:1483" }, Array.Empty<PciAddress>(), false)).ErrorId);
+        Assert.Single(IommuBoot.CheckStubIds(inventory, new[] { "144d:a808" }, Array.Empty<PciAddress>(), force: true));
+
+        // Four A40 virtual functions share the id of the physical function that was chosen.
+        var shared = IommuBoot.CheckStubIds(inventory, new[] { "10de:2235" }, new[] { PciAddress.Parse("0000:01:00.0") }, false);
+        Assert.Equal(4, shared.Count(w => w.Contains("also claims")));
+        Assert.Contains(IommuBoot.CheckStubIds(inventory, new[] { "1a03:2000" }, Array.Empty<PciAddress>(), false), w => w.Contains("console GPU"));
+        Assert.Contains(IommuBoot.CheckStubIds(inventory, new[] { "10de:ffff" }, Array.Empty<PciAddress>(), false), w => w.Contains("No PCI function"));
+    }
+
     private static void Run(string program, params string[] args)
     {
         using var p = Process.Start(new ProcessStartInfo(program, args) { RedirectStandardError = true })!;
