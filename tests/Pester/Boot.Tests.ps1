@@ -41,7 +41,8 @@ BeforeAll {
             # The tool's folder under root's home is closed to other users: hard links elsewhere make it readable.
             $copy = Join-Path ([IO.Path]::GetTempPath()) ('gpuvirt-pwsh-' + [guid]::NewGuid().ToString('N'))
             $null = New-Item -ItemType Directory $copy
-            & cp -al (Split-Path $pwsh) (Join-Path $copy 'pwsh')
+            & cp -al (Split-Path $pwsh) (Join-Path $copy 'pwsh') 2>$null
+            if ($LASTEXITCODE -ne 0) { & cp -a (Split-Path $pwsh) (Join-Path $copy 'pwsh') }
             & chmod 755 $copy
             try {
                 & setpriv "--reuid=$AsUser" "--regid=$AsUser" --clear-groups env "HOME=$copy" "DOTNET_CLI_HOME=$copy" dotnet (Join-Path $copy 'pwsh/pwsh.dll') -NoProfile -NonInteractive -Command $Script 2>&1
