@@ -345,6 +345,7 @@ Describe 'Disable-NouveauDriver and Enable-NouveauDriver' {
         { Disable-NouveauDriver -Root $root -Confirm:$false } | Should -Throw -ErrorId 'BootRegenerationFailed,GpuVirt.Commands.DisableNouveauDriverCommand' -ExpectedMessage '*exit code 1*Cannot find module directory*'
         Get-TreeHash $root | Should -Be $hashes
         { Disable-NouveauDriver -Root $root -Name '../evil' -Confirm:$false } | Should -Throw -ErrorId 'InvalidModprobeFileName,GpuVirt.Commands.DisableNouveauDriverCommand'
-        { Disable-NouveauDriver -Root (New-FixtureHost).Root -Confirm:$false } | Should -Throw -ErrorId 'InitramfsToolNotDetected,GpuVirt.Commands.DisableNouveauDriverCommand'
+        $bare = (New-FixtureHost).Root; $Roots.Add($bare)
+        { Disable-NouveauDriver -Root $bare -Confirm:$false } | Should -Throw -ErrorId 'InitramfsToolNotDetected,GpuVirt.Commands.DisableNouveauDriverCommand'
     }
 }
