@@ -29,11 +29,11 @@ $pipelines = [ordered]@{
     'Get-GpuDevice | Get-VgpuType'   = { param($r) Get-GpuDevice -Root $r | Get-VgpuType -Root $r }
 }
 
-function Measure-Ms([scriptblock] $Block, [int] $Count) {
+function Measure-Ms([scriptblock] $Action, [int] $Count) {
     $times = [System.Collections.Generic.List[double]]::new()
     for ($i = 0; $i -lt $Count; $i++) {
         $sw = [System.Diagnostics.Stopwatch]::StartNew()
-        $null = & $Block
+        $null = & $Action
         $sw.Stop()
         $times.Add($sw.Elapsed.TotalMilliseconds)
     }
@@ -118,7 +118,7 @@ foreach ($name in $pipelines.Keys) {
 }
 $targets.Add([pscustomobject]@{ Target = 'Import-Module <= 150 ms over a bare pwsh start'; Measured = "$importMs ms (bare $($bare.Median) ms, with module $($withModule.Median) ms)"; Met = $importMs -le 150 })
 
-$rows | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
+$rows | Format-Table -AutoSize | Out-String -Width 220 | Write-Host
 $targets | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
 
 $cpu = (Get-Content /proc/cpuinfo | Select-String -Pattern '^model name' | Select-Object -First 1).Line -replace '^model name\s*:\s*', ''
