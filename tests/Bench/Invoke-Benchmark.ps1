@@ -126,9 +126,9 @@ $md = [System.Text.StringBuilder]::new()
 $null = $md.AppendLine("Measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) cores ($cpu), $Runs warm runs each.").AppendLine()
 $null = $md.AppendLine('| host | functions | pipeline | warm median ms | warm min–max ms | cold ms | lspci ms | warm / lspci |')
 $null = $md.AppendLine('|---|---:|---|---:|---:|---:|---:|---:|')
-foreach ($r in $rows) { $null = $md.AppendLine("| $($r.Host) | $($r.Functions) | ``$($r.Pipeline)`` | $($r.WarmMedianMs) | $($r.WarmMinMs)–$($r.WarmMaxMs) | $($r.ColdMs) | $($r.LspciMedianMs) | $($r.RatioToLspci) |") }
+foreach ($r in $rows) { $null = $md.AppendLine("| $($r.Host) | $($r.Functions) | ``$($r.Pipeline -replace '\|', '\|')`` | $($r.WarmMedianMs) | $($r.WarmMinMs)–$($r.WarmMaxMs) | $($r.ColdMs) | $($r.LspciMedianMs) | $($r.RatioToLspci) |") }
 $null = $md.AppendLine().AppendLine('| target | measured | met |').AppendLine('|---|---|---|')
-foreach ($t in $targets) { $null = $md.AppendLine("| $($t.Target) | $($t.Measured) | $(if ($t.Met) { 'yes' } else { 'no' }) |") }
+foreach ($t in $targets) { $null = $md.AppendLine("| $($t.Target -replace '\|', '\|') | $($t.Measured) | $(if ($t.Met) { 'yes' } else { 'no' }) |") }
 Set-Content -Path (Join-Path $OutDir 'bench.md') -Value $md.ToString()
 [ordered]@{ Rows = $rows; Targets = $targets; ImportModuleMs = $importMs; BarePwshMs = $bare.Median } | ConvertTo-Json -Depth 4 | Set-Content (Join-Path $OutDir 'bench.json')
 Write-Host "Wrote $(Join-Path $OutDir 'bench.md') and bench.json"
