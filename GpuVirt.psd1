@@ -25,6 +25,11 @@
         'Remove-VgpuDevice'
         'Test-VgpuHost'
         'Set-VgpuConsole'
+        'Enable-IommuBoot'
+        'Disable-IommuBoot'
+        'Get-IommuBootStatus'
+        'Disable-NouveauDriver'
+        'Enable-NouveauDriver'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

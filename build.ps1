@@ -12,12 +12,14 @@
              a QEMU guest); ends with 'N passed, N failed'.
       KernelTest  only the real-kernel suite.
       Run    builds the module and opens pwsh with it imported, showing this host and the sample host.
+      Bench  measures inventory and vGPU queries on synthetic hosts of 256 to 4096 functions against lspci, and
+             Import-Module; writes out/bench/bench.md and bench.json.
 .EXAMPLE
     dotnet pwsh ./build.ps1 -Task Test
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Clean', 'Build', 'Docs', 'Deps', 'Test', 'KernelTest', 'Run')]
+    [ValidateSet('Clean', 'Build', 'Docs', 'Deps', 'Test', 'KernelTest', 'Run', 'Bench')]
     [string[]] $Task = @('Build'),
 
     [ValidateSet('Debug', 'Release')]
@@ -203,6 +205,16 @@ Write-Host "Try: Get-Help about_GpuVirt; Get-GpuDevice -Root '$SampleHost' | Get
     if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 }
 
+function Invoke-Bench {
+    Invoke-Deps
+    Invoke-Build
+    Invoke-Native dotnet @('build', $FixturesProject, '-c', $Configuration, '-nologo', '-v:q', '-clp:NoSummary')
+    & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $RepoRoot 'tests/Bench/Invoke-Benchmark.ps1') `
+        -ModulePath $ModuleOut -FixturesPath (Join-Path $RepoRoot "tests/GpuVirt.Fixtures/bin/$Configuration/net10.0/GpuVirt.Fixtures.dll") `
+        -OutDir (Join-Path $OutDir 'bench')
+    if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+}
+
 Push-Location $RepoRoot
 try {
     foreach ($t in $Task) {
@@ -214,6 +226,7 @@ try {
             'Test' { Invoke-Test }
             'KernelTest' { Invoke-Deps; Invoke-Build; Invoke-Native dotnet @('build', $FixturesProject, '-c', $Configuration, '-nologo', '-v:q', '-clp:NoSummary'); $k = Invoke-KernelTest; "{0} passed, {1} failed" -f $k.Passed, $k.Failed; if ($k.Failed) { exit 1 } }
             'Run' { Invoke-Run }
+            'Bench' { Invoke-Bench }
         }
     }
 }

@@ -29,11 +29,11 @@ $pipelines = [ordered]@{
     'Get-GpuDevice | Get-VgpuType'   = { param($r) Get-GpuDevice -Root $r | Get-VgpuType -Root $r }
 }
 
-function Measure-Ms([scriptblock] $Block, [int] $Count) {
+function Measure-Ms([scriptblock] $Action, [int] $Count) {
     $times = [System.Collections.Generic.List[double]]::new()
     for ($i = 0; $i -lt $Count; $i++) {
         $sw = [System.Diagnostics.Stopwatch]::StartNew()
-        $null = & $Block
+        $null = & $Action
         $sw.Stop()
         $times.Add($sw.Elapsed.TotalMilliseconds)
     }
@@ -118,7 +118,7 @@ foreach ($name in $pipelines.Keys) {
 }
 $targets.Add([pscustomobject]@{ Target = 'Import-Module <= 150 ms over a bare pwsh start'; Measured = "$importMs ms (bare $($bare.Median) ms, with module $($withModule.Median) ms)"; Met = $importMs -le 150 })
 
-$rows | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
+$rows | Format-Table -AutoSize | Out-String -Width 220 | Write-Host
 $targets | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
 
 $cpu = (Get-Content /proc/cpuinfo | Select-String -Pattern '^model name' | Select-Object -First 1).Line -replace '^model name\s*:\s*', ''
@@ -126,9 +126,9 @@ $md = [System.Text.StringBuilder]::new()
 $null = $md.AppendLine("Measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) cores ($cpu), $Runs warm runs each.").AppendLine()
 $null = $md.AppendLine('| host | functions | pipeline | warm median ms | warm min–max ms | cold ms | lspci ms | warm / lspci |')
 $null = $md.AppendLine('|---|---:|---|---:|---:|---:|---:|---:|')
-foreach ($r in $rows) { $null = $md.AppendLine("| $($r.Host) | $($r.Functions) | ``$($r.Pipeline)`` | $($r.WarmMedianMs) | $($r.WarmMinMs)–$($r.WarmMaxMs) | $($r.ColdMs) | $($r.LspciMedianMs) | $($r.RatioToLspci) |") }
+foreach ($r in $rows) { $null = $md.AppendLine("| $($r.Host) | $($r.Functions) | ``$($r.Pipeline -replace '\|', '\|')`` | $($r.WarmMedianMs) | $($r.WarmMinMs)–$($r.WarmMaxMs) | $($r.ColdMs) | $($r.LspciMedianMs) | $($r.RatioToLspci) |") }
 $null = $md.AppendLine().AppendLine('| target | measured | met |').AppendLine('|---|---|---|')
-foreach ($t in $targets) { $null = $md.AppendLine("| $($t.Target) | $($t.Measured) | $(if ($t.Met) { 'yes' } else { 'no' }) |") }
+foreach ($t in $targets) { $null = $md.AppendLine("| $($t.Target -replace '\|', '\|') | $($t.Measured) | $(if ($t.Met) { 'yes' } else { 'no' }) |") }
 Set-Content -Path (Join-Path $OutDir 'bench.md') -Value $md.ToString()
 [ordered]@{ Rows = $rows; Targets = $targets; ImportModuleMs = $importMs; BarePwshMs = $bare.Median } | ConvertTo-Json -Depth 4 | Set-Content (Join-Path $OutDir 'bench.json')
 Write-Host "Wrote $(Join-Path $OutDir 'bench.md') and bench.json"

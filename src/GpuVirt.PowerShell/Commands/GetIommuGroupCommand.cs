@@ -10,6 +10,7 @@ namespace GpuVirt.Commands
     public sealed class GetIommuGroupCommand : HostCmdlet
     {
         private readonly HashSet<int> _written = new HashSet<int>();
+        private bool? _enabled;
 
         /// <summary>Group numbers; piped devices bind by their IommuGroup property.</summary>
         [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
@@ -20,7 +21,9 @@ namespace GpuVirt.Commands
 
         protected override void ProcessRecord()
         {
-            if (!IommuGroups.IsEnabled(HostSystem))
+            // Checked once per command: listing every group for each piped device would make a pipeline quadratic.
+            _enabled ??= IommuGroups.IsEnabled(HostSystem);
+            if (_enabled == false)
             {
                 ThrowTerminatingError(IommuGroups.NotEnabled(HostSystem));
                 return;

@@ -21,6 +21,9 @@ namespace GpuVirt.Commands
 
         protected override void StopProcessing() => _stop.Cancel();
 
+        /// <summary>True when the user gave the parameter (an enum parameter has no null to tell "not given").</summary>
+        protected bool Given(string parameterName) => MyInvocation.BoundParameters.ContainsKey(parameterName);
+
         public void Dispose()
         {
             _stop.Dispose();

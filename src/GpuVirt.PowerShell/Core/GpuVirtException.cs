@@ -99,5 +99,20 @@ namespace GpuVirt.Core
         public const string MdevDefinitionInvalid = "MdevDefinitionInvalid";
         public const string MdevDefinitionWriteFailed = "MdevDefinitionWriteFailed";
         public const string VgpuConsoleNoMdevHostdev = "VgpuConsoleNoMdevHostdev";
+
+        // Boot configuration (Enable-IommuBoot, Disable-IommuBoot, Get-IommuBootStatus, Disable-NouveauDriver, Enable-NouveauDriver)
+        public const string BootLoaderNotDetected = "BootLoaderNotDetected";
+        public const string BootFileNotFound = "BootFileNotFound";
+        public const string BootFileUnreadable = "BootFileUnreadable";
+        public const string BootFileMalformed = "BootFileMalformed";
+        public const string BootFileWriteFailed = "BootFileWriteFailed";
+        public const string BootArgumentNotEditable = "BootArgumentNotEditable";
+        public const string BootRegenerationFailed = "BootRegenerationFailed";
+        public const string CpuVendorUnknown = "CpuVendorUnknown";
+        public const string InvalidStubId = "InvalidStubId";
+        public const string StubDeviceUnsafe = "StubDeviceUnsafe";
+        public const string ModprobeFileConflict = "ModprobeFileConflict";
+        public const string InvalidModprobeFileName = "InvalidModprobeFileName";
+        public const string InitramfsToolNotDetected = "InitramfsToolNotDetected";
     }
 }

@@ -46,6 +46,8 @@ namespace GpuVirt.Core
             ["systemctl"] = "systemd",
             ["mdevctl"] = "mdevctl",
             ["lspci"] = "pciutils",
+            ["kernel-install"] = "systemd (kernel-install)",
+            ["chroot"] = "coreutils",
         };
 
         private readonly Action<string>? _log;
@@ -102,6 +104,40 @@ namespace GpuVirt.Core
             }
             return result;
         }
+
+        /// <summary>
+        /// Runs a program on the host the root stands for: directly when the root is <c>/</c>, otherwise inside it with
+        /// <c>chroot ROOT PROGRAM ...</c>, so that a tool such as grub2-mkconfig reads and writes the image's files,
+        /// never the running system's.
+        /// </summary>
+        public CommandResult RunOnHost(HostRoot root, string program, IEnumerable<string> arguments, CancellationToken cancellationToken = default,
+            bool check = true, string? standardInput = null)
+        {
+            if (root.IsLive) return Run(program, arguments, cancellationToken, check, standardInput);
+            return Run("chroot", new[] { root.Directory, program }.Concat(arguments), cancellationToken, check, standardInput);
+        }
+
+        /// <summary>
+        /// Whether a program can be run on the host: on <c>PATH</c> for <c>/</c>, in the usual bin directories of
+        /// another root (where <see cref="RunOnHost"/> runs it with chroot).
+        /// </summary>
+        public static bool ExistsOnHost(HostRoot root, string program)
+        {
+            IEnumerable<string> dirs = root.IsLive
+                ? (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':').Where(d => d.Length > 0)
+                : new[] { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
+            foreach (var dir in dirs)
+            {
+                var full = root.IsLive ? System.IO.Path.Combine(dir, program) : root.Resolve(dir + "/" + program);
+                if (System.IO.File.Exists(full) || Sysfs.TryReadLink(full) != null) return true;
+            }
+            return false;
+        }
+
+        /// <summary>The error for a program that is not installed on the host.</summary>
+        public static GpuVirtException ProgramMissing(HostRoot root, string program) =>
+            new GpuVirtException(ErrorIds.ProgramNotFound, ErrorKind.NotInstalled,
+                $"The program '{program}' was not found{(root.IsLive ? string.Empty : " under '" + root.Directory + "'")}. Install {PackageFor(program)}.", program);
 
         public static string PackageFor(string program) =>
             Packages.TryGetValue(System.IO.Path.GetFileName(program), out var p) ? p : "the package that provides it";

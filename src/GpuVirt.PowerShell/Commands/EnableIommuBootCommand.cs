@@ -1,0 +1,121 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using GpuVirt.Core;
+
+namespace GpuVirt.Commands
+{
+    /// <summary>
+    /// Turns the IOMMU on at boot (and optionally holds devices with a stub driver) by editing the boot loader's
+    /// kernel command line and regenerating the boot configuration: RHEL guide steps 16.13 and 16.14.
+    /// </summary>
+    [Cmdlet(VerbsLifecycle.Enable, "IommuBoot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [OutputType(typeof(BootChange))]
+    public sealed class EnableIommuBootCommand : HostCmdlet
+    {
+        private readonly List<string> _addresses = new List<string>();
+
+        /// <summary>Devices (piped from Get-GpuDevice or Get-PciDevice) whose ids go on the stub driver's list.</summary>
+        [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [SupportsWildcards]
+        [ValidateNotNullOrEmpty]
+        public string[]? Address { get; set; }
+
+        /// <summary><c>vendor:device</c> ids for the stub driver's list (devices not present, an offline image).</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string[]? StubId { get; set; }
+
+        /// <summary><c>pci-stub</c> (the guide's choice) or <c>vfio-pci</c>.</summary>
+        [Parameter]
+        [ValidateSet("pci-stub", "vfio-pci")]
+        public string StubDriver { get; set; } = "pci-stub";
+
+        /// <summary>Also hold the companion functions of each GPU (its HDMI audio function).</summary>
+        [Parameter]
+        public SwitchParameter IncludeCompanion { get; set; }
+
+        /// <summary>Intel or Amd; read from /proc/cpuinfo when not given.</summary>
+        [Parameter]
+        public CpuVendor CpuVendor { get; set; }
+
+        /// <summary>Leave out <c>iommu=pt</c>.</summary>
+        [Parameter]
+        public SwitchParameter NoIommuPt { get; set; }
+
+        /// <summary>Add <c>modprobe.blacklist=nouveau</c>.</summary>
+        [Parameter]
+        public SwitchParameter BlacklistNouveau { get; set; }
+
+        /// <summary>The boot loader family; detected under the root when not given.</summary>
+        [Parameter]
+        public BootLoaderFamily BootLoader { get; set; }
+
+        /// <summary>Hold a storage controller or bridge with the stub driver even so.</summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
+
+        protected override bool DisplayAsGpu => true;
+
+        protected override void ProcessRecord()
+        {
+            if (Address != null) _addresses.AddRange(Address);
+        }
+
+        protected override void EndProcessing()
+        {
+            try
+            {
+                var request = new IommuBootRequest
+                {
+                    CpuVendor = Given(nameof(CpuVendor)) ? CpuVendor : (CpuVendor?)null,
+                    NoIommuPt = NoIommuPt,
+                    StubDriver = StubDriver == "vfio-pci" ? Core.StubDriver.VfioPci : Core.StubDriver.PciStub,
+                    BlacklistNouveau = BlacklistNouveau,
+                    BootLoader = Given(nameof(BootLoader)) ? BootLoader : (BootLoaderFamily?)null,
+                };
+                var chosen = new List<PciAddress>();
+                if (_addresses.Count > 0)
+                {
+                    var gpus = Inventory.Gpus();
+                    foreach (var device in DeviceSelector.ByAddress(Inventory.Devices, _addresses.ToArray(), e => throw e))
+                    {
+                        chosen.Add(device.Address);
+                        request.StubIds.Add(device.Ids);
+                        var gpu = gpus.FirstOrDefault(g => g.Address == device.Address);
+                        if (IncludeCompanion && gpu != null)
+                        {
+                            foreach (var companion in gpu.Companions)
+                            {
+                                chosen.Add(companion.Address);
+                                request.StubIds.Add(companion.Ids);
+                            }
+                        }
+                    }
+                }
+                foreach (var id in StubId ?? new string[0]) request.StubIds.Add(id);
+
+                var ids = IommuBoot.NormalizeIds(request.StubIds);
+                foreach (var w in IommuBoot.CheckStubIds(Inventory, ids, chosen, Force)) WriteWarning(w);
+
+                var plan = IommuBoot.PlanEnable(HostSystem, request);
+                foreach (var w in plan.Warnings) WriteWarning(w);
+                if (!plan.HasChanges)
+                {
+                    WriteVerbose($"The kernel command line in {plan.Boot.File} already has what was asked; nothing to change.");
+                    WriteObject(IommuBoot.Apply(HostSystem, plan, Runner, StopToken));
+                    return;
+                }
+                if (!ShouldProcess(plan.Describe(HostSystem), "Change the kernel command line and regenerate the boot configuration?\n" + plan.Describe(HostSystem), "Enable-IommuBoot"))
+                {
+                    return;
+                }
+                WriteObject(IommuBoot.Apply(HostSystem, plan, Runner, StopToken));
+            }
+            catch (GpuVirtException e)
+            {
+                ThrowTerminatingError(e);
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+using System.Management.Automation;
+using GpuVirt.Core;
+
+namespace GpuVirt.Commands
+{
+    /// <summary>Removes the blacklist Disable-NouveauDriver wrote and regenerates the initramfs.</summary>
+    [Cmdlet(VerbsLifecycle.Enable, "NouveauDriver", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [OutputType(typeof(BootChange))]
+    public sealed class EnableNouveauDriverCommand : NouveauDriverCommand
+    {
+        protected override void EndProcessing()
+        {
+            try
+            {
+                Carry(NouveauBlacklist.PlanEnable(HostSystem, Name, AllKernels, Tool), "Remove the nouveau blacklist and regenerate the initramfs?");
+            }
+            catch (GpuVirtException e)
+            {
+                ThrowTerminatingError(e);
+            }
+        }
+    }
+}

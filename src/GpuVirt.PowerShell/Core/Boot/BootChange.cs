@@ -1,0 +1,319 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Threading;
+
+namespace GpuVirt.Core
+{
+    /// <summary>What happened to one file.</summary>
+    public enum BootFileAction
+    {
+        Modified,
+        Created,
+        Removed,
+    }
+
+    /// <summary>One file a boot configuration command changed, and where its previous content is kept.</summary>
+    public sealed class BootFileChange
+    {
+        public BootFileChange(string path, BootFileAction action, string? backupPath, string? before, string? after)
+        {
+            Path = path;
+            Action = action;
+            BackupPath = backupPath;
+            Before = before;
+            After = after;
+        }
+
+        /// <summary>The host path of the file.</summary>
+        public string Path { get; }
+
+        public BootFileAction Action { get; }
+
+        /// <summary>The host path of the copy made before the change (null for a file that did not exist).</summary>
+        public string? BackupPath { get; }
+
+        /// <summary>The kernel arguments (or the content, for a modprobe file) before and after.</summary>
+        public string? Before { get; }
+        public string? After { get; }
+
+        public override string ToString() => Path;
+    }
+
+    /// <summary>The record of one boot configuration command: files, arguments, programs run, and whether to reboot.</summary>
+    public sealed class BootChange
+    {
+        internal BootChange(string action, BootLoaderFamily? bootLoader, string? initramfsTool, IReadOnlyList<BootFileChange> files,
+            IReadOnlyList<string> added, IReadOnlyList<string> removed, IReadOnlyList<string> commands, bool rebootRequired)
+        {
+            Action = action;
+            BootLoader = bootLoader;
+            InitramfsTool = initramfsTool;
+            Files = files;
+            ArgumentsAdded = added;
+            ArgumentsRemoved = removed;
+            Commands = commands;
+            RebootRequired = rebootRequired;
+        }
+
+        /// <summary>The cmdlet that made the change (<c>Enable-IommuBoot</c>).</summary>
+        public string Action { get; }
+
+        public BootLoaderFamily? BootLoader { get; }
+
+        /// <summary><c>dracut</c> or <c>update-initramfs</c> for the nouveau commands.</summary>
+        public string? InitramfsTool { get; }
+
+        public IReadOnlyList<BootFileChange> Files { get; }
+        public IReadOnlyList<string> ArgumentsAdded { get; }
+        public IReadOnlyList<string> ArgumentsRemoved { get; }
+
+        /// <summary>The command lines that were run, in order.</summary>
+        public IReadOnlyList<string> Commands { get; }
+
+        /// <summary>True when anything was written.</summary>
+        public bool Changed => Files.Count > 0;
+
+        /// <summary>True when the running kernel does not yet have what is configured.</summary>
+        public bool RebootRequired { get; }
+    }
+
+    /// <summary>One file to write (or delete) as part of a <see cref="BootTransaction"/>.</summary>
+    internal sealed class FileWrite
+    {
+        public FileWrite(string hostPath, string? original, string? content, bool backup, string? before = null, string? after = null, int newFileMode = 0x1a4)
+        {
+            HostPath = hostPath;
+            Original = original;
+            Content = content;
+            Backup = backup;
+            Before = before;
+            After = after;
+            NewFileMode = newFileMode;
+        }
+
+        public string HostPath { get; }
+
+        /// <summary>The content now (null: the file does not exist).</summary>
+        public string? Original { get; }
+
+        /// <summary>The content to write (null: delete the file).</summary>
+        public string? Content { get; }
+
+        /// <summary>Whether to keep a copy of the original next to it (user files yes, the module's own record no).</summary>
+        public bool Backup { get; }
+
+        public string? Before { get; }
+        public string? After { get; }
+        public int NewFileMode { get; }
+
+        public BootFileAction Action => Original is null ? BootFileAction.Created : Content is null ? BootFileAction.Removed : BootFileAction.Modified;
+    }
+
+    /// <summary>
+    /// Changes boot files and runs the programs that make them take effect, all or nothing: every directory is
+    /// checked for write access and every program for presence first; each file that holds user content is copied
+    /// to a backup; files are replaced atomically; if a program fails (or the command is stopped) every file is put
+    /// back as it was, files the program may have touched included, and the error says so.
+    /// </summary>
+    internal sealed class BootTransaction
+    {
+        private readonly HostRoot _root;
+
+        public BootTransaction(HostRoot root)
+        {
+            _root = root;
+        }
+
+        public List<FileWrite> Writes { get; } = new List<FileWrite>();
+        public List<HostCommand> Commands { get; } = new List<HostCommand>();
+
+        /// <summary>Host paths the commands may change (BLS entries): restored if a command fails.</summary>
+        public List<string> Guarded { get; } = new List<string>();
+
+        /// <summary>Called before each command with a line for a progress display.</summary>
+        public Action<HostCommand, int, int>? Progress { get; set; }
+
+        public bool IsEmpty => Writes.Count == 0 && Commands.Count == 0;
+
+        /// <summary>Fails, changing nothing, when a file cannot be written or a program is missing.</summary>
+        public void Preflight()
+        {
+            foreach (var w in Writes)
+            {
+                var full = _root.Resolve(w.HostPath);
+                var dir = Path.GetDirectoryName(full) ?? "/";
+                if (Directory.Exists(dir)) HostFiles.CheckWritable(full, w.HostPath);
+                else HostFiles.CheckWritable(NearestExisting(dir) + "/x", w.HostPath);
+            }
+            foreach (var c in Commands)
+            {
+                if (!ProcessRunner.ExistsOnHost(_root, c.Program)) throw ProcessRunner.ProgramMissing(_root, c.Program);
+            }
+            if (Commands.Count > 0 && !_root.IsLive && !ProcessRunner.ExistsOnHost(HostRoot.Live, "chroot"))
+                throw ProcessRunner.ProgramMissing(HostRoot.Live, "chroot");
+        }
+
+        private static string NearestExisting(string dir)
+        {
+            var d = dir;
+            while (!Directory.Exists(d)) d = Path.GetDirectoryName(d) ?? "/";
+            return d;
+        }
+
+        public (IReadOnlyList<BootFileChange> Files, IReadOnlyList<string> Commands) Execute(ProcessRunner runner, CancellationToken cancellationToken)
+        {
+            Preflight();
+            var stamp = DateTime.Now;
+            var guarded = Guarded.Where(p => File.Exists(_root.Resolve(p)))
+                .ToDictionary(p => p, p => HostFiles.ReadText(_root.Resolve(p), p));
+            var backups = new Dictionary<FileWrite, string>();
+            var applied = new List<FileWrite>();
+            var createdDirs = new List<string>();
+            var ran = new List<string>();
+
+            try
+            {
+                foreach (var w in Writes.Where(w => w.Backup && w.Original != null))
+                {
+                    backups[w] = HostFiles.Backup(_root, w.HostPath, stamp);
+                }
+                foreach (var w in Writes)
+                {
+                    var full = _root.Resolve(w.HostPath);
+                    if (w.Content is null)
+                    {
+                        HostFiles.Delete(full, w.HostPath);
+                    }
+                    else
+                    {
+                        var dir = Path.GetDirectoryName(full) ?? "/";
+                        if (!Directory.Exists(dir))
+                        {
+                            createdDirs.Add(NearestMissing(dir));
+                            Directory.CreateDirectory(dir);
+                        }
+                        HostFiles.WriteAtomically(full, w.HostPath, w.Content, w.NewFileMode);
+                    }
+                    applied.Add(w);
+                }
+            }
+            catch (Exception e) when (e is GpuVirtException || e is IOException || e is UnauthorizedAccessException)
+            {
+                var problems = Rollback(applied, guarded, backups, createdDirs);
+                if (e is GpuVirtException g && problems.Count == 0) throw g;
+                throw new GpuVirtException(ErrorIds.BootFileWriteFailed, ErrorKind.WriteError,
+                    e.Message + RestoreText(problems, backups), e is GpuVirtException ge ? ge.Target : null, e);
+            }
+
+            for (var i = 0; i < Commands.Count; i++)
+            {
+                var c = Commands[i];
+                Progress?.Invoke(c, i, Commands.Count);
+                try
+                {
+                    runner.RunOnHost(_root, c.Program, c.Arguments, cancellationToken);
+                    ran.Add(c.ToString());
+                }
+                catch (GpuVirtException e)
+                {
+                    var problems = Rollback(applied, guarded, backups, createdDirs);
+                    var result = e.Target as CommandResult;
+                    var what = result != null
+                        ? $"'{c}' failed with exit code {result.ExitCode}: {FirstText(result.StandardError, result.StandardOutput)}"
+                        : e.Message;
+                    var id = e.ErrorId == ErrorIds.OperationStopped ? ErrorIds.OperationStopped : ErrorIds.BootRegenerationFailed;
+                    var kind = e.ErrorId == ErrorIds.OperationStopped ? ErrorKind.OperationStopped : ErrorKind.InvalidOperation;
+                    throw new GpuVirtException(id, kind, what + RestoreText(problems, backups), (object?)result ?? c.ToString(), e);
+                }
+            }
+
+            var files = Writes.Select(w => new BootFileChange(w.HostPath, w.Action, backups.TryGetValue(w, out var b) ? b : null, w.Before, w.After)).ToList();
+            return (files, ran);
+        }
+
+        private static string NearestMissing(string dir)
+        {
+            var d = dir;
+            while (true)
+            {
+                var parent = Path.GetDirectoryName(d);
+                if (parent is null || Directory.Exists(parent)) return d;
+                d = parent;
+            }
+        }
+
+        /// <summary>Puts every applied file back; returns what could not be restored.</summary>
+        private List<string> Rollback(List<FileWrite> applied, Dictionary<string, string> guarded, Dictionary<FileWrite, string> backups, List<string> createdDirs)
+        {
+            var problems = new List<string>();
+            for (var i = applied.Count - 1; i >= 0; i--)
+            {
+                var w = applied[i];
+                try
+                {
+                    var full = _root.Resolve(w.HostPath);
+                    if (w.Original is null) HostFiles.Delete(full, w.HostPath);
+                    else HostFiles.WriteAtomically(full, w.HostPath, w.Original, w.NewFileMode);
+                }
+                catch (Exception e) when (e is GpuVirtException || e is IOException || e is UnauthorizedAccessException)
+                {
+                    problems.Add(w.HostPath + ": " + e.Message);
+                }
+            }
+            foreach (var pair in guarded)
+            {
+                try
+                {
+                    var full = _root.Resolve(pair.Key);
+                    var now = File.Exists(full) ? HostFiles.ReadText(full, pair.Key) : null;
+                    if (now != pair.Value) HostFiles.WriteAtomically(full, pair.Key, pair.Value);
+                }
+                catch (Exception e) when (e is GpuVirtException || e is IOException || e is UnauthorizedAccessException)
+                {
+                    problems.Add(pair.Key + ": " + e.Message);
+                }
+            }
+            if (problems.Count == 0)
+            {
+                // Nothing changed in the end: the backups would only mislead.
+                foreach (var b in backups.Values)
+                {
+                    try
+                    {
+                        HostFiles.Delete(_root.Resolve(b), b);
+                    }
+                    catch (GpuVirtException)
+                    {
+                    }
+                }
+                foreach (var d in createdDirs)
+                {
+                    try
+                    {
+                        if (Directory.Exists(d) && !Directory.EnumerateFileSystemEntries(d, "*", SearchOption.AllDirectories).Any(p => File.Exists(p)))
+                            Directory.Delete(d, true);
+                    }
+                    catch (IOException)
+                    {
+                    }
+                }
+            }
+            return problems;
+        }
+
+        private static string RestoreText(List<string> problems, Dictionary<FileWrite, string> backups)
+        {
+            if (problems.Count == 0) return " Every edited file was restored; nothing was changed.";
+            return " Some files could not be restored: " + string.Join("; ", problems) +
+                   (backups.Count > 0 ? ". Their previous content is in: " + string.Join(", ", backups.Values) : string.Empty) + ".";
+        }
+
+        private static string FirstText(string stderr, string stdout)
+        {
+            var text = (string.IsNullOrWhiteSpace(stderr) ? stdout : stderr).Trim();
+            return text.Length == 0 ? "(no output)" : text;
+        }
+    }
+}

@@ -1,0 +1,378 @@
+using System;
+using System.Collections.Generic;
+using System.ComponentModel;
+using System.Globalization;
+using System.IO;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace GpuVirt.Core
+{
+    /// <summary>Owner and permission bits of a file.</summary>
+    public readonly struct FileIdentity
+    {
+        public FileIdentity(uint uid, uint gid, int mode)
+        {
+            Uid = uid;
+            Gid = gid;
+            Mode = mode;
+        }
+
+        public uint Uid { get; }
+        public uint Gid { get; }
+
+        /// <summary>The permission bits (<c>0644</c>), setuid/setgid/sticky included.</summary>
+        public int Mode { get; }
+
+        public override string ToString() => string.Format(CultureInfo.InvariantCulture, "{0}:{1} {2}", Uid, Gid, Convert.ToString(Mode, 8));
+    }
+
+    /// <summary>
+    /// Reads and writes host configuration files the careful way: symbolic links followed inside the host root
+    /// (the link is kept, its target is edited), every byte kept (Latin-1 round trip), new content written to a
+    /// temporary file in the same directory with the original's owner, mode and extended attributes (SELinux label,
+    /// ACLs), flushed to disk and renamed over the original, so that a reader sees the old file or the new one, never
+    /// half of one.
+    /// </summary>
+    public static class HostFiles
+    {
+        /// <summary>Bytes 0–255 map to chars 0–255 and back: what is read is written back byte for byte.</summary>
+        public static readonly Encoding Bytes = Encoding.GetEncoding("iso-8859-1");
+
+        private const int MaxLinks = 40;
+
+        /// <summary>Follows symbolic links of a host path inside the root; returns the host path of the real file.</summary>
+        public static string ResolveLinks(HostRoot root, string hostPath)
+        {
+            var pending = hostPath;
+            var hops = 0;
+            restart:
+            var parts = pending.Split(new[] { '/' }, StringSplitOptions.RemoveEmptyEntries);
+            var current = new List<string>();
+            for (var i = 0; i < parts.Length; i++)
+            {
+                var part = parts[i];
+                if (part == ".") continue;
+                if (part == "..")
+                {
+                    if (current.Count > 0) current.RemoveAt(current.Count - 1);
+                    continue;
+                }
+                current.Add(part);
+                var candidate = "/" + string.Join("/", current);
+                var target = Sysfs.TryReadLink(root.Resolve(candidate));
+                if (target is null) continue;
+                if (++hops > MaxLinks)
+                {
+                    throw new GpuVirtException(ErrorIds.BootFileUnreadable, ErrorKind.InvalidData,
+                        $"Too many symbolic links while resolving '{hostPath}'.", hostPath);
+                }
+                current.RemoveAt(current.Count - 1);
+                var rest = string.Join("/", parts, i + 1, parts.Length - i - 1);
+                var baseDir = target.StartsWith("/", StringComparison.Ordinal) ? string.Empty : "/" + string.Join("/", current);
+                pending = baseDir + "/" + target + (rest.Length > 0 ? "/" + rest : string.Empty);
+                goto restart;
+            }
+            return "/" + string.Join("/", current);
+        }
+
+        /// <summary>True when the host path itself is a symbolic link.</summary>
+        public static bool IsLink(HostRoot root, string hostPath) => Sysfs.TryReadLink(root.Resolve(hostPath)) != null;
+
+        /// <summary>True when the path exists as a file, a directory or a link (even a dangling one).</summary>
+        public static bool Exists(HostRoot root, string hostPath)
+        {
+            var full = root.Resolve(hostPath);
+            return File.Exists(full) || Directory.Exists(full) || Sysfs.TryReadLink(full) != null;
+        }
+
+        /// <summary>Reads a whole file as text that maps each byte to one char.</summary>
+        public static string ReadText(string fullPath, string hostPath)
+        {
+            try
+            {
+                if (Directory.Exists(fullPath))
+                {
+                    throw new GpuVirtException(ErrorIds.BootFileUnreadable, ErrorKind.InvalidData,
+                        $"'{hostPath}' is a directory, not a file.", hostPath);
+                }
+                return Bytes.GetString(File.ReadAllBytes(fullPath));
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                throw Sysfs.RootRequired(hostPath, "read", e);
+            }
+            catch (FileNotFoundException e)
+            {
+                throw new GpuVirtException(ErrorIds.BootFileNotFound, ErrorKind.ObjectNotFound, $"'{hostPath}' does not exist.", hostPath, e);
+            }
+            catch (DirectoryNotFoundException e)
+            {
+                throw new GpuVirtException(ErrorIds.BootFileNotFound, ErrorKind.ObjectNotFound, $"'{hostPath}' does not exist.", hostPath, e);
+            }
+            catch (IOException e)
+            {
+                throw new GpuVirtException(ErrorIds.BootFileUnreadable, ErrorKind.ResourceUnavailable, $"Cannot read '{hostPath}': {e.Message}", hostPath, e);
+            }
+        }
+
+        /// <summary>Owner and mode of a file (not following a final link).</summary>
+        public static FileIdentity GetIdentity(string fullPath)
+        {
+            var buffer = new byte[256];
+            try
+            {
+                if (Native.statx(Native.AtFdCwd, Native.Path(fullPath), Native.AtSymlinkNoFollow, Native.StatxBasicStats, buffer) == 0)
+                {
+                    return new FileIdentity(BitConverter.ToUInt32(buffer, 20), BitConverter.ToUInt32(buffer, 24), BitConverter.ToUInt16(buffer, 28) & 0xfff);
+                }
+                var errno = Marshal.GetLastWin32Error();
+                if (errno != Native.ENOSYS) throw new IOException($"Cannot read the owner and mode of '{fullPath}': {new Win32Exception(errno).Message}");
+            }
+            catch (EntryPointNotFoundException)
+            {
+                // glibc before 2.28 (RHEL 7): no statx wrapper.
+            }
+            return GetIdentityFromRuntime(fullPath);
+        }
+
+        /// <summary>The same through the .NET runtime's own portable stat (for C libraries without statx).</summary>
+        internal static FileIdentity GetIdentityFromRuntime(string fullPath)
+        {
+            // SystemNative_LStat fills a FileStatus whose first fields are Flags, Mode, Uid, Gid (all 32-bit).
+            var buffer = new byte[512];
+            if (Native.SystemNative_LStat(Native.Path(fullPath), buffer) != 0)
+                throw new IOException($"Cannot read the owner and mode of '{fullPath}'.");
+            return new FileIdentity(BitConverter.ToUInt32(buffer, 8), BitConverter.ToUInt32(buffer, 12), BitConverter.ToInt32(buffer, 4) & 0xfff);
+        }
+
+        /// <summary>
+        /// Replaces (or creates) a file atomically. An existing file keeps its owner, mode and extended attributes;
+        /// a new one gets <paramref name="newFileMode"/>, owned by the caller.
+        /// </summary>
+        public static void WriteAtomically(string fullPath, string hostPath, string content, int newFileMode = 0x1a4 /* 0644 */)
+        {
+            var dir = Path.GetDirectoryName(fullPath) ?? "/";
+            var temp = Path.Combine(dir, "." + Path.GetFileName(fullPath) + ".gpuvirt-" + Guid.NewGuid().ToString("N").Substring(0, 8) + ".tmp");
+            var bytes = Bytes.GetBytes(content);
+            try
+            {
+                var existing = File.Exists(fullPath) ? GetIdentity(fullPath) : (FileIdentity?)null;
+                using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+                {
+                    stream.Write(bytes, 0, bytes.Length);
+                    stream.Flush(true);
+                }
+                if (existing is FileIdentity id)
+                {
+                    CopyExtendedAttributes(fullPath, temp);
+                    Check(Native.chown(Native.Path(temp), id.Uid, id.Gid), temp, "chown");
+                    Check(Native.chmod(Native.Path(temp), id.Mode), temp, "chmod");
+                }
+                else
+                {
+                    Check(Native.chmod(Native.Path(temp), newFileMode), temp, "chmod");
+                }
+                Check(Native.rename(Native.Path(temp), Native.Path(fullPath)), fullPath, "rename");
+                SyncDirectory(dir);
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                TryDelete(temp);
+                throw Sysfs.RootRequired(hostPath, "write", e);
+            }
+            catch (IOException e)
+            {
+                TryDelete(temp);
+                if (e.Message.Contains("Read-only file system") || e.Message.Contains("Permission denied"))
+                    throw Sysfs.RootRequired(hostPath, "write", e);
+                throw new GpuVirtException(ErrorIds.BootFileWriteFailed, ErrorKind.WriteError, $"Cannot write '{hostPath}': {e.Message}", hostPath, e);
+            }
+        }
+
+        /// <summary>Creates a file that must not exist yet (a backup); fails rather than overwrite.</summary>
+        public static string Backup(HostRoot root, string hostPath, DateTime stamp)
+        {
+            var full = root.Resolve(hostPath);
+            var baseName = hostPath + ".gpuvirt-" + stamp.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
+            var candidate = baseName + ".bak";
+            for (var n = 1; Exists(root, candidate); n++) candidate = baseName + "-" + n.ToString(CultureInfo.InvariantCulture) + ".bak";
+            var content = ReadText(full, hostPath);
+            var id = GetIdentity(full);
+            var backupFull = root.Resolve(candidate);
+            WriteAtomically(backupFull, candidate, content, id.Mode);
+            try
+            {
+                Native.chown(Native.Path(backupFull), id.Uid, id.Gid);
+            }
+            catch (EntryPointNotFoundException)
+            {
+            }
+            return candidate;
+        }
+
+        /// <summary>Deletes a file; a missing file is fine.</summary>
+        public static void Delete(string fullPath, string hostPath)
+        {
+            try
+            {
+                if (File.Exists(fullPath)) File.Delete(fullPath);
+                SyncDirectory(Path.GetDirectoryName(fullPath) ?? "/");
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                throw Sysfs.RootRequired(hostPath, "delete", e);
+            }
+            catch (IOException e)
+            {
+                throw new GpuVirtException(ErrorIds.BootFileWriteFailed, ErrorKind.WriteError, $"Cannot delete '{hostPath}': {e.Message}", hostPath, e);
+            }
+        }
+
+        /// <summary>Checks, without changing anything, that a file can be created in the directory (as the write will).</summary>
+        public static void CheckWritable(string fullPath, string hostPath)
+        {
+            var dir = Path.GetDirectoryName(fullPath) ?? "/";
+            var probe = Path.Combine(dir, ".gpuvirt-probe-" + Guid.NewGuid().ToString("N").Substring(0, 8));
+            try
+            {
+                if (!Directory.Exists(dir))
+                {
+                    throw new GpuVirtException(ErrorIds.BootFileNotFound, ErrorKind.ObjectNotFound,
+                        $"The directory of '{hostPath}' does not exist.", hostPath);
+                }
+                using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+                {
+                }
+                File.Delete(probe);
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                throw Sysfs.RootRequired(hostPath, "write", e);
+            }
+            catch (IOException e)
+            {
+                TryDelete(probe);
+                if (e.Message.Contains("Read-only") || e.Message.Contains("Permission denied"))
+                    throw Sysfs.RootRequired(hostPath, "write", e);
+                throw new GpuVirtException(ErrorIds.BootFileWriteFailed, ErrorKind.WriteError, $"Cannot write '{hostPath}': {e.Message}", hostPath, e);
+            }
+        }
+
+        private static void CopyExtendedAttributes(string from, string to)
+        {
+            var names = new byte[65536];
+            long length;
+            try
+            {
+                length = Native.llistxattr(Native.Path(from), names, (IntPtr)names.Length).ToInt64();
+            }
+            catch (EntryPointNotFoundException)
+            {
+                return;
+            }
+            if (length <= 0) return;
+            var start = 0;
+            for (var i = 0; i < length; i++)
+            {
+                if (names[i] != 0) continue;
+                var name = Encoding.UTF8.GetString(names, start, i - start);
+                start = i + 1;
+                var nameBytes = Native.Path(name);
+                var value = new byte[65536];
+                var size = Native.lgetxattr(Native.Path(from), nameBytes, value, (IntPtr)value.Length).ToInt64();
+                if (size < 0) continue;
+                if (Native.lsetxattr(Native.Path(to), nameBytes, value, (IntPtr)size, 0) != 0)
+                {
+                    var errno = Marshal.GetLastWin32Error();
+                    // A label the file system cannot take is not worth failing over; anything else is.
+                    if (errno != Native.ENOTSUP && errno != Native.EPERM)
+                        throw new IOException($"Cannot copy the extended attribute '{name}' to '{to}': {new Win32Exception(errno).Message}");
+                }
+            }
+        }
+
+        private static void SyncDirectory(string dir)
+        {
+            var fd = Native.open(Native.Path(dir), 0);
+            if (fd < 0) return;
+            Native.fsync(fd);
+            Native.close(fd);
+        }
+
+        private static void Check(int result, string path, string call)
+        {
+            if (result == 0) return;
+            var errno = Marshal.GetLastWin32Error();
+            var message = $"{call} '{path}': {new Win32Exception(errno).Message}";
+            if (errno == Native.EACCES || errno == Native.EPERM || errno == Native.EROFS) throw new UnauthorizedAccessException(message);
+            throw new IOException(message);
+        }
+
+        private static void TryDelete(string path)
+        {
+            try
+            {
+                if (File.Exists(path)) File.Delete(path);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+
+        private static class Native
+        {
+            public const int AtFdCwd = -100;
+            public const int AtSymlinkNoFollow = 0x100;
+            public const uint StatxBasicStats = 0x7ff;
+            public const int EPERM = 1;
+            public const int EACCES = 13;
+            public const int ENOSYS = 38;
+            public const int EROFS = 30;
+            public const int ENOTSUP = 95;
+
+            public static byte[] Path(string path)
+            {
+                var bytes = new byte[Encoding.UTF8.GetByteCount(path) + 1];
+                Encoding.UTF8.GetBytes(path, 0, path.Length, bytes, 0);
+                return bytes;
+            }
+
+            [DllImport("libc", SetLastError = true)]
+            public static extern int statx(int dirfd, byte[] path, int flags, uint mask, byte[] buffer);
+
+            [DllImport("libSystem.Native", EntryPoint = "SystemNative_LStat", SetLastError = true)]
+            public static extern int SystemNative_LStat(byte[] path, byte[] output);
+
+            [DllImport("libc", SetLastError = true)]
+            public static extern int chmod(byte[] path, int mode);
+
+            [DllImport("libc", SetLastError = true)]
+            public static extern int chown(byte[] path, uint owner, uint group);
+
+            [DllImport("libc", SetLastError = true)]
+            public static extern int rename(byte[] from, byte[] to);
+
+            [DllImport("libc", SetLastError = true)]
+            public static extern int open(byte[] path, int flags);
+
+            [DllImport("libc", SetLastError = true)]
+            public static extern int fsync(int fd);
+
+            [DllImport("libc", SetLastError = true)]
+            public static extern int close(int fd);
+
+            [DllImport("libc", SetLastError = true)]
+            public static extern IntPtr llistxattr(byte[] path, byte[] list, IntPtr size);
+
+            [DllImport("libc", SetLastError = true)]
+            public static extern IntPtr lgetxattr(byte[] path, byte[] name, byte[] value, IntPtr size);
+
+            [DllImport("libc", SetLastError = true)]
+            public static extern int lsetxattr(byte[] path, byte[] name, byte[] value, IntPtr size, int flags);
+        }
+    }
+}

@@ -1,0 +1,446 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
+using System.Threading;
+
+namespace GpuVirt.Core
+{
+    /// <summary>What Enable-IommuBoot is asked to configure.</summary>
+    public sealed class IommuBootRequest
+    {
+        /// <summary>Null: read from <c>/proc/cpuinfo</c>.</summary>
+        public CpuVendor? CpuVendor { get; set; }
+
+        /// <summary>Leave out <c>iommu=pt</c>.</summary>
+        public bool NoIommuPt { get; set; }
+
+        public StubDriver StubDriver { get; set; } = StubDriver.PciStub;
+
+        /// <summary><c>vendor:device</c> ids to hold with the stub driver at boot.</summary>
+        public IList<string> StubIds { get; } = new List<string>();
+
+        /// <summary>Add <c>modprobe.blacklist=nouveau</c>.</summary>
+        public bool BlacklistNouveau { get; set; }
+
+        /// <summary>Null: detect under the root.</summary>
+        public BootLoaderFamily? BootLoader { get; set; }
+    }
+
+    /// <summary>Everything a boot configuration command will do, worked out before anything is written.</summary>
+    public sealed class IommuBootPlan
+    {
+        internal IommuBootPlan(string action, BootConfiguration boot, BootTransaction transaction, string? before, string? after,
+            IReadOnlyList<string> added, IReadOnlyList<string> removed, IReadOnlyList<string> warnings, bool rebootRequired)
+        {
+            Action = action;
+            Boot = boot;
+            Transaction = transaction;
+            BeforeArguments = before;
+            AfterArguments = after;
+            ArgumentsAdded = added;
+            ArgumentsRemoved = removed;
+            Warnings = warnings;
+            RebootRequired = rebootRequired;
+        }
+
+        public string Action { get; }
+        public BootConfiguration Boot { get; }
+        internal BootTransaction Transaction { get; }
+
+        /// <summary>The kernel arguments of the edited file before and after.</summary>
+        public string? BeforeArguments { get; }
+        public string? AfterArguments { get; }
+
+        public IReadOnlyList<string> ArgumentsAdded { get; }
+        public IReadOnlyList<string> ArgumentsRemoved { get; }
+        public IReadOnlyList<string> Warnings { get; }
+
+        /// <summary>Whether the running kernel will differ from the configuration once the plan is carried out.</summary>
+        public bool RebootRequired { get; }
+
+        public bool HasChanges => Transaction.Writes.Count > 0;
+
+        public IReadOnlyList<string> Files => Transaction.Writes.Select(w => w.HostPath).ToList();
+        public IReadOnlyList<string> Commands => Transaction.Commands.Select(c => c.ToString()).ToList();
+
+        /// <summary>The text -WhatIf and -Confirm show: before and after, every file and every command.</summary>
+        public string Describe(HostRoot root)
+        {
+            var sb = new StringBuilder();
+            var file = Boot.LinkPath != null ? $"{Boot.File} (the target of {Boot.LinkPath})" : Boot.File;
+            sb.Append(Action).Append(" (").Append(Boot.Family).Append(" boot loader): edit ").Append(file);
+            if (Boot.IsShellFile) sb.Append(", ").Append(BootConfiguration.GrubVariable);
+            sb.Append('\n');
+            sb.Append("  before: ").Append(BeforeArguments ?? "(no file)").Append('\n');
+            sb.Append("  after:  ").Append(AfterArguments ?? "(no file)").Append('\n');
+            if (ArgumentsAdded.Count > 0) sb.Append("  add:    ").Append(string.Join(" ", ArgumentsAdded)).Append('\n');
+            if (ArgumentsRemoved.Count > 0) sb.Append("  remove: ").Append(string.Join(" ", ArgumentsRemoved)).Append('\n');
+            foreach (var w in Transaction.Writes)
+            {
+                sb.Append("  ").Append(w.Action == BootFileAction.Removed ? "delete " : "write  ").Append(w.HostPath)
+                  .Append(w.Backup && w.Original != null ? " (backup next to it)" : string.Empty).Append('\n');
+            }
+            foreach (var c in Transaction.Commands)
+            {
+                sb.Append("  run    ").Append(root.IsLive ? c.ToString() : ProcessRunner.Render("chroot", new[] { root.Directory, c.Program }.Concat(c.Arguments))).Append('\n');
+            }
+            return sb.ToString().TrimEnd('\n');
+        }
+    }
+
+    /// <summary>
+    /// Enables the IOMMU and stub drivers on the kernel command line, and takes back exactly what it added, on the
+    /// four boot loader families (RHEL 7 grub2-mkconfig, BLS with grubby, Debian update-grub, systemd-boot).
+    /// </summary>
+    public static class IommuBoot
+    {
+        private static readonly string[] ListKeys = { KernelArguments.PciStubIds, KernelArguments.VfioPciIds, KernelArguments.ModprobeBlacklist };
+
+        /// <summary>The arguments Enable-IommuBoot wants for a request (before looking at any file).</summary>
+        internal static IReadOnlyList<ArgumentRequirement> Requirements(CpuVendor vendor, IommuBootRequest request, IReadOnlyList<string> ids)
+        {
+            var list = new List<ArgumentRequirement>();
+            if (vendor == CpuVendor.Intel)
+            {
+                list.Add(new ArgumentRequirement(KernelArguments.IntelIommu, "on", new[] { "off" }));
+            }
+            else
+            {
+                list.Add(new ArgumentRequirement(KernelArguments.AmdIommu, null, new[] { "off" }));
+            }
+            list.Add(request.NoIommuPt
+                ? new ArgumentRequirement(KernelArguments.Iommu, null, new[] { "off" })
+                : new ArgumentRequirement(KernelArguments.Iommu, "pt", new[] { "off", "nopt" }));
+            var key = KernelArguments.IdsKey(request.StubDriver);
+            var otherKey = KernelArguments.IdsKey(KernelArguments.OtherDriver(request.StubDriver));
+            foreach (var id in ids)
+            {
+                // An id on the other stub driver's list would be claimed twice: it moves.
+                list.Add(new ArgumentRequirement(otherKey, null, new[] { id }, ignoreCase: true));
+                list.Add(new ArgumentRequirement(key, id, null, ignoreCase: true));
+            }
+            if (request.BlacklistNouveau)
+            {
+                list.Add(new ArgumentRequirement(KernelArguments.ModprobeBlacklist, KernelArguments.Nouveau));
+            }
+            return list;
+        }
+
+        /// <summary>Normalizes and checks <c>vendor:device</c> ids, keeping their order and dropping repeats.</summary>
+        public static IReadOnlyList<string> NormalizeIds(IEnumerable<string> ids)
+        {
+            var result = new List<string>();
+            foreach (var raw in ids)
+            {
+                var id = KernelArguments.NormalizeId(raw) ?? throw new GpuVirtException(ErrorIds.InvalidStubId, ErrorKind.InvalidArgument,
+                    $"'{raw}' is not a PCI vendor:device id such as 10de:11fa (as lspci -nn shows it).", raw);
+                if (!result.Contains(id)) result.Add(id);
+            }
+            return result;
+        }
+
+        /// <summary>
+        /// Checks stub ids against the host's devices. A stub id claims every function with that id at boot: taking
+        /// a storage controller or a bridge from the host can leave it unbootable, so that is refused unless forced.
+        /// Returns warnings for the rest (an id that claims more functions than were chosen, the console GPU).
+        /// </summary>
+        public static IReadOnlyList<string> CheckStubIds(PciInventory inventory, IReadOnlyList<string> ids, IReadOnlyCollection<PciAddress> chosen, bool force)
+        {
+            var warnings = new List<string>();
+            foreach (var id in ids)
+            {
+                var matches = inventory.Devices.Where(d => string.Equals(d.Ids, id, StringComparison.OrdinalIgnoreCase)).ToList();
+                if (matches.Count == 0 && inventory.Devices.Count > 0)
+                {
+                    warnings.Add($"No PCI function with id {id} is on this host: the stub id takes effect only where such a device is present.");
+                }
+                foreach (var d in matches.Where(d => d.BaseClass == 0x01 || d.BaseClass == 0x06))
+                {
+                    var what = $"{id} is the id of {d.Address} ({d.ClassName ?? "class " + d.ClassId}, {d.Description})";
+                    if (!force)
+                    {
+                        throw new GpuVirtException(ErrorIds.StubDeviceUnsafe, ErrorKind.InvalidArgument,
+                            $"{what}: a stub driver would take it from the host at boot, and the host may not boot. Nothing was changed. Give -Force only if that is really meant.", d.Address);
+                    }
+                    warnings.Add(what + ": it will be held by the stub driver at boot (-Force).");
+                }
+                var ofChosen = matches.Any(d => chosen.Contains(d.Address));
+                foreach (var d in matches.Where(d => ofChosen && !chosen.Contains(d.Address)))
+                {
+                    warnings.Add($"The stub id {id} also claims {d.Address} ({d.Description}): ids match every function of the same model.");
+                }
+                foreach (var d in matches.Where(d => d.IsBootVga))
+                {
+                    warnings.Add($"{d.Address} is the host's console GPU (boot_vga): with its id on the stub list the host console has no display after the reboot.");
+                }
+            }
+            return warnings;
+        }
+
+        public static IommuBootPlan PlanEnable(HostRoot root, IommuBootRequest request)
+        {
+            var boot = BootConfiguration.Detect(root, request.BootLoader);
+            var vendor = request.CpuVendor ?? CpuInfo.ReadVendor(root);
+            var ids = NormalizeIds(request.StubIds);
+            var requirements = Requirements(vendor, request, ids);
+
+            var full = root.Resolve(boot.File);
+            string? original = null;
+            string text;
+            var created = new List<BootEdit>();
+            if (!boot.IsShellFile && !System.IO.File.Exists(full) && !System.IO.Directory.Exists(full))
+            {
+                // kernel-install falls back to /usr/lib/kernel/cmdline or /proc/cmdline: start from that, never from nothing.
+                text = BootConfiguration.KernelInstallDefault(root) ?? throw new GpuVirtException(ErrorIds.BootFileNotFound, ErrorKind.ObjectNotFound,
+                    $"'{boot.File}' does not exist and neither '{BootConfiguration.UsrKernelCmdline}' nor '{HostPaths.ProcCmdline}' tells what it should hold (root=...). Create it first.", boot.File);
+                created.Add(new BootEdit { Kind = BootEditKind.CreatedFile, File = boot.File, Word = text });
+            }
+            else
+            {
+                text = original = HostFiles.ReadText(full, boot.File);
+            }
+
+            var result = ArgumentEditor.Apply(text, boot.Parse, boot.File, requirements);
+            var edits = created.Concat(result.Edits).ToList();
+            var before = boot.Parse(text);
+            var after = boot.Parse(result.Text);
+            var transaction = new BootTransaction(root);
+            var warnings = new List<string>();
+            foreach (var dropIn in boot.OverridingDropIns(root))
+            {
+                warnings.Add($"'{dropIn}' sets {BootConfiguration.GrubVariable} again after '{boot.File}': the arguments written here may be overridden. Check that file.");
+            }
+
+            if (result.Edits.Count > 0)
+            {
+                transaction.Writes.Add(new FileWrite(boot.File, original, result.Text, backup: true, before: original is null ? null : before.ArgumentLine, after: after.ArgumentLine));
+                var log = BootEditLog.Read(root).Concat(edits).ToList();
+                transaction.Writes.Add(new FileWrite(BootEditLog.HostPath, ReadIfExists(root, BootEditLog.HostPath), BootEditLog.Format(log), backup: false));
+                AddCommands(root, boot, transaction, before, after, result.Edits, warnings);
+            }
+
+            var keys = requirements.Select(r => r.Key).ToList();
+            var reboot = RebootRequired(root, after, keys, result.Edits.Count > 0);
+            var (added, removed) = Summarize(result.Edits);
+            return new IommuBootPlan("Enable-IommuBoot", boot, transaction, original is null ? null : before.ArgumentLine, after.ArgumentLine, added, removed, warnings, reboot);
+        }
+
+        public static IommuBootPlan PlanDisable(HostRoot root, BootLoaderFamily? family = null)
+        {
+            var boot = BootConfiguration.Detect(root, family);
+            var log = BootEditLog.Read(root);
+            var transaction = new BootTransaction(root);
+            var warnings = new List<string>();
+            var undoneAll = new List<BootEdit>();
+            string? beforeLine = null, afterLine = null;
+            CmdlineDocument? beforeMain = null, afterMain = null;
+
+            if (log.Count == 0)
+            {
+                warnings.Add($"There is no record of Enable-IommuBoot changes ('{BootEditLog.HostPath}' under '{root.Directory}'): nothing to undo. Arguments added by hand stay as they are.");
+            }
+
+            foreach (var group in log.GroupBy(e => e.File))
+            {
+                var file = group.Key;
+                var full = root.Resolve(file);
+                if (!System.IO.File.Exists(full))
+                {
+                    warnings.Add($"'{file}' no longer exists; its recorded edits were dropped.");
+                    continue;
+                }
+                Func<string, CmdlineDocument> parse = file == boot.File ? boot.Parse
+                    : file == HostFiles.ResolveLinks(root, BootConfiguration.KernelCmdline) ? CmdlineDocument.ParsePlain
+                    : t => CmdlineDocument.ParseShell(t, BootConfiguration.GrubVariable);
+                var text = HostFiles.ReadText(full, file);
+                var edits = group.Where(e => e.Kind != BootEditKind.CreatedFile).ToList();
+                var undo = ArgumentEditor.Undo(text, parse, file, edits);
+                warnings.AddRange(undo.Notes);
+                undoneAll.AddRange(undo.Edits);
+                var createdWith = group.FirstOrDefault(e => e.Kind == BootEditKind.CreatedFile);
+                var deleteFile = createdWith != null && undo.Text == createdWith.Word;
+                var before = parse(text);
+                var after = parse(undo.Text);
+                if (file == boot.File)
+                {
+                    beforeMain = before;
+                    afterMain = after;
+                    beforeLine = before.ArgumentLine;
+                    afterLine = deleteFile ? null : after.ArgumentLine;
+                }
+                if (undo.Text != text || deleteFile)
+                {
+                    transaction.Writes.Add(new FileWrite(file, text, deleteFile ? null : undo.Text, backup: true, before: before.ArgumentLine, after: deleteFile ? null : after.ArgumentLine));
+                }
+            }
+
+            if (log.Count > 0)
+            {
+                transaction.Writes.Add(new FileWrite(BootEditLog.HostPath, ReadIfExists(root, BootEditLog.HostPath), null, backup: false));
+            }
+            if (beforeMain is null)
+            {
+                var full = root.Resolve(boot.File);
+                if (System.IO.File.Exists(full))
+                {
+                    beforeMain = afterMain = boot.Parse(HostFiles.ReadText(full, boot.File));
+                    beforeLine = afterLine = beforeMain.ArgumentLine;
+                }
+            }
+            var userEdits = undoneAll.Where(e => e.Kind != BootEditKind.QuotedRun && e.Kind != BootEditKind.Assignment).ToList();
+            if (transaction.Writes.Any(w => w.HostPath != BootEditLog.HostPath) && beforeMain != null && afterMain != null)
+            {
+                AddCommands(root, boot, transaction, beforeMain, afterMain, userEdits, warnings);
+            }
+
+            var (added, removed) = Summarize(userEdits);
+            var keys = userEdits.Select(e => e.Key).Where(k => k.Length > 0).ToList();
+            var reboot = afterMain != null && RebootRequired(root, afterMain, keys, userEdits.Count > 0);
+            // Undoing swaps the roles: what Enable added is removed now, and what it replaced comes back.
+            return new IommuBootPlan("Disable-IommuBoot", boot, transaction, beforeLine, afterLine, removed, added, warnings, reboot);
+        }
+
+        /// <summary>Carries a plan out; returns the change record.</summary>
+        public static BootChange Apply(HostRoot root, IommuBootPlan plan, ProcessRunner runner, CancellationToken cancellationToken = default)
+        {
+            if (!plan.HasChanges)
+            {
+                return new BootChange(plan.Action, plan.Boot.Family, null, Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);
+            }
+            var (files, commands) = plan.Transaction.Execute(runner, cancellationToken);
+            return new BootChange(plan.Action, plan.Boot.Family, null, files, plan.ArgumentsAdded, plan.ArgumentsRemoved, commands, plan.RebootRequired);
+        }
+
+        private static string? ReadIfExists(HostRoot root, string hostPath)
+        {
+            var full = root.Resolve(hostPath);
+            return System.IO.File.Exists(full) ? HostFiles.ReadText(full, hostPath) : null;
+        }
+
+        private static void AddCommands(HostRoot root, BootConfiguration boot, BootTransaction transaction, CmdlineDocument before, CmdlineDocument after,
+            IReadOnlyList<BootEdit> edits, List<string> warnings)
+        {
+            transaction.Commands.AddRange(boot.RegenerationCommands(root));
+            if (boot.Family == BootLoaderFamily.SystemdBoot && transaction.Commands.Count == 0)
+            {
+                warnings.Add($"No installed kernel was found under /usr/lib/modules: only '{boot.File}' was changed. Kernels installed from now on get the new arguments.");
+            }
+            if (boot.Family != BootLoaderFamily.Bls) return;
+            var grubby = GrubbyArguments(root, before, after, edits);
+            if (grubby != null)
+            {
+                transaction.Commands.Add(new HostCommand("grubby", grubby));
+                transaction.Guarded.AddRange(BlsEntryFiles(root));
+            }
+        }
+
+        private static IEnumerable<string> BlsEntryFiles(HostRoot root)
+        {
+            var dir = root.Resolve(BootConfiguration.BlsEntries);
+            if (System.IO.Directory.Exists(dir))
+            {
+                foreach (var f in System.IO.Directory.GetFiles(dir, "*.conf").OrderBy(f => f, StringComparer.Ordinal))
+                    yield return BootConfiguration.BlsEntries + "/" + System.IO.Path.GetFileName(f);
+            }
+            if (System.IO.File.Exists(root.Resolve(BootConfiguration.GrubEnv))) yield return BootConfiguration.GrubEnv;
+        }
+
+        /// <summary>
+        /// The grubby arguments that bring every BLS entry to the edited file's values for the keys that changed. Id
+        /// lists keep the ids the entries have beyond the file's, so that no id a user gave by hand is lost.
+        /// </summary>
+        internal static string[]? GrubbyArguments(HostRoot root, CmdlineDocument before, CmdlineDocument after, IReadOnlyList<BootEdit> edits)
+        {
+            var keys = new List<string>();
+            foreach (var k in edits.Select(e => e.Key).Where(k => k.Length > 0))
+            {
+                if (!keys.Any(x => KernelArguments.SameKey(x, k))) keys.Add(k);
+            }
+            if (keys.Count == 0) return null;
+            var entryArgs = BootConfiguration.BlsEntryArguments(root);
+            var set = new List<string>();
+            var remove = new List<string>();
+            foreach (var key in keys)
+            {
+                var beforeWords = WordsWithKey(before, key);
+                var afterWords = WordsWithKey(after, key);
+                if (ListKeys.Any(l => KernelArguments.SameKey(l, key)))
+                {
+                    var comparer = StringComparer.OrdinalIgnoreCase;
+                    var beforeItems = beforeWords.SelectMany(KernelArguments.ItemsOf).ToList();
+                    var afterItems = afterWords.SelectMany(KernelArguments.ItemsOf).ToList();
+                    var removedItems = beforeItems.Where(i => !afterItems.Contains(i, comparer)).ToList();
+                    var final = afterItems.Distinct(comparer).ToList();
+                    foreach (var item in KernelArguments.ItemsFor(entryArgs, key))
+                    {
+                        if (!final.Contains(item, comparer) && !removedItems.Contains(item, comparer) && !beforeItems.Contains(item, comparer)) final.Add(item);
+                    }
+                    var spelled = afterWords.Count > 0 ? KernelArguments.KeyOf(afterWords[afterWords.Count - 1]) : key;
+                    if (final.Count > 0) set.Add(KernelArguments.Compose(spelled, final));
+                    else remove.AddRange(beforeWords.Count > 0 ? beforeWords : new List<string> { key });
+                }
+                else if (afterWords.Count > 0)
+                {
+                    set.AddRange(afterWords);
+                }
+                else
+                {
+                    remove.AddRange(beforeWords.Count > 0 ? beforeWords : new List<string> { key });
+                }
+            }
+            var args = new List<string> { "--update-kernel=ALL" };
+            if (set.Count > 0) args.Add("--args=" + string.Join(" ", set));
+            if (remove.Count > 0) args.Add("--remove-args=" + string.Join(" ", remove));
+            return args.ToArray();
+        }
+
+        private static List<string> WordsWithKey(CmdlineDocument doc, string key) =>
+            doc.Words.Where(w => !w.IsOpaque && KernelArguments.SameKey(KernelArguments.KeyOf(w.Text), key)).Select(w => w.Text).ToList();
+
+        /// <summary>
+        /// True when, for the managed keys, the configured arguments differ from those the kernel runs with. Without a
+        /// readable <c>/proc/cmdline</c> (an offline image) a change means a reboot.
+        /// </summary>
+        internal static bool RebootRequired(HostRoot root, CmdlineDocument configured, IEnumerable<string> keys, bool changed)
+        {
+            var running = Sysfs.TryReadText(root.Resolve(HostPaths.ProcCmdline));
+            if (running is null) return changed;
+            var runningArgs = KernelArguments.Split(running);
+            var configuredArgs = configured.Words.Where(w => !w.IsOpaque).Select(w => w.Text).ToList();
+            foreach (var key in keys.Distinct())
+            {
+                var a = new HashSet<string>(KernelArguments.ItemsFor(configuredArgs, key), StringComparer.OrdinalIgnoreCase);
+                var b = new HashSet<string>(KernelArguments.ItemsFor(runningArgs, key), StringComparer.OrdinalIgnoreCase);
+                if (!a.SetEquals(b)) return true;
+            }
+            return false;
+        }
+
+        private static (IReadOnlyList<string> Added, IReadOnlyList<string> Removed) Summarize(IEnumerable<BootEdit> edits)
+        {
+            var added = new List<string>();
+            var removed = new List<string>();
+            foreach (var e in edits)
+            {
+                switch (e.Kind)
+                {
+                    case BootEditKind.Add:
+                        added.Add(e.Key + "=" + e.Item);
+                        break;
+                    case BootEditKind.Replace:
+                        removed.Add(e.Key + "=" + e.OldItem);
+                        added.Add(e.Key + "=" + e.Item);
+                        break;
+                    case BootEditKind.Remove:
+                        removed.Add(e.Key + "=" + e.OldItem);
+                        break;
+                    case BootEditKind.Drop:
+                        removed.Add(e.Word);
+                        break;
+                }
+            }
+            return (added, removed);
+        }
+    }
+}

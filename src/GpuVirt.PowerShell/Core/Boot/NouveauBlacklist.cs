@@ -1,0 +1,183 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text.RegularExpressions;
+using System.Threading;
+
+namespace GpuVirt.Core
+{
+    /// <summary>The program that builds the initial ramdisk.</summary>
+    public enum InitramfsTool
+    {
+        /// <summary>RHEL, Fedora: <c>dracut --force</c> (all kernels: <c>dracut --regenerate-all --force</c>).</summary>
+        Dracut,
+
+        /// <summary>Debian, Ubuntu: <c>update-initramfs -u</c> (all kernels: <c>update-initramfs -u -k all</c>).</summary>
+        InitramfsTools,
+    }
+
+    /// <summary>What Disable-NouveauDriver or Enable-NouveauDriver will do.</summary>
+    public sealed class NouveauPlan
+    {
+        internal NouveauPlan(string action, InitramfsTool tool, BootTransaction transaction, string? alreadyBy, IReadOnlyList<string> warnings, bool rebootRequired)
+        {
+            Action = action;
+            Tool = tool;
+            Transaction = transaction;
+            AlreadyBlacklistedBy = alreadyBy;
+            Warnings = warnings;
+            RebootRequired = rebootRequired;
+        }
+
+        public string Action { get; }
+        public InitramfsTool Tool { get; }
+        internal BootTransaction Transaction { get; }
+
+        /// <summary>A modprobe file that already blacklists nouveau (the NVIDIA installer's), when nothing is written.</summary>
+        public string? AlreadyBlacklistedBy { get; }
+
+        public IReadOnlyList<string> Warnings { get; }
+        public bool RebootRequired { get; }
+        public bool HasChanges => Transaction.Writes.Count > 0;
+
+        public string Describe(HostRoot root)
+        {
+            var lines = new List<string> { Action + ":" };
+            foreach (var w in Transaction.Writes)
+            {
+                lines.Add((w.Content is null ? "  delete " : "  write  ") + w.HostPath + (w.Content is null ? string.Empty : ":"));
+                if (w.Content != null) lines.AddRange(w.Content.TrimEnd('\n').Split('\n').Select(l => "           " + l));
+            }
+            foreach (var c in Transaction.Commands)
+            {
+                lines.Add("  run    " + (root.IsLive ? c.ToString() : ProcessRunner.Render("chroot", new[] { root.Directory, c.Program }.Concat(c.Arguments))));
+            }
+            return string.Join("\n", lines);
+        }
+    }
+
+    /// <summary>
+    /// Keeps nouveau off a vGPU host the way the RHEL procedure says (16.7.2.1): a file in <c>/etc/modprobe.d</c> with
+    /// <c>blacklist nouveau</c> and <c>options nouveau modeset=0</c>, unless the NVIDIA installer's file already does
+    /// it, then a new initramfs so that the blacklist holds from early boot.
+    /// </summary>
+    public static class NouveauBlacklist
+    {
+        public const string ModprobeDirectory = "/etc/modprobe.d";
+        public const string NvidiaInstallerFile = "nvidia-installer-disable-nouveau.conf";
+        public const string DefaultName = "blacklist-nouveau";
+        public const string Marker = "# Written by Disable-NouveauDriver (GpuVirt); Enable-NouveauDriver removes this file.";
+        public const string Content = Marker + "\nblacklist nouveau\noptions nouveau modeset=0\n";
+
+        private static readonly Regex NamePattern = new Regex("^[A-Za-z0-9][A-Za-z0-9._-]*$", RegexOptions.CultureInvariant);
+
+        /// <summary>The host path of the modprobe file for a name (<c>blacklist-nouveau</c> → <c>/etc/modprobe.d/blacklist-nouveau.conf</c>).</summary>
+        public static string FileFor(string name)
+        {
+            var bare = name.EndsWith(".conf", StringComparison.Ordinal) ? name.Substring(0, name.Length - 5) : name;
+            if (!NamePattern.IsMatch(bare))
+            {
+                throw new GpuVirtException(ErrorIds.InvalidModprobeFileName, ErrorKind.InvalidArgument,
+                    $"'{name}' is not a modprobe file name: use letters, digits, '.', '_' and '-' (the file becomes {ModprobeDirectory}/<name>.conf).", name);
+            }
+            return ModprobeDirectory + "/" + bare + ".conf";
+        }
+
+        /// <summary>The first <c>/etc/modprobe.d/*.conf</c> with both <c>blacklist nouveau</c> and <c>options nouveau modeset=0</c>.</summary>
+        public static string? FindBlacklist(HostRoot root, string? except = null)
+        {
+            var dir = root.Resolve(ModprobeDirectory);
+            if (!Directory.Exists(dir)) return null;
+            foreach (var file in Directory.GetFiles(dir, "*.conf").OrderBy(f => Path.GetFileName(f) == NvidiaInstallerFile ? 0 : 1).ThenBy(f => f, StringComparer.Ordinal))
+            {
+                var host = ModprobeDirectory + "/" + Path.GetFileName(file);
+                if (host == except) continue;
+                var lines = (Sysfs.TryReadText(file) ?? string.Empty).Split('\n')
+                    .Select(l => Regex.Replace(l.Split('#')[0].Trim(), @"\s+", " "))
+                    .ToList();
+                if (lines.Contains("blacklist nouveau") && lines.Contains("options nouveau modeset=0")) return host;
+            }
+            return null;
+        }
+
+        /// <summary>The initramfs tool the host has (dracut first), or the one given.</summary>
+        public static InitramfsTool DetectTool(HostRoot root, InitramfsTool? tool)
+        {
+            if (tool is InitramfsTool given) return given;
+            if (ProcessRunner.ExistsOnHost(root, "dracut")) return InitramfsTool.Dracut;
+            if (ProcessRunner.ExistsOnHost(root, "update-initramfs")) return InitramfsTool.InitramfsTools;
+            throw new GpuVirtException(ErrorIds.InitramfsToolNotDetected, ErrorKind.NotInstalled,
+                $"Neither dracut nor update-initramfs was found{(root.IsLive ? string.Empty : " under '" + root.Directory + "'")}. Install dracut (RHEL, Fedora) or initramfs-tools (Debian, Ubuntu), or give -InitramfsTool.",
+                root.Directory);
+        }
+
+        public static HostCommand Regenerate(InitramfsTool tool, bool allKernels) => tool == InitramfsTool.Dracut
+            ? (allKernels ? new HostCommand("dracut", "--regenerate-all", "--force") : new HostCommand("dracut", "--force"))
+            : (allKernels ? new HostCommand("update-initramfs", "-u", "-k", "all") : new HostCommand("update-initramfs", "-u"));
+
+        /// <summary>Plans the blacklist: a new file and a new initramfs, or nothing when nouveau is already blacklisted.</summary>
+        public static NouveauPlan PlanDisable(HostRoot root, string name, bool allKernels, InitramfsTool? tool)
+        {
+            var file = FileFor(name);
+            var chosen = DetectTool(root, tool);
+            var transaction = new BootTransaction(root);
+            var warnings = new List<string>();
+            var full = root.Resolve(file);
+            var existing = File.Exists(full) ? HostFiles.ReadText(full, file) : null;
+            var already = FindBlacklist(root);
+            if (already is null)
+            {
+                if (existing != null)
+                {
+                    throw new GpuVirtException(ErrorIds.ModprobeFileConflict, ErrorKind.ResourceBusy,
+                        $"'{file}' exists and does not blacklist nouveau; it is left as it is. Give -Name another file name.", file);
+                }
+                transaction.Writes.Add(new FileWrite(file, null, Content, backup: true, after: "blacklist nouveau; options nouveau modeset=0"));
+                transaction.Commands.Add(Regenerate(chosen, allKernels));
+            }
+            var loaded = Directory.Exists(root.Resolve(HostPaths.SysModule + "/nouveau"));
+            return new NouveauPlan("Disable-NouveauDriver", chosen, transaction, already, warnings, transaction.Writes.Count > 0 || loaded);
+        }
+
+        /// <summary>Plans the undo: removes the file Disable-NouveauDriver wrote (and nothing else), then a new initramfs.</summary>
+        public static NouveauPlan PlanEnable(HostRoot root, string name, bool allKernels, InitramfsTool? tool)
+        {
+            var file = FileFor(name);
+            var chosen = DetectTool(root, tool);
+            var transaction = new BootTransaction(root);
+            var warnings = new List<string>();
+            var full = root.Resolve(file);
+            if (File.Exists(full))
+            {
+                var text = HostFiles.ReadText(full, file);
+                if (!text.StartsWith(Marker, StringComparison.Ordinal))
+                {
+                    throw new GpuVirtException(ErrorIds.ModprobeFileConflict, ErrorKind.ResourceBusy,
+                        $"'{file}' was not written by Disable-NouveauDriver; it is left as it is.", file);
+                }
+                transaction.Writes.Add(new FileWrite(file, text, null, backup: true, before: "blacklist nouveau; options nouveau modeset=0"));
+                transaction.Commands.Add(Regenerate(chosen, allKernels));
+            }
+            else
+            {
+                warnings.Add($"'{file}' does not exist: there is no blacklist of Disable-NouveauDriver to remove.");
+            }
+            var other = FindBlacklist(root, file);
+            if (other != null) warnings.Add($"'{other}' blacklists nouveau too and is not changed: nouveau stays off until it is removed.");
+            return new NouveauPlan("Enable-NouveauDriver", chosen, transaction, other, warnings, transaction.Writes.Count > 0);
+        }
+
+        public static BootChange Apply(HostRoot root, NouveauPlan plan, ProcessRunner runner, CancellationToken cancellationToken = default, Action<HostCommand, int, int>? progress = null)
+        {
+            var tool = plan.Tool == InitramfsTool.Dracut ? "dracut" : "update-initramfs";
+            if (!plan.HasChanges)
+            {
+                return new BootChange(plan.Action, null, tool, Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);
+            }
+            plan.Transaction.Progress = progress;
+            var (files, commands) = plan.Transaction.Execute(runner, cancellationToken);
+            return new BootChange(plan.Action, null, tool, files, Array.Empty<string>(), Array.Empty<string>(), commands, plan.RebootRequired);
+        }
+    }
+}
