@@ -450,6 +450,35 @@ Describe 'Dismount-GpuHostDriver and Mount-GpuHostDriver (sysfs, on fixture tree
         { Dismount-GpuHostDriver '02:00.1' -Root $Tree.Root -Method Virsh -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'HostDriverMethodNotSupported,GpuVirt.Commands.DismountGpuHostDriverCommand'
     }
 
+    It 'binds to another loaded driver through sysfs (a mediated-device parent driver), and refuses a name that is no driver name' {
+        $t = New-FixtureHost -Name Seed -Configure { param($b) $null = $b.AddDriver('gpuvirt_mdev_parent') }
+        try {
+            $dir = Join-Path $t.Root 'sys/bus/pci/devices/0000:02:00.0'
+            $out = Dismount-GpuHostDriver 02:00.0 -Driver gpuvirt_mdev_parent -Root $t.Root -Confirm:$false -Verbose -ErrorAction SilentlyContinue 4>&1
+            "$($out | Where-Object { "$_" -like 'Writing *' } | Select-Object -First 1)" | Should -Be "Writing 'gpuvirt_mdev_parent' to '$dir/driver_override'"
+            { Dismount-GpuHostDriver 02:00.0 -Driver '../../../etc/x' -Root $t.Root -Confirm:$false } |
+                Should -Throw -ErrorId 'InvalidDriverName,GpuVirt.Commands.DismountGpuHostDriverCommand'
+        }
+        finally { $t | Remove-FixtureHost }
+    }
+
+    It 'Mount-GpuHostDriver gives back a function that driver_override moved to any driver, and says when the link did not move' {
+        $t = New-FixtureHost -Name Seed -Configure { param($b) $d = $b.Devices | Where-Object Address -eq '0000:02:00.0'; $d.Driver = 'gpuvirt_mdev_parent'; $d.DriverOverride = 'gpuvirt_mdev_parent' }
+        try {
+            $dir = Join-Path $t.Root 'sys/bus/pci/devices/0000:02:00.0'
+            $err = $null
+            $out = Mount-GpuHostDriver 02:00.0 -Root $t.Root -Confirm:$false -Verbose -ErrorVariable err -ErrorAction SilentlyContinue 4>&1
+            @($out | Where-Object { "$_" -like 'Writing *' } | ForEach-Object { "$_" }) | Should -Be @(
+                "Writing '' to '$dir/driver_override'"
+                "Writing '0000:02:00.0' to '$dir/driver/unbind'"
+                "Writing '0000:02:00.0' to '$($t.Root)/sys/bus/pci/drivers_probe'"
+            )
+            $err[0].FullyQualifiedErrorId | Should -Be 'HostDriverNotBound,GpuVirt.Commands.MountGpuHostDriverCommand'
+            $err[0].Exception.Message | Should -BeLike "*still bound to 'gpuvirt_mdev_parent'*"
+        }
+        finally { $t | Remove-FixtureHost }
+    }
+
     It 'Mount-GpuHostDriver unbinds the passthrough driver and probes; a link still on pci-stub is HostDriverNotBound' {
         $gpuDir = Join-Path $Tree.Root 'sys/bus/pci/devices/0000:02:00.0'
         $err = $null

@@ -109,7 +109,9 @@ Describe 'about_GpuVirt' {
                 $command = Get-Command $call.GetCommandName() -ErrorAction SilentlyContinue
                 $command | Should -Not -BeNullOrEmpty -Because "'$($call.GetCommandName())' must exist"
                 foreach ($p in $call.CommandElements | Where-Object { $_ -is [System.Management.Automation.Language.CommandParameterAst] }) {
-                    $command.Parameters.ContainsKey($p.ParameterName) | Should -BeTrue -Because "-$($p.ParameterName) of $($command.Name) must exist"
+                    # a parameter's name or one of its aliases, as the examples check accepts them
+                    $named = @($command.Parameters.Values | Where-Object { $_.Name -eq $p.ParameterName -or $_.Aliases -contains $p.ParameterName })
+                    $named.Count | Should -Be 1 -Because "-$($p.ParameterName) of $($command.Name) must exist"
                 }
             }
         }

@@ -58,4 +58,17 @@ namespace GpuVirt.Commands
             return sb.Append('\'').ToString();
         }
     }
+
+    /// <summary>Completes the drivers Dismount-GpuHostDriver binds for passthrough.</summary>
+    public sealed class PassthroughDriverCompleter : IArgumentCompleter
+    {
+        public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+            CommandAst commandAst, IDictionary fakeBoundParameters)
+        {
+            var prefix = (wordToComplete ?? string.Empty).Trim('\'', '"');
+            return new[] { HostDriverBinding.VfioPci, HostDriverBinding.PciStub }
+                .Where(d => d.StartsWith(prefix, System.StringComparison.OrdinalIgnoreCase))
+                .Select(d => new CompletionResult(d, d, CompletionResultType.ParameterValue, d));
+        }
+    }
 }

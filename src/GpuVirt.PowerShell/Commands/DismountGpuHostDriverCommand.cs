@@ -12,10 +12,23 @@ namespace GpuVirt.Commands
     [OutputType(typeof(PciDevice))]
     public sealed class DismountGpuHostDriverCommand : HostDriverCmdlet
     {
-        /// <summary>The driver to bind: vfio-pci (the default) or pci-stub.</summary>
+        /// <summary>The driver to bind: vfio-pci (the default), pci-stub, or another loaded PCI driver (through sysfs).</summary>
         [Parameter]
-        [ValidateSet(HostDriverBinding.VfioPci, HostDriverBinding.PciStub)]
+        [ArgumentCompleter(typeof(PassthroughDriverCompleter))]
+        [ValidateNotNullOrEmpty]
         public string Driver { get; set; } = HostDriverBinding.VfioPci;
+
+        protected override void BeginProcessing()
+        {
+            try
+            {
+                HostDriverBinding.CheckDriverName(Driver);
+            }
+            catch (GpuVirtException e)
+            {
+                ThrowTerminatingError(e);
+            }
+        }
 
         protected override void ProcessRecord()
         {
@@ -42,7 +55,7 @@ namespace GpuVirt.Commands
                 WriteObject(Reread(address));
                 return;
             }
-            var method = ResolveMethod();
+            var method = ResolveMethod(virshCanDoIt: HostDriverBinding.VirshBackend(Driver) != null);
             string action;
             if (method == HostDriverMethod.Virsh)
             {

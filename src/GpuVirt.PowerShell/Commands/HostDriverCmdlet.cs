@@ -21,10 +21,10 @@ namespace GpuVirt.Commands
         protected HostDriverBinding Binding => new HostDriverBinding(HostSystem, line => WriteVerbose(line));
 
         /// <summary>
-        /// Auto is virsh on the live host when virsh is installed and libvirt answers, sysfs otherwise. virsh acts on the
-        /// live host only, so another root needs sysfs.
+        /// Auto is virsh on the live host when virsh is installed, libvirt answers and virsh can do the change (it binds
+        /// to vfio only), sysfs otherwise. virsh acts on the live host only, so another root needs sysfs.
         /// </summary>
-        protected HostDriverMethod ResolveMethod()
+        protected HostDriverMethod ResolveMethod(bool virshCanDoIt = true)
         {
             if (_resolved.HasValue) return _resolved.Value;
             if (Method == HostDriverMethod.Virsh && !HostSystem.IsLive)
@@ -36,6 +36,11 @@ namespace GpuVirt.Commands
             {
                 _resolved = Method;
                 return Method;
+            }
+            if (!virshCanDoIt)
+            {
+                WriteVerbose("virsh binds to vfio only: using sysfs.");
+                return HostDriverMethod.Sysfs;
             }
             if (!HostSystem.IsLive || ProgramLocator.Find(Virsh.Program) is null)
             {

@@ -28,7 +28,7 @@ namespace GpuVirt.Commands
         {
             var binding = Binding;
             var before = binding.CurrentDriver(address);
-            if (!PciInventory.IsPassthroughDriver(before))
+            if (!binding.IsRedirected(address))
             {
                 WriteVerbose($"{address} is already bound to the host driver {before}.");
                 WriteObject(Reread(address));
@@ -43,9 +43,9 @@ namespace GpuVirt.Commands
             else
             {
                 var dir = Path.Combine(HostPaths.PciDevices, address.ToString());
-                action = $"clear {dir}/driver_override" +
-                    (before is null ? string.Empty : $", write '{address}' to {dir}/driver/unbind") +
-                    $", '{address}' to {HostPaths.PciDriversProbe}";
+                action = (binding.Override(address) is null ? string.Empty : $"clear {dir}/driver_override, ") +
+                    (before is null ? string.Empty : $"write '{address}' to {dir}/driver/unbind, ") +
+                    $"write '{address}' to {HostPaths.PciDriversProbe}";
             }
             var target = $"{address} (driver: {before ?? "none"})";
             if (!ShouldProcess(target, $"Give back to the host driver: {action}")) return;

@@ -72,6 +72,7 @@ namespace GpuVirt.Core
 
         // host drivers (passthrough detach and reattach)
         public const string HostDriverNotLoaded = "HostDriverNotLoaded";
+        public const string InvalidDriverName = "InvalidDriverName";
         public const string HostDriverNotBound = "HostDriverNotBound";
         public const string HostDriverMethodNotSupported = "HostDriverMethodNotSupported";
 

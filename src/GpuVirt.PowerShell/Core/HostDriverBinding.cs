@@ -102,34 +102,60 @@ namespace GpuVirt.Core
         }
 
         /// <summary>
-        /// Gives the function back to the host: clears <c>driver_override</c>, unbinds the passthrough driver and probes.
-        /// Returns the change; <see cref="HostDriverChange.DriverAfter"/> is null when no host driver took the function.
+        /// True when the function was taken from the host: bound to vfio-pci or pci-stub, bound to no driver, or held
+        /// by a <c>driver_override</c> (which also covers any other driver a function was moved to).
+        /// </summary>
+        public bool IsRedirected(PciAddress address) =>
+            PciInventory.IsPassthroughDriver(CurrentDriver(address)) || Override(address) != null;
+
+        /// <summary>The function's <c>driver_override</c>, null when it reads <c>(null)</c> or is empty.</summary>
+        public string? Override(PciAddress address)
+        {
+            var text = Sysfs.TryReadText(Path.Combine(DeviceDirectory(address), "driver_override"));
+            return string.IsNullOrEmpty(text) || text == "(null)" ? null : text;
+        }
+
+        /// <summary>
+        /// Gives the function back to the host: clears <c>driver_override</c>, unbinds the driver it was moved to and
+        /// probes. Returns the change; <see cref="HostDriverChange.DriverAfter"/> is null when no host driver took it.
         /// </summary>
         public HostDriverChange Reattach(PciAddress address)
         {
             var dir = DeviceDirectory(address);
             var before = CurrentDriver(address);
-            var overridePath = Path.Combine(dir, "driver_override");
-            var currentOverride = Sysfs.TryReadText(overridePath);
-            var hasOverride = currentOverride != null && currentOverride != "(null)" && currentOverride.Length > 0;
-            if (!PciInventory.IsPassthroughDriver(before) || (before is null && !hasOverride))
+            var redirect = Override(address);
+            if (!PciInventory.IsPassthroughDriver(before) && redirect is null)
             {
-                // Already with a host driver (or unbound with nothing holding it back): nothing to give back.
-                if (before is null) Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
-                return new HostDriverChange(address, before, CurrentDriver(address), HostDriverMethod.Sysfs);
+                // A host driver holds it and nothing holds it back: nothing to give back.
+                return new HostDriverChange(address, before, before, HostDriverMethod.Sysfs);
             }
 
-            if (hasOverride) Write(overridePath, "\n");
+            if (redirect != null) Write(Path.Combine(dir, "driver_override"), "\n");
             if (before != null) Write(Path.Combine(dir, "driver", "unbind"), address.ToString());
             Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
 
             var after = CurrentDriver(address);
-            if (after != null && PciInventory.IsPassthroughDriver(after))
+            if (after != null && (PciInventory.IsPassthroughDriver(after) || after == redirect))
             {
                 throw new GpuVirtException(ErrorIds.HostDriverNotBound, ErrorKind.InvalidOperation,
                     $"{address} is still bound to '{after}' after unbind and drivers_probe: the host driver did not take it back.", address);
             }
             return new HostDriverChange(address, before, after, HostDriverMethod.Sysfs);
+        }
+
+        /// <summary>A kernel driver name as sysfs shows it under <c>/sys/bus/pci/drivers</c>; anything else is refused.</summary>
+        public static void CheckDriverName(string driver)
+        {
+            var ok = !string.IsNullOrEmpty(driver) && driver.Length <= 64;
+            foreach (var c in driver ?? string.Empty)
+            {
+                if (!(char.IsLetterOrDigit(c) && c < 128) && c != '_' && c != '-' && c != '.') ok = false;
+            }
+            if (!ok || driver == "." || driver == "..")
+            {
+                throw new GpuVirtException(ErrorIds.InvalidDriverName, ErrorKind.InvalidArgument,
+                    $"'{driver}' is not a kernel driver name (letters, digits, '_', '-', '.'), such as vfio-pci or pci-stub.", driver);
+            }
         }
 
         private void Write(string path, string value)
