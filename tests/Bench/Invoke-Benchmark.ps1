@@ -104,6 +104,36 @@ $bare = Measure-ProcessStart 'exit 0' 11
 $withModule = Measure-ProcessStart "Import-Module '$ModulePath'; exit 0" 11
 $importMs = [math]::Round($withModule.Median - $bare.Median, 1)
 
+# Several hostdevs attached to one guest in one pipeline: one virsh process for the attach, not one per device.
+# Measured on the embedded QEMU driver (qemu:///embed) with a defined, shut-off guest.
+$env:LIBVIRT_LOG_FILTERS = '4:*'
+$embedDir = Join-Path $OutDir 'libvirt'
+if (Test-Path $embedDir) { Remove-Item -Recurse -Force $embedDir }
+$uri = [GpuVirt.Fixtures.LibvirtFixture]::PrepareEmbedRoot((Join-Path $embedDir 'root'))
+$domainFile = [GpuVirt.Fixtures.LibvirtFixture]::WriteDomain((Join-Path $embedDir 'defs'), 'bench-vm', $false, 20)
+& virsh -c $uri define --file $domainFile | Out-Null
+if ($LASTEXITCODE -ne 0) { throw "virsh define failed on $uri" }
+$gpuRoot = Join-Path $treesDir 'host-1024'
+$benchGpus = @(Get-GpuDevice -Root $gpuRoot | Select-Object -First 16)
+$attachRows = [System.Collections.Generic.List[object]]::new()
+foreach ($count in 1, 16) {
+    $times = [System.Collections.Generic.List[double]]::new()
+    $virshRuns = 0
+    for ($i = 0; $i -lt 5; $i++) {
+        $sw = [System.Diagnostics.Stopwatch]::StartNew()
+        $verbose = $benchGpus[0..($count - 1)] | Add-GpuHostdev -Domain bench-vm -Connect $uri -Root $gpuRoot -Confirm:$false -WarningAction SilentlyContinue -Verbose 4>&1
+        $sw.Stop()
+        $times.Add($sw.Elapsed.TotalMilliseconds)
+        $virshRuns = @($verbose | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -like 'Running: virsh *' }).Count
+        $attached = @(Get-GpuHostdev -Domain bench-vm -Connect $uri)
+        if ($attached.Count -ne $count) { throw "expected $count hostdevs in bench-vm, found $($attached.Count)" }
+        $attached | Remove-GpuHostdev -Connect $uri -Confirm:$false
+    }
+    $median = [math]::Round(($times | Sort-Object)[2], 1)
+    $attachRows.Add([pscustomobject]@{ Devices = $count; MedianMs = $median; VirshProcesses = $virshRuns })
+    Write-Host ("Add-GpuHostdev, {0,2} device(s): {1} ms, {2} virsh process(es)" -f $count, $median, $virshRuns)
+}
+
 # Targets.
 $targets = [System.Collections.Generic.List[object]]::new()
 $live = $rows | Where-Object Host -eq 'this machine (/sys)'
@@ -116,6 +146,9 @@ foreach ($name in $pipelines.Keys) {
         $targets.Add([pscustomobject]@{ Target = "$name 4096 <= 4.5 x 1024"; Measured = "$ratio x"; Met = $ratio -le 4.5 })
     }
 }
+$one = $attachRows | Where-Object Devices -eq 1
+$sixteen = $attachRows | Where-Object Devices -eq 16
+$targets.Add([pscustomobject]@{ Target = 'Add-GpuHostdev: 16 devices use as many virsh processes as 1'; Measured = "1 device: $($one.VirshProcesses) processes, $($one.MedianMs) ms; 16 devices: $($sixteen.VirshProcesses) processes, $($sixteen.MedianMs) ms"; Met = $sixteen.VirshProcesses -eq $one.VirshProcesses })
 $targets.Add([pscustomobject]@{ Target = 'Import-Module <= 150 ms over a bare pwsh start'; Measured = "$importMs ms (bare $($bare.Median) ms, with module $($withModule.Median) ms)"; Met = $importMs -le 150 })
 
 $rows | Format-Table -AutoSize | Out-String -Width 220 | Write-Host
@@ -130,5 +163,5 @@ foreach ($r in $rows) { $null = $md.AppendLine("| $($r.Host) | $($r.Functions) |
 $null = $md.AppendLine().AppendLine('| target | measured | met |').AppendLine('|---|---|---|')
 foreach ($t in $targets) { $null = $md.AppendLine("| $($t.Target -replace '\|', '\|') | $($t.Measured) | $(if ($t.Met) { 'yes' } else { 'no' }) |") }
 Set-Content -Path (Join-Path $OutDir 'bench.md') -Value $md.ToString()
-[ordered]@{ Rows = $rows; Targets = $targets; ImportModuleMs = $importMs; BarePwshMs = $bare.Median } | ConvertTo-Json -Depth 4 | Set-Content (Join-Path $OutDir 'bench.json')
+[ordered]@{ Rows = $rows; Attach = $attachRows; Targets = $targets; ImportModuleMs = $importMs; BarePwshMs = $bare.Median } | ConvertTo-Json -Depth 4 | Set-Content (Join-Path $OutDir 'bench.json')
 Write-Host "Wrote $(Join-Path $OutDir 'bench.md') and bench.json"
