@@ -409,13 +409,19 @@ namespace GpuVirt.Core
             return false;
         }
 
-        /// <summary>After <c>$(</c> (or <c>$((</c>): up to the matching <c>)</c>, minding quotes and nested expansions.</summary>
-        private void SkipParenthesized(int start)
+        /// <summary>After <c>$(</c> (or <c>$((</c>): up to the matching <c>)</c>, minding quotes, comments and nested expansions.</summary>
+        private void SkipParenthesized(int start) => SkipNested(start, '(', ')', commentsAllowed: true);
+
+        /// <summary>After <c>${</c>: up to the matching <c>}</c>.</summary>
+        private void SkipBraced(int start) => SkipNested(start, '{', '}', commentsAllowed: false);
+
+        /// <summary>Up to the <paramref name="close"/> that matches an opening already consumed, minding quotes and nested expansions.</summary>
+        private void SkipNested(int start, char open, char close, bool commentsAllowed)
         {
             var depth = 0;
             while (true)
             {
-                if (_pos >= _text.Length) throw Unterminated(start, ")");
+                if (_pos >= _text.Length) throw Unterminated(start, close.ToString());
                 var c = _text[_pos];
                 switch (c)
                 {
@@ -436,7 +442,7 @@ namespace GpuVirt.Core
                         if (TrySkipExpansion()) continue;
                         _pos++;
                         continue;
-                    case '#':
+                    case '#' when commentsAllowed:
                         // A comment starts only at the beginning of a word.
                         if (_pos > 0 && (IsBlank(_text[_pos - 1]) || _text[_pos - 1] == ';' || _text[_pos - 1] == '('))
                         {
@@ -445,61 +451,16 @@ namespace GpuVirt.Core
                         }
                         _pos++;
                         continue;
-                    case '(':
-                        depth++;
-                        _pos++;
-                        continue;
-                    case ')':
-                        _pos++;
-                        if (depth == 0) return;
-                        depth--;
-                        continue;
-                    default:
-                        _pos++;
-                        continue;
                 }
-            }
-        }
-
-        /// <summary>After <c>${</c>: up to the matching <c>}</c>.</summary>
-        private void SkipBraced(int start)
-        {
-            var depth = 0;
-            while (true)
-            {
-                if (_pos >= _text.Length) throw Unterminated(start, "}");
-                var c = _text[_pos];
-                switch (c)
+                _pos++;
+                if (c == open)
                 {
-                    case '\\':
-                        _pos += 2;
-                        continue;
-                    case '\'':
-                        SkipSingleQuotedRaw(_pos);
-                        continue;
-                    case '"':
-                        SkipDoubleQuotedRaw(_pos);
-                        continue;
-                    case '`':
-                        _pos++;
-                        SkipBackquoted(_pos - 1);
-                        continue;
-                    case '$':
-                        if (TrySkipExpansion()) continue;
-                        _pos++;
-                        continue;
-                    case '{':
-                        depth++;
-                        _pos++;
-                        continue;
-                    case '}':
-                        _pos++;
-                        if (depth == 0) return;
-                        depth--;
-                        continue;
-                    default:
-                        _pos++;
-                        continue;
+                    depth++;
+                }
+                else if (c == close)
+                {
+                    if (depth == 0) return;
+                    depth--;
                 }
             }
         }
