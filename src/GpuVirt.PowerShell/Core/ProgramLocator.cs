@@ -13,17 +13,12 @@ namespace GpuVirt.Core
             foreach (var dir in path.Split(new[] { ':' }, StringSplitOptions.RemoveEmptyEntries))
             {
                 var candidate = Path.Combine(dir, program);
-                if (File.Exists(candidate) && NativeMethods.access(SysfsWriter.NullTerminated(candidate), X_OK) == 0) return candidate;
+                if (File.Exists(candidate) && LibC.access(LibC.Path(candidate), X_OK) == 0) return candidate;
             }
             return null;
         }
 
         private const int X_OK = 1;
 
-        private static class NativeMethods
-        {
-            [System.Runtime.InteropServices.DllImport("libc")]
-            internal static extern int access(byte[] path, int mode);
-        }
     }
 }

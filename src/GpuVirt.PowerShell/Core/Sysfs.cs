@@ -19,20 +19,20 @@ namespace GpuVirt.Core
         /// </remarks>
         public static string? TryReadText(string path)
         {
-            var fd = NativeMethods.open(NullTerminated(path), OpenReadOnly);
+            var fd = LibC.open(LibC.Path(path), OpenReadOnly);
             if (fd < 0) return null;
             try
             {
                 // sysfs hands out a whole attribute (at most a page) in one read; a larger file is read the usual way.
                 var buffer = ReadBuffer ??= new byte[8192];
-                var n = NativeMethods.read(fd, buffer, (IntPtr)buffer.Length).ToInt64();
+                var n = LibC.read(fd, buffer, (IntPtr)buffer.Length).ToInt64();
                 if (n < 0) return null;
                 if (n == buffer.Length) return ReadLarge(path);
                 return Encoding.UTF8.GetString(buffer, 0, (int)n).Trim();
             }
             finally
             {
-                NativeMethods.close(fd);
+                LibC.close(fd);
             }
         }
 
@@ -95,7 +95,7 @@ namespace GpuVirt.Core
         public static string? TryReadLink(string path)
         {
             var buffer = new byte[4096];
-            var n = NativeMethods.readlink(NullTerminated(path), buffer, (IntPtr)buffer.Length).ToInt64();
+            var n = LibC.readlink(LibC.Path(path), buffer, (IntPtr)buffer.Length).ToInt64();
             if (n <= 0) return null;
             return Encoding.UTF8.GetString(buffer, 0, (int)n);
         }
@@ -120,12 +120,6 @@ namespace GpuVirt.Core
             return Path.GetFullPath(Path.Combine(dir, target));
         }
 
-        private static byte[] NullTerminated(string path)
-        {
-            var bytes = new byte[Encoding.UTF8.GetByteCount(path) + 1];
-            Encoding.UTF8.GetBytes(path, 0, path.Length, bytes, 0);
-            return bytes;
-        }
 
         /// <summary>
         /// Writes one value to an existing attribute (<c>driver_override</c>, <c>unbind</c>, <c>create</c>, <c>remove</c>),
@@ -146,19 +140,5 @@ namespace GpuVirt.Core
             new GpuVirtException(ErrorIds.RootRequired, ErrorKind.PermissionDenied,
                 $"Permission denied to {verb} '{path}'. This requires root: run pwsh as root (sudo pwsh).", path, inner);
 
-        private static class NativeMethods
-        {
-            [DllImport("libc", SetLastError = true)]
-            internal static extern IntPtr readlink(byte[] path, byte[] buffer, IntPtr size);
-
-            [DllImport("libc", SetLastError = true)]
-            internal static extern int open(byte[] path, int flags);
-
-            [DllImport("libc", SetLastError = true)]
-            internal static extern IntPtr read(int fd, [In, Out] byte[] buffer, IntPtr count);
-
-            [DllImport("libc")]
-            internal static extern int close(int fd);
-        }
     }
 }

@@ -23,16 +23,11 @@ namespace GpuVirt.Core
         /// <summary>The C library's text for an errno (<c>Device or resource busy</c>).</summary>
         public static string Describe(int errno)
         {
-            var p = NativeMethods.strerror(errno);
+            var p = LibC.strerror(errno);
             var text = p == IntPtr.Zero ? null : Marshal.PtrToStringAnsi(p);
             return string.IsNullOrEmpty(text) ? "errno " + errno : text!;
         }
 
-        private static class NativeMethods
-        {
-            [DllImport("libc")]
-            internal static extern IntPtr strerror(int errnum);
-        }
     }
 
     /// <summary>
@@ -50,14 +45,14 @@ namespace GpuVirt.Core
         public static int Write(string path, string value)
         {
             var bytes = Encoding.UTF8.GetBytes(value);
-            var fd = NativeMethods.open(NullTerminated(path), O_WRONLY | O_TRUNC | O_CLOEXEC);
+            var fd = LibC.open(LibC.Path(path), O_WRONLY | O_TRUNC | O_CLOEXEC);
             if (fd < 0) return Marshal.GetLastWin32Error();
             try
             {
                 long n;
                 do
                 {
-                    n = NativeMethods.write(fd, bytes, (IntPtr)bytes.Length).ToInt64();
+                    n = LibC.write(fd, bytes, (IntPtr)bytes.Length).ToInt64();
                 }
                 while (n < 0 && Marshal.GetLastWin32Error() == 4); // EINTR
                 if (n < 0) return Marshal.GetLastWin32Error();
@@ -66,7 +61,7 @@ namespace GpuVirt.Core
             finally
             {
                 // sysfs reports nothing at close; a failed close of a regular file here changes no outcome.
-                NativeMethods.close(fd);
+                LibC.close(fd);
             }
         }
 
@@ -78,23 +73,6 @@ namespace GpuVirt.Core
                 $"{what}: writing '{path}' failed: {Errno.Describe(errno)} (errno {errno}).", path);
         }
 
-        internal static byte[] NullTerminated(string path)
-        {
-            var bytes = new byte[Encoding.UTF8.GetByteCount(path) + 1];
-            Encoding.UTF8.GetBytes(path, 0, path.Length, bytes, 0);
-            return bytes;
-        }
 
-        private static class NativeMethods
-        {
-            [DllImport("libc", SetLastError = true)]
-            internal static extern int open(byte[] path, int flags);
-
-            [DllImport("libc", SetLastError = true)]
-            internal static extern IntPtr write(int fd, byte[] buffer, IntPtr count);
-
-            [DllImport("libc", SetLastError = true)]
-            internal static extern int close(int fd);
-        }
     }
 }

@@ -122,7 +122,7 @@ namespace GpuVirt.Core
             var buffer = new byte[256];
             try
             {
-                if (Native.statx(Native.AtFdCwd, Native.Path(fullPath), Native.AtSymlinkNoFollow, Native.StatxBasicStats, buffer) == 0)
+                if (LibC.statx(Native.AtFdCwd, LibC.Path(fullPath), Native.AtSymlinkNoFollow, Native.StatxBasicStats, buffer) == 0)
                 {
                     return new FileIdentity(BitConverter.ToUInt32(buffer, 20), BitConverter.ToUInt32(buffer, 24), BitConverter.ToUInt16(buffer, 28) & 0xfff);
                 }
@@ -141,7 +141,7 @@ namespace GpuVirt.Core
         {
             // SystemNative_LStat fills a FileStatus whose first fields are Flags, Mode, Uid, Gid (all 32-bit).
             var buffer = new byte[512];
-            if (Native.SystemNative_LStat(Native.Path(fullPath), buffer) != 0)
+            if (LibC.SystemNative_LStat(LibC.Path(fullPath), buffer) != 0)
                 throw new IOException($"Cannot read the owner and mode of '{fullPath}'.");
             return new FileIdentity(BitConverter.ToUInt32(buffer, 8), BitConverter.ToUInt32(buffer, 12), BitConverter.ToInt32(buffer, 4) & 0xfff);
         }
@@ -166,14 +166,14 @@ namespace GpuVirt.Core
                 if (existing is FileIdentity id)
                 {
                     CopyExtendedAttributes(fullPath, temp);
-                    Check(Native.chown(Native.Path(temp), id.Uid, id.Gid), temp, "chown");
-                    Check(Native.chmod(Native.Path(temp), id.Mode), temp, "chmod");
+                    Check(LibC.chown(LibC.Path(temp), id.Uid, id.Gid), temp, "chown");
+                    Check(LibC.chmod(LibC.Path(temp), id.Mode), temp, "chmod");
                 }
                 else
                 {
-                    Check(Native.chmod(Native.Path(temp), newFileMode), temp, "chmod");
+                    Check(LibC.chmod(LibC.Path(temp), newFileMode), temp, "chmod");
                 }
-                Check(Native.rename(Native.Path(temp), Native.Path(fullPath)), fullPath, "rename");
+                Check(LibC.rename(LibC.Path(temp), LibC.Path(fullPath)), fullPath, "rename");
                 SyncDirectory(dir);
             }
             catch (UnauthorizedAccessException e)
@@ -203,7 +203,7 @@ namespace GpuVirt.Core
             WriteAtomically(backupFull, candidate, content, id.Mode);
             try
             {
-                Native.chown(Native.Path(backupFull), id.Uid, id.Gid);
+                LibC.chown(LibC.Path(backupFull), id.Uid, id.Gid);
             }
             catch (EntryPointNotFoundException)
             {
@@ -265,7 +265,7 @@ namespace GpuVirt.Core
             long length;
             try
             {
-                length = Native.llistxattr(Native.Path(from), names, (IntPtr)names.Length).ToInt64();
+                length = LibC.llistxattr(LibC.Path(from), names, (IntPtr)names.Length).ToInt64();
             }
             catch (EntryPointNotFoundException)
             {
@@ -278,11 +278,11 @@ namespace GpuVirt.Core
                 if (names[i] != 0) continue;
                 var name = Encoding.UTF8.GetString(names, start, i - start);
                 start = i + 1;
-                var nameBytes = Native.Path(name);
+                var nameBytes = LibC.Path(name);
                 var value = new byte[65536];
-                var size = Native.lgetxattr(Native.Path(from), nameBytes, value, (IntPtr)value.Length).ToInt64();
+                var size = LibC.lgetxattr(LibC.Path(from), nameBytes, value, (IntPtr)value.Length).ToInt64();
                 if (size < 0) continue;
-                if (Native.lsetxattr(Native.Path(to), nameBytes, value, (IntPtr)size, 0) != 0)
+                if (LibC.lsetxattr(LibC.Path(to), nameBytes, value, (IntPtr)size, 0) != 0)
                 {
                     var errno = Marshal.GetLastWin32Error();
                     // A label the file system cannot take is not worth failing over; anything else is.
@@ -294,10 +294,10 @@ namespace GpuVirt.Core
 
         private static void SyncDirectory(string dir)
         {
-            var fd = Native.open(Native.Path(dir), 0);
+            var fd = LibC.open(LibC.Path(dir), 0);
             if (fd < 0) return;
-            Native.fsync(fd);
-            Native.close(fd);
+            LibC.fsync(fd);
+            LibC.close(fd);
         }
 
         private static void Check(int result, string path, string call)
@@ -333,46 +333,6 @@ namespace GpuVirt.Core
             public const int ENOSYS = 38;
             public const int EROFS = 30;
             public const int ENOTSUP = 95;
-
-            public static byte[] Path(string path)
-            {
-                var bytes = new byte[Encoding.UTF8.GetByteCount(path) + 1];
-                Encoding.UTF8.GetBytes(path, 0, path.Length, bytes, 0);
-                return bytes;
-            }
-
-            [DllImport("libc", SetLastError = true)]
-            public static extern int statx(int dirfd, byte[] path, int flags, uint mask, byte[] buffer);
-
-            [DllImport("libSystem.Native", EntryPoint = "SystemNative_LStat", SetLastError = true)]
-            public static extern int SystemNative_LStat(byte[] path, byte[] output);
-
-            [DllImport("libc", SetLastError = true)]
-            public static extern int chmod(byte[] path, int mode);
-
-            [DllImport("libc", SetLastError = true)]
-            public static extern int chown(byte[] path, uint owner, uint group);
-
-            [DllImport("libc", SetLastError = true)]
-            public static extern int rename(byte[] from, byte[] to);
-
-            [DllImport("libc", SetLastError = true)]
-            public static extern int open(byte[] path, int flags);
-
-            [DllImport("libc", SetLastError = true)]
-            public static extern int fsync(int fd);
-
-            [DllImport("libc", SetLastError = true)]
-            public static extern int close(int fd);
-
-            [DllImport("libc", SetLastError = true)]
-            public static extern IntPtr llistxattr(byte[] path, byte[] list, IntPtr size);
-
-            [DllImport("libc", SetLastError = true)]
-            public static extern IntPtr lgetxattr(byte[] path, byte[] name, byte[] value, IntPtr size);
-
-            [DllImport("libc", SetLastError = true)]
-            public static extern int lsetxattr(byte[] path, byte[] name, byte[] value, IntPtr size, int flags);
         }
     }
 }

@@ -400,7 +400,7 @@ namespace GpuVirt.Core
         {
             var template = Path.Combine(Path.GetTempPath(), prefix + "XXXXXX");
             var bytes = Encoding.UTF8.GetBytes(template + "\0");
-            var result = NativeMethods.mkdtemp(bytes);
+            var result = LibC.mkdtemp(bytes);
             if (result == IntPtr.Zero)
             {
                 throw new GpuVirtException(ErrorIds.TemporaryFileFailed, ErrorKind.WriteError,
@@ -423,10 +423,5 @@ namespace GpuVirt.Core
             }
         }
 
-        private static class NativeMethods
-        {
-            [DllImport("libc", SetLastError = true)]
-            internal static extern IntPtr mkdtemp(byte[] template);
-        }
     }
 }

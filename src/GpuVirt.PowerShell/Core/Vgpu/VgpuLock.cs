@@ -43,13 +43,13 @@ namespace GpuVirt.Core
             {
                 throw Sysfs.RootRequired(HostPath, "create", e);
             }
-            var fd = NativeMethods.open(SysfsWriter.NullTerminated(path), O_RDWR | O_CREAT | O_CLOEXEC, Convert.ToInt32("644", 8));
+            var fd = LibC.open(LibC.Path(path), O_RDWR | O_CREAT | O_CLOEXEC, Convert.ToInt32("644", 8));
             if (fd < 0) throw Failed(Marshal.GetLastWin32Error(), "open");
-            if (NativeMethods.flock(fd, LOCK_EX | LOCK_NB) == 0) return new VgpuLock(fd);
+            if (LibC.flock(fd, LOCK_EX | LOCK_NB) == 0) return new VgpuLock(fd);
             var errno = Marshal.GetLastWin32Error();
             if (errno != EWOULDBLOCK)
             {
-                NativeMethods.close(fd);
+                LibC.close(fd);
                 throw Failed(errno, "lock");
             }
 
@@ -57,10 +57,10 @@ namespace GpuVirt.Core
             var abandoned = 0;
             var wait = Task.Run(() =>
             {
-                var rc = NativeMethods.flock(fd, LOCK_EX);
+                var rc = LibC.flock(fd, LOCK_EX);
                 var err = rc == 0 ? 0 : Marshal.GetLastWin32Error();
                 // A caller that gave up (Ctrl+C) leaves the descriptor to this task: close it, which drops the lock.
-                if (Interlocked.CompareExchange(ref abandoned, 1, 0) != 0) NativeMethods.close(fd);
+                if (Interlocked.CompareExchange(ref abandoned, 1, 0) != 0) LibC.close(fd);
                 return err;
             });
             try
@@ -69,14 +69,14 @@ namespace GpuVirt.Core
             }
             catch (OperationCanceledException e)
             {
-                if (Interlocked.CompareExchange(ref abandoned, 1, 0) != 0) NativeMethods.close(fd);
+                if (Interlocked.CompareExchange(ref abandoned, 1, 0) != 0) LibC.close(fd);
                 throw new GpuVirtException(ErrorIds.OperationStopped, ErrorKind.OperationStopped,
                     "Stopped while waiting for another command to finish creating a vGPU.", HostPath, e);
             }
             Interlocked.Exchange(ref abandoned, 2);
             if (wait.Result != 0)
             {
-                NativeMethods.close(fd);
+                LibC.close(fd);
                 throw Failed(wait.Result, "lock");
             }
             return new VgpuLock(fd);
@@ -92,20 +92,9 @@ namespace GpuVirt.Core
         {
             var fd = Interlocked.Exchange(ref _fd, -1);
             if (fd < 0) return;
-            NativeMethods.flock(fd, LOCK_UN);
-            NativeMethods.close(fd);
+            LibC.flock(fd, LOCK_UN);
+            LibC.close(fd);
         }
 
-        private static class NativeMethods
-        {
-            [DllImport("libc", SetLastError = true)]
-            internal static extern int open(byte[] path, int flags, int mode);
-
-            [DllImport("libc", SetLastError = true)]
-            internal static extern int flock(int fd, int operation);
-
-            [DllImport("libc", SetLastError = true)]
-            internal static extern int close(int fd);
-        }
     }
 }

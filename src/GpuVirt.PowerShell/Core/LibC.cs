@@ -1,0 +1,79 @@
+using System;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace GpuVirt.Core
+{
+    /// <summary>
+    /// The C library calls the core makes, in one place. netstandard2.0 has no API for file modes, owners, links,
+    /// flock or errno-preserving sysfs writes, and sysfs reads are cheaper without an exception per absent attribute.
+    /// </summary>
+    internal static class LibC
+    {
+        /// <summary>A path as the C library takes it: UTF-8, NUL-terminated.</summary>
+        public static byte[] Path(string path)
+        {
+            var bytes = new byte[Encoding.UTF8.GetByteCount(path) + 1];
+            Encoding.UTF8.GetBytes(path, 0, path.Length, bytes, 0);
+            return bytes;
+        }
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int open(byte[] path, int flags);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int open(byte[] path, int flags, int mode);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern IntPtr read(int fd, [In, Out] byte[] buffer, IntPtr count);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern IntPtr write(int fd, byte[] buffer, IntPtr count);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int fsync(int fd);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int close(int fd);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int flock(int fd, int operation);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern IntPtr readlink(byte[] path, byte[] buffer, IntPtr size);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int access(byte[] path, int mode);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int statx(int dirfd, byte[] path, int flags, uint mask, byte[] buffer);
+
+        /// <summary>The .NET runtime's own portable lstat, for kernels without statx (RHEL 7).</summary>
+        [DllImport("libSystem.Native", EntryPoint = "SystemNative_LStat", SetLastError = true)]
+        public static extern int SystemNative_LStat(byte[] path, byte[] output);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int chmod(byte[] path, int mode);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int chown(byte[] path, uint owner, uint group);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int rename(byte[] from, byte[] to);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern IntPtr llistxattr(byte[] path, byte[] list, IntPtr size);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern IntPtr lgetxattr(byte[] path, byte[] name, byte[] value, IntPtr size);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int lsetxattr(byte[] path, byte[] name, byte[] value, IntPtr size, int flags);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern IntPtr mkdtemp(byte[] template);
+
+        [DllImport("libc")]
+        public static extern IntPtr strerror(int errnum);
+    }
+}
