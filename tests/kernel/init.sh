@@ -29,7 +29,7 @@ ip link set lo up || fail "lo up"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=$MSIZE results /results \
     || fail "mount results share"
 [ -f /results/init.env ] || fail "no init.env in the results share"
-. /results/init.env   # RESULTS_PATH, MODULES_PATH, KREL, COLDPLUG
+. /results/init.env   # RESULTS_PATH, MODULES_PATH, KREL, COLDPLUG, KEEP_REPO, KEEP_CACHE
 
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=$MSIZE,ro,cache=loose hostroot /host \
     || fail "mount host root"
@@ -48,8 +48,21 @@ ln -sf /proc/self/fd/2 /dev/stderr
 for d in proc sys dev; do
     mount -o rbind /$d /newroot/$d || fail "bind /$d"
 done
+# Fresh /tmp and /run, but a repository or cache that lives under them stays visible (a clone in /tmp).
+mkdir -p /keep/repo /keep/cache
+for k in repo cache; do
+    eval "p=\$KEEP_$(echo $k | tr a-z A-Z)"
+    case $p in /tmp/*|/run/*) mount -o bind "/newroot$p" "/keep/$k" || fail "keep $p" ;; esac
+done
 for d in tmp run; do
     mount -t tmpfs -o mode=1777 tmpfs /newroot/$d || fail "tmpfs /$d"
+done
+for k in repo cache; do
+    eval "p=\$KEEP_$(echo $k | tr a-z A-Z)"
+    case $p in
+        /tmp/*|/run/*)
+            mkdir -p "/newroot$p" && mount -o bind "/keep/$k" "/newroot$p" || fail "restore $p" ;;
+    esac
 done
 mkdir -p "/newroot$RESULTS_PATH" && mount -o bind /results "/newroot$RESULTS_PATH" \
     || fail "bind results"

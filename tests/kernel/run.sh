@@ -233,6 +233,9 @@ write_job() { # write_job PAYLOAD ARG...: init.env for /init, job.sh for the chr
         echo "MODULES_PATH=$(shquote "$dir/root/lib/modules/$KREL")"
         echo "KREL=$(shquote "$KREL")"
         echo "COLDPLUG=$(shquote "${GPUVIRT_KERNEL_COLDPLUG:-1}")"
+        # The guest mounts fresh tmpfs on /tmp and /run; these host paths stay visible under them.
+        echo "KEEP_REPO=$(shquote "$REPO")"
+        echo "KEEP_CACHE=$(shquote "$CACHE")"
     } >"$RESULTS/init.env"
     {
         echo "# run by /init inside the guest, chrooted into the host's /"
@@ -321,9 +324,6 @@ done
 
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (see apt-packages.txt)"
 mkdir -p "$CACHE"; CACHE=$(realpath "$CACHE")
-case $CACHE/ in # the guest mounts fresh file systems there, and needs the cache's modules
-    /tmp/*|/run/*) die "the cache $CACHE cannot be under /tmp or /run" ;;
-esac
 TOTAL_START=$(now)
 phase fetch
 fetch
@@ -342,8 +342,9 @@ PAYLOAD=$1; shift
 [[ $PAYLOAD == /* ]] || PAYLOAD=$PWD/$PAYLOAD
 [[ -f $PAYLOAD && -x $PAYLOAD ]] || die "payload $PAYLOAD is not an executable file"
 PAYLOAD=$(realpath "$PAYLOAD")
-case $PAYLOAD in # the guest mounts fresh file systems there
-    /tmp/*|/run/*|/proc/*|/sys/*|/dev/*) die "payload $PAYLOAD: the guest cannot see /tmp, /run, /proc, /sys or /dev of the host" ;;
+case $PAYLOAD in # the guest mounts its own file systems there; the repository and the cache stay visible
+    "$REPO"/*|"$CACHE"/*) ;;
+    /tmp/*|/run/*|/proc/*|/sys/*|/dev/*) die "payload $PAYLOAD: outside the repository, the guest cannot see /tmp, /run, /proc, /sys or /dev of the host" ;;
 esac
 if [[ -z $RESULTS ]]; then
     RESULTS=$CACHE/results
