@@ -190,13 +190,16 @@ function Invoke-Run {
     New-SampleHost
     $show = @"
 Import-Module '$ModuleOut'
+function Show { `$input | Format-Table | Out-String -Width ([Math]::Max(160, `$Host.UI.RawUI.WindowSize.Width)) | Write-Host }
 Write-Host "`nThis host (/):" -ForegroundColor Green
-Get-PciDevice | Format-Table
-Get-GpuDevice | Format-Table
-Write-Host "Sample host ($SampleHost), the seed's Quadro K4000 and Tesla P4:" -ForegroundColor Green
-Get-PciDevice -Root '$SampleHost' | Format-Table
-Get-GpuDevice -Root '$SampleHost' | Format-Table
-Get-GpuDevice -Root '$SampleHost' | Get-IommuGroup -Root '$SampleHost' | Format-Table
+Get-PciDevice | Show
+`$gpus = @(Get-GpuDevice)
+if (`$gpus.Count) { `$gpus | Show } else { Write-Host 'No GPU on this host.' }
+Write-Host "`nSample host ($SampleHost), the seed's Quadro K4000 and Tesla P4:" -ForegroundColor Green
+Get-PciDevice -Root '$SampleHost' | Show
+Get-GpuDevice -Root '$SampleHost' | Show
+Get-GpuDevice -Root '$SampleHost' | Get-IommuGroup -Root '$SampleHost' | Show
+Get-GpuDevice -Root '$SampleHost' | Get-VgpuType -Root '$SampleHost' | Show
 Write-Host "Try: Get-Help about_GpuVirt; Get-GpuDevice -Root '$SampleHost' | Get-IommuGroup -Root '$SampleHost'" -ForegroundColor Green
 "@
     $interactive = -not $NoShell -and -not [Console]::IsInputRedirected
