@@ -103,8 +103,7 @@ namespace GpuVirt.Commands
                 var device = Inventory.Find(address);
                 if (device is null)
                 {
-                    WriteError(new GpuVirtException(ErrorIds.PciDeviceNotFound, ErrorKind.ObjectNotFound,
-                        $"No PCI device at {address} was found under '{HostPaths.PciDevices}'.", address.ToString()));
+                    WriteError(PciInventory.NotFound(address, address.ToString()));
                     continue;
                 }
                 if (device.IsBridge)

@@ -36,22 +36,18 @@ namespace GpuVirt.Commands
                 }
                 if (!PciAddress.TryParse(text, out var address))
                 {
-                    reportError(new GpuVirtException(ErrorIds.InvalidPciAddress, ErrorKind.InvalidArgument,
-                        $"'{text}' is not a PCI address. Accepted forms: {PciAddress.AcceptedForms}.", text));
+                    reportError(PciAddress.NotAnAddress(text));
                     continue;
                 }
                 var found = devices.FirstOrDefault(d => d.Address == address);
                 if (found is null)
                 {
-                    reportError(new GpuVirtException(ErrorIds.PciDeviceNotFound, ErrorKind.ObjectNotFound,
-                        $"No PCI device at {address} was found under '{PciHint}'.", address));
+                    reportError(PciInventory.NotFound(address));
                     continue;
                 }
                 if (seen.Add(found.Address)) yield return found;
             }
         }
-
-        private const string PciHint = HostPaths.PciDevices;
 
         private static bool Matches(WildcardPattern pattern, PciAddress address)
         {

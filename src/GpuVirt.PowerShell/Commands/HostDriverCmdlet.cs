@@ -71,8 +71,7 @@ namespace GpuVirt.Commands
                     yield return address;
                     continue;
                 }
-                WriteError(new GpuVirtException(ErrorIds.InvalidPciAddress, ErrorKind.InvalidArgument,
-                    $"'{text}' is not a PCI address. Accepted forms: {PciAddress.AcceptedForms}.", text));
+                WriteError(PciAddress.NotAnAddress(text));
             }
         }
 

@@ -43,8 +43,7 @@ namespace GpuVirt.Commands
             foreach (var text in a)
             {
                 if (PciAddress.TryParse(text, out var address)) sources.Add(HostdevSource.Pci(address));
-                else reportError(new GpuVirtException(ErrorIds.InvalidPciAddress, ErrorKind.InvalidArgument,
-                    $"'{text}' is not a PCI address. Accepted forms: {PciAddress.AcceptedForms}.", text));
+                else reportError(PciAddress.NotAnAddress(text));
             }
             return sources;
         }

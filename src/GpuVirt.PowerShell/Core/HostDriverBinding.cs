@@ -60,8 +60,7 @@ namespace GpuVirt.Core
             var dir = Path.Combine(_root.Resolve(HostPaths.PciDevices), address.ToString());
             if (!Directory.Exists(dir))
             {
-                throw new GpuVirtException(ErrorIds.PciDeviceNotFound, ErrorKind.ObjectNotFound,
-                    $"No PCI device at {address} was found under '{HostPaths.PciDevices}'.", address);
+                throw PciInventory.NotFound(address);
             }
             return dir;
         }

@@ -55,9 +55,13 @@ namespace GpuVirt.Core
         public static PciAddress Parse(string text)
         {
             if (TryParse(text, out var address)) return address;
-            throw new GpuVirtException(ErrorIds.InvalidPciAddress, ErrorKind.InvalidArgument,
-                $"'{text}' is not a PCI address. Accepted forms: {AcceptedForms}.", text);
+            throw NotAnAddress(text);
         }
+
+        /// <summary>The <see cref="ErrorIds.InvalidPciAddress"/> error for text that does not parse, showing the accepted forms.</summary>
+        public static GpuVirtException NotAnAddress(string? text) =>
+            new GpuVirtException(ErrorIds.InvalidPciAddress, ErrorKind.InvalidArgument,
+                $"'{text}' is not a PCI address. Accepted forms: {AcceptedForms}.", text);
 
         public static bool TryParse(string? text, out PciAddress address)
         {

@@ -55,6 +55,11 @@ namespace GpuVirt.Core
             return gpus;
         }
 
+        /// <summary>The <see cref="ErrorIds.PciDeviceNotFound"/> error for a well-formed address with no device.</summary>
+        public static GpuVirtException NotFound(PciAddress address, object? target = null) =>
+            new GpuVirtException(ErrorIds.PciDeviceNotFound, ErrorKind.ObjectNotFound,
+                $"No PCI device at {address} was found under '{HostPaths.PciDevices}'.", target ?? address);
+
         /// <summary>The directory of a function as the module reads it: <c>&lt;root&gt;/sys/bus/pci/devices/&lt;address&gt;</c>.</summary>
         public string DeviceDirectory(PciAddress address) => Path.Combine(Root.Resolve(HostPaths.PciDevices), address.ToString());
 
