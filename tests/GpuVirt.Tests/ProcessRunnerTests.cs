@@ -43,6 +43,27 @@ public class ProcessRunnerTests
     }
 
     [Fact]
+    public void A_program_past_its_timeout_is_stopped_and_reported()
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var e = Assert.Throws<GpuVirtException>(() =>
+            new ProcessRunner().Run("sleep", new[] { "30" }, timeout: TimeSpan.FromMilliseconds(300)));
+        Assert.Equal(ErrorIds.ProgramTimedOut, e.ErrorId);
+        Assert.Contains("'sleep 30' did not finish within 0 s", e.Message);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(25), "the wait must end at the timeout, not when sleep ends");
+        Assert.Equal("ok", new ProcessRunner().Run("echo", new[] { "ok" }, timeout: TimeSpan.FromSeconds(30)).StandardOutput.Trim());
+    }
+
+    [Fact]
+    public void Only_reading_virsh_commands_count_as_read_only()
+    {
+        Assert.True(VirshCommand.ListAllNames().IsReadOnly);
+        Assert.True(VirshCommand.DumpXml("vm1", inactive: true).IsReadOnly);
+        Assert.False(VirshCommand.AttachDevice("vm1", "f.xml", DeviceChangeScope.Persistent).IsReadOnly);
+        Assert.False(VirshCommand.NodeDeviceDetach("pci_0000_02_00_0", "vfio").IsReadOnly);
+    }
+
+    [Fact]
     public void Standard_input_reaches_the_program()
     {
         var result = new ProcessRunner().Run("cat", Array.Empty<string>(), standardInput: "<hostdev/>");

@@ -52,6 +52,7 @@ namespace GpuVirt.Core
         public const string ProgramNotFound = "ProgramNotFound";
         public const string ProgramFailed = "ProgramFailed";
         public const string OperationStopped = "OperationStopped";
+        public const string ProgramTimedOut = "ProgramTimedOut";
         public const string SysfsWriteFailed = "SysfsWriteFailed";
         public const string TemporaryFileFailed = "TemporaryFileFailed";
 

@@ -59,8 +59,14 @@ namespace GpuVirt.Core
 
         /// <summary>Runs a program and waits for it. With <paramref name="check"/>, a non-zero exit is a <see cref="ErrorIds.ProgramFailed"/> error.</summary>
         /// <param name="environment">Variables to set for the program (a null value removes one), on top of this process's.</param>
+        /// <remarks>
+        /// With <paramref name="timeout"/>, a program that has not finished by then is stopped and reported as
+        /// <see cref="ErrorIds.ProgramTimedOut"/>. The wait itself is bounded, not only the program: the caller gets
+        /// control back even if the end of the program is never observed.
+        /// </remarks>
         public CommandResult Run(string program, IEnumerable<string> arguments, CancellationToken cancellationToken = default,
-            bool check = true, string? standardInput = null, IReadOnlyDictionary<string, string?>? environment = null)
+            bool check = true, string? standardInput = null, IReadOnlyDictionary<string, string?>? environment = null,
+            TimeSpan? timeout = null)
         {
             var args = arguments.ToList();
             _log?.Invoke(Render(program, args));
@@ -77,9 +83,27 @@ namespace GpuVirt.Core
             }
 
             BufferedCommandResult buffered;
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             try
             {
-                buffered = command.ExecuteBufferedAsync(Encoding.UTF8, cancellationToken).Task.GetAwaiter().GetResult();
+                var task = command.ExecuteBufferedAsync(Encoding.UTF8, stop.Token).Task;
+                bool finished;
+                try
+                {
+                    finished = task.Wait(timeout.HasValue ? (int)Math.Min(int.MaxValue, timeout.Value.TotalMilliseconds) : Timeout.Infinite, cancellationToken);
+                }
+                catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+                    throw;
+                }
+                if (!finished)
+                {
+                    stop.Cancel();
+                    throw new GpuVirtException(ErrorIds.ProgramTimedOut, ErrorKind.OperationStopped,
+                        $"'{Render(program, args)}' did not finish within {timeout!.Value.TotalSeconds:0} s and was stopped.", program);
+                }
+                buffered = task.Result;
             }
             catch (OperationCanceledException e)
             {

@@ -113,7 +113,7 @@ namespace GpuVirt.Core
         /// <summary>Runs one command; its stdout, or an error with a stable id built from libvirt's message.</summary>
         public string Run(VirshCommand command, object? target = null)
         {
-            var result = _runner.Run(Program, ProgramArguments(new[] { command }), _cancellationToken, check: false, environment: Environment);
+            var result = RunProcess(new[] { command });
             if (result.ExitCode != 0) throw Failure(command, result.StandardError, result.StandardOutput, target);
             return result.StandardOutput;
         }
@@ -138,7 +138,7 @@ namespace GpuVirt.Core
                     script.Add(chunk[i]);
                     script.Add(VirshCommand.Echo(Marker(nonce, i)));
                 }
-                var result = _runner.Run(Program, ProgramArguments(script), _cancellationToken, check: false, environment: Environment);
+                var result = RunProcess(script);
                 var parts = Split(result.StandardOutput, nonce, chunk.Count);
                 if (parts is null)
                 {
@@ -151,6 +151,27 @@ namespace GpuVirt.Core
             }
             return new VirshBatchResult(commands, outputs, errors.ToString(), exitCode);
         }
+
+        /// <summary>
+        /// No virsh call may hold the shell for ever: one that has not finished in <see cref="CommandTimeout"/> is
+        /// stopped. Work that only reads is tried once more (the embedded QEMU driver's first capability probe has
+        /// been seen to stall once and then answer); a change is never repeated blindly.
+        /// </summary>
+        private CommandResult RunProcess(IReadOnlyList<VirshCommand> commands)
+        {
+            var arguments = ProgramArguments(commands);
+            try
+            {
+                return _runner.Run(Program, arguments, _cancellationToken, check: false, environment: Environment, timeout: CommandTimeout);
+            }
+            catch (GpuVirtException e) when (e.ErrorId == ErrorIds.ProgramTimedOut && commands.All(c => c.IsReadOnly))
+            {
+                return _runner.Run(Program, arguments, _cancellationToken, check: false, environment: Environment, timeout: CommandTimeout);
+            }
+        }
+
+        /// <summary>How long one virsh process may take (a first call to the embedded driver probes QEMU for seconds).</summary>
+        public static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(3);
 
         private static string Marker(string nonce, int index) => "@gpuvirt-" + nonce + "-" + index.ToString(CultureInfo.InvariantCulture);
 

@@ -23,6 +23,14 @@ namespace GpuVirt.Core
         public string Name { get; }
         public IReadOnlyList<string> Arguments { get; }
 
+        /// <summary>A command that only reads (lists, dumps, echoes): running it again is harmless.</summary>
+        public bool IsReadOnly => ReadOnlyNames.Contains(Name);
+
+        private static readonly HashSet<string> ReadOnlyNames = new HashSet<string>(StringComparer.Ordinal)
+        {
+            "list", "dumpxml", "nodedev-dumpxml", "nodedev-list", "echo", "domstate", "dominfo", "domname", "capabilities",
+        };
+
         /// <summary>The words as separate process arguments (one command per process).</summary>
         public IEnumerable<string> Words => new[] { Name }.Concat(Arguments);
 
