@@ -90,15 +90,7 @@ namespace GpuVirt.Commands
                 {
                     Recorder.Check();
                     // The hostdevs as the definition has them, so that the journal can attach each one back exactly.
-                    try
-                    {
-                        before = Virsh.ReadDefinition(domain, inactive: Scope.ReachesDefinition());
-                    }
-                    catch (GpuVirtException e) when (e.ErrorId == ErrorIds.DomainNotFound || e.ErrorId == ErrorIds.VirshCommandFailed)
-                    {
-                        WriteVerbose("Cannot read the definition of guest '" + domain + "' before the detach: " + e.Message);
-                    }
-                    (outcomes, _) = Virsh.ChangeDevices(domain, confirmed.Select(r => r.Xml).ToList(), Scope, attach: false, readBack: false);
+                    (outcomes, _) = Virsh.ChangeDevices(domain, confirmed.Select(r => r.Xml).ToList(), Scope, attach: false, readBack: false, readBefore: d => before = d);
                 }
                 catch (GpuVirtException e)
                 {

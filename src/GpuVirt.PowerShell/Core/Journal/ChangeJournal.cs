@@ -48,12 +48,18 @@ namespace GpuVirt.Core
         public IReadOnlyList<ChangeRecord> Read() => Load(out _);
 
         /// <summary>Takes the journal's lock, for reading and appending records as one step; dispose to release it.</summary>
-        public JournalSession Open(CancellationToken cancellationToken = default, Action<string>? waiting = null)
+        public JournalSession Open(CancellationToken cancellationToken = default, Action<string>? waiting = null) => Open(true, cancellationToken, waiting);
+
+        /// <summary>
+        /// The same; <paramref name="importBootEdits"/> false leaves the boot edit record out of a journal that does not
+        /// exist yet (the command that is being journaled wrote it).
+        /// </summary>
+        internal JournalSession Open(bool importBootEdits, CancellationToken cancellationToken, Action<string>? waiting)
         {
             var lockHandle = VgpuLock.Acquire(Root, LockPath, "writing the change journal", cancellationToken, waiting);
             try
             {
-                return new JournalSession(this, lockHandle);
+                return new JournalSession(this, lockHandle, importBootEdits);
             }
             catch
             {
@@ -63,19 +69,25 @@ namespace GpuVirt.Core
         }
 
         /// <summary>Appends one record under the lock; returns it with its id.</summary>
-        public ChangeRecord Append(ChangeRecord record, CancellationToken cancellationToken = default, Action<string>? waiting = null)
+        public ChangeRecord Append(ChangeRecord record, CancellationToken cancellationToken = default, Action<string>? waiting = null) =>
+            Append(record, true, cancellationToken, waiting);
+
+        internal ChangeRecord Append(ChangeRecord record, bool importBootEdits, CancellationToken cancellationToken, Action<string>? waiting)
         {
-            using (var session = Open(cancellationToken, waiting))
+            using (var session = Open(importBootEdits, cancellationToken, waiting))
             {
                 return session.Append(record);
             }
         }
 
-        internal List<ChangeRecord> Load(out bool exists)
+        /// <summary>True when the journal file exists under the root.</summary>
+        public bool Exists => File.Exists(Root.Resolve(HostPath));
+
+        internal List<ChangeRecord> Load(out bool exists, bool importBootEdits = true)
         {
             var full = Root.Resolve(HostPath);
             exists = File.Exists(full);
-            var records = exists ? Parse(HostFiles.ReadText(full, HostPath), HostPath) : ImportBootEdits();
+            var records = exists ? Parse(HostFiles.ReadText(full, HostPath), HostPath) : importBootEdits ? ImportBootEdits() : new List<ChangeRecord>();
             foreach (var r in records) r.Root = Root.Directory;
             Mark(records);
             return records;
@@ -215,13 +227,13 @@ namespace GpuVirt.Core
         private readonly IDisposable _lock;
         private readonly List<ChangeRecord> _records;
 
-        internal JournalSession(ChangeJournal journal, IDisposable lockHandle)
+        internal JournalSession(ChangeJournal journal, IDisposable lockHandle, bool importBootEdits)
         {
             _journal = journal;
             _lock = lockHandle;
-            _records = journal.Load(out var exists);
+            _records = journal.Load(out var exists, importBootEdits);
             // A host with a boot edit record but no journal: the journal starts with that record, before any new change.
-            if (!exists) journal.Write(_records);
+            if (!exists && _records.Count > 0) journal.Write(_records);
         }
 
         /// <summary>The records, oldest first.</summary>
@@ -255,6 +267,7 @@ namespace GpuVirt.Core
         private readonly CancellationToken _cancellationToken;
         private readonly Action<string>? _log;
         private bool _checked;
+        private bool _importBootEdits = true;
 
         public ChangeRecorder(HostRoot root, string? connect, string command, string commandLine, CancellationToken cancellationToken = default, Action<string>? log = null)
         {
@@ -279,13 +292,13 @@ namespace GpuVirt.Core
             return string.IsNullOrEmpty(sudo) || sudo == user ? user : $"{user} (sudo by {sudo})";
         }
 
-        /// <summary>Fails, before anything is changed, when the journal cannot take a record (unreadable, newer, not writable).</summary>
+        /// <summary>Fails, before anything is changed, when the journal cannot take a record (unreadable, or from a newer version). Writes nothing.</summary>
         public void Check()
         {
             if (_checked) return;
-            using (Journal.Open(_cancellationToken, _log))
-            {
-            }
+            // With neither a journal nor a boot edit record now, a boot edit record found later is this command's own.
+            _importBootEdits = Journal.Exists || File.Exists(Journal.Root.Resolve(BootEditLog.HostPath));
+            Journal.Read();
             _checked = true;
         }
 
@@ -299,7 +312,7 @@ namespace GpuVirt.Core
             record.Time = DateTime.UtcNow;
             try
             {
-                return Journal.Append(record, _cancellationToken, _log);
+                return Journal.Append(record, _importBootEdits, _cancellationToken, _log);
             }
             catch (GpuVirtException e)
             {
