@@ -317,7 +317,7 @@ namespace GpuVirt.Core
         /// log is told why. <paramref name="lockTimeout"/> bounds the wait for the lock (null: the default).
         /// </summary>
         public static BootChange Apply(HostRoot root, IommuBootPlan plan, ProcessRunner runner, CancellationToken cancellationToken = default,
-            TimeSpan? lockTimeout = null, Action<string>? log = null)
+            ChangeRecorder? recorder = null, TimeSpan? lockTimeout = null, Action<string>? log = null)
         {
             // What cannot be written (not root, a read-only image) is told about the file itself, before the lock.
             if (plan.HasChanges) plan.Transaction.Preflight();
@@ -328,7 +328,14 @@ namespace GpuVirt.Core
                 {
                     return new BootChange(plan.Action, plan.Boot.Family, null, Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);
                 }
-                var (files, commands) = plan.Transaction.Execute(runner, cancellationToken);
+                var record = new ChangeRecord
+                {
+                    Target = plan.Boot.File,
+                    Action = plan.Action == "Enable-IommuBoot" ? "Add kernel arguments and regenerate the boot configuration" : "Take back kernel arguments and regenerate the boot configuration",
+                    RebootRequired = true,
+                };
+                record.Changes.Add(new ChangeDetail("kernel arguments of " + plan.Boot.File, plan.BeforeArguments, plan.AfterArguments));
+                var (files, commands) = plan.Transaction.Execute(runner, cancellationToken, recorder, record);
                 return new BootChange(plan.Action, plan.Boot.Family, null, files, plan.ArgumentsAdded, plan.ArgumentsRemoved, commands, plan.RebootRequired);
             }
         }

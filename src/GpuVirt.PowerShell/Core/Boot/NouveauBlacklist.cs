@@ -182,7 +182,7 @@ namespace GpuVirt.Core
         /// command) gets the request planned again from what is there now.
         /// </summary>
         public static BootChange Apply(HostRoot root, NouveauPlan plan, ProcessRunner runner, CancellationToken cancellationToken = default,
-            Action<HostCommand, int, int>? progress = null, TimeSpan? lockTimeout = null, Action<string>? log = null)
+            Action<HostCommand, int, int>? progress = null, ChangeRecorder? recorder = null, TimeSpan? lockTimeout = null, Action<string>? log = null)
         {
             // What cannot be written (not root, a read-only image) is told about the file itself, before the lock.
             if (plan.HasChanges) plan.Transaction.Preflight();
@@ -204,7 +204,15 @@ namespace GpuVirt.Core
                     return new BootChange(plan.Action, null, tool, Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);
                 }
                 plan.Transaction.Progress = progress;
-                var (files, commands) = plan.Transaction.Execute(runner, cancellationToken);
+                var write = plan.Transaction.Writes[0];
+                var record = new ChangeRecord
+                {
+                    Target = write.HostPath,
+                    Action = (plan.Action == "Disable-NouveauDriver" ? "Blacklist nouveau" : "Remove the nouveau blacklist") + " and regenerate the initramfs",
+                    RebootRequired = true,
+                };
+                record.Changes.Add(new ChangeDetail(write.HostPath, write.Before, write.After));
+                var (files, commands) = plan.Transaction.Execute(runner, cancellationToken, recorder, record);
                 return new BootChange(plan.Action, null, tool, files, Array.Empty<string>(), Array.Empty<string>(), commands, plan.RebootRequired);
             }
         }
