@@ -99,11 +99,11 @@ internal static class HelpBuilder
 
     /// <summary>The page's 'document type': 'cmdlet' or 'module'; anything else breaks the schema.</summary>
     /// <summary>
-    /// A page named in capitals (ARCHITECTURE.md, README.md) is about the project, not help for a command or topic:
-    /// the builder leaves it alone.
+    /// A page named in capitals (ARCHITECTURE.md, README.md: a word of four letters or more, no verb-noun dash) is about
+    /// the project, not help for a command or topic: the builder leaves it alone.
     /// </summary>
     internal static bool IsProjectDocument(string stem) =>
-        stem.Length > 0 && stem.All(c => char.IsUpper(c) || c == '_' || c == '-') && stem.Any(char.IsUpper);
+        stem.Length >= 4 && stem.All(c => (c >= 'A' && c <= 'Z') || c == '_');
 
     internal static string DocumentType(MarkdownSource source)
     {
