@@ -138,8 +138,13 @@ namespace GpuVirt.Commands
                 var outcomes = Executor.ApplyEach(confirmed);
                 for (var i = 0; i < outcomes.Count; i++)
                 {
-                    if (outcomes[i].Error != null) WriteError(outcomes[i].Error!);
-                    else WriteObject(confirmed[i].Result());
+                    if (outcomes[i].Error != null)
+                    {
+                        WriteError(outcomes[i].Error!);
+                        continue;
+                    }
+                    WriteApplied(confirmed[i]);
+                    WriteObject(confirmed[i].Result());
                 }
             }
         }

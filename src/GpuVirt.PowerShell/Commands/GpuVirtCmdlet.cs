@@ -55,13 +55,33 @@ namespace GpuVirt.Commands
         }
 
         /// <summary>The executor of this command: its verbose stream, its stop token.</summary>
-        protected PlanExecutor Executor => new PlanExecutor(line => WriteVerbose(line), StopToken);
+        protected PlanExecutor Executor
+        {
+            get
+            {
+                var executor = new PlanExecutor(line => WriteVerbose(line), StopToken);
+                AddRecorders(executor);
+                return executor;
+            }
+        }
+
+        /// <summary>Adds this command's recorders (the change journal of its host) to an executor.</summary>
+        protected virtual void AddRecorders(PlanExecutor executor)
+        {
+        }
+
+        /// <summary>Writes what came up after a plan was applied: the errors (a change not journaled) and the warnings.</summary>
+        protected void WriteApplied(ChangePlan plan)
+        {
+            foreach (var error in plan.AppliedErrors) WriteError(error);
+            foreach (var warning in plan.AppliedWarnings) WriteWarning(warning);
+        }
 
         /// <summary>Applies the plan (<see cref="PlanExecutor"/>), shows the warnings that came up and returns the result.</summary>
         protected TResult Apply<TResult>(ChangePlan<TResult> plan)
         {
             var result = Executor.Apply(plan);
-            foreach (var warning in plan.AppliedWarnings) WriteWarning(warning);
+            WriteApplied(plan);
             return result;
         }
 

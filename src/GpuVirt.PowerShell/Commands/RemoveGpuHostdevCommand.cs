@@ -12,7 +12,7 @@ namespace GpuVirt.Commands
     /// Devices are collected from the pipeline and detached per guest in one virsh process.
     /// </summary>
     [Cmdlet(VerbsCommon.Remove, "GpuHostdev", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
-    public sealed class RemoveGpuHostdevCommand : VirshCmdlet
+    public sealed class RemoveGpuHostdevCommand : HostVirshCmdlet
     {
         private readonly List<HostdevRequest> _requests = new List<HostdevRequest>();
 
@@ -69,14 +69,15 @@ namespace GpuVirt.Commands
 
         protected override void EndProcessing()
         {
-            var planner = new HostdevPlanner(new ChangeHost(HostRoot.Live, Connect), Virsh);
+            var planner = new HostdevPlanner(new ChangeHost(HostSystem, Connect), Virsh);
             foreach (var group in _requests.GroupBy(r => r.Domain, StringComparer.Ordinal))
             {
                 var confirmed = planner.PlanDetach(group.Key, group.ToList(), Scope).Where(ShouldApply).ToList();
                 if (confirmed.Count == 0) continue;
-                foreach (var outcome in Executor.ApplyEach(confirmed).Where(o => o.Error != null))
+                foreach (var outcome in Executor.ApplyEach(confirmed))
                 {
-                    WriteError(outcome.Error!);
+                    if (outcome.Error != null) WriteError(outcome.Error);
+                    else WriteApplied(outcome.Plan);
                 }
             }
         }

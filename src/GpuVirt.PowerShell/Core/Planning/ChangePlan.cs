@@ -53,6 +53,12 @@ namespace GpuVirt.Core.Planning
         /// <summary>What blocks the plan; -Force lifts the overridable ones when <see cref="Force"/> is set.</summary>
         public List<PlanRefusal> Refusals { get; } = new List<PlanRefusal>();
 
+        /// <summary>The change journal's record of the applied change (with its inverse); null for a change that is not journaled.</summary>
+        public Func<ChangeRecord>? Journal { get; set; }
+
+        /// <summary>Errors that turn up after the change was made (the journal could not take it); the cmdlet writes them.</summary>
+        public List<GpuVirtException> AppliedErrors { get; } = new List<GpuVirtException>();
+
         /// <summary>Warnings that turn up while the plan is applied; the cmdlet shows them after the change.</summary>
         public List<string> AppliedWarnings { get; } = new List<string>();
 

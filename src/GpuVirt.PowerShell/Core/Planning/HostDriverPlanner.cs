@@ -82,6 +82,7 @@ namespace GpuVirt.Core.Planning
             }
             plan.Steps.Add(step);
             plan.Preconditions.Add(DriverStill(address, before));
+            plan.Journal = () => HostDriverBinding.Journaled(address, before, Binding.CurrentDriver(address), resolved, detach: true);
             PlanChecks.Run(plan, _checks);
             return plan;
         }
@@ -94,6 +95,7 @@ namespace GpuVirt.Core.Planning
             var resolved = redirected ? Resolve(method) : HostDriverMethod.Sysfs;
             string action;
             PlanStep step;
+            string? after = null;
             if (resolved == HostDriverMethod.Virsh)
             {
                 var virsh = _virsh();
@@ -101,7 +103,8 @@ namespace GpuVirt.Core.Planning
                 step = new PlanStep(action, c =>
                 {
                     virsh.NodeDeviceReattach(address);
-                    NoHostDriver(c.Plan, address, Binding.CurrentDriver(address));
+                    after = Binding.CurrentDriver(address);
+                    NoHostDriver(c.Plan, address, after);
                 });
             }
             else
@@ -111,7 +114,11 @@ namespace GpuVirt.Core.Planning
                 action = (redirect is null ? string.Empty : $"clear {dir}/driver_override, ") +
                     (before is null ? string.Empty : $"write '{address}' to {dir}/driver/unbind, ") +
                     $"write '{address}' to {HostPaths.PciDriversProbe}";
-                step = new PlanStep(action, c => NoHostDriver(c.Plan, address, Binding.Reattach(address).DriverAfter));
+                step = new PlanStep(action, c =>
+                {
+                    after = Binding.Reattach(address).DriverAfter;
+                    NoHostDriver(c.Plan, address, after);
+                });
             }
 
             var plan = new ChangePlan<PciDevice?>(ChangeKind.HostDriverReattach, _host, $"{address} (driver: {before ?? "none"})",
@@ -124,6 +131,7 @@ namespace GpuVirt.Core.Planning
             }
             plan.Steps.Add(step);
             plan.Preconditions.Add(DriverStill(address, before));
+            plan.Journal = () => HostDriverBinding.Journaled(address, before, after, resolved, detach: false);
             PlanChecks.Run(plan, _checks);
             return plan;
         }

@@ -114,6 +114,7 @@ namespace GpuVirt.Core.Planning
                 };
                 Subject(plan, request.Source);
                 plan.Steps.Add(step);
+                plan.Journal = () => request.Journaled(name, options.Scope, attach: true, plan.Result().Xml);
                 var inUse = ownership.InUse(request.Source, name);
                 if (inUse != null) plan.Refusals.Add(inUse);
                 if (request.CompanionOf is null) WarnAboutCompanions(plan, request, distinct);
@@ -142,6 +143,8 @@ namespace GpuVirt.Core.Planning
                 };
                 Subject(plan, request.Source);
                 plan.Steps.Add(step);
+                // The hostdev as the definition had it, so that the journal can attach it back exactly.
+                plan.Journal = () => request.Journaled(domain, scope, attach: false, batch.Before?.Hostdevs.FirstOrDefault(h => h.Source == request.Source)?.Xml);
                 PlanChecks.Run(plan, _checks);
                 plans.Add(plan);
             }
@@ -222,10 +225,15 @@ namespace GpuVirt.Core.Planning
         /// <summary>The guest's definition read back after an attach.</summary>
         public DomainDefinition? After { get; private set; }
 
+        /// <summary>The guest's definition as it was before a detach (read by the same virsh process).</summary>
+        public DomainDefinition? Before { get; private set; }
+
         public IReadOnlyList<GpuVirtException?> Apply(IReadOnlyList<PlanStep> steps, PlanContext context)
         {
             var requests = steps.Cast<HostdevStep>().Select(s => s.Request).ToList();
-            var (outcomes, after) = _virsh.ChangeDevices(_domain, requests.Select(r => r.Xml).ToList(), _scope, _attach, readBack: _attach);
+            var (outcomes, after) = _attach
+                ? _virsh.ChangeDevices(_domain, requests.Select(r => r.Xml).ToList(), _scope, attach: true, readBack: true)
+                : _virsh.ChangeDevices(_domain, requests.Select(r => r.Xml).ToList(), _scope, attach: false, readBack: false, readBefore: d => Before = d);
             After = after;
             var errors = new GpuVirtException?[requests.Count];
             foreach (var outcome in outcomes.Where(o => o.Error != null))

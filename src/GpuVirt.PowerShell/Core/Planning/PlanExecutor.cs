@@ -139,7 +139,14 @@ namespace GpuVirt.Core.Planning
         private PlanOutcome ApplySteps(ChangePlan plan)
         {
             var context = new PlanContext(plan, _cancellationToken, _log);
-            foreach (var recorder in Recorders) recorder.Starting(plan);
+            try
+            {
+                foreach (var recorder in Recorders) recorder.Starting(plan);
+            }
+            catch (GpuVirtException e)
+            {
+                return Failed(plan, e);
+            }
             var applied = new List<PlanStep>();
             GpuVirtException? error = null;
             foreach (var step in plan.Steps)
@@ -168,9 +175,17 @@ namespace GpuVirt.Core.Planning
         {
             var steps = indexes.Select(i => plans[i].Steps[0]).ToList();
             var context = new PlanContext(plans[indexes[0]], _cancellationToken, _log);
-            foreach (var i in indexes)
+            try
             {
-                foreach (var recorder in Recorders) recorder.Starting(plans[i]);
+                foreach (var i in indexes)
+                {
+                    foreach (var recorder in Recorders) recorder.Starting(plans[i]);
+                }
+            }
+            catch (GpuVirtException e)
+            {
+                foreach (var i in indexes) outcomes[i] = Failed(plans[i], e);
+                return;
             }
             IReadOnlyList<GpuVirtException?> errors;
             try
