@@ -187,7 +187,7 @@ public class PlanExecutorTests
     {
         using var dir = new TempRoot();
         var host = new ChangeHost(new HostRoot(dir.Path));
-        using (new HostFileLockProvider().Acquire(host, CancellationToken.None, null))
+        using (new HostLockProvider().Acquire(host, CancellationToken.None, null))
         {
             Assert.True(File.Exists(Path.Combine(dir.Path, "run/lock/gpuvirt.lock")));
         }

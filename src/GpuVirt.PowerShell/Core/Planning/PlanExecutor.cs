@@ -24,7 +24,7 @@ namespace GpuVirt.Core.Planning
         }
 
         /// <summary>The lock every executor takes unless it is given another.</summary>
-        public static IHostLockProvider DefaultLock { get; set; } = new HostFileLockProvider();
+        public static IHostLockProvider DefaultLock { get; set; } = new HostLockProvider();
 
         /// <summary>The recorders every new executor starts with (the change journal adds itself here).</summary>
         public static IList<IPlanRecorder> DefaultRecorders { get; } = new List<IPlanRecorder>();
