@@ -41,6 +41,20 @@ BeforeAll {
         Remove-Item -Force $Child.Out, "$($Child.Out).err"
         [pscustomobject]@{ ExitCode = $Child.Process.ExitCode; Text = $text }
     }
+
+    function Get-RootedProcess([string] $Root) {
+        <# The processes whose root directory is $Root (a stand-in run by chroot, and what it started). #>
+        foreach ($d in [IO.Directory]::EnumerateDirectories('/proc')) {
+            if ((Split-Path -Leaf $d) -notmatch '^\d+$') { continue }
+            try { $target = [IO.File]::ResolveLinkTarget("$d/root", $false) } catch { continue }
+            if ($target -and $target.FullName -eq $Root) { Split-Path -Leaf $d }
+        }
+    }
+
+    function Install-HangingGrub([string] $Root) {
+        <# grub2-mkconfig that starts a background child and never ends, as a hung regeneration would. #>
+        $null = [GpuVirt.Fixtures.StandIns]::Install($Root, 'grub2-mkconfig', 0, $null, '/bin/busybox sleep 600 & /bin/busybox sleep 600')
+    }
 }
 
 AfterAll {
@@ -120,5 +134,40 @@ Describe 'The host lock' {
         Enable-IommuBoot -Root $root -CpuVendor Intel -Confirm:$false | Out-Null
         Test-Path -LiteralPath (Join-Path $root 'var/run/lock/gpuvirt.lock') | Should -BeTrue
         [GpuVirt.Core.HostLock]::PathFor([GpuVirt.Core.HostRoot]::new($root)) | Should -Be (Join-Path $root 'var/run/lock/gpuvirt.lock')
+    }
+}
+
+Describe 'Regeneration programs' {
+    It 'stops a hung grub2-mkconfig at $GpuVirtRegenerationTimeout with its whole process group and restores every file (BootRegenerationTimedOut)' {
+        $root = New-Rhel7Host
+        Install-HangingGrub $root
+        $before = Get-Content -Raw (Join-Path $root 'etc/default/grub')
+        $GpuVirtRegenerationTimeout = 2
+        $err = $null
+        try { Enable-IommuBoot -Root $root -CpuVendor Intel -StubId 10de:11fa -Confirm:$false } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -Be 'BootRegenerationTimedOut,GpuVirt.Commands.EnableIommuBootCommand'
+        $err.Exception.Message | Should -Match 'did not finish within 2 s and was stopped with every process it had started'
+        $err.Exception.Message | Should -Match 'restored'
+        Get-Content -Raw (Join-Path $root 'etc/default/grub') | Should -BeExactly $before
+        Test-Path (Join-Path $root 'var/lib/gpuvirt/boot-edits.tsv') | Should -BeFalse
+        @(Get-RootedProcess $root) | Should -BeNullOrEmpty -Because 'the background child of the stand-in is stopped too'
+    }
+
+    It 'stops the whole process group on Ctrl+C (SIGINT to pwsh) and restores every file' {
+        $root = New-Rhel7Host
+        Install-HangingGrub $root
+        $before = Get-Content -Raw (Join-Path $root 'etc/default/grub')
+        $go = Join-Path $root 'go'
+        $child = Start-ChildPwsh -Go $go -Script "Enable-IommuBoot -Root '$root' -CpuVendor Intel -StubId 10de:11fa -Confirm:`$false; 'ok-finished'"
+        $null = New-Item -ItemType File $go
+        $deadline = [DateTime]::UtcNow.AddMinutes(2)
+        while (@(Get-RootedProcess $root).Count -lt 2 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+        @(Get-RootedProcess $root).Count | Should -BeGreaterOrEqual 2 -Because 'the stand-in and its background child run'
+        # The child pwsh is 'dotnet pwsh.dll': Ctrl+C reaches it as SIGINT.
+        & kill -INT $child.Process.Id
+        $result = Wait-ChildPwsh $child
+        $result.Text | Should -Not -Match 'ok-finished'
+        Get-Content -Raw (Join-Path $root 'etc/default/grub') | Should -BeExactly $before
+        @(Get-RootedProcess $root) | Should -BeNullOrEmpty -Because 'grandchildren do not outlive the stop'
     }
 }

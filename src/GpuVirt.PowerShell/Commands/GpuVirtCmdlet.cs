@@ -28,6 +28,12 @@ namespace GpuVirt.Commands
         /// <summary>How long to wait for another GpuVirt command that holds the host lock: <c>$GpuVirtLockTimeout</c>, else the default.</summary>
         protected TimeSpan? LockTimeout => TimeoutPreference(LockTimeoutVariable);
 
+        /// <summary>The preference variable that bounds each boot regeneration program (seconds or a TimeSpan).</summary>
+        public const string RegenerationTimeoutVariable = "GpuVirtRegenerationTimeout";
+
+        /// <summary>How long grub2-mkconfig, update-grub, grubby, dracut, update-initramfs or kernel-install may run: <c>$GpuVirtRegenerationTimeout</c>, else 30 minutes.</summary>
+        protected TimeSpan? RegenerationTimeout => TimeoutPreference(RegenerationTimeoutVariable);
+
         /// <summary>
         /// A time bound from a preference variable: a TimeSpan, a number of seconds, or text either way; null when
         /// the variable is not set. Anything else (zero, negative, words) stops the command with a clear error.

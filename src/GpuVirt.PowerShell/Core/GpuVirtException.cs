@@ -131,5 +131,6 @@ namespace GpuVirt.Core
         public const string HostLockTimedOut = "HostLockTimedOut";
         public const string HostLockFailed = "HostLockFailed";
         public const string InvalidTimeoutPreference = "InvalidTimeoutPreference";
+        public const string BootRegenerationTimedOut = "BootRegenerationTimedOut";
     }
 }

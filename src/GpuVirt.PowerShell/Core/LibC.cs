@@ -75,5 +75,8 @@ namespace GpuVirt.Core
 
         [DllImport("libc")]
         public static extern IntPtr strerror(int errnum);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int kill(int pid, int signal);
     }
 }

@@ -128,6 +128,12 @@ namespace GpuVirt.Core
 
         public HostRoot Root => _root;
 
+        /// <summary>The bound of each regeneration program (grub2-mkconfig, update-grub, grubby, dracut, update-initramfs, kernel-install).</summary>
+        public static readonly TimeSpan DefaultCommandTimeout = TimeSpan.FromMinutes(30);
+
+        /// <summary>How long one command may run before it is stopped with its process group and every file put back.</summary>
+        public TimeSpan CommandTimeout { get; set; } = DefaultCommandTimeout;
+
         public List<FileWrite> Writes { get; } = new List<FileWrite>();
         public List<HostCommand> Commands { get; } = new List<HostCommand>();
 
@@ -237,18 +243,21 @@ namespace GpuVirt.Core
                 Progress?.Invoke(c, i, Commands.Count);
                 try
                 {
-                    runner.RunOnHost(_root, c.Program, c.Arguments, cancellationToken);
+                    runner.RunOnHost(_root, c.Program, c.Arguments, cancellationToken, timeout: CommandTimeout);
                     ran.Add(c.ToString());
                 }
                 catch (GpuVirtException e)
                 {
                     var problems = Rollback(applied, guarded, backups, createdDirs);
                     var result = e.Target as CommandResult;
+                    var timedOut = e.ErrorId == ErrorIds.ProgramTimedOut;
                     var what = result != null
                         ? $"'{c}' failed with exit code {result.ExitCode}: {FirstText(result.StandardError, result.StandardOutput)}"
-                        : e.Message;
-                    var id = e.ErrorId == ErrorIds.OperationStopped ? ErrorIds.OperationStopped : ErrorIds.BootRegenerationFailed;
-                    var kind = e.ErrorId == ErrorIds.OperationStopped ? ErrorKind.OperationStopped : ErrorKind.InvalidOperation;
+                        : timedOut
+                            ? $"'{c}' did not finish within {CommandTimeout.TotalSeconds:0} s and was stopped with every process it had started (a longer bound: $GpuVirtRegenerationTimeout, in seconds)."
+                            : e.Message;
+                    var id = e.ErrorId == ErrorIds.OperationStopped ? ErrorIds.OperationStopped : timedOut ? ErrorIds.BootRegenerationTimedOut : ErrorIds.BootRegenerationFailed;
+                    var kind = e.ErrorId == ErrorIds.OperationStopped || timedOut ? ErrorKind.OperationStopped : ErrorKind.InvalidOperation;
                     throw new GpuVirtException(id, kind, what + RestoreText(problems, backups), (object?)result ?? c.ToString(), e);
                 }
             }

@@ -421,13 +421,14 @@ namespace GpuVirt.Core
         /// log is told why. <paramref name="lockTimeout"/> bounds the wait for the lock (null: the default).
         /// </summary>
         public static BootChange Apply(HostRoot root, IommuBootPlan plan, ProcessRunner runner, CancellationToken cancellationToken = default,
-            ChangeRecorder? recorder = null, TimeSpan? lockTimeout = null, Action<string>? log = null)
+            ChangeRecorder? recorder = null, TimeSpan? lockTimeout = null, Action<string>? log = null, TimeSpan? regenerationTimeout = null)
         {
             // What cannot be written (not root, a read-only image) is told about the file itself, before the lock.
             if (plan.HasChanges) plan.Transaction.Preflight();
             using (HostLock.Acquire(root, "change the kernel command line", cancellationToken, lockTimeout, log))
             {
                 plan = Current(plan, log);
+                plan.Transaction.CommandTimeout = regenerationTimeout ?? BootTransaction.DefaultCommandTimeout;
                 if (!plan.HasChanges)
                 {
                     return new BootChange(plan.Action, plan.Boot.Family, null, Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);

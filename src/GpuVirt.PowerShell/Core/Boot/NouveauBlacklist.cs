@@ -182,7 +182,7 @@ namespace GpuVirt.Core
         /// command) gets the request planned again from what is there now.
         /// </summary>
         public static BootChange Apply(HostRoot root, NouveauPlan plan, ProcessRunner runner, CancellationToken cancellationToken = default,
-            Action<HostCommand, int, int>? progress = null, ChangeRecorder? recorder = null, TimeSpan? lockTimeout = null, Action<string>? log = null)
+            Action<HostCommand, int, int>? progress = null, ChangeRecorder? recorder = null, TimeSpan? lockTimeout = null, Action<string>? log = null, TimeSpan? regenerationTimeout = null)
         {
             // What cannot be written (not root, a read-only image) is told about the file itself, before the lock.
             if (plan.HasChanges) plan.Transaction.Preflight();
@@ -204,6 +204,7 @@ namespace GpuVirt.Core
                     return new BootChange(plan.Action, null, tool, Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);
                 }
                 plan.Transaction.Progress = progress;
+                plan.Transaction.CommandTimeout = regenerationTimeout ?? BootTransaction.DefaultCommandTimeout;
                 var write = plan.Transaction.Writes[0];
                 var record = new ChangeRecord
                 {
