@@ -176,3 +176,50 @@ public class JournalTests
     private static string Hash(string text) =>
         Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(HostFiles.Bytes.GetBytes(text))).ToLowerInvariant();
 }
+
+public class JournalVgpuTests
+{
+    private const string Uuid = "30820a6f-b1a5-4503-91ca-0c10ba58692a";
+
+    [Fact]
+    public void A_removed_persistent_vGPU_is_made_again_and_the_create_taken_back_newest_first_stand_in_mdev_driver()
+    {
+        using var root = new TempRoot();
+        SampleHosts.Seed(root.Path).Build();
+        using var driver = new MdevDriverStandIn(root.Path);
+        var host = new HostRoot(root.Path);
+        var recorder = new ChangeRecorder(host, null, "New-VgpuDevice", "New-VgpuDevice 01:00.0 nvidia-63 -Persistent");
+        var manager = new VgpuManager(new VgpuInventory(host), new ProcessRunner()) { Recorder = recorder };
+        var type = manager.Inventory.Types("0000:01:00.0")!.Single(t => t.Id == "nvidia-63");
+        var device = manager.Create(type, Uuid, persistent: true);
+        manager.Remove(manager.Inventory.Devices().Single(d => d.Uuid == Uuid), persistent: true, ownerOf: null);
+        var definition = Path.Combine(root.Path, "etc/mdevctl.d/0000:01:00.0", Uuid);
+        Assert.False(File.Exists(definition));
+
+        var journal = new ChangeJournal(host);
+        var records = journal.Read();
+        Assert.Equal(new[] { InverseKind.RemoveVgpu, InverseKind.CreateVgpu }, records.Select(r => r.Inverse.Single().Kind));
+        Assert.True(records[0].Inverse[0].Persistent);
+        var undo = new ChangeUndo(host, new ProcessRunner());
+        foreach (var record in ChangeUndo.Undoable(records))
+        {
+            using var session = journal.Open();
+            var plan = undo.Plan(session.Find(record.Id)!);
+            Assert.Empty(plan.Conflicts);
+            undo.Apply(plan, session, "Undo-GpuVirtChange", force: false);
+            if (record.Id == 2)
+            {
+                Assert.True(File.Exists(definition));
+                Assert.True(Directory.Exists(Path.Combine(root.Path, "sys/bus/mdev/devices", Uuid)));
+            }
+        }
+        Assert.False(File.Exists(definition));
+        Assert.False(Directory.Exists(Path.Combine(root.Path, "sys/bus/mdev/devices", Uuid)));
+        Assert.Equal(new[] { $"create nvidia-63 {Uuid}", $"remove {Uuid}", $"create nvidia-63 {Uuid}", $"remove {Uuid}" }, driver.Log);
+        Assert.All(journal.Read().Where(r => r.Undoes is null), r => Assert.True(r.Undone));
+        // The device is gone now: taking the create back again is refused, naming it.
+        var gone = new ChangeRecord { Id = 9, Command = "New-VgpuDevice", Target = Uuid, Inverse = { records[0].Inverse[0] } };
+        Assert.Contains("is gone", Assert.Single(undo.Plan(gone).Conflicts).Message);
+        Assert.Equal(Uuid, device.Uuid);
+    }
+}
