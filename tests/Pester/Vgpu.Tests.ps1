@@ -292,7 +292,7 @@ param($Module, $Fixtures, $Uuid)
 Import-Module $Module
 Add-Type -Path $Fixtures
 $driver = [GpuVirt.Fixtures.MdevDriverStandIn]::new('/')
-New-VgpuDevice -Parent 01:00.0 -Type nvidia-63 -Uuid $Uuid -Persistent -Verbose 4>&1 | ForEach-Object { "$_" }
+New-VgpuDevice -Parent 01:00.0 -Type nvidia-63 -Uuid $Uuid -Persistent -Verbose 4>&1 | ForEach-Object { if ($_ -is [GpuVirt.Core.VgpuDevice]) { "returned Persistent=$($_.Persistent) StartMode=$($_.StartMode) $($_.DefinitionPath)" } else { "$_" } }
 Get-ChildItem /etc/mdevctl.d/0000:01:00.0 | ForEach-Object { 'defined ' + $_.Name }
 Remove-VgpuDevice -Uuid $Uuid -Persistent -Confirm:$false -Verbose 4>&1 | ForEach-Object { "$_" }
 'left ' + @(Get-ChildItem /etc/mdevctl.d/0000:01:00.0 -ErrorAction SilentlyContinue).Count
@@ -306,6 +306,8 @@ $driver.Dispose()
             $LASTEXITCODE | Should -Be 0 -Because ($out -join "`n")
             $out | Should -Contain "Running: /usr/bin/mdevctl define --uuid $Uuid --parent 0000:01:00.0 --type nvidia-63 --auto"
             $out | Should -Contain "defined $Uuid"
+            # The object it returns reads the definition mdevctl has just written, not what was there before it ran.
+            $out | Should -Contain "returned Persistent=True StartMode=auto /etc/mdevctl.d/0000:01:00.0/$Uuid"
             $out | Should -Contain "Running: /usr/bin/mdevctl undefine --uuid $Uuid --parent 0000:01:00.0"
             $out | Should -Contain 'left 0'
         }

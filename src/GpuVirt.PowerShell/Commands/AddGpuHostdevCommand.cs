@@ -112,7 +112,7 @@ namespace GpuVirt.Commands
                         $"{address} is a PCI bridge or port; only endpoints can be given to a guest.", address.ToString()));
                     continue;
                 }
-                _requests.Add(new HostdevRequest(domain, source, managed: !Unmanaged));
+                _requests.Add(new HostdevRequest(domain, source, managed: !Unmanaged && AssignmentCompanions.MayManage(Inventory, address)));
                 if (IncludeCompanion)
                 {
                     foreach (var companion in AssignmentCompanions.Of(Inventory, device))

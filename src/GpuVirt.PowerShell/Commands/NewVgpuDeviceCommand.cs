@@ -68,6 +68,11 @@ namespace GpuVirt.Commands
             var types = Vgpu.Types(parent);
             if (types is null)
             {
+                if (SriovVgpu.NotEnabled(Vgpu, parent) is { } notEnabled)
+                {
+                    WriteError(notEnabled);
+                    return;
+                }
                 WriteError(new GpuVirtException(ErrorIds.VgpuParentNotFound, ErrorKind.ObjectNotFound,
                     $"'{Parent}' offers no vGPU types (not under '{HostPaths.MdevBusClass}', no SR-IOV vGPU function). See Get-VgpuType and Test-VgpuHost.", Parent));
                 return;
@@ -77,7 +82,7 @@ namespace GpuVirt.Commands
             if (type is null)
             {
                 WriteError(new GpuVirtException(ErrorIds.VgpuTypeNotFound, ErrorKind.ObjectNotFound,
-                    $"{parent} offers no vGPU type '{Type}'. Its types: {string.Join(", ", types.Select(t => t.Name is null ? t.Id : $"{t.Id} ({t.Name})"))}.", Type));
+                    $"{parent} offers no vGPU type '{Type}'. Its types: {string.Join(", ", types.Select(t => t.Name is null ? t.Id : $"{t.Id} ({t.Name})"))}.{SriovVgpu.WhyNotOffered(Vgpu, parent)}", Type));
                 return;
             }
 
@@ -87,12 +92,15 @@ namespace GpuVirt.Commands
                     "(such as GRID P4-2Q); give -GuestOS Windows when the guest runs Windows.");
             }
 
+            if (type.Kind == VgpuKind.SriovVf)
+            {
+                CreateSriov(type);
+                return;
+            }
             for (var i = 0; i < Count; i++)
             {
                 var target = $"vGPU type {type.Id} ({type.DisplayName}) on {type.Parent}";
-                var action = type.Kind == VgpuKind.SriovVf
-                    ? "Set the type on a free virtual function"
-                    : $"Create mediated device {uuid ?? "(new UUID)"}" + (Persistent ? " and define it to start at boot" : string.Empty);
+                var action = $"Create mediated device {uuid ?? "(new UUID)"}" + (Persistent ? " and define it to start at boot" : string.Empty);
                 if (!ShouldProcess(target, action)) continue;
                 try
                 {
@@ -103,6 +111,23 @@ namespace GpuVirt.Commands
                     WriteError(e);
                     return;
                 }
+            }
+        }
+
+        /// <summary>SR-IOV: one plan picks -Count free virtual functions that list the type now; it is applied whole or not at all.</summary>
+        private void CreateSriov(VgpuType type)
+        {
+            try
+            {
+                VgpuManager.CheckSriovOptions(type, Uuid, Persistent);
+                var plan = Manager.PlanSriov(type, Count);
+                var what = plan.Action + ":" + System.Environment.NewLine + string.Join(System.Environment.NewLine, plan.Lines);
+                if (!ShouldProcess(plan.Target + System.Environment.NewLine + what, plan.Action + "?", "New-VgpuDevice")) return;
+                foreach (var device in Manager.ApplySriov(plan, StopToken)) WriteObject(device);
+            }
+            catch (GpuVirtException e)
+            {
+                WriteError(e);
             }
         }
     }

@@ -102,6 +102,12 @@ namespace GpuVirt.Core
         public const string MdevDefinitionWriteFailed = "MdevDefinitionWriteFailed";
         public const string VgpuConsoleNoMdevHostdev = "VgpuConsoleNoMdevHostdev";
 
+        // NVIDIA SR-IOV vGPU (vGPU 17+), its boot-time profiles, mdevctl parity and placement.
+        public const string VgpuSriovNotEnabled = "VgpuSriovNotEnabled";
+        public const string VgpuSriovNotSupported = "VgpuSriovNotSupported";
+        public const string VgpuSriovAlreadyEnabled = "VgpuSriovAlreadyEnabled";
+        public const string VgpuSriovEnableFailed = "VgpuSriovEnableFailed";
+
         // Boot configuration (Enable-IommuBoot, Disable-IommuBoot, Get-IommuBootStatus, Disable-NouveauDriver, Enable-NouveauDriver)
         public const string BootLoaderNotDetected = "BootLoaderNotDetected";
         public const string BootFileNotFound = "BootFileNotFound";

@@ -67,11 +67,19 @@ namespace GpuVirt.Core
 
         public IReadOnlyList<MdevDefinition> All => _all ??= ReadAll();
 
+        /// <summary>Forgets what was read, so that the next look sees files another program (mdevctl) wrote.</summary>
+        public void Refresh()
+        {
+            _all = null;
+            _problems.Clear();
+        }
+
         public IReadOnlyList<MdevDefinition> Find(string uuid) =>
             All.Where(d => string.Equals(d.Uuid, uuid, StringComparison.OrdinalIgnoreCase)).ToList();
 
         private List<MdevDefinition> ReadAll()
         {
+            _problems.Clear();
             var list = new List<MdevDefinition>();
             var dir = _root.Resolve(Directory);
             if (!System.IO.Directory.Exists(dir)) return list;

@@ -146,6 +146,18 @@ namespace GpuVirt.Core
             return list;
         }
 
+        /// <summary>
+        /// The name of an SR-IOV type id, from the first of <paramref name="vfs"/> that lists it as creatable, else from
+        /// any other NVIDIA virtual function of the host; null when none lists it now (a full GPU lists nothing).
+        /// </summary>
+        public string? TypeNameOf(IReadOnlyList<PciAddress> vfs, string id)
+        {
+            var name = vfs.SelectMany(CreatableTypes).FirstOrDefault(t => t.Key == id).Value;
+            if (name != null) return name;
+            return Pci.Devices.Where(d => d.PhysicalFunction.HasValue && IsSriovVgpuFunction(d.Address))
+                .SelectMany(d => CreatableTypes(d.Address)).FirstOrDefault(t => t.Key == id).Value;
+        }
+
         /// <summary>The vGPU type id set on a virtual function; 0 when none.</summary>
         public int CurrentType(PciAddress vf) => Sysfs.TryReadInt(Path.Combine(Pci.DeviceDirectory(vf), CurrentVgpuType)) ?? 0;
 
@@ -248,7 +260,7 @@ namespace GpuVirt.Core
         {
             var id = current.ToString(CultureInfo.InvariantCulture);
             var siblings = Pci.Find(pf)?.VirtualFunctions ?? (IReadOnlyList<PciAddress>)new[] { vf };
-            var name = new[] { vf }.Concat(siblings).SelectMany(CreatableTypes).FirstOrDefault(t => t.Key == id).Value;
+            var name = TypeNameOf(new[] { vf }.Concat(siblings).ToList(), id);
             return new VgpuDevice
             {
                 Address = vf,

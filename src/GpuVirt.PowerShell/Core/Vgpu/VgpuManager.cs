@@ -151,6 +151,13 @@ namespace GpuVirt.Core
 
         private VgpuDevice CreateSriov(VgpuType type, string? uuid, bool persistent, CancellationToken ct)
         {
+            CheckSriovOptions(type, uuid, persistent);
+            return ApplySriov(SriovVgpu.Plan(Inventory, type, 1), ct)[0];
+        }
+
+        /// <summary>Refuses what does not apply to an SR-IOV vGPU: a UUID (a guest takes the VF by address), and -Persistent.</summary>
+        public static void CheckSriovOptions(VgpuType type, string? uuid, bool persistent)
+        {
             if (uuid != null)
             {
                 throw new GpuVirtException(ErrorIds.VgpuUuidNotApplicable, ErrorKind.InvalidArgument,
@@ -162,33 +169,72 @@ namespace GpuVirt.Core
                     $"'{type.DisplayName}' on {type.Parent} is an SR-IOV vGPU: mdevctl definitions cover mediated devices only, " +
                     "so -Persistent cannot apply. Set the type again after a reboot (or from a boot-time unit).", type.ToString());
             }
+        }
+
+        /// <summary>Plans <paramref name="count"/> SR-IOV vGPUs of a type on free virtual functions (see <see cref="SriovVgpu.Plan"/>).</summary>
+        public SriovVgpuPlan PlanSriov(VgpuType type, int count) => SriovVgpu.Plan(Inventory, type, count);
+
+        /// <summary>
+        /// Applies an SR-IOV plan under the vGPU lock: re-checks each virtual function (still free, still listing the type),
+        /// writes the type and reads it back. When one fails, the functions this call set are cleared again (in reverse)
+        /// and the error says so; nothing else is touched.
+        /// </summary>
+        public IReadOnlyList<VgpuDevice> ApplySriov(SriovVgpuPlan plan, CancellationToken ct = default)
+        {
+            var type = plan.Type;
+            var done = new List<PciAddress>();
             using (VgpuLock.Acquire(Root, ct, _log))
             {
-                var candidates = type.ParentAddress is PciAddress pa && Inventory.IsSriovVgpuFunction(pa)
-                    ? new[] { pa }
-                    : (Inventory.Pci.Find(type.ParentAddress ?? default)?.VirtualFunctions ?? Array.Empty<PciAddress>()).ToArray();
-                var vf = candidates.Where(v => Inventory.IsSriovVgpuFunction(v) && Inventory.CurrentType(v) == 0)
-                    .Cast<PciAddress?>()
-                    .FirstOrDefault(v => Inventory.CreatableTypes(v!.Value).Any(t => t.Key == type.Id));
-                if (vf is null) throw NoInstance(type, null, 0, null);
+                try
+                {
+                    foreach (var step in plan.Assignments)
+                    {
+                        var vf = step.VirtualFunction;
+                        // Re-read under the lock: another command may have taken the function, or the GPU's types moved on.
+                        if (Inventory.CurrentType(vf) != 0 || !Inventory.CreatableTypes(vf).Any(t => t.Key == type.Id))
+                        {
+                            throw new GpuVirtException(ErrorIds.NoVgpuInstanceAvailable, ErrorKind.ResourceUnavailable,
+                                $"Virtual function {vf} can no longer take vGPU type {type.Id} ({type.DisplayName}): it " +
+                                (Inventory.CurrentType(vf) != 0
+                                    ? $"now carries type {Inventory.CurrentType(vf).ToString(CultureInfo.InvariantCulture)}"
+                                    : "no longer lists it in nvidia/creatable_vgpu_types") + " (the host changed since the plan was made).", vf.ToString());
+                        }
+                        SetSriovType(vf, type, ct);
+                        done.Add(vf);
+                    }
+                }
+                catch (GpuVirtException e) when (done.Count > 0)
+                {
+                    var undone = new List<string>();
+                    foreach (var vf in Enumerable.Reverse(done))
+                    {
+                        var path = Path.Combine(Inventory.Pci.DeviceDirectory(vf), VgpuInventory.CurrentVgpuType);
+                        var errno = SysfsWriter.Write(path, "0\n");
+                        undone.Add(errno == 0 ? $"{vf} cleared again" : $"{vf} could not be cleared ({Errno.Describe(errno)}) and still carries type {type.Id}");
+                    }
+                    throw new GpuVirtException(e.ErrorId, e.Kind, e.Message + " Undone: " + string.Join(", ", undone) + ".", e.Target, e);
+                }
+            }
+            return done.Select(vf => Inventory.FindSriov(vf)!).ToList();
+        }
 
-                var path = Path.Combine(Inventory.Pci.DeviceDirectory(vf.Value), VgpuInventory.CurrentVgpuType);
-                var hostPath = Root.ToHostPath(path);
-                _log?.Invoke($"Writing {type.Id} to {hostPath}");
-                var errno = SysfsWriter.Write(path, type.Id + "\n");
-                if (errno != 0)
-                {
-                    if (errno == Errno.EACCES || errno == Errno.EPERM) throw Sysfs.RootRequired(hostPath, "write");
-                    throw new GpuVirtException(ErrorIds.VgpuCreateFailed, errno == Errno.EINVAL ? ErrorKind.InvalidArgument : ErrorKind.WriteError,
-                        $"Setting vGPU type {type.Id} ({type.DisplayName}) on virtual function {vf} failed: the driver answered " +
-                        $"'{Errno.Describe(errno)}' (errno {errno}) to the write to '{hostPath}'.", vf.ToString());
-                }
-                if (!WaitFor(() => Inventory.CurrentType(vf.Value).ToString(CultureInfo.InvariantCulture) == type.Id, ct))
-                {
-                    throw new GpuVirtException(ErrorIds.VgpuDeviceNotCreated, ErrorKind.ResourceUnavailable,
-                        $"Wrote {type.Id} to '{hostPath}', but the function reports type {Inventory.CurrentType(vf.Value)}.", vf.ToString());
-                }
-                return Inventory.FindSriov(vf.Value)!;
+        private void SetSriovType(PciAddress vf, VgpuType type, CancellationToken ct)
+        {
+            var path = Path.Combine(Inventory.Pci.DeviceDirectory(vf), VgpuInventory.CurrentVgpuType);
+            var hostPath = Root.ToHostPath(path);
+            _log?.Invoke($"Writing {type.Id} to {hostPath}");
+            var errno = SysfsWriter.Write(path, type.Id + "\n");
+            if (errno != 0)
+            {
+                if (errno == Errno.EACCES || errno == Errno.EPERM) throw Sysfs.RootRequired(hostPath, "write");
+                throw new GpuVirtException(ErrorIds.VgpuCreateFailed, errno == Errno.EINVAL ? ErrorKind.InvalidArgument : ErrorKind.WriteError,
+                    $"Setting vGPU type {type.Id} ({type.DisplayName}) on virtual function {vf} failed: the driver answered " +
+                    $"'{Errno.Describe(errno)}' (errno {errno}) to the write to '{hostPath}'.", vf.ToString());
+            }
+            if (!WaitFor(() => Inventory.CurrentType(vf).ToString(CultureInfo.InvariantCulture) == type.Id, ct))
+            {
+                throw new GpuVirtException(ErrorIds.VgpuDeviceNotCreated, ErrorKind.ResourceUnavailable,
+                    $"Wrote {type.Id} to '{hostPath}', but the function reports type {Inventory.CurrentType(vf)}.", vf.ToString());
             }
         }
 
@@ -298,7 +344,15 @@ namespace GpuVirt.Core
                 var args = replace
                     ? new List<string> { "modify", "--uuid", definition.Uuid, "--parent", definition.Parent, "--auto" }
                     : new List<string> { "define", "--uuid", definition.Uuid, "--parent", definition.Parent, "--type", definition.TypeId, "--auto" };
-                _runner.Run(Mdevctl, args, ct);
+                try
+                {
+                    _runner.Run(Mdevctl, args, ct);
+                }
+                finally
+                {
+                    // mdevctl wrote the file: what was read before it ran is stale.
+                    Inventory.Definitions.Refresh();
+                }
                 return;
             }
             _log?.Invoke($"Writing {definition.Path}");
@@ -310,7 +364,14 @@ namespace GpuVirt.Core
         {
             if (Mdevctl != null)
             {
-                _runner.Run(Mdevctl, new[] { "undefine", "--uuid", definition.Uuid, "--parent", definition.Parent }, ct);
+                try
+                {
+                    _runner.Run(Mdevctl, new[] { "undefine", "--uuid", definition.Uuid, "--parent", definition.Parent }, ct);
+                }
+                finally
+                {
+                    Inventory.Definitions.Refresh();
+                }
                 return;
             }
             _log?.Invoke($"Removing {definition.Path}");
