@@ -30,6 +30,9 @@
         'Get-IommuBootStatus'
         'Disable-NouveauDriver'
         'Enable-NouveauDriver'
+        # NVIDIA SR-IOV vGPU, boot-time vGPU profiles, mdevctl parity, placement
+        'Enable-VgpuSriov'
+        'Find-VgpuPlacement'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -203,10 +203,15 @@ Describe 'New-VgpuDevice' {
             $vgpu.Uuid | Should -BeNullOrEmpty
             $vgpu.TypeId | Should -Be '558'
             Get-Content -Raw (Join-Path $two.Root 'sys/bus/pci/devices/0000:01:00.4/nvidia/current_vgpu_type') | Should -Be "558`n"
-            { Get-VgpuType -Root $two.Root -Name 'NVIDIA A40-2Q' | New-VgpuDevice -Root $two.Root -Persistent -ErrorAction Stop } |
-                Should -Throw -ErrorId 'VgpuPersistenceNotSupported,GpuVirt.Commands.NewVgpuDeviceCommand'
+            $kept = Get-VgpuType -Root $two.Root -Name 'NVIDIA A40-2Q' | New-VgpuDevice -Root $two.Root -Persistent
+            $kept.Address.ToString() | Should -Be '0000:01:00.5'
+            $kept.Persistent | Should -BeTrue
             Get-VgpuDevice -Root $two.Root | Remove-VgpuDevice -Root $two.Root -Confirm:$false
             Get-Content -Raw (Join-Path $two.Root 'sys/bus/pci/devices/0000:01:00.4/nvidia/current_vgpu_type') | Should -Be "0`n"
+            $left = Get-VgpuDevice -Root $two.Root
+            $left.Address.ToString() | Should -Be '0000:01:00.5' -Because 'its boot profile stays without -Persistent'
+            $left.Active | Should -BeFalse
+            $left | Remove-VgpuDevice -Root $two.Root -Persistent -Confirm:$false
             Get-VgpuDevice -Root $two.Root | Should -BeNullOrEmpty
         }
         finally { $two | Remove-FixtureHost }

@@ -31,8 +31,8 @@ namespace GpuVirt.Commands
         [ValidateNotNullOrEmpty]
         public string? Uuid { get; set; }
 
-        /// <summary>How many devices to create (each with a new UUID).</summary>
-        [Parameter]
+        /// <summary>How many devices to create (each with a new UUID); piped placements (Find-VgpuPlacement) bind by Count.</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
         [ValidateRange(1, 4096)]
         public int Count { get; set; } = 1;
 
@@ -119,11 +119,13 @@ namespace GpuVirt.Commands
         {
             try
             {
-                VgpuManager.CheckSriovOptions(type, Uuid, Persistent);
+                VgpuManager.CheckSriovOptions(type, Uuid);
                 var plan = Manager.PlanSriov(type, Count);
-                var what = plan.Action + ":" + System.Environment.NewLine + string.Join(System.Environment.NewLine, plan.Lines);
-                if (!ShouldProcess(plan.Target + System.Environment.NewLine + what, plan.Action + "?", "New-VgpuDevice")) return;
-                foreach (var device in Manager.ApplySriov(plan, StopToken)) WriteObject(device);
+                var lines = Persistent ? plan.Lines.Concat(Vgpu.Profiles.InstallLines(adding: true)) : plan.Lines;
+                var action = plan.Action + (Persistent ? " and record it for boot" : string.Empty);
+                var what = action + ":" + System.Environment.NewLine + string.Join(System.Environment.NewLine, lines);
+                if (!ShouldProcess(plan.Target + System.Environment.NewLine + what, action + "?", "New-VgpuDevice")) return;
+                foreach (var device in Manager.ApplySriov(plan, Persistent, StopToken)) WriteObject(device);
             }
             catch (GpuVirtException e)
             {

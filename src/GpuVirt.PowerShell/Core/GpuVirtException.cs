@@ -96,7 +96,6 @@ namespace GpuVirt.Core
         public const string VgpuDeviceNotRemoved = "VgpuDeviceNotRemoved";
         public const string VgpuRemoveFailed = "VgpuRemoveFailed";
         public const string VgpuDefinitionConflict = "VgpuDefinitionConflict";
-        public const string VgpuPersistenceNotSupported = "VgpuPersistenceNotSupported";
         public const string VgpuLockFailed = "VgpuLockFailed";
         public const string MdevDefinitionInvalid = "MdevDefinitionInvalid";
         public const string MdevDefinitionWriteFailed = "MdevDefinitionWriteFailed";
@@ -107,6 +106,8 @@ namespace GpuVirt.Core
         public const string VgpuSriovNotSupported = "VgpuSriovNotSupported";
         public const string VgpuSriovAlreadyEnabled = "VgpuSriovAlreadyEnabled";
         public const string VgpuSriovEnableFailed = "VgpuSriovEnableFailed";
+        public const string VgpuProfileWriteFailed = "VgpuProfileWriteFailed";
+        public const string VgpuPlacementNotFound = "VgpuPlacementNotFound";
 
         // Boot configuration (Enable-IommuBoot, Disable-IommuBoot, Get-IommuBootStatus, Disable-NouveauDriver, Enable-NouveauDriver)
         public const string BootLoaderNotDetected = "BootLoaderNotDetected";

@@ -75,7 +75,7 @@ namespace GpuVirt.Core
             if (device is null || device.VendorId != NvidiaVendor || device.PhysicalFunction.HasValue) return null;
             if (!(device.SriovTotalVfs is int total) || total < 1 || device.VirtualFunctions.Count > 0) return null;
             var numvfs = Sysfs.TryReadInt(Path.Combine(inventory.Pci.DeviceDirectory(address), "sriov_numvfs")) ?? 0;
-            var how = ProcessRunner.ExistsOnHost(inventory.Root, SriovManage) || File.Exists(inventory.Root.Resolve(SriovManage))
+            var how = File.Exists(inventory.Root.Resolve(SriovManage))
                 ? $"it runs {SriovManage} -e {address}"
                 : $"it writes the count to {HostPaths.PciDevices}/{address}/sriov_numvfs";
             return new GpuVirtException(ErrorIds.VgpuSriovNotEnabled, ErrorKind.NotEnabled,

@@ -151,23 +151,17 @@ namespace GpuVirt.Core
 
         private VgpuDevice CreateSriov(VgpuType type, string? uuid, bool persistent, CancellationToken ct)
         {
-            CheckSriovOptions(type, uuid, persistent);
-            return ApplySriov(SriovVgpu.Plan(Inventory, type, 1), ct)[0];
+            CheckSriovOptions(type, uuid);
+            return ApplySriov(SriovVgpu.Plan(Inventory, type, 1), persistent, ct)[0];
         }
 
-        /// <summary>Refuses what does not apply to an SR-IOV vGPU: a UUID (a guest takes the VF by address), and -Persistent.</summary>
-        public static void CheckSriovOptions(VgpuType type, string? uuid, bool persistent)
+        /// <summary>Refuses what does not apply to an SR-IOV vGPU: a UUID (a guest takes the VF by its address).</summary>
+        public static void CheckSriovOptions(VgpuType type, string? uuid)
         {
             if (uuid != null)
             {
                 throw new GpuVirtException(ErrorIds.VgpuUuidNotApplicable, ErrorKind.InvalidArgument,
                     $"An SR-IOV vGPU ('{type.DisplayName}' on {type.Parent}) has no UUID: a guest takes its virtual function by PCI address. Leave -Uuid out.", uuid);
-            }
-            if (persistent)
-            {
-                throw new GpuVirtException(ErrorIds.VgpuPersistenceNotSupported, ErrorKind.InvalidOperation,
-                    $"'{type.DisplayName}' on {type.Parent} is an SR-IOV vGPU: mdevctl definitions cover mediated devices only, " +
-                    "so -Persistent cannot apply. Set the type again after a reboot (or from a boot-time unit).", type.ToString());
             }
         }
 
@@ -177,9 +171,10 @@ namespace GpuVirt.Core
         /// <summary>
         /// Applies an SR-IOV plan under the vGPU lock: re-checks each virtual function (still free, still listing the type),
         /// writes the type and reads it back. When one fails, the functions this call set are cleared again (in reverse)
-        /// and the error says so; nothing else is touched.
+        /// and the error says so; nothing else is touched. With <paramref name="persistent"/>, each is then recorded in the
+        /// boot profiles (and the boot unit installed); if that fails, the functions are cleared again too.
         /// </summary>
-        public IReadOnlyList<VgpuDevice> ApplySriov(SriovVgpuPlan plan, CancellationToken ct = default)
+        public IReadOnlyList<VgpuDevice> ApplySriov(SriovVgpuPlan plan, bool persistent = false, CancellationToken ct = default)
         {
             var type = plan.Type;
             var done = new List<PciAddress>();
@@ -202,12 +197,22 @@ namespace GpuVirt.Core
                         SetSriovType(vf, type, ct);
                         done.Add(vf);
                     }
+                    if (persistent)
+                    {
+                        foreach (var vf in done)
+                        {
+                            var pf = Inventory.Pci.Find(vf)?.PhysicalFunction ?? type.ParentAddress ?? vf;
+                            _log?.Invoke($"Recording {vf} type {type.Id} in {SriovVgpuProfiles.ProfileFile}");
+                            Inventory.Profiles.Add(new SriovVgpuProfile(pf, vf, type.Id, type.Name));
+                        }
+                    }
                 }
                 catch (GpuVirtException e) when (done.Count > 0)
                 {
                     var undone = new List<string>();
                     foreach (var vf in Enumerable.Reverse(done))
                     {
+                        if (persistent) Inventory.Profiles.Remove(vf);
                         var path = Path.Combine(Inventory.Pci.DeviceDirectory(vf), VgpuInventory.CurrentVgpuType);
                         var errno = SysfsWriter.Write(path, "0\n");
                         undone.Add(errno == 0 ? $"{vf} cleared again" : $"{vf} could not be cleared ({Errno.Describe(errno)}) and still carries type {type.Id}");
@@ -246,7 +251,7 @@ namespace GpuVirt.Core
         {
             if (device.Kind == VgpuKind.SriovVf)
             {
-                RemoveSriov(device, ownerOf, ct);
+                RemoveSriov(device, persistent, ownerOf, ct);
                 return;
             }
             var uuid = device.Uuid!;
@@ -285,24 +290,38 @@ namespace GpuVirt.Core
             }
         }
 
-        private void RemoveSriov(VgpuDevice device, Func<VgpuDevice, string?>? ownerOf, CancellationToken ct)
+        private void RemoveSriov(VgpuDevice device, bool persistent, Func<VgpuDevice, string?>? ownerOf, CancellationToken ct)
         {
             var vf = device.Address!.Value;
             var path = Path.Combine(Inventory.Pci.DeviceDirectory(vf), VgpuInventory.CurrentVgpuType);
             var hostPath = Root.ToHostPath(path);
-            if (Inventory.CurrentType(vf) == 0)
+            using (VgpuLock.Acquire(Root, ct, _log))
             {
-                throw new GpuVirtException(ErrorIds.VgpuDeviceNotActive, ErrorKind.InvalidOperation,
-                    $"Virtual function {vf} has no vGPU type set: there is nothing to remove.", vf.ToString());
-            }
-            _log?.Invoke($"Writing 0 to {hostPath}");
-            var errno = SysfsWriter.Write(path, "0\n");
-            if (errno == Errno.EBUSY) throw Busy(device, hostPath, ownerOf);
-            if (errno != 0) throw SysfsWriter.Failure(hostPath, errno, ErrorIds.VgpuRemoveFailed, $"Clearing the vGPU type of {vf} failed");
-            if (!WaitFor(() => Inventory.CurrentType(vf) == 0, ct))
-            {
-                throw new GpuVirtException(ErrorIds.VgpuDeviceNotRemoved, ErrorKind.ResourceBusy,
-                    $"Wrote 0 to '{hostPath}', but the function still reports type {Inventory.CurrentType(vf)}.", vf.ToString());
+                var recorded = Inventory.Profiles.Find(vf) != null;
+                var set = Inventory.IsSriovVgpuFunction(vf) && Inventory.CurrentType(vf) != 0;
+                if (!set && !(persistent && recorded))
+                {
+                    throw new GpuVirtException(ErrorIds.VgpuDeviceNotActive, ErrorKind.InvalidOperation,
+                        $"Virtual function {vf} has no vGPU type set: there is nothing to remove." +
+                        (recorded ? $" It is recorded in {SriovVgpuProfiles.ProfileFile}; add -Persistent to take it out." : string.Empty), vf.ToString());
+                }
+                if (set)
+                {
+                    _log?.Invoke($"Writing 0 to {hostPath}");
+                    var errno = SysfsWriter.Write(path, "0\n");
+                    if (errno == Errno.EBUSY) throw Busy(device, hostPath, ownerOf);
+                    if (errno != 0) throw SysfsWriter.Failure(hostPath, errno, ErrorIds.VgpuRemoveFailed, $"Clearing the vGPU type of {vf} failed");
+                    if (!WaitFor(() => Inventory.CurrentType(vf) == 0, ct))
+                    {
+                        throw new GpuVirtException(ErrorIds.VgpuDeviceNotRemoved, ErrorKind.ResourceBusy,
+                            $"Wrote 0 to '{hostPath}', but the function still reports type {Inventory.CurrentType(vf)}; its boot profile was left as it was.", vf.ToString());
+                    }
+                }
+                if (persistent && recorded)
+                {
+                    _log?.Invoke($"Removing {vf} from {SriovVgpuProfiles.ProfileFile}");
+                    Inventory.Profiles.Remove(vf);
+                }
             }
         }
 
