@@ -30,6 +30,8 @@
         'Get-IommuBootStatus'
         'Disable-NouveauDriver'
         'Enable-NouveauDriver'
+        'Get-GpuVirtChange'
+        'Undo-GpuVirtChange'
         # NVIDIA SR-IOV vGPU, boot-time vGPU profiles, mdevctl parity, placement
         'Enable-VgpuSriov'
         'Find-VgpuPlacement'
