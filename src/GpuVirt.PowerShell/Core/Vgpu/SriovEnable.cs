@@ -114,7 +114,7 @@ namespace GpuVirt.Core
         {
             var pf = plan.PhysicalFunction;
             if (!plan.HasChanges) return new PciInventory(root).Find(pf)!;
-            using (VgpuLock.Acquire(root, ct, log))
+            using (HostLock.Acquire(root, "enable SR-IOV virtual functions", ct, null, log))
             {
                 var now = new PciInventory(root).Find(pf)?.VirtualFunctions.Count ?? 0;
                 if (now != 0)

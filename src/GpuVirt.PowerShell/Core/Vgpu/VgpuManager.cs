@@ -35,6 +35,9 @@ namespace GpuVirt.Core
         /// <summary>mdevctl, used for definitions when the root is the live host and it is installed; null otherwise.</summary>
         public string? Mdevctl { get; set; }
 
+        /// <summary>How long to wait for another command that holds the host lock (null: <see cref="HostLock.DefaultTimeout"/>).</summary>
+        public TimeSpan? LockTimeout { get; set; }
+
         /// <summary>How long to wait for the kernel to show a created device (or drop a removed one).</summary>
         public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(3);
 
@@ -96,7 +99,7 @@ namespace GpuVirt.Core
             var create = Path.Combine(typeDir, "create");
             var createHostPath = Root.ToHostPath(create);
 
-            using (VgpuLock.Acquire(Root, ct, _log))
+            using (HostLock.Acquire(Root, "create a vGPU", ct, LockTimeout, _log))
             {
                 // Re-read under the lock: another command may have taken the last instance since the type was read.
                 var available = Sysfs.TryReadInt(Path.Combine(typeDir, "available_instances"));
@@ -208,7 +211,7 @@ namespace GpuVirt.Core
             var type = plan.Type;
             var done = new List<PciAddress>();
             Recorder?.Check();
-            using (VgpuLock.Acquire(Root, ct, _log))
+            using (HostLock.Acquire(Root, "set SR-IOV vGPU types", ct, LockTimeout, _log))
             {
                 try
                 {
@@ -358,7 +361,7 @@ namespace GpuVirt.Core
             var vf = device.Address!.Value;
             var path = Path.Combine(Inventory.Pci.DeviceDirectory(vf), VgpuInventory.CurrentVgpuType);
             var hostPath = Root.ToHostPath(path);
-            using (VgpuLock.Acquire(Root, ct, _log))
+            using (HostLock.Acquire(Root, "remove an SR-IOV vGPU", ct, LockTimeout, _log))
             {
                 var recorded = Inventory.Profiles.Find(vf) != null;
                 var set = Inventory.IsSriovVgpuFunction(vf) && Inventory.CurrentType(vf) != 0;
