@@ -35,6 +35,8 @@
         # NVIDIA SR-IOV vGPU, boot-time vGPU profiles, mdevctl parity, placement
         'Enable-VgpuSriov'
         'Find-VgpuPlacement'
+        'Export-VgpuDefinition'
+        'Import-VgpuDefinition'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

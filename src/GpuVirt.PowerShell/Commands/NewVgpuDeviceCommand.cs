@@ -40,6 +40,20 @@ namespace GpuVirt.Commands
         [Parameter]
         public SwitchParameter Persistent { get; set; }
 
+        /// <summary>Define the mediated device for mdevctl without creating it (mdevctl define).</summary>
+        [Parameter]
+        public SwitchParameter DefineOnly { get; set; }
+
+        /// <summary>The definition's start mode: Auto (at boot, when the parent appears; the default) or Manual.</summary>
+        [Parameter]
+        [ValidateSet("Auto", "Manual")]
+        public string? StartMode { get; set; }
+
+        /// <summary>mdev attributes, written in order once the device exists and kept in its definition ([ordered]@{ name = value }).</summary>
+        [Parameter]
+        [ValidateNotNull]
+        public System.Collections.IDictionary? Attribute { get; set; }
+
         /// <summary>The guest's operating system; Linux guests support only Q-series NVIDIA types.</summary>
         [Parameter]
         [ValidateSet("Linux", "Windows")]
@@ -54,9 +68,11 @@ namespace GpuVirt.Commands
                 return;
             }
             string? uuid = null;
+            MdevOptions? options;
             try
             {
                 if (Uuid != null) uuid = VgpuManager.ParseUuid(Uuid);
+                options = Options();
             }
             catch (GpuVirtException e)
             {
@@ -94,17 +110,19 @@ namespace GpuVirt.Commands
 
             if (type.Kind == VgpuKind.SriovVf)
             {
-                CreateSriov(type);
+                CreateSriov(type, options);
                 return;
             }
             for (var i = 0; i < Count; i++)
             {
                 var target = $"vGPU type {type.Id} ({type.DisplayName}) on {type.Parent}";
-                var action = $"Create mediated device {uuid ?? "(new UUID)"}" + (Persistent ? " and define it to start at boot" : string.Empty);
+                var action = DefineOnly
+                    ? $"Define mediated device {uuid ?? "(new UUID)"} (start {options?.StartMode ?? MdevDefinitions.StartAuto}) without creating it"
+                    : $"Create mediated device {uuid ?? "(new UUID)"}" + (Persistent ? $" and define it (start {options?.StartMode ?? MdevDefinitions.StartAuto})" : string.Empty);
                 if (!ShouldProcess(target, action)) continue;
                 try
                 {
-                    WriteObject(Manager.Create(type, uuid, Persistent, StopToken));
+                    WriteObject(Manager.Create(type, uuid, Persistent, options, StopToken));
                 }
                 catch (GpuVirtException e)
                 {
@@ -114,12 +132,37 @@ namespace GpuVirt.Commands
             }
         }
 
+        /// <summary>mdevctl's options from -DefineOnly, -StartMode and -Attribute; null when none is given.</summary>
+        private MdevOptions? Options()
+        {
+            if (!DefineOnly && StartMode is null && Attribute is null) return null;
+            if (StartMode != null && !Persistent && !DefineOnly)
+            {
+                throw new GpuVirtException(ErrorIds.VgpuOptionNotApplicable, ErrorKind.InvalidArgument,
+                    "-StartMode is the start mode of a definition: give it with -Persistent or -DefineOnly.", StartMode);
+            }
+            var options = new MdevOptions { DefineOnly = DefineOnly };
+            if (StartMode != null) options.StartMode = StartMode.ToLowerInvariant();
+            if (Attribute != null)
+            {
+                var list = new System.Collections.Generic.List<System.Collections.Generic.KeyValuePair<string, string>>();
+                foreach (System.Collections.DictionaryEntry e in Attribute)
+                {
+                    var name = System.Convert.ToString(e.Key, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty;
+                    VgpuManager.CheckAttributeName(name);
+                    list.Add(new System.Collections.Generic.KeyValuePair<string, string>(name, LanguagePrimitives.ConvertTo<string>(e.Value) ?? string.Empty));
+                }
+                options.Attributes = list;
+            }
+            return options;
+        }
+
         /// <summary>SR-IOV: one plan picks -Count free virtual functions that list the type now; it is applied whole or not at all.</summary>
-        private void CreateSriov(VgpuType type)
+        private void CreateSriov(VgpuType type, MdevOptions? options)
         {
             try
             {
-                VgpuManager.CheckSriovOptions(type, Uuid);
+                VgpuManager.CheckSriovOptions(type, Uuid, options);
                 var plan = Manager.PlanSriov(type, Count);
                 var lines = Persistent ? plan.Lines.Concat(Vgpu.Profiles.InstallLines(adding: true)) : plan.Lines;
                 var action = plan.Action + (Persistent ? " and record it for boot" : string.Empty);

@@ -107,6 +107,8 @@ namespace GpuVirt.Core
         public const string VgpuSriovEnableFailed = "VgpuSriovEnableFailed";
         public const string VgpuProfileWriteFailed = "VgpuProfileWriteFailed";
         public const string VgpuPlacementNotFound = "VgpuPlacementNotFound";
+        public const string VgpuOptionNotApplicable = "VgpuOptionNotApplicable";
+        public const string VgpuAttributeFailed = "VgpuAttributeFailed";
 
         // Boot configuration (Enable-IommuBoot, Disable-IommuBoot, Get-IommuBootStatus, Disable-NouveauDriver, Enable-NouveauDriver)
         public const string BootLoaderNotDetected = "BootLoaderNotDetected";

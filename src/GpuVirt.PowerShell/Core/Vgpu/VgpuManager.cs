@@ -8,6 +8,27 @@ using System.Threading;
 
 namespace GpuVirt.Core
 {
+    /// <summary>mdevctl's options for a mediated device: define only, start mode, attributes.</summary>
+    public sealed class MdevOptions
+    {
+        private string? _startMode;
+
+        /// <summary>Define the device without creating it (mdevctl define).</summary>
+        public bool DefineOnly { get; set; }
+
+        /// <summary><c>auto</c> (the default: started at boot, when the parent appears) or <c>manual</c>.</summary>
+        public string StartMode
+        {
+            get => _startMode ?? MdevDefinitions.StartAuto;
+            set => _startMode = value;
+        }
+
+        public bool StartModeGiven => _startMode != null;
+
+        /// <summary>mdevctl's <c>attrs</c>: sysfs attributes written in order once the device exists.</summary>
+        public IReadOnlyList<KeyValuePair<string, string>> Attributes { get; set; } = Array.Empty<KeyValuePair<string, string>>();
+    }
+
     /// <summary>
     /// Creates and removes vGPUs: mediated devices (a UUID written to the type's <c>create</c>, <c>1</c> to the device's
     /// <c>remove</c>) and NVIDIA SR-IOV vGPUs (a type id written to a virtual function's <c>nvidia/current_vgpu_type</c>,
@@ -42,12 +63,21 @@ namespace GpuVirt.Core
         public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(3);
 
         /// <summary>Creates one vGPU of a type. For a mediated device, <paramref name="uuid"/> or a new one; with <paramref name="persistent"/>, defined to start at boot.</summary>
-        public VgpuDevice Create(VgpuType type, string? uuid, bool persistent, CancellationToken cancellationToken = default)
+        public VgpuDevice Create(VgpuType type, string? uuid, bool persistent, CancellationToken cancellationToken = default) =>
+            Create(type, uuid, persistent, null, cancellationToken);
+
+        /// <summary>
+        /// Creates (or, with <see cref="MdevOptions.DefineOnly"/>, only defines) a vGPU, as mdevctl does: the definition's
+        /// start mode and attributes come from <paramref name="options"/>; attributes are written to the device, in order,
+        /// once it exists.
+        /// </summary>
+        public VgpuDevice Create(VgpuType type, string? uuid, bool persistent, MdevOptions? options, CancellationToken cancellationToken = default)
         {
+            if (type.Kind == VgpuKind.SriovVf) CheckSriovOptions(type, uuid, options);
             // An SR-IOV vGPU is journaled by ApplySriov, which New-VgpuDevice -Count also calls directly.
             if (type.Kind == VgpuKind.SriovVf) return CreateSriov(type, uuid, persistent, cancellationToken);
             Recorder?.Check();
-            var device = CreateMdev(type, uuid, persistent, cancellationToken, out var defined);
+            var device = CreateMdev(type, uuid, persistent, options, cancellationToken, out var defined);
             RecordCreate(type, device, defined);
             return device;
         }
@@ -77,7 +107,7 @@ namespace GpuVirt.Core
         /// <summary>A UUID in the kernel's form (lower case), or an <see cref="ErrorIds.InvalidMdevUuid"/> error.</summary>
         public static string ParseUuid(string text) => MdevUuid.Format(MdevUuid.Parse(text));
 
-        private VgpuDevice CreateMdev(VgpuType type, string? uuidText, bool persistent, CancellationToken ct, out bool defined)
+        private VgpuDevice CreateMdev(VgpuType type, string? uuidText, bool persistent, MdevOptions? options, CancellationToken ct, out bool defined)
         {
             defined = false;
             var uuid = uuidText is null ? Guid.NewGuid().ToString("D") : ParseUuid(uuidText);
@@ -94,6 +124,21 @@ namespace GpuVirt.Core
             {
                 throw new GpuVirtException(ErrorIds.VgpuDeviceExists, ErrorKind.ResourceBusy,
                     $"A mediated device {uuid} already exists (type '{existing.TypeId}' on {existing.Parent}).", uuid);
+            }
+            var startMode = options?.StartMode ?? MdevDefinitions.StartAuto;
+            if (options?.DefineOnly == true)
+            {
+                if (definitions.Count > 0)
+                {
+                    throw new GpuVirtException(ErrorIds.VgpuDefinitionConflict, ErrorKind.InvalidOperation,
+                        $"UUID {uuid} is already defined ('{definitions[0].Path}'). Remove it with Remove-VgpuDevice -Persistent first, or use another UUID.", uuid);
+                }
+                using (HostLock.Acquire(Root, "define a mediated device", ct, LockTimeout, _log))
+                {
+                    Define(new MdevDefinition(type.Parent, uuid, type.Id, startMode, options.Attributes), replace: false, ct);
+                }
+                defined = true;
+                return Inventory.Devices().First(d => d.Uuid == uuid);
             }
             var typeDir = type.Directory ?? Path.Combine(Inventory.TypesDirectory(type.Parent), type.Id);
             var create = Path.Combine(typeDir, "create");
@@ -123,11 +168,13 @@ namespace GpuVirt.Core
             }
 
             var matching = definitions.FirstOrDefault();
-            if (persistent && (matching is null || matching.StartMode != MdevDefinitions.StartAuto))
+            var attributes = options != null && options.Attributes.Count > 0 ? options.Attributes : matching?.Attributes ?? Array.Empty<KeyValuePair<string, string>>();
+            ApplyAttributes(uuid, attributes);
+            if (persistent && (matching is null || matching.StartMode != startMode || !matching.Attributes.SequenceEqual(attributes)))
             {
                 try
                 {
-                    Define(new MdevDefinition(type.Parent, uuid, type.Id, MdevDefinitions.StartAuto, matching?.Attributes), replace: matching != null, ct);
+                    Define(new MdevDefinition(type.Parent, uuid, type.Id, startMode, attributes), replace: matching != null, ct);
                     defined = matching is null;
                 }
                 catch (GpuVirtException e)
@@ -140,6 +187,73 @@ namespace GpuVirt.Core
             }
             return Inventory.FindLive(uuid) ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotCreated, ErrorKind.ResourceUnavailable,
                 $"The mediated device {uuid} vanished right after it was created.", uuid);
+        }
+
+        /// <summary>
+        /// Writes a new device's mdev attributes in order, as mdevctl does when it starts a device
+        /// (<c>/sys/bus/mdev/devices/&lt;uuid&gt;/&lt;name&gt;</c>); when one fails, the device is removed again.
+        /// </summary>
+        private void ApplyAttributes(string uuid, IReadOnlyList<KeyValuePair<string, string>> attributes)
+        {
+            foreach (var a in attributes)
+            {
+                var hostPath = HostPaths.MdevDevices + "/" + uuid + "/" + a.Key;
+                _log?.Invoke($"Writing {a.Value} to {hostPath}");
+                var errno = SysfsWriter.Write(Root.Resolve(hostPath), a.Value + "\n");
+                if (errno == 0) continue;
+                var removeErrno = SysfsWriter.Write(Path.Combine(Root.Resolve(HostPaths.MdevDevices), uuid, "remove"), "1\n");
+                var undone = removeErrno == 0 ? "the device was removed again" : $"the device could not be removed again ({Errno.Describe(removeErrno)})";
+                throw new GpuVirtException(ErrorIds.VgpuAttributeFailed, ErrorKind.WriteError,
+                    $"Writing the mdev attribute '{a.Key}' of {uuid} failed ('{hostPath}': {Errno.Describe(errno)}); {undone} and nothing was defined.", uuid);
+            }
+        }
+
+        /// <summary>An attribute name that is one sysfs file of the device (no path separators, not . or ..).</summary>
+        public static void CheckAttributeName(string name)
+        {
+            if (string.IsNullOrWhiteSpace(name) || name.Contains("/") || name == "." || name == ".." || name.Contains("\0"))
+            {
+                throw new GpuVirtException(ErrorIds.VgpuOptionNotApplicable, ErrorKind.InvalidArgument,
+                    $"'{name}' is not an mdev attribute name: it names one file of the device's sysfs directory.", name);
+            }
+        }
+
+        /// <summary>
+        /// Defines a mediated device from an imported definition (mdevctl on the live host, else its file), journaled;
+        /// false when the same definition is there already. A different one with the UUID is a conflict.
+        /// </summary>
+        public bool Import(MdevDefinition definition, CancellationToken ct = default)
+        {
+            foreach (var a in definition.Attributes) CheckAttributeName(a.Key);
+            Recorder?.Check();
+            using (HostLock.Acquire(Root, "define a mediated device", ct, LockTimeout, _log))
+            {
+                Inventory.Definitions.Refresh();
+                var same = Inventory.Definitions.Find(definition.Uuid).FirstOrDefault();
+                if (same != null)
+                {
+                    if (same.Parent == definition.Parent && same.TypeId == definition.TypeId && same.StartMode == definition.StartMode
+                        && same.Attributes.SequenceEqual(definition.Attributes)) return false;
+                    throw new GpuVirtException(ErrorIds.VgpuDefinitionConflict, ErrorKind.InvalidOperation,
+                        $"UUID {definition.Uuid} is already defined differently ('{same.Path}': type '{same.TypeId}', start {same.StartMode}). " +
+                        "Remove it with Remove-VgpuDevice -Persistent first.", definition.Uuid);
+                }
+                Define(definition, replace: false, ct);
+            }
+            var device = Inventory.Devices().First(d => d.Uuid == definition.Uuid);
+            if (Recorder != null)
+            {
+                var record = new ChangeRecord { Target = definition.Uuid, Action = $"Define mediated device {definition.Uuid} of type {definition.TypeId} on {definition.Parent}" };
+                record.Changes.Add(new ChangeDetail("definition " + definition.Path, null, definition.TypeId + " (start " + definition.StartMode + ")"));
+                record.Inverse.Add(new InverseStep
+                {
+                    Kind = InverseKind.RemoveVgpu,
+                    Description = $"remove the mdevctl definition of {definition.Uuid}",
+                    Uuid = definition.Uuid, Parent = definition.Parent, TypeId = definition.TypeId, Persistent = true,
+                });
+                Recorder.Record(record);
+            }
+            return true;
         }
 
         internal GpuVirtException CreateFailure(VgpuType type, string typeDir, string uuid, string createHostPath, int errno)
@@ -188,8 +302,14 @@ namespace GpuVirt.Core
         }
 
         /// <summary>Refuses what does not apply to an SR-IOV vGPU: a UUID (a guest takes the VF by its address).</summary>
-        public static void CheckSriovOptions(VgpuType type, string? uuid)
+        public static void CheckSriovOptions(VgpuType type, string? uuid, MdevOptions? options = null)
         {
+            if (options != null && (options.DefineOnly || options.Attributes.Count > 0 || options.StartModeGiven))
+            {
+                throw new GpuVirtException(ErrorIds.VgpuOptionNotApplicable, ErrorKind.InvalidArgument,
+                    $"'{type.DisplayName}' on {type.Parent} is an SR-IOV vGPU: -DefineOnly, -StartMode and -Attribute are mdevctl's, for mediated devices. " +
+                    "Use -Persistent to bring it back at boot.", type.ToString());
+            }
             if (uuid != null)
             {
                 throw new GpuVirtException(ErrorIds.VgpuUuidNotApplicable, ErrorKind.InvalidArgument,
@@ -424,6 +544,31 @@ namespace GpuVirt.Core
         /// <summary>Defines a device to start at boot: <c>mdevctl define</c> when mdevctl is used, else mdevctl's file written directly.</summary>
         public void Define(MdevDefinition definition, bool replace, CancellationToken ct)
         {
+            if (Mdevctl != null && (definition.Attributes.Count > 0 || definition.StartMode != MdevDefinitions.StartAuto))
+            {
+                // Attributes and a manual start go to mdevctl as its own per-device JSON (define --jsonfile).
+                var dir = Path.Combine(Path.GetTempPath(), "gpuvirt-mdevctl-" + Guid.NewGuid().ToString("N"));
+                try
+                {
+                    Directory.CreateDirectory(dir);
+                    var file = Path.Combine(dir, definition.Uuid + ".json");
+                    File.WriteAllText(file, MdevDefinitions.ToJson(definition));
+                    if (replace) _runner.Run(Mdevctl, new[] { "undefine", "--uuid", definition.Uuid, "--parent", definition.Parent }, ct);
+                    _runner.Run(Mdevctl, new[] { "define", "--uuid", definition.Uuid, "--parent", definition.Parent, "--jsonfile", file }, ct);
+                }
+                finally
+                {
+                    try
+                    {
+                        Directory.Delete(dir, recursive: true);
+                    }
+                    catch (IOException)
+                    {
+                    }
+                    Inventory.Definitions.Refresh();
+                }
+                return;
+            }
             if (Mdevctl != null)
             {
                 var args = replace
