@@ -32,6 +32,11 @@
         'Enable-NouveauDriver'
         'Get-GpuVirtChange'
         'Undo-GpuVirtChange'
+        # NVIDIA SR-IOV vGPU, boot-time vGPU profiles, mdevctl parity, placement
+        'Enable-VgpuSriov'
+        'Find-VgpuPlacement'
+        'Export-VgpuDefinition'
+        'Import-VgpuDefinition'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -43,6 +43,9 @@ public sealed class FixtureDevice
     /// <summary>NVIDIA SR-IOV vGPU: the <c>nvidia/creatable_vgpu_types</c> lines (ID, name) of a virtual function.</summary>
     public IList<(int Id, string Name)>? CreatableVgpuTypes { get; set; }
 
+    /// <summary>NVIDIA SR-IOV vGPU: the <c>nvidia/current_vgpu_type</c> of a virtual function (0: none set).</summary>
+    public int CurrentVgpuType { get; set; }
+
     public IList<FixtureMdevType> MdevTypes { get; } = new List<FixtureMdevType>();
 
     public bool IsBridge => (ClassCode >> 8) is 0x0604 or 0x0607 or 0x0609;

@@ -93,64 +93,10 @@ public sealed class HostTreeBuilder
 
         foreach (var name in _drivers) DriverDirectory(drivers, name);
 
-        foreach (var d in _devices)
-        {
-            var dir = DeviceDirectory(d.Address);
-            Directory.CreateDirectory(dir);
-            WriteDevice(d, dir);
-            Link(Path.Combine(busDevices, d.Address), dir);
-            if (d.Driver is not null)
-            {
-                var driverDir = DriverDirectory(drivers, d.Driver);
-                Link(Path.Combine(driverDir, d.Address), dir);
-                Link(Path.Combine(dir, "driver"), driverDir);
-            }
-            if (d.IommuGroup is int g)
-            {
-                var groupDir = Dir(groups, g.ToString(CultureInfo.InvariantCulture));
-                Dir(groupDir, "devices");
-                WriteGroupType(groupDir, g);
-                Link(Path.Combine(groupDir, "devices", d.Address), dir);
-                Link(Path.Combine(dir, "iommu_group"), groupDir);
-            }
-            if (d.PhysicalFunction is not null)
-            {
-                var pfDir = DeviceDirectory(d.PhysicalFunction);
-                Link(Path.Combine(dir, "physfn"), pfDir);
-            }
-            if (d.MdevTypes.Count > 0)
-            {
-                Link(Path.Combine(sys, "class", "mdev_bus", d.Address), dir);
-                foreach (var t in d.MdevTypes)
-                {
-                    var typeDir = Dir(dir, "mdev_supported_types", t.Id);
-                    Dir(typeDir, "devices");
-                    if (t.Name is not null) Text(typeDir, "name", t.Name);
-                    if (t.Description is not null) Text(typeDir, "description", t.Description);
-                    Text(typeDir, "device_api", t.DeviceApi);
-                    Text(typeDir, "available_instances", t.AvailableInstances.ToString(CultureInfo.InvariantCulture));
-                    File.WriteAllText(Path.Combine(typeDir, "create"), string.Empty);
-                }
-            }
-            if (d.CreatableVgpuTypes is not null)
-            {
-                var nv = Dir(dir, "nvidia");
-                var sb = new StringBuilder("ID    : vGPU Name\n");
-                foreach (var (id, name) in d.CreatableVgpuTypes) sb.Append(CultureInfo.InvariantCulture, $"{id,-5} : {name}\n");
-                File.WriteAllText(Path.Combine(nv, "creatable_vgpu_types"), sb.ToString());
-                Text(nv, "current_vgpu_type", "0");
-            }
-        }
+        foreach (var d in _devices) WriteFunction(d);
 
         // Virtual functions: the PF's virtfnN links and counts, once every device directory exists.
-        foreach (var pf in _devices.Where(x => x.SriovTotalVfs.HasValue))
-        {
-            var dir = DeviceDirectory(pf.Address);
-            var vfs = _devices.Where(x => x.PhysicalFunction == pf.Address).ToList();
-            Text(dir, "sriov_totalvfs", pf.SriovTotalVfs!.Value.ToString(CultureInfo.InvariantCulture));
-            Text(dir, "sriov_numvfs", vfs.Count.ToString(CultureInfo.InvariantCulture));
-            for (var i = 0; i < vfs.Count; i++) Link(Path.Combine(dir, "virtfn" + i.ToString(CultureInfo.InvariantCulture)), DeviceDirectory(vfs[i].Address));
-        }
+        foreach (var pf in _devices.Where(x => x.SriovTotalVfs.HasValue)) WriteSriov(pf);
 
         foreach (var m in _mdevs)
         {
@@ -181,6 +127,87 @@ public sealed class HostTreeBuilder
         if (Cmdline is not null) File.WriteAllText(Path.Combine(Dir(Root, "proc"), "cmdline"), Cmdline + "\n");
         if (PciIds is not null) File.WriteAllText(Path.Combine(Dir(Root, "usr", "share", "misc"), "pci.ids"), PciIds);
         return Root;
+    }
+
+    /// <summary>Writes one function: its directory, attributes, bus/driver/group links, mdev types and NVIDIA VF files.</summary>
+    private void WriteFunction(FixtureDevice d)
+    {
+        var sys = Path.Combine(Root, "sys");
+        var busDevices = Path.Combine(sys, "bus", "pci", "devices");
+        var drivers = Path.Combine(sys, "bus", "pci", "drivers");
+        var groups = Path.Combine(sys, "kernel", "iommu_groups");
+        var dir = DeviceDirectory(d.Address);
+        Directory.CreateDirectory(dir);
+        WriteDevice(d, dir);
+        Link(Path.Combine(busDevices, d.Address), dir);
+        if (d.Driver is not null)
+        {
+            var driverDir = DriverDirectory(drivers, d.Driver);
+            Link(Path.Combine(driverDir, d.Address), dir);
+            Link(Path.Combine(dir, "driver"), driverDir);
+        }
+        if (d.IommuGroup is int g)
+        {
+            var groupDir = Dir(groups, g.ToString(CultureInfo.InvariantCulture));
+            Dir(groupDir, "devices");
+            WriteGroupType(groupDir, g);
+            Link(Path.Combine(groupDir, "devices", d.Address), dir);
+            Link(Path.Combine(dir, "iommu_group"), groupDir);
+        }
+        if (d.PhysicalFunction is not null)
+        {
+            var pfDir = DeviceDirectory(d.PhysicalFunction);
+            Link(Path.Combine(dir, "physfn"), pfDir);
+        }
+        if (d.MdevTypes.Count > 0)
+        {
+            Link(Path.Combine(sys, "class", "mdev_bus", d.Address), dir);
+            foreach (var t in d.MdevTypes)
+            {
+                var typeDir = Dir(dir, "mdev_supported_types", t.Id);
+                Dir(typeDir, "devices");
+                if (t.Name is not null) Text(typeDir, "name", t.Name);
+                if (t.Description is not null) Text(typeDir, "description", t.Description);
+                Text(typeDir, "device_api", t.DeviceApi);
+                Text(typeDir, "available_instances", t.AvailableInstances.ToString(CultureInfo.InvariantCulture));
+                File.WriteAllText(Path.Combine(typeDir, "create"), string.Empty);
+            }
+        }
+        if (d.CreatableVgpuTypes is not null)
+        {
+            var nv = Dir(dir, "nvidia");
+            var sb = new StringBuilder("ID    : vGPU Name\n");
+            foreach (var (id, name) in d.CreatableVgpuTypes) sb.Append(CultureInfo.InvariantCulture, $"{id,-5} : {name}\n");
+            File.WriteAllText(Path.Combine(nv, "creatable_vgpu_types"), sb.ToString());
+            Text(nv, "current_vgpu_type", d.CurrentVgpuType.ToString(CultureInfo.InvariantCulture));
+        }
+    }
+
+    private void WriteSriov(FixtureDevice pf)
+    {
+        var dir = DeviceDirectory(pf.Address);
+        var vfs = _devices.Where(x => x.PhysicalFunction == pf.Address).ToList();
+        Text(dir, "sriov_totalvfs", pf.SriovTotalVfs!.Value.ToString(CultureInfo.InvariantCulture));
+        Text(dir, "sriov_numvfs", vfs.Count.ToString(CultureInfo.InvariantCulture));
+        for (var i = 0; i < vfs.Count; i++) Link(Path.Combine(dir, "virtfn" + i.ToString(CultureInfo.InvariantCulture)), DeviceDirectory(vfs[i].Address));
+    }
+
+    /// <summary>
+    /// Enables virtual functions on a built tree, as the PF's driver does when <c>sriov_numvfs</c> is written: adds
+    /// the functions and writes them, their links and the PF's counts.
+    /// </summary>
+    public IReadOnlyList<FixtureDevice> AddVirtualFunctions(string pfAddress, IEnumerable<FixtureDevice> vfs)
+    {
+        var pf = _devices.First(x => x.Address == pfAddress);
+        var added = vfs.ToList();
+        foreach (var vf in added)
+        {
+            vf.PhysicalFunction = pfAddress;
+            _devices.Add(vf);
+            WriteFunction(vf);
+        }
+        WriteSriov(pf);
+        return added;
     }
 
     private static string DriverDirectory(string drivers, string name)

@@ -159,6 +159,71 @@ public static class SampleHosts
     }
 
     /// <summary>
+    /// A host with current NVIDIA vGPU (vGPU 17+, SR-IOV): an L40S at 0000:41:00.0 with four virtual functions
+    /// (41:00.4-41:00.7, each in its own IOMMU group, bound to nvidia, every profile creatable), an H100 PCIe at
+    /// 0000:c1:00.0 whose virtual functions are enabled only with <paramref name="h100VfsEnabled"/> (four, c1:00.4-c1:00.7),
+    /// and beside them the seed's Tesla P4 at 0000:01:00.0, a mediated-device parent with the nvidia-63...71 types.
+    /// </summary>
+    public static HostTreeBuilder SriovVgpu(string root, bool h100VfsEnabled = false)
+    {
+        var b = new HostTreeBuilder(root)
+        {
+            CpuVendor = "AuthenticAMD",
+            Cmdline = "BOOT_IMAGE=/vmlinuz-6.8.0-45-generic root=/dev/nvme0n1p2 ro amd_iommu=on iommu=pt",
+            PciIds = PciIdsSubset,
+        };
+        b.LoadedModules.Add("nvidia");
+        b.LoadedModules.Add("nvidia_vgpu_vfio");
+        b.Add("0000:00:00.0", 0x1022, 0x1480, HostBridge, d => { d.IommuGroup = 0; });
+        b.Add("0000:00:01.1", 0x1022, 0x1483, PciBridge, d => { d.IommuGroup = 1; d.Driver = "pcieport"; d.Link = Gen3x16; });
+        b.Add("0000:00:03.1", 0x1022, 0x1483, PciBridge, d => { d.IommuGroup = 2; d.Driver = "pcieport"; d.Link = Gen4x16; });
+        b.Add("0000:00:07.1", 0x1022, 0x1483, PciBridge, d => { d.IommuGroup = 3; d.Driver = "pcieport"; d.Link = Gen4x16; });
+        b.Add("0000:00:19.0", 0x8086, 0x153a, Ethernet, d => { d.Revision = 0x04; d.IommuGroup = 5; d.Driver = "e1000e"; });
+        var p4 = b.Add("0000:01:00.0", 0x10de, 0x1bb3, ThreeD, d =>
+        {
+            d.Parent = "0000:00:01.1"; d.Revision = 0xa1; d.IommuGroup = 14; d.Driver = "nvidia"; d.Link = Gen3x16;
+            d.SubsystemVendor = 0x10de; d.SubsystemDevice = 0x11d8;
+        });
+        foreach (var (id, name, available, description) in TeslaP4Types)
+        {
+            p4.MdevTypes.Add(new FixtureMdevType(id, available) { Name = name, Description = description });
+        }
+        AddSriovGpu(b, FixtureSriovBoard.L40S, "0000:41:00.0", "0000:00:03.1", 20, vfs: 4);
+        AddSriovGpu(b, FixtureSriovBoard.H100, "0000:c1:00.0", "0000:00:07.1", 40, vfs: h100VfsEnabled ? 4 : 0);
+        return b;
+    }
+
+    /// <summary>An NVIDIA SR-IOV vGPU board's physical function and <paramref name="vfs"/> enabled virtual functions.</summary>
+    public static FixtureDevice AddSriovGpu(HostTreeBuilder b, FixtureSriovBoard board, string address, string bridge, int group, int vfs)
+    {
+        var pf = b.Add(address, 0x10de, board.Device, ThreeD, d =>
+        {
+            d.Parent = bridge; d.Revision = 0xa1; d.IommuGroup = group; d.Driver = "nvidia"; d.Link = Gen4x16; d.SriovTotalVfs = board.TotalVfs;
+            d.SubsystemVendor = 0x10de; d.SubsystemDevice = board.SubsystemDevice;
+        });
+        for (var i = 0; i < vfs; i++) b.Add(VirtualFunction(board, pf, i));
+        return pf;
+    }
+
+    /// <summary>
+    /// Virtual function <paramref name="index"/> of an NVIDIA PF, as the driver makes it: routing offset 4, stride 1, bound to
+    /// nvidia, its own IOMMU group (the PF's number plus 1 + index), every profile of the idle GPU creatable.
+    /// </summary>
+    public static FixtureDevice VirtualFunction(FixtureSriovBoard board, FixtureDevice pf, int index)
+    {
+        var pa = pf.Address;
+        var bus = pa[..pa.LastIndexOf(':')];
+        var devfn = 4 + index;
+        var address = string.Format(CultureInfo.InvariantCulture, "{0}:{1:x2}.{2:x}", bus, devfn / 8, devfn % 8);
+        var vf = new FixtureDevice(address, 0x10de, board.Device, ThreeD)
+        {
+            Parent = pf.Parent, Revision = 0xa1, IommuGroup = pf.IommuGroup + 1 + index, Driver = "nvidia", PhysicalFunction = pa,
+            SubsystemVendor = 0x10de, SubsystemDevice = board.SubsystemDevice, CreatableVgpuTypes = board.AllCreatable(),
+        };
+        return vf;
+    }
+
+    /// <summary>
     /// A synthetic host for the benchmark: <paramref name="gpus"/> GPUs (each with an audio companion and
     /// <paramref name="typesPerGpu"/> mdev types) behind nested switches, padded with SR-IOV NIC functions to
     /// <paramref name="functions"/> PCI functions in all, spread over many IOMMU groups.
@@ -246,6 +311,8 @@ public static class SampleHosts
         	1eb8  TU104GL [Tesla T4]
         	2235  GA102GL [A40]
         		10de 145a  A40
+        	2331  GH100 [H100 PCIe]
+        	26b9  AD102GL [L40S]
         	27b8  AD104GL [L4]
         111d  Integrated Device Technology, Inc. [IDT]
         	8090  PES32NT8AG2 PCI Express Switch

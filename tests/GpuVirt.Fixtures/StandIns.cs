@@ -15,19 +15,11 @@ public static class StandIns
     /// Installs a stand-in; with a non-zero <paramref name="exitCode"/> it writes <paramref name="stderr"/> and fails.
     /// <paramref name="extraScript"/> runs before it exits (busybox sh), e.g. to change a file the way a half-done run would.
     /// </summary>
-    public static string Install(string root, string program, int exitCode = 0, string? stderr = null, string? extraScript = null)
+    /// <param name="directory">Where in the root it goes (<c>/usr/sbin</c> by default; NVIDIA's sriov-manage lives in <c>/usr/lib/nvidia</c>).</param>
+    public static string Install(string root, string program, int exitCode = 0, string? stderr = null, string? extraScript = null, string directory = "/usr/sbin")
     {
-        var bin = Path.Combine(root, "bin");
-        Directory.CreateDirectory(bin);
-        var sh = Path.Combine(bin, "sh");
-        if (!File.Exists(sh))
-        {
-            var busybox = BusyboxPaths.FirstOrDefault(File.Exists)
-                ?? throw new InvalidOperationException("A static busybox is needed for the stand-ins (Debian package busybox-static).");
-            File.Copy(busybox, Path.Combine(bin, "busybox"), overwrite: true);
-            File.CreateSymbolicLink(sh, "busybox");
-        }
-        var sbin = Path.Combine(root, "usr", "sbin");
+        InstallShell(root);
+        var sbin = Path.Combine(root, directory.TrimStart('/'));
         Directory.CreateDirectory(sbin);
         var script = "#!/bin/sh\n" +
                      "for a in \"${0##*/}\" \"$@\"; do printf '%s\\t' \"$a\"; done >> /" + LogName + "\n" +
@@ -75,6 +67,27 @@ for f in /boot/loader/entries/*.conf; do
       print out; next }
     { print }' ""$f"" > ""$f.new"" && mv ""$f.new"" ""$f""
 done";
+
+    /// <summary>
+    /// A static busybox in the root's <c>/bin</c> with <c>/bin/sh</c> and any other <paramref name="applets"/> (<c>sleep</c>)
+    /// linked to it, so that a shell script can run inside the root with chroot.
+    /// </summary>
+    public static void InstallShell(string root, params string[] applets)
+    {
+        var bin = Path.Combine(root, "bin");
+        Directory.CreateDirectory(bin);
+        if (!File.Exists(Path.Combine(bin, "busybox")))
+        {
+            var busybox = BusyboxPaths.FirstOrDefault(File.Exists)
+                ?? throw new InvalidOperationException("A static busybox is needed for the stand-ins (Debian package busybox-static).");
+            File.Copy(busybox, Path.Combine(bin, "busybox"), overwrite: true);
+        }
+        foreach (var name in new[] { "sh" }.Concat(applets))
+        {
+            var link = Path.Combine(bin, name);
+            if (!File.Exists(link)) File.CreateSymbolicLink(link, "busybox");
+        }
+    }
 
     /// <summary>Every call so far: the program name, then its arguments.</summary>
     public static IReadOnlyList<string[]> Calls(string root)

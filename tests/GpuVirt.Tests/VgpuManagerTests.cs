@@ -240,7 +240,6 @@ public class VgpuManagerTests
         var type = m.Inventory.Types("0000:01:00.0")!.Single(t => t.Name == "NVIDIA A40-2Q");
 
         Assert.Equal(ErrorIds.VgpuUuidNotApplicable, Assert.Throws<GpuVirtException>(() => m.Create(type, Uuid, false)).ErrorId);
-        Assert.Equal(ErrorIds.VgpuPersistenceNotSupported, Assert.Throws<GpuVirtException>(() => m.Create(type, null, true)).ErrorId);
         var device = m.Create(type, null, false);
         Assert.Equal(PciAddress.Parse("0000:01:00.4"), device.Address);
         Assert.Null(device.Uuid);
@@ -252,6 +251,16 @@ public class VgpuManagerTests
         m.Remove(device, persistent: false, ownerOf: null);
         Assert.Equal("0\n", File.ReadAllText(Path.Combine(b.DeviceDirectory("0000:01:00.4"), "nvidia/current_vgpu_type")));
         Assert.Equal(ErrorIds.VgpuDeviceNotActive, Assert.Throws<GpuVirtException>(() => m.Remove(device, false, null)).ErrorId);
+
+        // -Persistent records the VF for the boot unit; removing it persistently takes the record and the unit out again.
+        var kept = m.Create(type, null, true);
+        Assert.Equal(PciAddress.Parse("0000:01:00.4"), kept.Address);
+        Assert.True(kept.Persistent);
+        Assert.Equal("0000:01:00.0 0000:01:00.4 558 NVIDIA A40-2Q", Assert.Single(File.ReadAllLines(Path.Combine(root.Path, "etc/gpuvirt/vgpu-profiles.conf")), l => !l.StartsWith('#')));
+        Assert.Equal(SriovVgpuProfiles.UnitText, File.ReadAllText(Path.Combine(root.Path, "etc/systemd/system/gpuvirt-vgpu.service")));
+        m.Remove(kept, persistent: true, ownerOf: null);
+        Assert.False(File.Exists(Path.Combine(root.Path, "etc/gpuvirt/vgpu-profiles.conf")));
+        Assert.False(File.Exists(Path.Combine(root.Path, "etc/systemd/system/gpuvirt-vgpu.service")));
     }
 
     [Fact]

@@ -203,10 +203,15 @@ Describe 'New-VgpuDevice' {
             $vgpu.Uuid | Should -BeNullOrEmpty
             $vgpu.TypeId | Should -Be '558'
             Get-Content -Raw (Join-Path $two.Root 'sys/bus/pci/devices/0000:01:00.4/nvidia/current_vgpu_type') | Should -Be "558`n"
-            { Get-VgpuType -Root $two.Root -Name 'NVIDIA A40-2Q' | New-VgpuDevice -Root $two.Root -Persistent -ErrorAction Stop } |
-                Should -Throw -ErrorId 'VgpuPersistenceNotSupported,GpuVirt.Commands.NewVgpuDeviceCommand'
+            $kept = Get-VgpuType -Root $two.Root -Name 'NVIDIA A40-2Q' | New-VgpuDevice -Root $two.Root -Persistent
+            $kept.Address.ToString() | Should -Be '0000:01:00.5'
+            $kept.Persistent | Should -BeTrue
             Get-VgpuDevice -Root $two.Root | Remove-VgpuDevice -Root $two.Root -Confirm:$false
             Get-Content -Raw (Join-Path $two.Root 'sys/bus/pci/devices/0000:01:00.4/nvidia/current_vgpu_type') | Should -Be "0`n"
+            $left = Get-VgpuDevice -Root $two.Root
+            $left.Address.ToString() | Should -Be '0000:01:00.5' -Because 'its boot profile stays without -Persistent'
+            $left.Active | Should -BeFalse
+            $left | Remove-VgpuDevice -Root $two.Root -Persistent -Confirm:$false
             Get-VgpuDevice -Root $two.Root | Should -BeNullOrEmpty
         }
         finally { $two | Remove-FixtureHost }
@@ -292,7 +297,7 @@ param($Module, $Fixtures, $Uuid)
 Import-Module $Module
 Add-Type -Path $Fixtures
 $driver = [GpuVirt.Fixtures.MdevDriverStandIn]::new('/')
-New-VgpuDevice -Parent 01:00.0 -Type nvidia-63 -Uuid $Uuid -Persistent -Verbose 4>&1 | ForEach-Object { "$_" }
+New-VgpuDevice -Parent 01:00.0 -Type nvidia-63 -Uuid $Uuid -Persistent -Verbose 4>&1 | ForEach-Object { if ($_ -is [GpuVirt.Core.VgpuDevice]) { "returned Persistent=$($_.Persistent) StartMode=$($_.StartMode) $($_.DefinitionPath)" } else { "$_" } }
 Get-ChildItem /etc/mdevctl.d/0000:01:00.0 | ForEach-Object { 'defined ' + $_.Name }
 Remove-VgpuDevice -Uuid $Uuid -Persistent -Confirm:$false -Verbose 4>&1 | ForEach-Object { "$_" }
 'left ' + @(Get-ChildItem /etc/mdevctl.d/0000:01:00.0 -ErrorAction SilentlyContinue).Count
@@ -307,6 +312,8 @@ $driver.Dispose()
             $LASTEXITCODE | Should -Be 0 -Because ($out -join "`n")
             $out | Should -Contain "Running: /usr/bin/mdevctl define --uuid $Uuid --parent 0000:01:00.0 --type nvidia-63 --auto"
             $out | Should -Contain "defined $Uuid"
+            # The object it returns reads the definition mdevctl has just written, not what was there before it ran.
+            $out | Should -Contain "returned Persistent=True StartMode=auto /etc/mdevctl.d/0000:01:00.0/$Uuid"
             $out | Should -Contain "Running: /usr/bin/mdevctl undefine --uuid $Uuid --parent 0000:01:00.0"
             $out | Should -Contain 'left 0'
             # The journal of the live host (a tmpfs over /var/lib here): both changes, with the mdevctl definition.

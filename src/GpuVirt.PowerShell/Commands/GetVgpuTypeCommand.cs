@@ -74,6 +74,13 @@ namespace GpuVirt.Commands
                     yield return types;
                     continue;
                 }
+                if (SriovVgpu.NotEnabled(Vgpu, name) is { } notEnabled)
+                {
+                    // Piped or not, a GPU that could offer vGPUs once its VFs are enabled is worth saying so.
+                    if (piped) WriteWarning(notEnabled.Message);
+                    else WriteError(notEnabled);
+                    continue;
+                }
                 if (piped)
                 {
                     // Get-GpuDevice | Get-VgpuType: GPUs without vGPU support are passed over, not errors.

@@ -31,14 +31,28 @@ namespace GpuVirt.Commands
         [ValidateNotNullOrEmpty]
         public string? Uuid { get; set; }
 
-        /// <summary>How many devices to create (each with a new UUID).</summary>
-        [Parameter]
+        /// <summary>How many devices to create (each with a new UUID); piped placements (Find-VgpuPlacement) bind by Count.</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
         [ValidateRange(1, 4096)]
         public int Count { get; set; } = 1;
 
         /// <summary>Define the device for mdevctl (start: auto) so that it comes back after a reboot.</summary>
         [Parameter]
         public SwitchParameter Persistent { get; set; }
+
+        /// <summary>Define the mediated device for mdevctl without creating it (mdevctl define).</summary>
+        [Parameter]
+        public SwitchParameter DefineOnly { get; set; }
+
+        /// <summary>The definition's start mode: Auto (at boot, when the parent appears; the default) or Manual.</summary>
+        [Parameter]
+        [ValidateSet("Auto", "Manual")]
+        public string? StartMode { get; set; }
+
+        /// <summary>mdev attributes, written in order once the device exists and kept in its definition ([ordered]@{ name = value }).</summary>
+        [Parameter]
+        [ValidateNotNull]
+        public System.Collections.IDictionary? Attribute { get; set; }
 
         /// <summary>The guest's operating system; Linux guests support only Q-series NVIDIA types.</summary>
         [Parameter]
@@ -54,9 +68,11 @@ namespace GpuVirt.Commands
                 return;
             }
             string? uuid = null;
+            MdevOptions? options;
             try
             {
                 if (Uuid != null) uuid = VgpuManager.ParseUuid(Uuid);
+                options = Options();
             }
             catch (GpuVirtException e)
             {
@@ -68,6 +84,11 @@ namespace GpuVirt.Commands
             var types = Vgpu.Types(parent);
             if (types is null)
             {
+                if (SriovVgpu.NotEnabled(Vgpu, parent) is { } notEnabled)
+                {
+                    WriteError(notEnabled);
+                    return;
+                }
                 WriteError(new GpuVirtException(ErrorIds.VgpuParentNotFound, ErrorKind.ObjectNotFound,
                     $"'{Parent}' offers no vGPU types (not under '{HostPaths.MdevBusClass}', no SR-IOV vGPU function). See Get-VgpuType and Test-VgpuHost.", Parent));
                 return;
@@ -77,7 +98,7 @@ namespace GpuVirt.Commands
             if (type is null)
             {
                 WriteError(new GpuVirtException(ErrorIds.VgpuTypeNotFound, ErrorKind.ObjectNotFound,
-                    $"{parent} offers no vGPU type '{Type}'. Its types: {string.Join(", ", types.Select(t => t.Name is null ? t.Id : $"{t.Id} ({t.Name})"))}.", Type));
+                    $"{parent} offers no vGPU type '{Type}'. Its types: {string.Join(", ", types.Select(t => t.Name is null ? t.Id : $"{t.Id} ({t.Name})"))}.{SriovVgpu.WhyNotOffered(Vgpu, parent)}", Type));
                 return;
             }
 
@@ -87,22 +108,71 @@ namespace GpuVirt.Commands
                     "(such as GRID P4-2Q); give -GuestOS Windows when the guest runs Windows.");
             }
 
+            if (type.Kind == VgpuKind.SriovVf)
+            {
+                CreateSriov(type, options);
+                return;
+            }
             for (var i = 0; i < Count; i++)
             {
                 var target = $"vGPU type {type.Id} ({type.DisplayName}) on {type.Parent}";
-                var action = type.Kind == VgpuKind.SriovVf
-                    ? "Set the type on a free virtual function"
-                    : $"Create mediated device {uuid ?? "(new UUID)"}" + (Persistent ? " and define it to start at boot" : string.Empty);
+                var action = DefineOnly
+                    ? $"Define mediated device {uuid ?? "(new UUID)"} (start {options?.StartMode ?? MdevDefinitions.StartAuto}) without creating it"
+                    : $"Create mediated device {uuid ?? "(new UUID)"}" + (Persistent ? $" and define it (start {options?.StartMode ?? MdevDefinitions.StartAuto})" : string.Empty);
                 if (!ShouldProcess(target, action)) continue;
                 try
                 {
-                    WriteObject(Manager.Create(type, uuid, Persistent, StopToken));
+                    WriteObject(Manager.Create(type, uuid, Persistent, options, StopToken));
                 }
                 catch (GpuVirtException e)
                 {
                     WriteError(e);
                     return;
                 }
+            }
+        }
+
+        /// <summary>mdevctl's options from -DefineOnly, -StartMode and -Attribute; null when none is given.</summary>
+        private MdevOptions? Options()
+        {
+            if (!DefineOnly && StartMode is null && Attribute is null) return null;
+            if (StartMode != null && !Persistent && !DefineOnly)
+            {
+                throw new GpuVirtException(ErrorIds.VgpuOptionNotApplicable, ErrorKind.InvalidArgument,
+                    "-StartMode is the start mode of a definition: give it with -Persistent or -DefineOnly.", StartMode);
+            }
+            var options = new MdevOptions { DefineOnly = DefineOnly };
+            if (StartMode != null) options.StartMode = StartMode.ToLowerInvariant();
+            if (Attribute != null)
+            {
+                var list = new System.Collections.Generic.List<System.Collections.Generic.KeyValuePair<string, string>>();
+                foreach (System.Collections.DictionaryEntry e in Attribute)
+                {
+                    var name = System.Convert.ToString(e.Key, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty;
+                    VgpuManager.CheckAttributeName(name);
+                    list.Add(new System.Collections.Generic.KeyValuePair<string, string>(name, LanguagePrimitives.ConvertTo<string>(e.Value) ?? string.Empty));
+                }
+                options.Attributes = list;
+            }
+            return options;
+        }
+
+        /// <summary>SR-IOV: one plan picks -Count free virtual functions that list the type now; it is applied whole or not at all.</summary>
+        private void CreateSriov(VgpuType type, MdevOptions? options)
+        {
+            try
+            {
+                VgpuManager.CheckSriovOptions(type, Uuid, options);
+                var plan = Manager.PlanSriov(type, Count);
+                var lines = Persistent ? plan.Lines.Concat(Vgpu.Profiles.InstallLines(adding: true)) : plan.Lines;
+                var action = plan.Action + (Persistent ? " and record it for boot" : string.Empty);
+                var what = action + ":" + System.Environment.NewLine + string.Join(System.Environment.NewLine, lines);
+                if (!ShouldProcess(plan.Target + System.Environment.NewLine + what, action + "?", "New-VgpuDevice")) return;
+                foreach (var device in Manager.ApplySriov(plan, Persistent, StopToken)) WriteObject(device);
+            }
+            catch (GpuVirtException e)
+            {
+                WriteError(e);
             }
         }
     }

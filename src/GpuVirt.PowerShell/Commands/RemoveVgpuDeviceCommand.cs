@@ -69,16 +69,13 @@ namespace GpuVirt.Commands
         {
             try
             {
-                if (Persistent)
-                {
-                    throw new GpuVirtException(ErrorIds.VgpuPersistenceNotSupported, ErrorKind.InvalidArgument,
-                        $"{vf} is an SR-IOV vGPU function: it has no mdevctl definition, so -Persistent does not apply.", vf.ToString());
-                }
-                var device = Vgpu.FindSriov(vf)
+                var device = Vgpu.Devices().FirstOrDefault(d => d.Kind == VgpuKind.SriovVf && d.Address == vf)
                     ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
-                        $"{vf} is not an SR-IOV virtual function with a vGPU type set.", vf.ToString());
-                if (!ShouldProcess($"{vf} (type {device.TypeId} {device.TypeName})", "Clear the vGPU type")) return;
-                Manager.Remove(device, false, Owners, StopToken);
+                        $"{vf} is not an SR-IOV virtual function with a vGPU type set or recorded in {SriovVgpuProfiles.ProfileFile}.", vf.ToString());
+                var action = (device.Active ? "Clear the vGPU type" : "Nothing to clear") +
+                    (Persistent && device.Persistent ? "; " + string.Join("; ", Vgpu.Profiles.InstallLines(adding: false)) : string.Empty);
+                if (!ShouldProcess($"{vf} (type {device.TypeId} {device.TypeName})", action)) return;
+                Manager.Remove(device, Persistent, Owners, StopToken);
             }
             catch (GpuVirtException e)
             {

@@ -97,10 +97,19 @@ namespace GpuVirt.Core
         public const string VgpuDeviceNotRemoved = "VgpuDeviceNotRemoved";
         public const string VgpuRemoveFailed = "VgpuRemoveFailed";
         public const string VgpuDefinitionConflict = "VgpuDefinitionConflict";
-        public const string VgpuPersistenceNotSupported = "VgpuPersistenceNotSupported";
         public const string MdevDefinitionInvalid = "MdevDefinitionInvalid";
         public const string MdevDefinitionWriteFailed = "MdevDefinitionWriteFailed";
         public const string VgpuConsoleNoMdevHostdev = "VgpuConsoleNoMdevHostdev";
+
+        // NVIDIA SR-IOV vGPU (vGPU 17+), its boot-time profiles, mdevctl parity and placement.
+        public const string VgpuSriovNotEnabled = "VgpuSriovNotEnabled";
+        public const string VgpuSriovNotSupported = "VgpuSriovNotSupported";
+        public const string VgpuSriovAlreadyEnabled = "VgpuSriovAlreadyEnabled";
+        public const string VgpuSriovEnableFailed = "VgpuSriovEnableFailed";
+        public const string VgpuProfileWriteFailed = "VgpuProfileWriteFailed";
+        public const string VgpuPlacementNotFound = "VgpuPlacementNotFound";
+        public const string VgpuOptionNotApplicable = "VgpuOptionNotApplicable";
+        public const string VgpuAttributeFailed = "VgpuAttributeFailed";
 
         // Boot configuration (Enable-IommuBoot, Disable-IommuBoot, Get-IommuBootStatus, Disable-NouveauDriver, Enable-NouveauDriver)
         public const string BootLoaderNotDetected = "BootLoaderNotDetected";

@@ -46,6 +46,9 @@ namespace GpuVirt.Core
         public static extern int access(byte[] path, int mode);
 
         [DllImport("libc", SetLastError = true)]
+        public static extern int symlink(byte[] target, byte[] linkPath);
+
+        [DllImport("libc", SetLastError = true)]
         public static extern int statx(int dirfd, byte[] path, int flags, uint mask, byte[] buffer);
 
         /// <summary>The .NET runtime's own portable lstat, for kernels without statx (RHEL 7).</summary>

@@ -60,10 +60,25 @@ namespace GpuVirt.Core
         /// The other endpoints (not bridges) in the function's slot or IOMMU group: the HDMI audio function of a GPU.
         /// Every endpoint of a group must leave its host driver before any of them can be given to a guest.
         /// </summary>
+        /// <remarks>
+        /// An SR-IOV virtual function shares its slot number with its PF and siblings but is a function of its own,
+        /// isolated by the IOMMU like a separate device: between a VF and anything else only the IOMMU group counts.
+        /// </remarks>
         public static IReadOnlyList<PciDevice> Of(PciInventory inventory, PciDevice device) =>
             inventory.Devices
                 .Where(d => d.Address != device.Address && d.IsEndpoint
-                    && (d.Address.IsSameSlot(device.Address) || (device.IommuGroup.HasValue && d.IommuGroup == device.IommuGroup)))
+                    && ((d.Address.IsSameSlot(device.Address) && !IsVirtualFunction(d) && !IsVirtualFunction(device))
+                        || (device.IommuGroup.HasValue && d.IommuGroup == device.IommuGroup)))
                 .ToList();
+
+        private static bool IsVirtualFunction(PciDevice d) => d.PhysicalFunction.HasValue;
+
+        /// <summary>
+        /// Whether libvirt may manage a PCI function's host driver (<c>managed='yes'</c>): not for an NVIDIA SR-IOV vGPU
+        /// virtual function, whose vGPU lives in the <c>nvidia</c> driver that has to keep it — libvirt would move it to
+        /// vfio-pci and the guest would get no vGPU.
+        /// </summary>
+        public static bool MayManage(PciInventory inventory, PciAddress address) =>
+            !System.IO.File.Exists(System.IO.Path.Combine(inventory.DeviceDirectory(address), VgpuInventory.CreatableVgpuTypes));
     }
 }

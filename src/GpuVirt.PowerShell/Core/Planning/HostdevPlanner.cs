@@ -78,7 +78,7 @@ namespace GpuVirt.Core.Planning
                 throw new GpuVirtException(ErrorIds.HostdevNotAssignable, ErrorKind.InvalidArgument,
                     $"{address} is a PCI bridge or port; only endpoints can be given to a guest.", address.ToString());
             }
-            var requests = new List<HostdevRequest> { new HostdevRequest(domain, source, managed: !options.Unmanaged) };
+            var requests = new List<HostdevRequest> { new HostdevRequest(domain, source, managed: !options.Unmanaged && AssignmentCompanions.MayManage(Inventory, address)) };
             if (options.IncludeCompanion)
             {
                 foreach (var companion in AssignmentCompanions.Of(Inventory, device))

@@ -67,11 +67,19 @@ namespace GpuVirt.Core
 
         public IReadOnlyList<MdevDefinition> All => _all ??= ReadAll();
 
+        /// <summary>Forgets what was read, so that the next look sees files another program (mdevctl) wrote.</summary>
+        public void Refresh()
+        {
+            _all = null;
+            _problems.Clear();
+        }
+
         public IReadOnlyList<MdevDefinition> Find(string uuid) =>
             All.Where(d => string.Equals(d.Uuid, uuid, StringComparison.OrdinalIgnoreCase)).ToList();
 
         private List<MdevDefinition> ReadAll()
         {
+            _problems.Clear();
             var list = new List<MdevDefinition>();
             var dir = _root.Resolve(Directory);
             if (!System.IO.Directory.Exists(dir)) return list;
@@ -177,20 +185,100 @@ namespace GpuVirt.Core
             using var stream = new MemoryStream();
             using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
             {
+                WriteBody(writer, definition);
+            }
+            return Encoding.UTF8.GetString(stream.ToArray());
+        }
+
+        private static void WriteBody(Utf8JsonWriter writer, MdevDefinition definition)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("mdev_type", definition.TypeId);
+            writer.WriteString("start", definition.StartMode);
+            writer.WriteStartArray("attrs");
+            foreach (var a in definition.Attributes)
+            {
                 writer.WriteStartObject();
-                writer.WriteString("mdev_type", definition.TypeId);
-                writer.WriteString("start", definition.StartMode);
-                writer.WriteStartArray("attrs");
-                foreach (var a in definition.Attributes)
+                writer.WriteString(a.Key, a.Value);
+                writer.WriteEndObject();
+            }
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+
+        /// <summary>
+        /// The document <c>mdevctl list --defined --dumpjson</c> prints for these definitions: one array holding one object
+        /// that maps each parent (sorted) to its devices (sorted by UUID), each <c>{"UUID": {mdev_type, start, attrs}}</c>.
+        /// </summary>
+        public static string ToDumpJson(IEnumerable<MdevDefinition> definitions)
+        {
+            using var stream = new MemoryStream();
+            using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+            {
+                writer.WriteStartArray();
+                var byParent = definitions.GroupBy(d => d.Parent).OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
+                if (byParent.Count > 0)
                 {
                     writer.WriteStartObject();
-                    writer.WriteString(a.Key, a.Value);
+                    foreach (var parent in byParent)
+                    {
+                        writer.WriteStartArray(parent.Key);
+                        foreach (var d in parent.OrderBy(d => d.Uuid, StringComparer.Ordinal))
+                        {
+                            writer.WriteStartObject();
+                            writer.WritePropertyName(d.Uuid);
+                            WriteBody(writer, d);
+                            writer.WriteEndObject();
+                        }
+                        writer.WriteEndArray();
+                    }
                     writer.WriteEndObject();
                 }
                 writer.WriteEndArray();
-                writer.WriteEndObject();
             }
             return Encoding.UTF8.GetString(stream.ToArray());
+        }
+
+        /// <summary>
+        /// Reads a <c>--dumpjson</c> document (as <see cref="ToDumpJson"/> writes it, or mdevctl prints it): every parent's
+        /// devices, in order. A malformed document is an <see cref="ErrorIds.MdevDefinitionInvalid"/> error naming <paramref name="source"/>.
+        /// </summary>
+        public static IReadOnlyList<MdevDefinition> ParseDumpJson(string json, string source)
+        {
+            GpuVirtException Bad(string why) => new GpuVirtException(ErrorIds.MdevDefinitionInvalid, ErrorKind.InvalidData,
+                $"'{source}' is not an mdevctl --dumpjson document: {why}.", source);
+            var list = new List<MdevDefinition>();
+            JsonDocument doc;
+            try
+            {
+                doc = JsonDocument.Parse(json);
+            }
+            catch (JsonException e)
+            {
+                throw Bad("it is not JSON (" + e.Message + ")");
+            }
+            using (doc)
+            {
+                if (doc.RootElement.ValueKind != JsonValueKind.Array) throw Bad("it is not a JSON array");
+                foreach (var group in doc.RootElement.EnumerateArray())
+                {
+                    if (group.ValueKind != JsonValueKind.Object) throw Bad("an array entry is not an object of parents");
+                    foreach (var parent in group.EnumerateObject())
+                    {
+                        if (parent.Value.ValueKind != JsonValueKind.Array) throw Bad($"the devices of '{parent.Name}' are not an array");
+                        foreach (var entry in parent.Value.EnumerateArray())
+                        {
+                            var props = entry.ValueKind == JsonValueKind.Object ? entry.EnumerateObject().ToList() : null;
+                            if (props is null || props.Count != 1 || !Guid.TryParseExact(props[0].Name, "D", out _))
+                                throw Bad($"a device of '{parent.Name}' is not a one-key object named by its UUID");
+                            if (!TryParse(parent.Name, props[0].Name.ToLowerInvariant(), props[0].Value.GetRawText(), out var definition, out var reason))
+                                throw Bad($"device {props[0].Name} of '{parent.Name}': {reason}");
+                            list.Add(definition!);
+                        }
+                    }
+                }
+            }
+            return list;
         }
 
         /// <summary>Writes a definition file: the whole file or nothing (a temporary file renamed over the target).</summary>

@@ -22,11 +22,15 @@ namespace GpuVirt.Core
             Root = root ?? throw new ArgumentNullException(nameof(root));
             Pci = pci ?? new PciInventory(root);
             Definitions = new MdevDefinitions(root);
+            Profiles = new SriovVgpuProfiles(root);
         }
 
         public HostRoot Root { get; }
         public PciInventory Pci { get; }
         public MdevDefinitions Definitions { get; }
+
+        /// <summary>The SR-IOV vGPUs recorded to come back at boot (<c>/etc/gpuvirt/vgpu-profiles.conf</c>).</summary>
+        public SriovVgpuProfiles Profiles { get; }
 
         /// <summary>A parent as the kernel names it: PCI addresses in any accepted form become <c>0000:01:00.0</c>; other names stay.</summary>
         public static string NormalizeParent(string text)
@@ -146,6 +150,18 @@ namespace GpuVirt.Core
             return list;
         }
 
+        /// <summary>
+        /// The name of an SR-IOV type id, from the first of <paramref name="vfs"/> that lists it as creatable, else from
+        /// any other NVIDIA virtual function of the host; null when none lists it now (a full GPU lists nothing).
+        /// </summary>
+        public string? TypeNameOf(IReadOnlyList<PciAddress> vfs, string id)
+        {
+            var name = vfs.SelectMany(CreatableTypes).FirstOrDefault(t => t.Key == id).Value;
+            if (name != null) return name;
+            return Pci.Devices.Where(d => d.PhysicalFunction.HasValue && IsSriovVgpuFunction(d.Address))
+                .SelectMany(d => CreatableTypes(d.Address)).FirstOrDefault(t => t.Key == id).Value;
+        }
+
         /// <summary>The vGPU type id set on a virtual function; 0 when none.</summary>
         public int CurrentType(PciAddress vf) => Sysfs.TryReadInt(Path.Combine(Pci.DeviceDirectory(vf), CurrentVgpuType)) ?? 0;
 
@@ -209,14 +225,31 @@ namespace GpuVirt.Core
                 ApplyDefinition(stopped, d);
                 devices.Add(stopped);
             }
+            var profiles = Profiles.Read();
             foreach (var pf in SriovParents())
             {
                 foreach (var vf in pf.VirtualFunctions.Where(IsSriovVgpuFunction))
                 {
                     var current = CurrentType(vf);
                     if (current == 0) continue;
-                    devices.Add(ReadSriov(pf.Address, vf, current));
+                    devices.Add(ReadSriov(pf.Address, vf, current, profiles));
                 }
+            }
+            // Recorded for boot but not set now (the VF is free, or its GPU's functions are not enabled yet).
+            foreach (var p in profiles.Where(p => !devices.Any(d => d.Address == p.VirtualFunction)))
+            {
+                devices.Add(new VgpuDevice
+                {
+                    Address = p.VirtualFunction,
+                    Parent = p.PhysicalFunction.ToString(),
+                    ParentAddress = p.PhysicalFunction,
+                    TypeId = p.TypeId,
+                    TypeName = p.TypeName,
+                    Kind = VgpuKind.SriovVf,
+                    Persistent = true,
+                    StartMode = MdevDefinitions.StartAuto,
+                    DefinitionPath = SriovVgpuProfiles.ProfileFile,
+                });
             }
             devices.Sort(CompareDevices);
             return devices;
@@ -241,16 +274,20 @@ namespace GpuVirt.Core
             var current = CurrentType(vf);
             if (current == 0) return null;
             var pf = Pci.Find(vf)?.PhysicalFunction ?? vf;
-            return ReadSriov(pf, vf, current);
+            return ReadSriov(pf, vf, current, Profiles.Read());
         }
 
-        private VgpuDevice ReadSriov(PciAddress pf, PciAddress vf, int current)
+        private VgpuDevice ReadSriov(PciAddress pf, PciAddress vf, int current, IReadOnlyList<SriovVgpuProfile> profiles)
         {
             var id = current.ToString(CultureInfo.InvariantCulture);
             var siblings = Pci.Find(pf)?.VirtualFunctions ?? (IReadOnlyList<PciAddress>)new[] { vf };
-            var name = new[] { vf }.Concat(siblings).SelectMany(CreatableTypes).FirstOrDefault(t => t.Key == id).Value;
+            var profile = profiles.FirstOrDefault(p => p.VirtualFunction == vf && p.TypeId == id);
+            var name = TypeNameOf(new[] { vf }.Concat(siblings).ToList(), id) ?? profile?.TypeName;
             return new VgpuDevice
             {
+                Persistent = profile != null,
+                StartMode = profile != null ? MdevDefinitions.StartAuto : null,
+                DefinitionPath = profile != null ? SriovVgpuProfiles.ProfileFile : null,
                 Address = vf,
                 Parent = pf.ToString(),
                 ParentAddress = pf,

@@ -8,6 +8,27 @@ using System.Threading;
 
 namespace GpuVirt.Core
 {
+    /// <summary>mdevctl's options for a mediated device: define only, start mode, attributes.</summary>
+    public sealed class MdevOptions
+    {
+        private string? _startMode;
+
+        /// <summary>Define the device without creating it (mdevctl define).</summary>
+        public bool DefineOnly { get; set; }
+
+        /// <summary><c>auto</c> (the default: started at boot, when the parent appears) or <c>manual</c>.</summary>
+        public string StartMode
+        {
+            get => _startMode ?? MdevDefinitions.StartAuto;
+            set => _startMode = value;
+        }
+
+        public bool StartModeGiven => _startMode != null;
+
+        /// <summary>mdevctl's <c>attrs</c>: sysfs attributes written in order once the device exists.</summary>
+        public IReadOnlyList<KeyValuePair<string, string>> Attributes { get; set; } = Array.Empty<KeyValuePair<string, string>>();
+    }
+
     /// <summary>
     /// Creates and removes vGPUs: mediated devices (a UUID written to the type's <c>create</c>, <c>1</c> to the device's
     /// <c>remove</c>) and NVIDIA SR-IOV vGPUs (a type id written to a virtual function's <c>nvidia/current_vgpu_type</c>,
@@ -42,13 +63,27 @@ namespace GpuVirt.Core
         public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(3);
 
         /// <summary>Creates one vGPU of a type. For a mediated device, <paramref name="uuid"/> or a new one; with <paramref name="persistent"/>, defined to start at boot.</summary>
-        public VgpuDevice Create(VgpuType type, string? uuid, bool persistent, CancellationToken cancellationToken = default)
+        public VgpuDevice Create(VgpuType type, string? uuid, bool persistent, CancellationToken cancellationToken = default) =>
+            Create(type, uuid, persistent, null, cancellationToken);
+
+        /// <summary>
+        /// Creates (or, with <see cref="MdevOptions.DefineOnly"/>, only defines) a vGPU, as mdevctl does: the definition's
+        /// start mode and attributes come from <paramref name="options"/>; attributes are written to the device, in order,
+        /// once it exists.
+        /// </summary>
+        public VgpuDevice Create(VgpuType type, string? uuid, bool persistent, MdevOptions? options, CancellationToken cancellationToken = default)
         {
+            if (type.Kind == VgpuKind.SriovVf) CheckSriovOptions(type, uuid, options);
+            // An SR-IOV vGPU is journaled by ApplySriov, which New-VgpuDevice -Count also calls directly.
+            if (type.Kind == VgpuKind.SriovVf) return CreateSriov(type, uuid, persistent, cancellationToken);
             Recorder?.Check();
-            var defined = false;
-            var device = type.Kind == VgpuKind.SriovVf
-                ? CreateSriov(type, uuid, persistent, cancellationToken)
-                : CreateMdev(type, uuid, persistent, cancellationToken, out defined);
+            var device = CreateMdev(type, uuid, persistent, options, cancellationToken, out var defined);
+            RecordCreate(type, device, defined);
+            return device;
+        }
+
+        private void RecordCreate(VgpuType type, VgpuDevice device, bool defined)
+        {
             if (Recorder != null)
             {
                 var record = new ChangeRecord { Target = device.ToString(), Action = $"Create a vGPU of type {type.Id} on {type.Parent}" + (defined ? " and define it to start at boot" : string.Empty) };
@@ -64,7 +99,6 @@ namespace GpuVirt.Core
                 });
                 Recorder.Record(record);
             }
-            return device;
         }
 
         /// <summary>Journals each create and remove when set (the cmdlets set it; an undo does not).</summary>
@@ -73,7 +107,7 @@ namespace GpuVirt.Core
         /// <summary>A UUID in the kernel's form (lower case), or an <see cref="ErrorIds.InvalidMdevUuid"/> error.</summary>
         public static string ParseUuid(string text) => MdevUuid.Format(MdevUuid.Parse(text));
 
-        private VgpuDevice CreateMdev(VgpuType type, string? uuidText, bool persistent, CancellationToken ct, out bool defined)
+        private VgpuDevice CreateMdev(VgpuType type, string? uuidText, bool persistent, MdevOptions? options, CancellationToken ct, out bool defined)
         {
             defined = false;
             var uuid = uuidText is null ? Guid.NewGuid().ToString("D") : ParseUuid(uuidText);
@@ -90,6 +124,21 @@ namespace GpuVirt.Core
             {
                 throw new GpuVirtException(ErrorIds.VgpuDeviceExists, ErrorKind.ResourceBusy,
                     $"A mediated device {uuid} already exists (type '{existing.TypeId}' on {existing.Parent}).", uuid);
+            }
+            var startMode = options?.StartMode ?? MdevDefinitions.StartAuto;
+            if (options?.DefineOnly == true)
+            {
+                if (definitions.Count > 0)
+                {
+                    throw new GpuVirtException(ErrorIds.VgpuDefinitionConflict, ErrorKind.InvalidOperation,
+                        $"UUID {uuid} is already defined ('{definitions[0].Path}'). Remove it with Remove-VgpuDevice -Persistent first, or use another UUID.", uuid);
+                }
+                using (HostLock.Acquire(Root, "define a mediated device", ct, LockTimeout, _log))
+                {
+                    Define(new MdevDefinition(type.Parent, uuid, type.Id, startMode, options.Attributes), replace: false, ct);
+                }
+                defined = true;
+                return Inventory.Devices().First(d => d.Uuid == uuid);
             }
             var typeDir = type.Directory ?? Path.Combine(Inventory.TypesDirectory(type.Parent), type.Id);
             var create = Path.Combine(typeDir, "create");
@@ -119,11 +168,13 @@ namespace GpuVirt.Core
             }
 
             var matching = definitions.FirstOrDefault();
-            if (persistent && (matching is null || matching.StartMode != MdevDefinitions.StartAuto))
+            var attributes = options != null && options.Attributes.Count > 0 ? options.Attributes : matching?.Attributes ?? Array.Empty<KeyValuePair<string, string>>();
+            ApplyAttributes(uuid, attributes);
+            if (persistent && (matching is null || matching.StartMode != startMode || !matching.Attributes.SequenceEqual(attributes)))
             {
                 try
                 {
-                    Define(new MdevDefinition(type.Parent, uuid, type.Id, MdevDefinitions.StartAuto, matching?.Attributes), replace: matching != null, ct);
+                    Define(new MdevDefinition(type.Parent, uuid, type.Id, startMode, attributes), replace: matching != null, ct);
                     defined = matching is null;
                 }
                 catch (GpuVirtException e)
@@ -136,6 +187,73 @@ namespace GpuVirt.Core
             }
             return Inventory.FindLive(uuid) ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotCreated, ErrorKind.ResourceUnavailable,
                 $"The mediated device {uuid} vanished right after it was created.", uuid);
+        }
+
+        /// <summary>
+        /// Writes a new device's mdev attributes in order, as mdevctl does when it starts a device
+        /// (<c>/sys/bus/mdev/devices/&lt;uuid&gt;/&lt;name&gt;</c>); when one fails, the device is removed again.
+        /// </summary>
+        private void ApplyAttributes(string uuid, IReadOnlyList<KeyValuePair<string, string>> attributes)
+        {
+            foreach (var a in attributes)
+            {
+                var hostPath = HostPaths.MdevDevices + "/" + uuid + "/" + a.Key;
+                _log?.Invoke($"Writing {a.Value} to {hostPath}");
+                var errno = SysfsWriter.Write(Root.Resolve(hostPath), a.Value + "\n");
+                if (errno == 0) continue;
+                var removeErrno = SysfsWriter.Write(Path.Combine(Root.Resolve(HostPaths.MdevDevices), uuid, "remove"), "1\n");
+                var undone = removeErrno == 0 ? "the device was removed again" : $"the device could not be removed again ({Errno.Describe(removeErrno)})";
+                throw new GpuVirtException(ErrorIds.VgpuAttributeFailed, ErrorKind.WriteError,
+                    $"Writing the mdev attribute '{a.Key}' of {uuid} failed ('{hostPath}': {Errno.Describe(errno)}); {undone} and nothing was defined.", uuid);
+            }
+        }
+
+        /// <summary>An attribute name that is one sysfs file of the device (no path separators, not . or ..).</summary>
+        public static void CheckAttributeName(string name)
+        {
+            if (string.IsNullOrWhiteSpace(name) || name.Contains("/") || name == "." || name == ".." || name.Contains("\0"))
+            {
+                throw new GpuVirtException(ErrorIds.VgpuOptionNotApplicable, ErrorKind.InvalidArgument,
+                    $"'{name}' is not an mdev attribute name: it names one file of the device's sysfs directory.", name);
+            }
+        }
+
+        /// <summary>
+        /// Defines a mediated device from an imported definition (mdevctl on the live host, else its file), journaled;
+        /// false when the same definition is there already. A different one with the UUID is a conflict.
+        /// </summary>
+        public bool Import(MdevDefinition definition, CancellationToken ct = default)
+        {
+            foreach (var a in definition.Attributes) CheckAttributeName(a.Key);
+            Recorder?.Check();
+            using (HostLock.Acquire(Root, "define a mediated device", ct, LockTimeout, _log))
+            {
+                Inventory.Definitions.Refresh();
+                var same = Inventory.Definitions.Find(definition.Uuid).FirstOrDefault();
+                if (same != null)
+                {
+                    if (same.Parent == definition.Parent && same.TypeId == definition.TypeId && same.StartMode == definition.StartMode
+                        && same.Attributes.SequenceEqual(definition.Attributes)) return false;
+                    throw new GpuVirtException(ErrorIds.VgpuDefinitionConflict, ErrorKind.InvalidOperation,
+                        $"UUID {definition.Uuid} is already defined differently ('{same.Path}': type '{same.TypeId}', start {same.StartMode}). " +
+                        "Remove it with Remove-VgpuDevice -Persistent first.", definition.Uuid);
+                }
+                Define(definition, replace: false, ct);
+            }
+            var device = Inventory.Devices().First(d => d.Uuid == definition.Uuid);
+            if (Recorder != null)
+            {
+                var record = new ChangeRecord { Target = definition.Uuid, Action = $"Define mediated device {definition.Uuid} of type {definition.TypeId} on {definition.Parent}" };
+                record.Changes.Add(new ChangeDetail("definition " + definition.Path, null, definition.TypeId + " (start " + definition.StartMode + ")"));
+                record.Inverse.Add(new InverseStep
+                {
+                    Kind = InverseKind.RemoveVgpu,
+                    Description = $"remove the mdevctl definition of {definition.Uuid}",
+                    Uuid = definition.Uuid, Parent = definition.Parent, TypeId = definition.TypeId, Persistent = true,
+                });
+                Recorder.Record(record);
+            }
+            return true;
         }
 
         internal GpuVirtException CreateFailure(VgpuType type, string typeDir, string uuid, string createHostPath, int errno)
@@ -179,44 +297,104 @@ namespace GpuVirt.Core
 
         private VgpuDevice CreateSriov(VgpuType type, string? uuid, bool persistent, CancellationToken ct)
         {
+            CheckSriovOptions(type, uuid);
+            return ApplySriov(SriovVgpu.Plan(Inventory, type, 1), persistent, ct)[0];
+        }
+
+        /// <summary>Refuses what does not apply to an SR-IOV vGPU: a UUID (a guest takes the VF by its address).</summary>
+        public static void CheckSriovOptions(VgpuType type, string? uuid, MdevOptions? options = null)
+        {
+            if (options != null && (options.DefineOnly || options.Attributes.Count > 0 || options.StartModeGiven))
+            {
+                throw new GpuVirtException(ErrorIds.VgpuOptionNotApplicable, ErrorKind.InvalidArgument,
+                    $"'{type.DisplayName}' on {type.Parent} is an SR-IOV vGPU: -DefineOnly, -StartMode and -Attribute are mdevctl's, for mediated devices. " +
+                    "Use -Persistent to bring it back at boot.", type.ToString());
+            }
             if (uuid != null)
             {
                 throw new GpuVirtException(ErrorIds.VgpuUuidNotApplicable, ErrorKind.InvalidArgument,
                     $"An SR-IOV vGPU ('{type.DisplayName}' on {type.Parent}) has no UUID: a guest takes its virtual function by PCI address. Leave -Uuid out.", uuid);
             }
-            if (persistent)
-            {
-                throw new GpuVirtException(ErrorIds.VgpuPersistenceNotSupported, ErrorKind.InvalidOperation,
-                    $"'{type.DisplayName}' on {type.Parent} is an SR-IOV vGPU: mdevctl definitions cover mediated devices only, " +
-                    "so -Persistent cannot apply. Set the type again after a reboot (or from a boot-time unit).", type.ToString());
-            }
-            using (HostLock.Acquire(Root, "create a vGPU", ct, LockTimeout, _log))
-            {
-                var candidates = type.ParentAddress is PciAddress pa && Inventory.IsSriovVgpuFunction(pa)
-                    ? new[] { pa }
-                    : (Inventory.Pci.Find(type.ParentAddress ?? default)?.VirtualFunctions ?? Array.Empty<PciAddress>()).ToArray();
-                var vf = candidates.Where(v => Inventory.IsSriovVgpuFunction(v) && Inventory.CurrentType(v) == 0)
-                    .Cast<PciAddress?>()
-                    .FirstOrDefault(v => Inventory.CreatableTypes(v!.Value).Any(t => t.Key == type.Id));
-                if (vf is null) throw NoInstance(type, null, 0, null);
+        }
 
-                var path = Path.Combine(Inventory.Pci.DeviceDirectory(vf.Value), VgpuInventory.CurrentVgpuType);
-                var hostPath = Root.ToHostPath(path);
-                _log?.Invoke($"Writing {type.Id} to {hostPath}");
-                var errno = SysfsWriter.Write(path, type.Id + "\n");
-                if (errno != 0)
+        /// <summary>Plans <paramref name="count"/> SR-IOV vGPUs of a type on free virtual functions (see <see cref="SriovVgpu.Plan"/>).</summary>
+        public SriovVgpuPlan PlanSriov(VgpuType type, int count) => SriovVgpu.Plan(Inventory, type, count);
+
+        /// <summary>
+        /// Applies an SR-IOV plan under the vGPU lock: re-checks each virtual function (still free, still listing the type),
+        /// writes the type and reads it back. When one fails, the functions this call set are cleared again (in reverse)
+        /// and the error says so; nothing else is touched. With <paramref name="persistent"/>, each is then recorded in the
+        /// boot profiles (and the boot unit installed); if that fails, the functions are cleared again too.
+        /// </summary>
+        public IReadOnlyList<VgpuDevice> ApplySriov(SriovVgpuPlan plan, bool persistent = false, CancellationToken ct = default)
+        {
+            var type = plan.Type;
+            var done = new List<PciAddress>();
+            Recorder?.Check();
+            using (HostLock.Acquire(Root, "set SR-IOV vGPU types", ct, LockTimeout, _log))
+            {
+                try
                 {
-                    if (errno == Errno.EACCES || errno == Errno.EPERM) throw Sysfs.RootRequired(hostPath, "write");
-                    throw new GpuVirtException(ErrorIds.VgpuCreateFailed, errno == Errno.EINVAL ? ErrorKind.InvalidArgument : ErrorKind.WriteError,
-                        $"Setting vGPU type {type.Id} ({type.DisplayName}) on virtual function {vf} failed: the driver answered " +
-                        $"'{Errno.Describe(errno)}' (errno {errno}) to the write to '{hostPath}'.", vf.ToString());
+                    foreach (var step in plan.Assignments)
+                    {
+                        var vf = step.VirtualFunction;
+                        // Re-read under the lock: another command may have taken the function, or the GPU's types moved on.
+                        if (Inventory.CurrentType(vf) != 0 || !Inventory.CreatableTypes(vf).Any(t => t.Key == type.Id))
+                        {
+                            throw new GpuVirtException(ErrorIds.NoVgpuInstanceAvailable, ErrorKind.ResourceUnavailable,
+                                $"Virtual function {vf} can no longer take vGPU type {type.Id} ({type.DisplayName}): it " +
+                                (Inventory.CurrentType(vf) != 0
+                                    ? $"now carries type {Inventory.CurrentType(vf).ToString(CultureInfo.InvariantCulture)}"
+                                    : "no longer lists it in nvidia/creatable_vgpu_types") + " (the host changed since the plan was made).", vf.ToString());
+                        }
+                        SetSriovType(vf, type, ct);
+                        done.Add(vf);
+                    }
+                    if (persistent)
+                    {
+                        foreach (var vf in done)
+                        {
+                            var pf = Inventory.Pci.Find(vf)?.PhysicalFunction ?? type.ParentAddress ?? vf;
+                            _log?.Invoke($"Recording {vf} type {type.Id} in {SriovVgpuProfiles.ProfileFile}");
+                            Inventory.Profiles.Add(new SriovVgpuProfile(pf, vf, type.Id, type.Name));
+                        }
+                    }
                 }
-                if (!WaitFor(() => Inventory.CurrentType(vf.Value).ToString(CultureInfo.InvariantCulture) == type.Id, ct))
+                catch (GpuVirtException e) when (done.Count > 0)
                 {
-                    throw new GpuVirtException(ErrorIds.VgpuDeviceNotCreated, ErrorKind.ResourceUnavailable,
-                        $"Wrote {type.Id} to '{hostPath}', but the function reports type {Inventory.CurrentType(vf.Value)}.", vf.ToString());
+                    var undone = new List<string>();
+                    foreach (var vf in Enumerable.Reverse(done))
+                    {
+                        if (persistent) Inventory.Profiles.Remove(vf);
+                        var path = Path.Combine(Inventory.Pci.DeviceDirectory(vf), VgpuInventory.CurrentVgpuType);
+                        var errno = SysfsWriter.Write(path, "0\n");
+                        undone.Add(errno == 0 ? $"{vf} cleared again" : $"{vf} could not be cleared ({Errno.Describe(errno)}) and still carries type {type.Id}");
+                    }
+                    throw new GpuVirtException(e.ErrorId, e.Kind, e.Message + " Undone: " + string.Join(", ", undone) + ".", e.Target, e);
                 }
-                return Inventory.FindSriov(vf.Value)!;
+            }
+            var devices = done.Select(vf => Inventory.FindSriov(vf)!).ToList();
+            foreach (var d in devices) RecordCreate(type, d, persistent);
+            return devices;
+        }
+
+        private void SetSriovType(PciAddress vf, VgpuType type, CancellationToken ct)
+        {
+            var path = Path.Combine(Inventory.Pci.DeviceDirectory(vf), VgpuInventory.CurrentVgpuType);
+            var hostPath = Root.ToHostPath(path);
+            _log?.Invoke($"Writing {type.Id} to {hostPath}");
+            var errno = SysfsWriter.Write(path, type.Id + "\n");
+            if (errno != 0)
+            {
+                if (errno == Errno.EACCES || errno == Errno.EPERM) throw Sysfs.RootRequired(hostPath, "write");
+                throw new GpuVirtException(ErrorIds.VgpuCreateFailed, errno == Errno.EINVAL ? ErrorKind.InvalidArgument : ErrorKind.WriteError,
+                    $"Setting vGPU type {type.Id} ({type.DisplayName}) on virtual function {vf} failed: the driver answered " +
+                    $"'{Errno.Describe(errno)}' (errno {errno}) to the write to '{hostPath}'.", vf.ToString());
+            }
+            if (!WaitFor(() => Inventory.CurrentType(vf).ToString(CultureInfo.InvariantCulture) == type.Id, ct))
+            {
+                throw new GpuVirtException(ErrorIds.VgpuDeviceNotCreated, ErrorKind.ResourceUnavailable,
+                    $"Wrote {type.Id} to '{hostPath}', but the function reports type {Inventory.CurrentType(vf)}.", vf.ToString());
             }
         }
 
@@ -257,7 +435,7 @@ namespace GpuVirt.Core
         {
             if (device.Kind == VgpuKind.SriovVf)
             {
-                RemoveSriov(device, ownerOf, ct);
+                RemoveSriov(device, persistent, ownerOf, ct);
                 return Array.Empty<MdevDefinition>();
             }
             var uuid = device.Uuid!;
@@ -298,24 +476,38 @@ namespace GpuVirt.Core
             return Array.Empty<MdevDefinition>();
         }
 
-        private void RemoveSriov(VgpuDevice device, Func<VgpuDevice, string?>? ownerOf, CancellationToken ct)
+        private void RemoveSriov(VgpuDevice device, bool persistent, Func<VgpuDevice, string?>? ownerOf, CancellationToken ct)
         {
             var vf = device.Address!.Value;
             var path = Path.Combine(Inventory.Pci.DeviceDirectory(vf), VgpuInventory.CurrentVgpuType);
             var hostPath = Root.ToHostPath(path);
-            if (Inventory.CurrentType(vf) == 0)
+            using (HostLock.Acquire(Root, "remove an SR-IOV vGPU", ct, LockTimeout, _log))
             {
-                throw new GpuVirtException(ErrorIds.VgpuDeviceNotActive, ErrorKind.InvalidOperation,
-                    $"Virtual function {vf} has no vGPU type set: there is nothing to remove.", vf.ToString());
-            }
-            _log?.Invoke($"Writing 0 to {hostPath}");
-            var errno = SysfsWriter.Write(path, "0\n");
-            if (errno == Errno.EBUSY) throw Busy(device, hostPath, ownerOf);
-            if (errno != 0) throw SysfsWriter.Failure(hostPath, errno, ErrorIds.VgpuRemoveFailed, $"Clearing the vGPU type of {vf} failed");
-            if (!WaitFor(() => Inventory.CurrentType(vf) == 0, ct))
-            {
-                throw new GpuVirtException(ErrorIds.VgpuDeviceNotRemoved, ErrorKind.ResourceBusy,
-                    $"Wrote 0 to '{hostPath}', but the function still reports type {Inventory.CurrentType(vf)}.", vf.ToString());
+                var recorded = Inventory.Profiles.Find(vf) != null;
+                var set = Inventory.IsSriovVgpuFunction(vf) && Inventory.CurrentType(vf) != 0;
+                if (!set && !(persistent && recorded))
+                {
+                    throw new GpuVirtException(ErrorIds.VgpuDeviceNotActive, ErrorKind.InvalidOperation,
+                        $"Virtual function {vf} has no vGPU type set: there is nothing to remove." +
+                        (recorded ? $" It is recorded in {SriovVgpuProfiles.ProfileFile}; add -Persistent to take it out." : string.Empty), vf.ToString());
+                }
+                if (set)
+                {
+                    _log?.Invoke($"Writing 0 to {hostPath}");
+                    var errno = SysfsWriter.Write(path, "0\n");
+                    if (errno == Errno.EBUSY) throw Busy(device, hostPath, ownerOf);
+                    if (errno != 0) throw SysfsWriter.Failure(hostPath, errno, ErrorIds.VgpuRemoveFailed, $"Clearing the vGPU type of {vf} failed");
+                    if (!WaitFor(() => Inventory.CurrentType(vf) == 0, ct))
+                    {
+                        throw new GpuVirtException(ErrorIds.VgpuDeviceNotRemoved, ErrorKind.ResourceBusy,
+                            $"Wrote 0 to '{hostPath}', but the function still reports type {Inventory.CurrentType(vf)}; its boot profile was left as it was.", vf.ToString());
+                    }
+                }
+                if (persistent && recorded)
+                {
+                    _log?.Invoke($"Removing {vf} from {SriovVgpuProfiles.ProfileFile}");
+                    Inventory.Profiles.Remove(vf);
+                }
             }
         }
 
@@ -352,12 +544,45 @@ namespace GpuVirt.Core
         /// <summary>Defines a device to start at boot: <c>mdevctl define</c> when mdevctl is used, else mdevctl's file written directly.</summary>
         public void Define(MdevDefinition definition, bool replace, CancellationToken ct)
         {
+            if (Mdevctl != null && (definition.Attributes.Count > 0 || definition.StartMode != MdevDefinitions.StartAuto))
+            {
+                // Attributes and a manual start go to mdevctl as its own per-device JSON (define --jsonfile).
+                var dir = Path.Combine(Path.GetTempPath(), "gpuvirt-mdevctl-" + Guid.NewGuid().ToString("N"));
+                try
+                {
+                    Directory.CreateDirectory(dir);
+                    var file = Path.Combine(dir, definition.Uuid + ".json");
+                    File.WriteAllText(file, MdevDefinitions.ToJson(definition));
+                    if (replace) _runner.Run(Mdevctl, new[] { "undefine", "--uuid", definition.Uuid, "--parent", definition.Parent }, ct);
+                    _runner.Run(Mdevctl, new[] { "define", "--uuid", definition.Uuid, "--parent", definition.Parent, "--jsonfile", file }, ct);
+                }
+                finally
+                {
+                    try
+                    {
+                        Directory.Delete(dir, recursive: true);
+                    }
+                    catch (IOException)
+                    {
+                    }
+                    Inventory.Definitions.Refresh();
+                }
+                return;
+            }
             if (Mdevctl != null)
             {
                 var args = replace
                     ? new List<string> { "modify", "--uuid", definition.Uuid, "--parent", definition.Parent, "--auto" }
                     : new List<string> { "define", "--uuid", definition.Uuid, "--parent", definition.Parent, "--type", definition.TypeId, "--auto" };
-                _runner.Run(Mdevctl, args, ct);
+                try
+                {
+                    _runner.Run(Mdevctl, args, ct);
+                }
+                finally
+                {
+                    // mdevctl wrote the file: what was read before it ran is stale.
+                    Inventory.Definitions.Refresh();
+                }
                 return;
             }
             _log?.Invoke($"Writing {definition.Path}");
@@ -369,7 +594,14 @@ namespace GpuVirt.Core
         {
             if (Mdevctl != null)
             {
-                _runner.Run(Mdevctl, new[] { "undefine", "--uuid", definition.Uuid, "--parent", definition.Parent }, ct);
+                try
+                {
+                    _runner.Run(Mdevctl, new[] { "undefine", "--uuid", definition.Uuid, "--parent", definition.Parent }, ct);
+                }
+                finally
+                {
+                    Inventory.Definitions.Refresh();
+                }
                 return;
             }
             _log?.Invoke($"Removing {definition.Path}");

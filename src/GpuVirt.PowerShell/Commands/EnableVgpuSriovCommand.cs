@@ -1,0 +1,59 @@
+using System;
+using System.Management.Automation;
+using GpuVirt.Core;
+
+namespace GpuVirt.Commands
+{
+    /// <summary>
+    /// Enables the SR-IOV virtual functions of NVIDIA GPUs (vGPU 17 and later), on which vGPUs are made: NVIDIA's
+    /// <c>sriov-manage -e &lt;PF&gt;</c> when it is installed, else the count written to <c>sriov_numvfs</c>.
+    /// </summary>
+    [Cmdlet(VerbsLifecycle.Enable, "VgpuSriov", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [OutputType(typeof(PciDevice))]
+    public sealed class EnableVgpuSriovCommand : HostCmdlet
+    {
+        /// <summary>The GPUs' physical functions; piped GPUs bind by their Address property.</summary>
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        public string[] Address { get; set; } = Array.Empty<string>();
+
+        /// <summary>How many virtual functions (all, sriov_totalvfs, when left out); given, sriov_numvfs is written directly.</summary>
+        [Parameter]
+        [ValidateRange(1, 65535)]
+        public int Count { get; set; }
+
+        /// <summary>How long to wait for the driver to show the functions, in seconds.</summary>
+        [Parameter]
+        [ValidateRange(1, 3600)]
+        public int TimeoutSeconds { get; set; } = (int)SriovEnabler.DefaultTimeout.TotalSeconds;
+
+        protected override void ProcessRecord()
+        {
+            foreach (var text in Address)
+            {
+                if (!PciAddress.TryParse(text, out var pf))
+                {
+                    WriteError(PciAddress.NotAnAddress(text));
+                    continue;
+                }
+                try
+                {
+                    var plan = SriovEnabler.Plan(HostSystem, pf, Given(nameof(Count)) ? Count : (int?)null);
+                    if (!plan.HasChanges)
+                    {
+                        WriteVerbose($"{pf}: {plan.Lines[0]}.");
+                        WriteObject(SriovEnabler.Apply(plan, HostSystem, Runner, null, StopToken, WriteVerbose));
+                        continue;
+                    }
+                    var what = plan.Target + ": " + plan.Action + Environment.NewLine + string.Join(Environment.NewLine, plan.Lines);
+                    if (!ShouldProcess(what, plan.Action + " on " + plan.Target + "?", "Enable-VgpuSriov")) continue;
+                    WriteObject(SriovEnabler.Apply(plan, HostSystem, Runner, TimeSpan.FromSeconds(TimeoutSeconds), StopToken, WriteVerbose));
+                }
+                catch (GpuVirtException e)
+                {
+                    WriteError(e);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+using System.Linq;
+using System.Management.Automation;
+using GpuVirt.Core;
+
+namespace GpuVirt.Commands
+{
+    /// <summary>
+    /// Writes mdevctl's definitions (<c>/etc/mdevctl.d</c>) as the JSON document <c>mdevctl list --defined --dumpjson</c>
+    /// prints, for Import-VgpuDefinition or mdevctl on another host.
+    /// </summary>
+    [Cmdlet(VerbsData.Export, "VgpuDefinition")]
+    [OutputType(typeof(string))]
+    public sealed class ExportVgpuDefinitionCommand : VgpuCmdlet
+    {
+        private bool _problemsReported;
+        private readonly System.Collections.Generic.List<MdevDefinition> _selected = new System.Collections.Generic.List<MdevDefinition>();
+
+        /// <summary>Only these UUIDs, with wildcards; piped devices bind by Uuid.</summary>
+        [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+        [SupportsWildcards]
+        [ValidateNotNullOrEmpty]
+        public string[]? Uuid { get; set; }
+
+        /// <summary>Only the definitions of these parents, with wildcards.</summary>
+        [Parameter]
+        [SupportsWildcards]
+        [ValidateNotNullOrEmpty]
+        public string[]? Parent { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            if (!_problemsReported)
+            {
+                _problemsReported = true;
+                foreach (var problem in Vgpu.Definitions.Problems) WriteError(problem);
+            }
+            var uuids = Uuid?.Select(u => new WildcardPattern(u, WildcardOptions.IgnoreCase)).ToList();
+            var parents = Parent?.Select(p => new WildcardPattern(WildcardPattern.ContainsWildcardCharacters(p) ? p : VgpuInventory.NormalizeParent(p), WildcardOptions.IgnoreCase)).ToList();
+            foreach (var d in Vgpu.Definitions.All)
+            {
+                if (uuids != null && !uuids.Any(p => p.IsMatch(d.Uuid))) continue;
+                if (parents != null && !parents.Any(p => p.IsMatch(d.Parent))) continue;
+                if (!_selected.Any(x => x.Uuid == d.Uuid && x.Parent == d.Parent)) _selected.Add(d);
+            }
+        }
+
+        protected override void EndProcessing() => WriteObject(MdevDefinitions.ToDumpJson(_selected));
+    }
+}

@@ -1,0 +1,77 @@
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using GpuVirt.Core;
+
+namespace GpuVirt.Commands
+{
+    /// <summary>
+    /// Defines mediated devices from an mdevctl <c>--dumpjson</c> document (Export-VgpuDefinition, or
+    /// <c>mdevctl list --defined --dumpjson</c> of another host): through mdevctl on a live host that has it, else by
+    /// writing mdevctl's files. Devices are defined, not started.
+    /// </summary>
+    [Cmdlet(VerbsData.Import, "VgpuDefinition", DefaultParameterSetName = PathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [OutputType(typeof(VgpuDevice))]
+    public sealed class ImportVgpuDefinitionCommand : VgpuCmdlet
+    {
+        private const string PathSet = "Path";
+        private const string JsonSet = "Json";
+
+        /// <summary>A file holding the document.</summary>
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet)]
+        [ValidateNotNullOrEmpty]
+        public string Path { get; set; } = string.Empty;
+
+        /// <summary>The document itself; Export-VgpuDefinition's output binds from the pipeline.</summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = JsonSet)]
+        [ValidateNotNullOrEmpty]
+        public string Json { get; set; } = string.Empty;
+
+        protected override void ProcessRecord()
+        {
+            string text, source;
+            if (ParameterSetName == PathSet)
+            {
+                source = GetUnresolvedProviderPathFromPSPath(Path);
+                try
+                {
+                    text = File.ReadAllText(source);
+                }
+                catch (System.Exception e) when (e is IOException || e is System.UnauthorizedAccessException)
+                {
+                    WriteError(new GpuVirtException(ErrorIds.MdevDefinitionInvalid, ErrorKind.InvalidData, $"Cannot read '{source}': {e.Message}", source, e));
+                    return;
+                }
+            }
+            else
+            {
+                text = Json;
+                source = "the piped document";
+            }
+            System.Collections.Generic.IReadOnlyList<MdevDefinition> definitions;
+            try
+            {
+                definitions = MdevDefinitions.ParseDumpJson(text, source);
+            }
+            catch (GpuVirtException e)
+            {
+                WriteError(e);
+                return;
+            }
+            foreach (var d in definitions)
+            {
+                var attrs = d.Attributes.Count == 0 ? string.Empty : ", attributes " + string.Join(", ", d.Attributes.Select(a => a.Key + "=" + a.Value));
+                if (!ShouldProcess($"{d.Uuid} ({d.TypeId} on {d.Parent})", $"Define the mediated device (start {d.StartMode}{attrs}) in {d.Path}")) continue;
+                try
+                {
+                    if (!Manager.Import(d, StopToken)) WriteVerbose($"{d.Uuid} is defined so already ({d.Path}).");
+                    WriteObject(Vgpu.Devices().First(x => x.Uuid == d.Uuid && x.Parent == d.Parent));
+                }
+                catch (GpuVirtException e)
+                {
+                    WriteError(e);
+                }
+            }
+        }
+    }
+}
