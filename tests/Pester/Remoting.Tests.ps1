@@ -52,6 +52,12 @@ BeforeAll {
     $script:Options = Get-SshOption -KnownHosts (Join-Path $Client 'known_hosts') -Server $Servers
     $script:HostNames = @($Servers | ForEach-Object { "$($_.Name):$($_.Port)" })
     $script:Fleet = New-PSSession -HostName $HostNames -UserName $User -KeyFilePath $Key -Options $Options -ConnectingTimeout 60000 -ErrorAction Stop
+    # In the fleet's sessions each host's tree stands for its /, as the live / does on a real host: -Root defaults to it.
+    Invoke-Command -Session $Fleet {
+        foreach ($command in Get-Command -Module GpuVirt) {
+            if ($command.Parameters.ContainsKey('Root')) { $PSDefaultParameterValues["$($command.Name):Root"] = $env:GPUVIRT_HOST_ROOT }
+        }
+    }
 }
 
 AfterAll {
@@ -96,8 +102,8 @@ Describe 'PowerShell remoting over OpenSSH to two hosts' {
     }
 
     It 'takes a fleet inventory: IOMMU groups and vGPU types of both hosts, each from its own tree' {
-        $groups = Invoke-Command -Session $Fleet { Get-GpuDevice -Root $env:GPUVIRT_HOST_ROOT | Get-IommuGroup -Root $env:GPUVIRT_HOST_ROOT }
-        $types = Invoke-Command -Session $Fleet { Get-GpuDevice -Root $env:GPUVIRT_HOST_ROOT | Get-VgpuType -Root $env:GPUVIRT_HOST_ROOT }
+        $groups = Invoke-Command -Session $Fleet { Get-GpuDevice | Get-IommuGroup }
+        $types = Invoke-Command -Session $Fleet { Get-GpuDevice | Get-VgpuType }
         foreach ($name in 'h1', 'h2') {
             $root = $Roots[$name]
             @($groups | Where-Object PSComputerName -eq $name | ForEach-Object { "$($_.Number)" }) |
@@ -113,10 +119,7 @@ Describe 'PowerShell remoting over OpenSSH to two hosts' {
     It 'creates a vGPU remotely on h1 only (New-VgpuDevice on the stand-in driver)' {
         $uuid = [guid]::NewGuid().ToString()
         $h1 = $Fleet | Where-Object ComputerName -eq 'h1'
-        $made = Invoke-Command -Session $h1 {
-            Get-GpuDevice -Root $env:GPUVIRT_HOST_ROOT | Get-VgpuType -Root $env:GPUVIRT_HOST_ROOT -Name 'GRID P4-1Q' |
-                New-VgpuDevice -Root $env:GPUVIRT_HOST_ROOT -Uuid $using:uuid
-        }
+        $made = Invoke-Command -Session $h1 { Get-GpuDevice | Get-VgpuType -Name 'GRID P4-1Q' | New-VgpuDevice -Uuid $using:uuid }
         $made.PSComputerName | Should -Be 'h1'
         "$($made.Uuid)" | Should -Be $uuid
         Test-Path (Join-Path $Roots.h1 "sys/bus/mdev/devices/$uuid") | Should -BeTrue
@@ -134,7 +137,7 @@ Describe 'PowerShell remoting over OpenSSH to two hosts' {
         $text = Invoke-Command -Session $h1 {
             $file = Join-Path $HOME 'whatif.txt'
             $null = Start-Transcript -LiteralPath $file
-            try { Enable-IommuBoot -Root $env:GPUVIRT_HOST_ROOT -WhatIf } finally { $null = Stop-Transcript }
+            try { Enable-IommuBoot -WhatIf } finally { $null = Stop-Transcript }
             Get-Content -Raw -LiteralPath $file
             Remove-Item -LiteralPath $file
         }
@@ -146,9 +149,53 @@ Describe 'PowerShell remoting over OpenSSH to two hosts' {
     }
 
     It 'pipes deserialized devices into the local ConvertTo-XorgBusId' {
-        $gpus = Invoke-Command -Session $Fleet { Get-GpuDevice -Root $env:GPUVIRT_HOST_ROOT -Address 02:00.0 }
+        $gpus = Invoke-Command -Session $Fleet { Get-GpuDevice -Address 02:00.0 }
         $gpus | Should -HaveCount 2
         $gpus | ConvertTo-XorgBusId | Should -Be @('PCI:2:0:0', 'PCI:2:0:0')
+    }
+}
+
+Describe "about_GpuVirt's fleet idiom" {
+    It 'hands deserialized GPUs back to the session of the host they came from, where New-VgpuDevice makes one vGPU each' {
+        $text = Get-Content -Raw (Join-Path $PSScriptRoot '../../docs/about_GpuVirt.md')
+        $blocks = @([regex]::Matches($text, '(?ms)^\s*```powershell\s*$(.*?)^\s*```\s*$') | ForEach-Object { $_.Groups[1].Value })
+        $idiom = @($blocks | Where-Object { $_ -match '\$using:group' })
+        $idiom | Should -HaveCount 1
+        $before = @{ h1 = @(Get-VgpuDevice -Root $Roots.h1).Count; h2 = @(Get-VgpuDevice -Root $Roots.h2).Count }
+        $fleet = $Fleet   # the name the documented example uses
+        $made = @(& ([scriptblock]::Create($idiom[0])))
+        $made | Should -HaveCount 2
+        foreach ($name in 'h1', 'h2') {
+            $mine = @($made | Where-Object PSComputerName -eq $name)
+            $mine | Should -HaveCount 1
+            $mine[0].pstypenames[0] | Should -Be 'Deserialized.GpuVirt.Core.VgpuDevice'
+            "$($mine[0].TypeId)" | Should -Be 'nvidia-63'
+            Test-Path (Join-Path $Roots[$name] "sys/bus/mdev/devices/$($mine[0].Uuid)") | Should -BeTrue
+            @(Get-VgpuDevice -Root $Roots[$name]).Count | Should -Be ($before[$name] + 1)
+        }
+        # Each host's own vGPU only: neither tree holds the other's.
+        Test-Path (Join-Path $Roots.h2 "sys/bus/mdev/devices/$(($made | Where-Object PSComputerName -eq 'h1').Uuid)") | Should -BeFalse
+        Test-Path (Join-Path $Roots.h1 "sys/bus/mdev/devices/$(($made | Where-Object PSComputerName -eq 'h2').Uuid)") | Should -BeFalse
+    }
+}
+
+Describe '-Connect with a remote libvirt URI' {
+    It 'passes qemu+ssh:// to virsh as it is (stand-in virsh: no remote libvirtd can run here)' {
+        $dir = Join-Path $Work 'virsh-stand-in'
+        $null = New-Item -ItemType Directory -Path $dir
+        $argv = Join-Path $dir 'argv'
+        Set-Content -LiteralPath (Join-Path $dir 'virsh') -Value "#!/bin/sh`nprintf '%s\n' `"`$@`" >> '$argv'`necho 'error: failed to connect to the hypervisor' >&2`nexit 1`n"
+        & chmod 0755 (Join-Path $dir 'virsh')
+        $uri = 'qemu+ssh://root@kvm1:2222/system?keyfile=/root/.ssh/id_ed25519&no_tty=1'
+        $path = $env:PATH
+        try {
+            $env:PATH = "${dir}:$path"
+            { Get-GpuHostdev -Domain vm1 -Connect $uri -ErrorAction Stop } | Should -Throw -ErrorId 'LibvirtConnectFailed,GpuVirt.Commands.GetGpuHostdevCommand'
+        }
+        finally { $env:PATH = $path }
+        $words = @(Get-Content -LiteralPath $argv)
+        $words[0] | Should -Be '-c'
+        $words[1] | Should -BeExactly $uri
     }
 }
 
