@@ -97,7 +97,6 @@ namespace GpuVirt.Core
         public const string VgpuRemoveFailed = "VgpuRemoveFailed";
         public const string VgpuDefinitionConflict = "VgpuDefinitionConflict";
         public const string VgpuPersistenceNotSupported = "VgpuPersistenceNotSupported";
-        public const string VgpuLockFailed = "VgpuLockFailed";
         public const string MdevDefinitionInvalid = "MdevDefinitionInvalid";
         public const string MdevDefinitionWriteFailed = "MdevDefinitionWriteFailed";
         public const string VgpuConsoleNoMdevHostdev = "VgpuConsoleNoMdevHostdev";
@@ -116,5 +115,20 @@ namespace GpuVirt.Core
         public const string ModprobeFileConflict = "ModprobeFileConflict";
         public const string InvalidModprobeFileName = "InvalidModprobeFileName";
         public const string InitramfsToolNotDetected = "InitramfsToolNotDetected";
+
+        // The change journal (Get-GpuVirtChange, Undo-GpuVirtChange)
+        public const string JournalUnreadable = "JournalUnreadable";
+        public const string JournalVersionNotSupported = "JournalVersionNotSupported";
+        public const string JournalWriteFailed = "JournalWriteFailed";
+        public const string JournalChangeNotFound = "JournalChangeNotFound";
+        public const string JournalChangeAlreadyUndone = "JournalChangeAlreadyUndone";
+        public const string JournalChangeNotUndoable = "JournalChangeNotUndoable";
+        public const string JournalTargetChanged = "JournalTargetChanged";
+        public const string JournalUndoFailed = "JournalUndoFailed";
+
+        // Concurrency, time bounds and host integrity (the host lock, program time bounds)
+        public const string HostLockTimedOut = "HostLockTimedOut";
+        public const string HostLockFailed = "HostLockFailed";
+        public const string InvalidTimeoutPreference = "InvalidTimeoutPreference";
     }
 }
