@@ -55,6 +55,7 @@ namespace GpuVirt.Core
         public const string ProgramTimedOut = "ProgramTimedOut";
         public const string SysfsWriteFailed = "SysfsWriteFailed";
         public const string TemporaryFileFailed = "TemporaryFileFailed";
+        public const string HostChangedSincePlan = "HostChangedSincePlan";
 
         // libvirt and virsh
         public const string LibvirtConnectFailed = "LibvirtConnectFailed";

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Core
 {
@@ -60,8 +61,11 @@ namespace GpuVirt.Core
 
         public IReadOnlyList<string> OwnersOf(Guid mdevUuid, string? except = null) => OwnersOf(HostdevSource.Mdev(mdevUuid), except);
 
-        /// <summary>A <see cref="ErrorIds.HostdevInUse"/> error when another guest holds the device; null when it is free.</summary>
-        public GpuVirtException? InUseError(HostdevSource source, string domain)
+        /// <summary>
+        /// A <see cref="ErrorIds.HostdevInUse"/> refusal when another guest holds the device (-Force lifts it, with a
+        /// warning that says the same); null when the device is free.
+        /// </summary>
+        public PlanRefusal? InUse(HostdevSource source, string domain)
         {
             var owners = OwnersOf(source, domain);
             if (owners.Count == 0) return null;
@@ -69,9 +73,11 @@ namespace GpuVirt.Core
             var rule = source.Kind == HostdevKind.Pci
                 ? "each GPU is owned by one guest"
                 : "each vGPU UUID is assigned to one guest at a time";
-            return new GpuVirtException(ErrorIds.HostdevInUse, ErrorKind.ResourceBusy,
-                $"The {what} is already assigned to guest '{string.Join("', '", owners)}' ({rule}). " +
-                $"Remove it there first (Get-GpuHostdev '{owners[0]}' | Remove-GpuHostdev), or use -Force.", source.ToString());
+            var fact = $"The {what} is already assigned to guest '{string.Join("', '", owners)}' ({rule}).";
+            return new PlanRefusal(
+                new GpuVirtException(ErrorIds.HostdevInUse, ErrorKind.ResourceBusy,
+                    fact + $" Remove it there first (Get-GpuHostdev '{owners[0]}' | Remove-GpuHostdev), or use -Force.", source.ToString()),
+                fact + " -Force attaches it anyway.");
         }
     }
 }
