@@ -7,6 +7,8 @@
       Clean  removes build output.
       Build  compiles the module and lays it out by allow-list in out/GpuVirt, a folder Import-Module takes as is.
       Docs   turns docs/*.md (PlatyPS schema) into the MAML help inside the laid-out module.
+      Package  builds, then publishes the laid-out module with PSResourceGet to the local file repository out/package
+             (GpuVirt.<version>.nupkg), from a throw-away user profile so the user's repositories are left alone.
       Deps   installs the Debian packages the tests use when they are missing (as root, with apt-get).
       Test   runs every test: xunit (core), Pester (the cmdlets in a child pwsh) and the real-kernel suite (Pester in
              a QEMU guest); ends with 'N passed, N failed'.
@@ -19,7 +21,7 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Clean', 'Build', 'Docs', 'Deps', 'Test', 'KernelTest', 'Run', 'Bench')]
+    [ValidateSet('Clean', 'Build', 'Docs', 'Package', 'Deps', 'Test', 'KernelTest', 'Run', 'Bench')]
     [string[]] $Task = @('Build'),
 
     [ValidateSet('Debug', 'Release')]
@@ -36,6 +38,7 @@ $RepoRoot = $PSScriptRoot
 $OutDir = Join-Path $RepoRoot 'out'
 $ModuleOut = Join-Path $OutDir 'GpuVirt'
 $ResultsDir = Join-Path $OutDir 'test-results'
+$PackageDir = Join-Path $OutDir 'package'
 $SampleHost = Join-Path $OutDir 'sample-host'
 $Manifest = Join-Path $RepoRoot 'GpuVirt.psd1'
 $ModuleProject = Join-Path $RepoRoot 'src/GpuVirt.PowerShell/GpuVirt.PowerShell.csproj'
@@ -87,11 +90,47 @@ function Invoke-Docs {
     Invoke-Native dotnet @('run', '--project', $builder, '-c', $Configuration, '-v:q', '--', '--docs', (Join-Path $RepoRoot 'docs'), '--out', (Join-Path $ModuleOut 'en-US'))
 }
 
+# A local file repository holding GpuVirt.<version>.nupkg, made by PSResourceGet exactly as a Gallery publish would
+# pack the laid-out module. PSResourceGet keeps its repository registrations in the user's profile, so it runs in a
+# child pwsh whose HOME is a temporary directory: the user's own registrations are never read or changed.
+function Invoke-Package {
+    $version = Get-ModuleVersion
+    Write-Step "Package GpuVirt $version (Publish-PSResource to $PackageDir)"
+    Import-Module (Join-Path $RepoRoot 'tools/PwshProcess.psm1') -Force -Verbose:$false
+    if (Test-Path $PackageDir) { Remove-Item -Recurse -Force $PackageDir }
+    $null = New-Item -ItemType Directory -Force -Path $PackageDir
+    $profileDir = New-ProfileDirectory (Join-Path ([IO.Path]::GetTempPath()) ('gpuvirt-package-' + [guid]::NewGuid().ToString('N')))
+    try {
+        $publish = @(
+            '$ErrorActionPreference = ''Stop'''
+            "Register-PSResourceRepository -Name GpuVirtBuild -Uri $(ConvertTo-PwshLiteral $PackageDir) -Trusted"
+            "Publish-PSResource -Path $(ConvertTo-PwshLiteral $ModuleOut) -Repository GpuVirtBuild"
+        ) -join "`n"
+        Invoke-PwshInProfile -ProfileDirectory $profileDir -Command $publish | Write-Verbose
+    }
+    finally {
+        Remove-Item -Recurse -Force $profileDir
+    }
+    $nupkg = Join-Path $PackageDir "GpuVirt.$version.nupkg"
+    if (-not (Test-Path $nupkg)) { throw "Publish-PSResource made no $nupkg" }
+    Write-Host "Package: $nupkg"
+}
+
 function Invoke-Deps {
     $needed = Get-Content $AptPackages, (Join-Path $RepoRoot 'tests/kernel/apt-packages.txt') | Where-Object { $_ -and -not $_.StartsWith('#') } | Sort-Object -Unique
     $missing = @($needed | Where-Object { -not (& dpkg-query -W -f '${Status}' $_ 2>$null | Select-String -Quiet 'install ok installed') })
     if ($missing.Count -gt 0) { Install-AptPackages $missing }
     Add-LibvirtQemuUser
+    Add-SshdPrivilegeSeparationDirectory
+}
+
+# sshd started as root (the remoting tests start their own on 127.0.0.1) refuses to run without its privilege
+# separation directory, which Debian's service unit creates at boot; a machine that never started the service lacks it.
+function Add-SshdPrivilegeSeparationDirectory {
+    if ((Test-Path /run/sshd) -or (& id -u) -ne '0') { return }
+    Write-Step 'Deps: mkdir /run/sshd'
+    $null = New-Item -ItemType Directory -Path /run/sshd
+    Invoke-Native chmod @('0755', '/run/sshd')
 }
 
 # The embedded QEMU driver of the libvirt tests looks up the 'libvirt-qemu' user that Debian's libvirt-daemon-system
@@ -160,6 +199,7 @@ function Invoke-Test {
     $treeBefore = Get-TreeState
     Invoke-Deps
     Invoke-Build
+    Invoke-Package
     $null = New-Item -ItemType Directory -Force -Path $ResultsDir
     Get-ChildItem $ResultsDir -File | Remove-Item -Force
 
@@ -181,7 +221,7 @@ function Invoke-Test {
     $pesterJson = Join-Path $ResultsDir 'pester.json'
     $fixtures = Join-Path $RepoRoot "tests/GpuVirt.Fixtures/bin/$Configuration/net10.0/GpuVirt.Fixtures.dll"
     & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $RepoRoot 'tests/Pester/Invoke-PesterSuite.ps1') `
-        -PesterPath (Get-PesterModule) -ModulePath $ModuleOut -FixturesPath $fixtures -ResultPath $pesterJson
+        -PesterPath (Get-PesterModule) -ModulePath $ModuleOut -FixturesPath $fixtures -ResultPath $pesterJson -PackagePath $PackageDir
     $pester = @{ Passed = 0; Failed = 1 }
     if (Test-Path $pesterJson) { $pester = Get-Content -Raw $pesterJson | ConvertFrom-Json -AsHashtable }
     if ($LASTEXITCODE -ne 0 -and $pester.Failed -eq 0) { $pester.Failed = 1 }
@@ -260,6 +300,7 @@ try {
             'Clean' { Invoke-Clean }
             'Build' { Invoke-Build }
             'Docs' { Invoke-Docs }
+            'Package' { Invoke-Build; Invoke-Package }
             'Deps' { Invoke-Deps }
             'Test' { Invoke-Test }
             'KernelTest' { Invoke-Deps; Invoke-Build; Invoke-Native dotnet @('build', $FixturesProject, '-c', $Configuration, '-nologo', '-v:q', '-clp:NoSummary'); $k = Invoke-KernelTest; "{0} passed, {1} failed" -f $k.Passed, $k.Failed; if ($k.Failed) { exit 1 } }

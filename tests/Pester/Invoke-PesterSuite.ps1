@@ -7,12 +7,15 @@ param(
     [Parameter(Mandatory)] [string] $ModulePath,
     [Parameter(Mandatory)] [string] $FixturesPath,
     [Parameter(Mandatory)] [string] $ResultPath,
+    # The local repository folder build.ps1 -Task Package made (the install and remoting tests need it).
+    [string] $PackagePath,
     [string[]] $Path = @($PSScriptRoot)
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $PesterPath -Force
 $env:GPUVIRT_MODULE = (Resolve-Path -LiteralPath $ModulePath).Path
 $env:GPUVIRT_FIXTURES = (Resolve-Path -LiteralPath $FixturesPath).Path
+if ($PackagePath) { $env:GPUVIRT_PACKAGE = (Resolve-Path -LiteralPath $PackagePath).Path }
 
 $config = New-PesterConfiguration
 $config.Run.Path = @($Path | ForEach-Object { (Resolve-Path -LiteralPath $_).Path })

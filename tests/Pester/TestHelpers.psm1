@@ -54,4 +54,34 @@ function Set-HostFile {
     [IO.File]::WriteAllText($full, $Text)
 }
 
-Export-ModuleMember -Function New-FixtureHost, Remove-FixtureHost, Get-LspciDevice, Set-HostFile
+Import-Module (Join-Path $PSScriptRoot '../../tools/PwshProcess.psm1') -Verbose:$false
+
+function Get-GpuVirtPackage {
+    <# The nupkg build.ps1 -Task Package made (the Pester suite gets its repository folder as -PackagePath). #>
+    if (-not $env:GPUVIRT_PACKAGE) { throw 'No package: run build.ps1 -Task Package and pass out/package to Invoke-PesterSuite.ps1 -PackagePath.' }
+    $version = (Import-PowerShellDataFile (Join-Path $env:GPUVIRT_MODULE 'GpuVirt.psd1')).ModuleVersion
+    $nupkg = Join-Path $env:GPUVIRT_PACKAGE "GpuVirt.$version.nupkg"
+    if (-not (Test-Path -LiteralPath $nupkg)) { throw "build.ps1 -Task Package made no $nupkg." }
+    [pscustomobject]@{ Repository = $env:GPUVIRT_PACKAGE; Path = $nupkg; Version = $version }
+}
+
+function Install-GpuVirtPackage {
+    <#
+    Installs the package as a user would from a Gallery: registers its folder as a PSResourceGet repository and runs
+    Install-PSResource -Scope CurrentUser, in a child pwsh whose user profile is ProfileDirectory (a clean scope; the
+    registration lives and dies with that directory). Returns the installed module's folder.
+    #>
+    param([Parameter(Mandatory)] [string] $ProfileDirectory)
+    $package = Get-GpuVirtPackage
+    $profileDir = New-ProfileDirectory $ProfileDirectory
+    $install = @(
+        '$ErrorActionPreference = ''Stop'''
+        "Register-PSResourceRepository -Name GpuVirtLocal -Uri $(ConvertTo-PwshLiteral $package.Repository) -Trusted"
+        "Install-PSResource -Name GpuVirt -Version $(ConvertTo-PwshLiteral $package.Version) -Repository GpuVirtLocal -Scope CurrentUser"
+        '(Get-InstalledPSResource -Name GpuVirt).InstalledLocation'
+    ) -join "`n"
+    $location = Invoke-PwshInProfile -ProfileDirectory $profileDir -Command $install | Select-Object -Last 1
+    Join-Path $location "GpuVirt/$($package.Version)"
+}
+
+Export-ModuleMember -Function New-FixtureHost, Remove-FixtureHost, Get-LspciDevice, Set-HostFile, Get-GpuVirtPackage, Install-GpuVirtPackage, Invoke-PwshInProfile, ConvertTo-PwshLiteral, Get-PwshCommandLine, New-ProfileDirectory
