@@ -116,5 +116,11 @@ namespace GpuVirt.Core
         public const string ModprobeFileConflict = "ModprobeFileConflict";
         public const string InvalidModprobeFileName = "InvalidModprobeFileName";
         public const string InitramfsToolNotDetected = "InitramfsToolNotDetected";
+
+        // 64-bit MMIO space of guests (Get-GuestMmioSpace, Set-GuestMmioSpace) and the device limit of Add-GpuHostdev
+        public const string GuestMmioNotSupported = "GuestMmioNotSupported";
+        public const string GuestMmioPhysBitsUnavailable = "GuestMmioPhysBitsUnavailable";
+        public const string GuestDefinitionChanged = "GuestDefinitionChanged";
+        public const string HostdevLimitExceeded = "HostdevLimitExceeded";
     }
 }

@@ -50,8 +50,7 @@ namespace GpuVirt.Core
         public static readonly IReadOnlyList<string> GraphicsTypes = new[] { "vnc", "spice" };
 
         /// <summary>The persistent definition with secrets kept (a VNC password must survive the redefinition).</summary>
-        public static VirshCommand DumpInactive(string domain) =>
-            new VirshCommand("dumpxml", "--domain", domain, "--inactive", "--security-info");
+        public static VirshCommand DumpInactive(string domain) => VirshCommand.DumpXmlForEdit(domain);
 
         public static VgpuConsoleChange Plan(string domain, string inactiveXml, string? graphics, bool noEmulatedVideo, IReadOnlyCollection<Guid>? uuids)
         {
