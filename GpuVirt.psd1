@@ -30,6 +30,8 @@
         'Get-IommuBootStatus'
         'Disable-NouveauDriver'
         'Enable-NouveauDriver'
+        'Get-GuestMmioSpace'
+        'Set-GuestMmioSpace'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
