@@ -123,7 +123,41 @@ function Get-PesterModule {
     $path
 }
 
+# The repository's untracked and changed files (git status), each with a hash of its content; $null outside a git tree.
+function Get-TreeState {
+    if (-not (Get-Command git -ErrorAction SilentlyContinue)) { return $null }
+    $raw = (& git -C $RepoRoot status --porcelain=v1 -z --untracked-files=all 2>$null) -join "`n"
+    if ($LASTEXITCODE -ne 0) { return $null }
+    $state = [ordered]@{}
+    $entries = $raw.Split([char]0)
+    for ($i = 0; $i -lt $entries.Count; $i++) {
+        $line = $entries[$i]
+        if ($line.Length -lt 4) { continue }
+        if ($line[0] -in 'R', 'C') { $i++ }   # a rename or copy is followed by its old path
+        $path = $line.Substring(3)
+        $full = Join-Path $RepoRoot $path
+        $hash = if (Test-Path -LiteralPath $full -PathType Leaf) { (Get-FileHash -LiteralPath $full -Algorithm SHA256).Hash } else { '' }
+        $state[$path] = "$($line.Substring(0, 2)) $hash"
+    }
+    $state
+}
+
+# The Test task leaves the tree as it found it, and a tree with changes is not a tested commit: after the run, every
+# untracked or changed file is printed (marking which the run itself made) and counted as one failure.
+function Test-TreeClean($Before) {
+    $after = Get-TreeState
+    if ($null -eq $after) { Write-Host 'Not a git working tree: the tree-clean check does not apply.'; return 0 }
+    if ($after.Count -eq 0) { return 0 }
+    Write-Host 'The working tree has untracked or changed files after the run:' -ForegroundColor Red
+    foreach ($path in $after.Keys) {
+        $why = if ($null -ne $Before -and $Before.Contains($path) -and $Before[$path] -eq $after[$path]) { 'already so before the run' } else { 'made by the run' }
+        Write-Host ("  {0}  {1}  ({2})" -f $after[$path].Substring(0, 2), $path, $why) -ForegroundColor Red
+    }
+    1
+}
+
 function Invoke-Test {
+    $treeBefore = Get-TreeState
     Invoke-Deps
     Invoke-Build
     $null = New-Item -ItemType Directory -Force -Path $ResultsDir
@@ -153,11 +187,12 @@ function Invoke-Test {
     if ($LASTEXITCODE -ne 0 -and $pester.Failed -eq 0) { $pester.Failed = 1 }
 
     $kernel = Invoke-KernelTest
+    $dirty = Test-TreeClean $treeBefore
 
     $passed = $xunit.Passed + $pester.Passed + $kernel.Passed
-    $failed = $xunit.Failed + $pester.Failed + $kernel.Failed
-    Write-Host ("xunit: {0} passed, {1} failed; Pester: {2} passed, {3} failed; real kernel: {4} passed, {5} failed" -f `
-        $xunit.Passed, $xunit.Failed, $pester.Passed, $pester.Failed, $kernel.Passed, $kernel.Failed)
+    $failed = $xunit.Failed + $pester.Failed + $kernel.Failed + $dirty
+    Write-Host ("xunit: {0} passed, {1} failed; Pester: {2} passed, {3} failed; real kernel: {4} passed, {5} failed; tree clean: {6}" -f `
+        $xunit.Passed, $xunit.Failed, $pester.Passed, $pester.Failed, $kernel.Passed, $kernel.Failed, $(if ($dirty) { 'no' } else { 'yes' }))
     Write-Output ("{0} passed, {1} failed" -f $passed, $failed)
     if ($failed -gt 0) { exit 1 }
 }

@@ -195,8 +195,8 @@ Describe 'Enable-IommuBoot' {
     It 'refuses bad input with a stable error id and changes nothing: <Case>' -ForEach @(
         @{ Case = 'no boot loader'; Id = 'BootLoaderNotDetected'; Setup = { param($r) Remove-Item (Join-Path $r 'etc/sysconfig/grub'), (Join-Path $r 'etc/default/grub') }; Invoke = { param($r) Enable-IommuBoot -Root $r -Confirm:$false } }
         @{ Case = 'a directory where the file should be'; Id = 'BootFileUnreadable'; Setup = { param($r) Remove-Item (Join-Path $r 'etc/default/grub'); $null = New-Item -ItemType Directory (Join-Path $r 'etc/default/grub') }; Invoke = { param($r) Enable-IommuBoot -Root $r -BootLoader Rhel7 -Confirm:$false } }
-        @{ Case = 'an unterminated quote'; Id = 'BootFileMalformed'; Setup = { param($r) [IO.File]::WriteAllText((Join-Path $r 'etc/default/grub'), "GRUB_CMDLINE_LINUX=`"quiet`nGRUB_TIMEOUT=5`n") }; Invoke = { param($r) Enable-IommuBoot -Root $r -Confirm:$false } }
-        @{ Case = 'a managed argument behind an expansion'; Id = 'BootArgumentNotEditable'; Setup = { param($r) [IO.File]::WriteAllText((Join-Path $r 'etc/default/grub'), "GRUB_CMDLINE_LINUX=`"quiet iommu=`$MODE`"`n") }; Invoke = { param($r) Enable-IommuBoot -Root $r -Confirm:$false } }
+        @{ Case = 'an unterminated quote'; Id = 'BootFileMalformed'; Setup = { param($r) Set-HostFile -Root $r -Path 'etc/default/grub' -Text "GRUB_CMDLINE_LINUX=`"quiet`nGRUB_TIMEOUT=5`n" }; Invoke = { param($r) Enable-IommuBoot -Root $r -Confirm:$false } }
+        @{ Case = 'a managed argument behind an expansion'; Id = 'BootArgumentNotEditable'; Setup = { param($r) Set-HostFile -Root $r -Path 'etc/default/grub' -Text "GRUB_CMDLINE_LINUX=`"quiet iommu=`$MODE`"`n" }; Invoke = { param($r) Enable-IommuBoot -Root $r -Confirm:$false } }
         @{ Case = 'a malformed id'; Id = 'InvalidStubId'; Setup = { }; Invoke = { param($r) Enable-IommuBoot -Root $r -StubId '10de-11fa' -Confirm:$false } }
         @{ Case = 'the SATA controller'; Id = 'StubDeviceUnsafe'; Setup = { }; Invoke = { param($r) Get-PciDevice -Root $r -Address 00:1f.2 | Enable-IommuBoot -Root $r -Confirm:$false } }
         @{ Case = 'an absent device'; Id = 'PciDeviceNotFound'; Setup = { }; Invoke = { param($r) Enable-IommuBoot -Root $r -Address 05:00.0 -Confirm:$false } }
@@ -282,7 +282,7 @@ Describe 'Get-IommuBootStatus' {
         $after.ChangesRecorded | Should -BeTrue
         $after.RebootPending | Should -BeTrue
 
-        [IO.File]::WriteAllText((Join-Path $root 'proc/cmdline'), "BOOT_IMAGE=/vmlinuz ro rhgb quiet intel_iommu=on iommu=pt pci-stub.ids=10de:11fa`n")
+        Set-HostFile -Root $root -Path 'proc/cmdline' -Text "BOOT_IMAGE=/vmlinuz ro rhgb quiet intel_iommu=on iommu=pt pci-stub.ids=10de:11fa`n"
         $rebooted = Get-IommuBootStatus -Root $root
         $rebooted.RebootPending | Should -BeFalse
         $rebooted.StubIdsActive | Should -Be @('10de:11fa')

@@ -37,4 +37,21 @@ function Get-LspciDevice {
     if ($current) { [pscustomobject]$current }
 }
 
-Export-ModuleMember -Function New-FixtureHost, Remove-FixtureHost, Get-LspciDevice
+function Set-HostFile {
+    <#
+        Writes Text to the file at the root-relative Path under Root. Named parameters, and a check that the file lands
+        inside Root: a swapped path and content once left files named after grub lines in the working directory.
+    #>
+    param(
+        [Parameter(Mandatory)] [string] $Root,
+        [Parameter(Mandatory)] [string] $Path,
+        [Parameter(Mandatory)] [AllowEmptyString()] [string] $Text
+    )
+    if ([IO.Path]::IsPathRooted($Path) -or $Path -match '[\r\n"]') { throw "Set-HostFile: '$Path' is not a path relative to the host root." }
+    $full = [IO.Path]::GetFullPath((Join-Path $Root $Path))
+    $rootFull = [IO.Path]::GetFullPath($Root).TrimEnd('/') + '/'
+    if (-not $full.StartsWith($rootFull, [StringComparison]::Ordinal)) { throw "Set-HostFile: '$Path' leaves the host root '$Root'." }
+    [IO.File]::WriteAllText($full, $Text)
+}
+
+Export-ModuleMember -Function New-FixtureHost, Remove-FixtureHost, Get-LspciDevice, Set-HostFile
