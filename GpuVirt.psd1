@@ -30,6 +30,8 @@
         'Get-IommuBootStatus'
         'Disable-NouveauDriver'
         'Enable-NouveauDriver'
+        'Get-GpuVirtChange'
+        'Undo-GpuVirtChange'
         'Get-GuestMmioSpace'
         'Set-GuestMmioSpace'
     )

@@ -284,7 +284,7 @@ Describe 'Get-GpuHostdev and Remove-GpuHostdev' {
         $null = Add-GpuHostdev $vm -Uuid $VgpuUuid -Display -Root $Root -Connect $Uri -WarningAction SilentlyContinue
         (Get-GpuHostdev $vm -Connect $Uri).Count | Should -Be 3
 
-        $verbose = Get-GpuHostdev $vm -Connect $Uri | Remove-GpuHostdev -Connect $Uri -Verbose 4>&1
+        $verbose = Get-GpuHostdev $vm -Connect $Uri | Remove-GpuHostdev -Connect $Uri -Root $Root -Verbose 4>&1
         $runs = @($verbose | Where-Object { "$_" -like 'Running: virsh*' })
         $runs.Count | Should -Be 1
         ([regex]::Matches("$($runs[0])", 'detach-device')).Count | Should -Be 3
@@ -295,16 +295,16 @@ Describe 'Get-GpuHostdev and Remove-GpuHostdev' {
     It 'shows what it would detach with -WhatIf and keeps the device' {
         $vm = New-TestGuest $Libvirt
         $null = Add-GpuHostdev $vm -Address 00:19.0 -Root $Root -Connect $Uri
-        $text = Get-WhatIfText { Get-GpuHostdev $vm -Connect $Uri | Remove-GpuHostdev -Connect $Uri -WhatIf }
+        $text = Get-WhatIfText { Get-GpuHostdev $vm -Connect $Uri | Remove-GpuHostdev -Connect $Uri -Root $Root -WhatIf }
         $text | Should -BeLike "*What if: Detach PCI hostdev 0000:00:19.0 from guest '$vm'*detach-device --domain $vm --file '<temporary file>' --persistent*"
         (Get-GpuHostdev $vm -Connect $Uri).Count | Should -Be 1
     }
 
     It 'reports a device the guest does not have as HostdevNotAttached' {
         $vm = New-TestGuest $Libvirt
-        { Remove-GpuHostdev $vm -Address 02:00.0 -Connect $Uri -ErrorAction Stop } |
+        { Remove-GpuHostdev $vm -Address 02:00.0 -Connect $Uri -Root $Root -ErrorAction Stop } |
             Should -Throw -ErrorId 'HostdevNotAttached,GpuVirt.Commands.RemoveGpuHostdevCommand' -ExpectedMessage '*device not found*'
-        { Remove-GpuHostdev $vm -Uuid 'not-a-uuid' -Connect $Uri -ErrorAction Stop } |
+        { Remove-GpuHostdev $vm -Uuid 'not-a-uuid' -Connect $Uri -Root $Root -ErrorAction Stop } |
             Should -Throw -ErrorId 'InvalidMdevUuid,GpuVirt.Commands.RemoveGpuHostdevCommand'
     }
 

@@ -296,11 +296,12 @@ New-VgpuDevice -Parent 01:00.0 -Type nvidia-63 -Uuid $Uuid -Persistent -Verbose 
 Get-ChildItem /etc/mdevctl.d/0000:01:00.0 | ForEach-Object { 'defined ' + $_.Name }
 Remove-VgpuDevice -Uuid $Uuid -Persistent -Confirm:$false -Verbose 4>&1 | ForEach-Object { "$_" }
 'left ' + @(Get-ChildItem /etc/mdevctl.d/0000:01:00.0 -ErrorAction SilentlyContinue).Count
+'journal ' + ((Get-GpuVirtChange).Command -join ',')
 $driver.Dispose()
 '@
             Push-Location $Repo
             try {
-                $out = & unshare -m --propagation private sh -c "mount --bind '$($h.Root)/sys' /sys && mount --bind '$etc' /etc/mdevctl.d && exec dotnet pwsh -NoProfile -NonInteractive -File '$script' '$env:GPUVIRT_MODULE' '$env:GPUVIRT_FIXTURES' $Uuid" 2>&1
+                $out = & unshare -m --propagation private sh -c "mount --bind '$($h.Root)/sys' /sys && mount --bind '$etc' /etc/mdevctl.d && mount -t tmpfs tmpfs /var/lib && mount -t tmpfs tmpfs /run/lock && exec dotnet pwsh -NoProfile -NonInteractive -File '$script' '$env:GPUVIRT_MODULE' '$env:GPUVIRT_FIXTURES' $Uuid" 2>&1
             }
             finally { Pop-Location }
             $LASTEXITCODE | Should -Be 0 -Because ($out -join "`n")
@@ -308,6 +309,8 @@ $driver.Dispose()
             $out | Should -Contain "defined $Uuid"
             $out | Should -Contain "Running: /usr/bin/mdevctl undefine --uuid $Uuid --parent 0000:01:00.0"
             $out | Should -Contain 'left 0'
+            # The journal of the live host (a tmpfs over /var/lib here): both changes, with the mdevctl definition.
+            $out | Should -Contain 'journal Remove-VgpuDevice,New-VgpuDevice'
         }
         finally { $h | Remove-FixtureHost }
     }
@@ -459,7 +462,7 @@ Describe 'Set-VgpuConsole' {
 
     It 'sets display, video none and a VNC console, keeping every other element (qemu:///embed)' {
         $before = [xml]((& virsh -c $Uri dumpxml --inactive ws1) -join "`n")
-        $change = Set-VgpuConsole -Domain ws1 -Connect $Uri -NoEmulatedVideo -Verbose 4>&1 | Where-Object { $_ -is [GpuVirt.Core.VgpuConsoleChange] }
+        $change = Set-VgpuConsole -Domain ws1 -Connect $Uri -Root $Embed -NoEmulatedVideo -Verbose 4>&1 | Where-Object { $_ -is [GpuVirt.Core.VgpuConsoleChange] }
         $change.Applied | Should -BeTrue
         $change.Changes | Should -Be @("hostdev ${Uuid}: display='on'", "video: model type='none' (was 'cirrus')", "graphics: type='vnc' added")
         $after = [xml]((& virsh -c $Uri dumpxml --inactive ws1) -join "`n")
@@ -472,7 +475,7 @@ Describe 'Set-VgpuConsole' {
             $dev.SelectSingleNode('hostdev').RemoveAttribute('display')
         }
         $after.OuterXml | Should -Be $before.OuterXml
-        (Set-VgpuConsole -Domain ws1 -Connect $Uri -NoEmulatedVideo).Changed | Should -BeFalse
+        (Set-VgpuConsole -Domain ws1 -Connect $Uri -Root $Embed -NoEmulatedVideo).Changed | Should -BeFalse
     }
 
     It 'reports a guest without a vGPU, and an unknown guest, clearly' {

@@ -170,6 +170,7 @@ namespace GpuVirt.Commands
                 DomainDefinition? after;
                 try
                 {
+                    Recorder.Check();
                     (outcomes, after) = Virsh.ChangeDevices(domain, confirmed.Select(r => r.Xml).ToList(), Scope, attach: true, readBack: true);
                 }
                 catch (GpuVirtException e)
@@ -188,6 +189,14 @@ namespace GpuVirt.Commands
                     }
                     var written = after?.Hostdevs.FirstOrDefault(h => h.Source == request.Source)
                         ?? DomainXml.ParseHostdev(domain, request.Xml);
+                    try
+                    {
+                        Recorder.Record(request.Journaled(domain, Scope, attach: true, written.Xml));
+                    }
+                    catch (GpuVirtException e)
+                    {
+                        WriteError(e);
+                    }
                     WriteObject(written);
                 }
             }

@@ -22,7 +22,7 @@ namespace GpuVirt.Commands
                 {
                     return;
                 }
-                WriteObject(IommuBoot.Apply(HostSystem, plan, Runner, StopToken));
+                WriteObject(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder));
             }
             catch (GpuVirtException e)
             {

@@ -72,6 +72,7 @@ namespace GpuVirt.Commands
             }
             var target = $"{address} (driver: {before ?? "none"})";
             if (!ShouldProcess(target, $"Detach from the host driver and bind to {Driver}: {action}")) return;
+            Recorder.Check();
 
             if (method == HostDriverMethod.Virsh)
             {
@@ -87,6 +88,7 @@ namespace GpuVirt.Commands
             {
                 binding.Detach(address, Driver);
             }
+            Recorder.Record(HostDriverBinding.Journaled(address, before, binding.CurrentDriver(address), method, detach: true));
             WriteObject(Reread(address));
         }
     }

@@ -34,6 +34,35 @@ namespace GpuVirt.Commands
             }
         }
 
+        private ChangeRecorder? _recorder;
+
+        /// <summary>Journals what this command applies to the host (<see cref="ChangeJournal"/> under the root).</summary>
+        protected ChangeRecorder Recorder => _recorder ??= new ChangeRecorder(HostSystem, ConnectUri, MyInvocation.MyCommand.Name, CommandLineText(), StopToken, WriteVerbose);
+
+        /// <summary>The libvirt URI this command talks to, for the journal; null for commands that do not talk to libvirt.</summary>
+        protected virtual string? ConnectUri => null;
+
+        /// <summary>The command line as the user typed it; for a call from a script without one, the command and its parameters.</summary>
+        private string CommandLineText()
+        {
+            var line = MyInvocation.Line?.Trim();
+            if (!string.IsNullOrEmpty(line)) return line!;
+            var parts = new System.Collections.Generic.List<string> { MyInvocation.MyCommand.Name };
+            foreach (var pair in MyInvocation.BoundParameters)
+            {
+                parts.Add("-" + pair.Key + (pair.Value is SwitchParameter ? string.Empty : " " + ValueText(pair.Value)));
+            }
+            return string.Join(" ", parts);
+        }
+
+        private static string ValueText(object? value) => value switch
+        {
+            null => "$null",
+            string s => "'" + s.Replace("'", "''") + "'",
+            System.Collections.IEnumerable e => string.Join(",", System.Linq.Enumerable.Select(System.Linq.Enumerable.Cast<object?>(e), ValueText)),
+            _ => System.Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty,
+        };
+
         /// <summary>The host's PCI functions, read once per command.</summary>
         protected PciInventory Inventory => _inventory ??= new PciInventory(HostSystem, DisplayAsGpu);
 

@@ -49,6 +49,7 @@ namespace GpuVirt.Commands
             }
             var target = $"{address} (driver: {before ?? "none"})";
             if (!ShouldProcess(target, $"Give back to the host driver: {action}")) return;
+            Recorder.Check();
 
             string? after;
             if (method == HostDriverMethod.Virsh)
@@ -60,6 +61,7 @@ namespace GpuVirt.Commands
             {
                 after = binding.Reattach(address).DriverAfter;
             }
+            Recorder.Record(HostDriverBinding.Journaled(address, before, after, method, detach: false));
             if (after is null)
             {
                 WriteWarning($"{address} is free of its passthrough driver, but no host driver took it (is the host driver loaded or blacklisted?).");

@@ -11,7 +11,7 @@ namespace GpuVirt.Commands
     /// Devices are collected from the pipeline and detached per guest in one virsh process.
     /// </summary>
     [Cmdlet(VerbsCommon.Remove, "GpuHostdev", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
-    public sealed class RemoveGpuHostdevCommand : VirshCmdlet
+    public sealed class RemoveGpuHostdevCommand : HostVirshCmdlet
     {
         private readonly List<HostdevRequest> _requests = new List<HostdevRequest>();
 
@@ -85,20 +85,36 @@ namespace GpuVirt.Commands
                 if (confirmed.Count == 0) continue;
 
                 IReadOnlyList<DeviceChangeOutcome> outcomes;
+                DomainDefinition? before = null;
                 try
                 {
-                    (outcomes, _) = Virsh.ChangeDevices(domain, confirmed.Select(r => r.Xml).ToList(), Scope, attach: false, readBack: false);
+                    Recorder.Check();
+                    // The hostdevs as the definition has them, so that the journal can attach each one back exactly.
+                    (outcomes, _) = Virsh.ChangeDevices(domain, confirmed.Select(r => r.Xml).ToList(), Scope, attach: false, readBack: false, readBefore: d => before = d);
                 }
                 catch (GpuVirtException e)
                 {
                     ThrowTerminatingError(e);
                     return;
                 }
-                foreach (var outcome in outcomes.Where(o => o.Error != null))
+                foreach (var outcome in outcomes)
                 {
                     var request = confirmed[outcome.Index];
-                    WriteError(new GpuVirtException(outcome.Error!.ErrorId, outcome.Error.Kind,
-                        $"Cannot detach {request.Describe()} from guest '{domain}'. {outcome.Error.Message}", request.Source.ToString(), outcome.Error));
+                    if (outcome.Error != null)
+                    {
+                        WriteError(new GpuVirtException(outcome.Error.ErrorId, outcome.Error.Kind,
+                            $"Cannot detach {request.Describe()} from guest '{domain}'. {outcome.Error.Message}", request.Source.ToString(), outcome.Error));
+                        continue;
+                    }
+                    try
+                    {
+                        var element = before?.Hostdevs.FirstOrDefault(h => h.Source == request.Source)?.Xml;
+                        Recorder.Record(request.Journaled(domain, Scope, attach: false, element));
+                    }
+                    catch (GpuVirtException e)
+                    {
+                        WriteError(e);
+                    }
                 }
             }
         }

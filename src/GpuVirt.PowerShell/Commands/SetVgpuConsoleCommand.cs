@@ -11,7 +11,7 @@ namespace GpuVirt.Commands
     /// </summary>
     [Cmdlet(VerbsCommon.Set, "VgpuConsole", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(VgpuConsoleChange))]
-    public sealed class SetVgpuConsoleCommand : GpuVirtCmdlet
+    public sealed class SetVgpuConsoleCommand : HostVirshCmdlet
     {
         /// <summary>The guest (name, UUID or id).</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
@@ -32,17 +32,12 @@ namespace GpuVirt.Commands
         [ValidateNotNullOrEmpty]
         public string[]? Uuid { get; set; }
 
-        /// <summary>The libvirt connection URI (qemu:///system by default, or LIBVIRT_DEFAULT_URI).</summary>
-        [Parameter]
-        [ValidateNotNullOrEmpty]
-        public string? Connect { get; set; }
-
         protected override void ProcessRecord()
         {
             try
             {
                 var uuids = Uuid?.Select(MdevUuid.Parse).ToList();
-                var virsh = new Virsh(Runner, Connect, StopToken);
+                var virsh = Virsh;
                 Virsh.CheckDomainName(Domain);
                 var xml = virsh.Run(VgpuConsole.DumpInactive(Domain), Domain);
                 var change = VgpuConsole.Plan(Domain, xml, Graphics, NoEmulatedVideo, uuids);
@@ -54,7 +49,7 @@ namespace GpuVirt.Commands
                 }
                 var description = $"Redefine guest '{Domain}' for a {Graphics} vGPU console:\n  {string.Join("\n  ", change.Changes)}\n{change.Diff}";
                 if (!ShouldProcess(description, $"Redefine guest '{Domain}'?\n{change.Diff}", "Set-VgpuConsole")) return;
-                VgpuConsole.Apply(virsh, change);
+                VgpuConsole.Apply(virsh, change, Recorder);
                 WriteObject(change);
             }
             catch (GpuVirtException e)

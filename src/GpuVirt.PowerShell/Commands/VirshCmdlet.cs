@@ -27,5 +27,7 @@ namespace GpuVirt.Commands
         public string? Connect { get; set; }
 
         protected Virsh Virsh => _virsh ??= new Virsh(Runner, Connect, StopToken);
+
+        protected override string? ConnectUri => Virsh.Uri;
     }
 }

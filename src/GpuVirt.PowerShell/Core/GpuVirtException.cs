@@ -122,5 +122,15 @@ namespace GpuVirt.Core
         public const string GuestMmioPhysBitsUnavailable = "GuestMmioPhysBitsUnavailable";
         public const string GuestDefinitionChanged = "GuestDefinitionChanged";
         public const string HostdevLimitExceeded = "HostdevLimitExceeded";
+
+        // The change journal (Get-GpuVirtChange, Undo-GpuVirtChange)
+        public const string JournalUnreadable = "JournalUnreadable";
+        public const string JournalVersionNotSupported = "JournalVersionNotSupported";
+        public const string JournalWriteFailed = "JournalWriteFailed";
+        public const string JournalChangeNotFound = "JournalChangeNotFound";
+        public const string JournalChangeAlreadyUndone = "JournalChangeAlreadyUndone";
+        public const string JournalChangeNotUndoable = "JournalChangeNotUndoable";
+        public const string JournalTargetChanged = "JournalTargetChanged";
+        public const string JournalUndoFailed = "JournalUndoFailed";
     }
 }

@@ -88,7 +88,7 @@ namespace GpuVirt.Core
             if (before != null) Write(Path.Combine(dir, "driver", "unbind"), address.ToString());
             Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
 
-            var after = CurrentDriver(address);
+            var after = WaitForDriver(address, d => d == driver);
             if (after == driver) return new HostDriverChange(address, before, after, HostDriverMethod.Sysfs);
 
             // Nothing bound as asked: undo what this did, so the old driver can take the function again.
@@ -133,13 +133,28 @@ namespace GpuVirt.Core
             if (before != null) Write(Path.Combine(dir, "driver", "unbind"), address.ToString());
             Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
 
-            var after = CurrentDriver(address);
+            var after = WaitForDriver(address, d => d != null && !PciInventory.IsPassthroughDriver(d) && d != redirect);
             if (after != null && (PciInventory.IsPassthroughDriver(after) || after == redirect))
             {
                 throw new GpuVirtException(ErrorIds.HostDriverNotBound, ErrorKind.InvalidOperation,
                     $"{address} is still bound to '{after}' after unbind and drivers_probe: the host driver did not take it back.", address);
             }
             return new HostDriverChange(address, before, after, HostDriverMethod.Sysfs);
+        }
+
+        /// <summary>How long a probe may take to show in the <c>driver</c> link (a driver that probes asynchronously).</summary>
+        public static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);
+
+        /// <summary>The function's driver once <paramref name="done"/> holds for it, or as it is when <see cref="ProbeTimeout"/> has passed.</summary>
+        private string? WaitForDriver(PciAddress address, Func<string?, bool> done)
+        {
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            while (true)
+            {
+                var driver = CurrentDriver(address);
+                if (done(driver) || watch.Elapsed >= ProbeTimeout) return driver;
+                System.Threading.Thread.Sleep(20);
+            }
         }
 
         /// <summary>A kernel driver name as sysfs shows it under <c>/sys/bus/pci/drivers</c>; anything else is refused.</summary>
@@ -164,6 +179,35 @@ namespace GpuVirt.Core
         }
 
         private static string Describe(string? driver) => driver is null ? "none" : "'" + driver + "'";
+
+        /// <summary>
+        /// The journal record of a driver move: <paramref name="detach"/> for Dismount-GpuHostDriver (undone by giving the
+        /// function back), else Mount-GpuHostDriver (undone by binding the driver it had again).
+        /// </summary>
+        public static ChangeRecord Journaled(PciAddress address, string? before, string? after, HostDriverMethod method, bool detach)
+        {
+            var record = new ChangeRecord
+            {
+                Target = address.ToString(),
+                Action = detach ? $"Detach from the host driver and bind to {after ?? "none"}" : "Give back to the host driver",
+            };
+            record.Changes.Add(new ChangeDetail(address + " driver", before, after));
+            var via = method == HostDriverMethod.Virsh ? "virsh nodedev-" + (detach ? "reattach" : "detach") : "sysfs";
+            record.Inverse.Add(detach
+                ? new InverseStep
+                {
+                    Kind = InverseKind.ReattachDriver,
+                    Description = $"give {address} back to its host driver {Describe(before)} ({via})",
+                    Address = address.ToString(), Driver = before, ExpectedDriver = after, Method = method,
+                }
+                : new InverseStep
+                {
+                    Kind = InverseKind.BindDriver,
+                    Description = $"bind {address} to {Describe(before)} again ({via})",
+                    Address = address.ToString(), Driver = before, ExpectedDriver = after, Method = method,
+                });
+            return record;
+        }
 
         /// <summary>virsh's <c>nodedev-detach --driver</c> backend for a kernel driver; null when virsh has none.</summary>
         public static string? VirshBackend(string driver) => driver == VfioPci ? "vfio" : null;

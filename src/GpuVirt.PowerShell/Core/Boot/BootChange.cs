@@ -162,9 +162,15 @@ namespace GpuVirt.Core
             return d;
         }
 
-        public (IReadOnlyList<BootFileChange> Files, IReadOnlyList<string> Commands) Execute(ProcessRunner runner, CancellationToken cancellationToken)
+        /// <summary>
+        /// Carries the writes and commands out; with a <paramref name="recorder"/>, journals <paramref name="record"/>
+        /// (what the command planned, in words) with every file and its inverse: the files put back, the regeneration run again.
+        /// </summary>
+        public (IReadOnlyList<BootFileChange> Files, IReadOnlyList<string> Commands) Execute(ProcessRunner runner, CancellationToken cancellationToken,
+            ChangeRecorder? recorder = null, ChangeRecord? record = null)
         {
             Preflight();
+            recorder?.Check();
             var stamp = DateTime.Now;
             var guarded = Guarded.Where(p => File.Exists(_root.Resolve(p)))
                 .ToDictionary(p => p, p => HostFiles.ReadText(_root.Resolve(p), p));
@@ -230,8 +236,50 @@ namespace GpuVirt.Core
             }
 
             var files = Writes.Select(w => new BootFileChange(w.HostPath, w.Action, backups.TryGetValue(w, out var b) ? b : null, w.Before, w.After)).ToList();
+            if (recorder != null) recorder.Record(Journaled(record ?? new ChangeRecord(), guarded, backups));
             return (files, ran);
         }
+
+        /// <summary>The journal record of the executed transaction: each file before and after, and how to put it back.</summary>
+        private ChangeRecord Journaled(ChangeRecord record, Dictionary<string, string> guarded, Dictionary<FileWrite, string> backups)
+        {
+            var restore = new List<FileState>();
+            foreach (var w in Writes)
+            {
+                record.Files.Add(new ChangeFile
+                {
+                    Path = w.HostPath,
+                    Action = w.Action,
+                    Backup = backups.TryGetValue(w, out var b) ? b : null,
+                    BeforeSha256 = FileState.Hash(w.Original),
+                    AfterSha256 = FileState.Hash(w.Content),
+                });
+                restore.Add(new FileState { Path = w.HostPath, Content = w.Original is null ? null : FileState.Encode(w.Original), Expected = FileState.Hash(w.Content), Mode = w.NewFileMode });
+            }
+            // Files a program changed (BLS entries, grubenv): put back as they were, instead of running the program backwards.
+            foreach (var pair in guarded)
+            {
+                var full = _root.Resolve(pair.Key);
+                var now = File.Exists(full) ? HostFiles.ReadText(full, pair.Key) : null;
+                if (now == pair.Value) continue;
+                record.Files.Add(new ChangeFile { Path = pair.Key, Action = now is null ? BootFileAction.Removed : BootFileAction.Modified, BeforeSha256 = FileState.Hash(pair.Value), AfterSha256 = FileState.Hash(now) });
+                restore.Add(new FileState { Path = pair.Key, Content = FileState.Encode(pair.Value), Expected = FileState.Hash(now) });
+            }
+            var regenerate = Commands.Where(Regenerates).ToList();
+            var description = "put back " + string.Join(", ", restore.Select(f => f.Path)) +
+                (regenerate.Count > 0 ? "; run " + string.Join("; ", regenerate.Select(c => c.ToString())) : string.Empty);
+            record.Inverse.Add(new InverseStep
+            {
+                Kind = InverseKind.RestoreFiles,
+                Description = description,
+                Files = restore,
+                Commands = regenerate.Select(c => new List<string> { c.Program }.Concat(c.Arguments).ToList()).ToList(),
+            });
+            return record;
+        }
+
+        /// <summary>A program that builds its output from the files (grub2-mkconfig, dracut), not one that edits files itself (grubby).</summary>
+        private static bool Regenerates(HostCommand command) => command.Program != "grubby";
 
         private static string NearestMissing(string dir)
         {

@@ -302,13 +302,20 @@ namespace GpuVirt.Core
         }
 
         /// <summary>Carries a plan out; returns the change record.</summary>
-        public static BootChange Apply(HostRoot root, IommuBootPlan plan, ProcessRunner runner, CancellationToken cancellationToken = default)
+        public static BootChange Apply(HostRoot root, IommuBootPlan plan, ProcessRunner runner, CancellationToken cancellationToken = default, ChangeRecorder? recorder = null)
         {
             if (!plan.HasChanges)
             {
                 return new BootChange(plan.Action, plan.Boot.Family, null, Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);
             }
-            var (files, commands) = plan.Transaction.Execute(runner, cancellationToken);
+            var record = new ChangeRecord
+            {
+                Target = plan.Boot.File,
+                Action = plan.Action == "Enable-IommuBoot" ? "Add kernel arguments and regenerate the boot configuration" : "Take back kernel arguments and regenerate the boot configuration",
+                RebootRequired = true,
+            };
+            record.Changes.Add(new ChangeDetail("kernel arguments of " + plan.Boot.File, plan.BeforeArguments, plan.AfterArguments));
+            var (files, commands) = plan.Transaction.Execute(runner, cancellationToken, recorder, record);
             return new BootChange(plan.Action, plan.Boot.Family, null, files, plan.ArgumentsAdded, plan.ArgumentsRemoved, commands, plan.RebootRequired);
         }
 

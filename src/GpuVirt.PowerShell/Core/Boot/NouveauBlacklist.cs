@@ -168,7 +168,8 @@ namespace GpuVirt.Core
             return new NouveauPlan("Enable-NouveauDriver", chosen, transaction, other, warnings, transaction.Writes.Count > 0);
         }
 
-        public static BootChange Apply(HostRoot root, NouveauPlan plan, ProcessRunner runner, CancellationToken cancellationToken = default, Action<HostCommand, int, int>? progress = null)
+        public static BootChange Apply(HostRoot root, NouveauPlan plan, ProcessRunner runner, CancellationToken cancellationToken = default, Action<HostCommand, int, int>? progress = null,
+            ChangeRecorder? recorder = null)
         {
             var tool = plan.Tool == InitramfsTool.Dracut ? "dracut" : "update-initramfs";
             if (!plan.HasChanges)
@@ -176,7 +177,15 @@ namespace GpuVirt.Core
                 return new BootChange(plan.Action, null, tool, Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);
             }
             plan.Transaction.Progress = progress;
-            var (files, commands) = plan.Transaction.Execute(runner, cancellationToken);
+            var write = plan.Transaction.Writes[0];
+            var record = new ChangeRecord
+            {
+                Target = write.HostPath,
+                Action = (plan.Action == "Disable-NouveauDriver" ? "Blacklist nouveau" : "Remove the nouveau blacklist") + " and regenerate the initramfs",
+                RebootRequired = true,
+            };
+            record.Changes.Add(new ChangeDetail(write.HostPath, write.Before, write.After));
+            var (files, commands) = plan.Transaction.Execute(runner, cancellationToken, recorder, record);
             return new BootChange(plan.Action, null, tool, files, Array.Empty<string>(), Array.Empty<string>(), commands, plan.RebootRequired);
         }
     }

@@ -25,6 +25,32 @@ namespace GpuVirt.Core
         public PciAddress? CompanionOf { get; set; }
 
         public string Describe() => (Source.Kind == HostdevKind.Pci ? "PCI hostdev " : "mdev hostdev ") + Source;
+
+        /// <summary>
+        /// The journal record of an attach (undone by detaching the request's XML) or a detach (undone by attaching
+        /// <paramref name="elementXml"/>, the hostdev as the definition had it, else the request's XML).
+        /// </summary>
+        public ChangeRecord Journaled(string domain, DeviceChangeScope scope, bool attach, string? elementXml)
+        {
+            var scopeText = string.Join(" ", scope.ToFlags());
+            var record = new ChangeRecord
+            {
+                Target = $"guest '{domain}'",
+                Action = (attach ? "Attach " : "Detach ") + Describe() + " " + scopeText,
+            };
+            record.Changes.Add(new ChangeDetail(Describe(), attach ? null : "attached", attach ? "attached" : null));
+            record.Inverse.Add(new InverseStep
+            {
+                Kind = attach ? InverseKind.DetachHostdev : InverseKind.AttachHostdev,
+                Description = $"{(attach ? "detach" : "attach")} {Describe()} {(attach ? "from" : "to")} guest '{domain}' (virsh {(attach ? "detach-device" : "attach-device")} {scopeText})",
+                Domain = domain,
+                Xml = attach ? Xml : elementXml ?? Xml,
+                Scope = scope,
+                Address = Source.Address?.ToString(),
+                Uuid = Source.Uuid is System.Guid g ? MdevUuid.Format(g) : null,
+            });
+            return record;
+        }
     }
 
     /// <summary>The functions that go with one being assigned.</summary>

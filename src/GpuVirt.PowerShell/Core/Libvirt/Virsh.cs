@@ -314,7 +314,7 @@ namespace GpuVirt.Core
         /// then prints the guest's definition (the persistent one when the change reaches it), returned as the second value.
         /// </summary>
         public (IReadOnlyList<DeviceChangeOutcome> Outcomes, DomainDefinition? After) ChangeDevices(
-            string domain, IReadOnlyList<string> deviceXml, DeviceChangeScope scope, bool attach, bool readBack)
+            string domain, IReadOnlyList<string> deviceXml, DeviceChangeScope scope, bool attach, bool readBack, Action<DomainDefinition?>? readBefore = null)
         {
             CheckDomainName(domain);
             if (deviceXml.Count == 0) return (Array.Empty<DeviceChangeOutcome>(), null);
@@ -322,7 +322,10 @@ namespace GpuVirt.Core
             try
             {
                 var files = new List<string>(deviceXml.Count);
-                var commands = new List<VirshCommand>(deviceXml.Count + 1);
+                var commands = new List<VirshCommand>(deviceXml.Count + 2);
+                // The definition as it is before the change, read by the same process (what the journal's undo puts back).
+                var first = readBefore is null ? 0 : 1;
+                if (readBefore != null) commands.Add(VirshCommand.DumpXml(domain, inactive: scope.ReachesDefinition()));
                 for (var i = 0; i < deviceXml.Count; i++)
                 {
                     var file = Path.Combine(directory, "hostdev-" + i.ToString(CultureInfo.InvariantCulture) + ".xml");
@@ -338,7 +341,8 @@ namespace GpuVirt.Core
 
                 var batch = RunBatch(commands);
                 var success = attach ? AttachedMessage : DetachedMessage;
-                var failed = Enumerable.Range(0, files.Count).Where(i => batch.Outputs[i].IndexOf(success, StringComparison.Ordinal) < 0).ToList();
+                readBefore?.Invoke(batch.Outputs[0].Length > 0 ? DomainXml.Parse(batch.Outputs[0]) : null);
+                var failed = Enumerable.Range(0, files.Count).Where(i => batch.Outputs[first + i].IndexOf(success, StringComparison.Ordinal) < 0).ToList();
                 var outcomes = new List<DeviceChangeOutcome>(files.Count);
                 for (var i = 0; i < files.Count; i++)
                 {
@@ -346,12 +350,12 @@ namespace GpuVirt.Core
                     if (failed.Contains(i))
                     {
                         var message = ErrorFor(batch.StandardError, files[i], failed.Count == 1);
-                        error = Failure(commands[i], message, string.Empty, domain);
+                        error = Failure(commands[first + i], message, string.Empty, domain);
                     }
                     outcomes.Add(new DeviceChangeOutcome(i, error));
                 }
                 DomainDefinition? after = null;
-                if (readBack && batch.Outputs[files.Count].Length > 0) after = DomainXml.Parse(batch.Outputs[files.Count]);
+                if (readBack && batch.Outputs[first + files.Count].Length > 0) after = DomainXml.Parse(batch.Outputs[first + files.Count]);
                 return (outcomes, after);
             }
             finally

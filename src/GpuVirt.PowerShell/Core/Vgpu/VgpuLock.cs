@@ -32,28 +32,35 @@ namespace GpuVirt.Core
         }
 
         /// <summary>Takes the lock, waiting as long as another command holds it; <paramref name="waiting"/> is told when it has to wait.</summary>
-        public static VgpuLock Acquire(HostRoot root, CancellationToken cancellationToken, Action<string>? waiting = null)
+        public static VgpuLock Acquire(HostRoot root, CancellationToken cancellationToken, Action<string>? waiting = null) =>
+            Acquire(root, HostPath, "creating a vGPU", cancellationToken, waiting);
+
+        /// <summary>
+        /// The same exclusive flock on another lock file under the root (<paramref name="hostPath"/>); <paramref name="purpose"/>
+        /// says in the waiting and stopped messages what the holder is doing ("writing the change journal").
+        /// </summary>
+        public static VgpuLock Acquire(HostRoot root, string hostPath, string purpose, CancellationToken cancellationToken, Action<string>? waiting = null)
         {
-            var path = root.Resolve(HostPath);
+            var path = root.Resolve(hostPath);
             try
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             }
             catch (UnauthorizedAccessException e)
             {
-                throw Sysfs.RootRequired(HostPath, "create", e);
+                throw Sysfs.RootRequired(hostPath, "create", e);
             }
             var fd = LibC.open(LibC.Path(path), O_RDWR | O_CREAT | O_CLOEXEC, Convert.ToInt32("644", 8));
-            if (fd < 0) throw Failed(Marshal.GetLastWin32Error(), "open");
+            if (fd < 0) throw Failed(Marshal.GetLastWin32Error(), "open", hostPath);
             if (LibC.flock(fd, LOCK_EX | LOCK_NB) == 0) return new VgpuLock(fd);
             var errno = Marshal.GetLastWin32Error();
             if (errno != EWOULDBLOCK)
             {
                 LibC.close(fd);
-                throw Failed(errno, "lock");
+                throw Failed(errno, "lock", hostPath);
             }
 
-            waiting?.Invoke($"Waiting for another command that is creating a vGPU to finish (lock '{HostPath}').");
+            waiting?.Invoke($"Waiting for another command that is {purpose} to finish (lock '{hostPath}').");
             var abandoned = 0;
             var wait = Task.Run(() =>
             {
@@ -71,22 +78,22 @@ namespace GpuVirt.Core
             {
                 if (Interlocked.CompareExchange(ref abandoned, 1, 0) != 0) LibC.close(fd);
                 throw new GpuVirtException(ErrorIds.OperationStopped, ErrorKind.OperationStopped,
-                    "Stopped while waiting for another command to finish creating a vGPU.", HostPath, e);
+                    $"Stopped while waiting for another command to finish {purpose}.", hostPath, e);
             }
             Interlocked.Exchange(ref abandoned, 2);
             if (wait.Result != 0)
             {
                 LibC.close(fd);
-                throw Failed(wait.Result, "lock");
+                throw Failed(wait.Result, "lock", hostPath);
             }
             return new VgpuLock(fd);
         }
 
-        private static GpuVirtException Failed(int errno, string what) =>
+        private static GpuVirtException Failed(int errno, string what, string hostPath) =>
             errno == 13 || errno == 1
-                ? Sysfs.RootRequired(HostPath, what)
+                ? Sysfs.RootRequired(hostPath, what)
                 : new GpuVirtException(ErrorIds.VgpuLockFailed, ErrorKind.ResourceUnavailable,
-                    $"Cannot {what} '{HostPath}': {Errno.Describe(errno)} (errno {errno}).", HostPath);
+                    $"Cannot {what} '{hostPath}': {Errno.Describe(errno)} (errno {errno}).", hostPath);
 
         public void Dispose()
         {

@@ -39,16 +39,40 @@ namespace GpuVirt.Core
         public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(3);
 
         /// <summary>Creates one vGPU of a type. For a mediated device, <paramref name="uuid"/> or a new one; with <paramref name="persistent"/>, defined to start at boot.</summary>
-        public VgpuDevice Create(VgpuType type, string? uuid, bool persistent, CancellationToken cancellationToken = default) =>
-            type.Kind == VgpuKind.SriovVf
+        public VgpuDevice Create(VgpuType type, string? uuid, bool persistent, CancellationToken cancellationToken = default)
+        {
+            Recorder?.Check();
+            var defined = false;
+            var device = type.Kind == VgpuKind.SriovVf
                 ? CreateSriov(type, uuid, persistent, cancellationToken)
-                : CreateMdev(type, uuid, persistent, cancellationToken);
+                : CreateMdev(type, uuid, persistent, cancellationToken, out defined);
+            if (Recorder != null)
+            {
+                var record = new ChangeRecord { Target = device.ToString(), Action = $"Create a vGPU of type {type.Id} on {type.Parent}" + (defined ? " and define it to start at boot" : string.Empty) };
+                record.Changes.Add(new ChangeDetail("vGPU " + device, null, type.Id + (defined ? " (defined, start auto)" : string.Empty)));
+                record.Inverse.Add(new InverseStep
+                {
+                    Kind = InverseKind.RemoveVgpu,
+                    Description = device.Uuid != null
+                        ? $"remove mediated device {device.Uuid}" + (defined ? " and its mdevctl definition" : string.Empty)
+                        : $"clear the vGPU type of {device.Address}",
+                    Uuid = device.Uuid, Address = device.Uuid is null ? device.Address?.ToString() : null,
+                    Parent = type.Parent, TypeId = type.Id, Persistent = defined,
+                });
+                Recorder.Record(record);
+            }
+            return device;
+        }
+
+        /// <summary>Journals each create and remove when set (the cmdlets set it; an undo does not).</summary>
+        public ChangeRecorder? Recorder { get; set; }
 
         /// <summary>A UUID in the kernel's form (lower case), or an <see cref="ErrorIds.InvalidMdevUuid"/> error.</summary>
         public static string ParseUuid(string text) => MdevUuid.Format(MdevUuid.Parse(text));
 
-        private VgpuDevice CreateMdev(VgpuType type, string? uuidText, bool persistent, CancellationToken ct)
+        private VgpuDevice CreateMdev(VgpuType type, string? uuidText, bool persistent, CancellationToken ct, out bool defined)
         {
+            defined = false;
             var uuid = uuidText is null ? Guid.NewGuid().ToString("D") : ParseUuid(uuidText);
             var definitions = Inventory.Definitions.Find(uuid);
             var other = definitions.FirstOrDefault(d => d.Parent != type.Parent || d.TypeId != type.Id);
@@ -97,6 +121,7 @@ namespace GpuVirt.Core
                 try
                 {
                     Define(new MdevDefinition(type.Parent, uuid, type.Id, MdevDefinitions.StartAuto, matching?.Attributes), replace: matching != null, ct);
+                    defined = matching is null;
                 }
                 catch (GpuVirtException e)
                 {
@@ -198,10 +223,39 @@ namespace GpuVirt.Core
         /// </summary>
         public void Remove(VgpuDevice device, bool persistent, Func<VgpuDevice, string?>? ownerOf, CancellationToken ct = default)
         {
+            Recorder?.Check();
+            var wasLive = device.Kind == VgpuKind.SriovVf || Inventory.FindLive(device.Uuid!) != null;
+            var undefined = RemoveDevice(device, persistent, ownerOf, ct);
+            if (Recorder is null) return;
+            var record = new ChangeRecord
+            {
+                Target = device.ToString(),
+                Action = (wasLive ? "Remove the vGPU" : "Remove the definition of the vGPU") + (wasLive && undefined.Count > 0 ? " and its definition" : string.Empty),
+            };
+            record.Changes.Add(new ChangeDetail("vGPU " + device, device.TypeId, null));
+            record.Inverse.Add(new InverseStep
+            {
+                Kind = InverseKind.CreateVgpu,
+                Description = device.Uuid != null
+                    ? (wasLive ? $"create mediated device {device.Uuid} of type {device.TypeId} on {device.Parent}" : $"define mediated device {device.Uuid} of type {device.TypeId} on {device.Parent}")
+                      + (wasLive && undefined.Count > 0 ? " and define it to start at boot" : string.Empty)
+                    : $"set vGPU type {device.TypeId} on {device.Address} again",
+                Uuid = device.Uuid, Address = device.Uuid is null ? device.Address?.ToString() : null,
+                Parent = device.Parent, TypeId = device.TypeId, Persistent = undefined.Count > 0, Active = wasLive,
+            });
+            Recorder.Record(record);
+        }
+
+        /// <summary>Defines a mediated device again as a definition only (the undo of removing a definition).</summary>
+        public void DefineOnly(string parent, string uuid, string typeId, CancellationToken ct) =>
+            Define(new MdevDefinition(parent, uuid, typeId, MdevDefinitions.StartAuto), replace: false, ct);
+
+        private IReadOnlyList<MdevDefinition> RemoveDevice(VgpuDevice device, bool persistent, Func<VgpuDevice, string?>? ownerOf, CancellationToken ct)
+        {
             if (device.Kind == VgpuKind.SriovVf)
             {
                 RemoveSriov(device, ownerOf, ct);
-                return;
+                return Array.Empty<MdevDefinition>();
             }
             var uuid = device.Uuid!;
             var live = Inventory.FindLive(uuid);
@@ -236,7 +290,9 @@ namespace GpuVirt.Core
             if (persistent)
             {
                 foreach (var d in definitions) Undefine(d, ct);
+                return definitions;
             }
+            return Array.Empty<MdevDefinition>();
         }
 
         private void RemoveSriov(VgpuDevice device, Func<VgpuDevice, string?>? ownerOf, CancellationToken ct)

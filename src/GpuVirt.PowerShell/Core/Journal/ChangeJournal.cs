@@ -1,0 +1,324 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Threading;
+
+namespace GpuVirt.Core
+{
+    /// <summary>The journal file as stored: a format name, its version and the records, oldest first.</summary>
+    internal sealed class JournalDocument
+    {
+        public string? Format { get; set; }
+        public int Version { get; set; }
+        public List<ChangeRecord>? Records { get; set; }
+    }
+
+    /// <summary>
+    /// The one journal of every change the module applied to a host, kept under the host root in
+    /// <c>/var/lib/gpuvirt/journal.json</c>. Each append takes an exclusive lock, reads the journal again, adds the
+    /// record with the next id and replaces the file atomically (a reader sees the old journal or the new one), so two
+    /// commands at once lose nothing. A journal that cannot be read, or one written by a newer version of the module,
+    /// is a clear error and is never overwritten. Kernel argument edits recorded before the journal existed
+    /// (<see cref="BootEditLog"/>) become its first record.
+    /// </summary>
+    public sealed class ChangeJournal
+    {
+        public const string HostPath = "/var/lib/gpuvirt/journal.json";
+        public const string LockPath = "/run/lock/gpuvirt-journal.lock";
+        public const string FormatName = "GpuVirt change journal";
+
+        /// <summary>The version this module writes; it reads this one and older ones.</summary>
+        public const int FormatVersion = 1;
+
+        private static readonly JsonSerializerOptions Options = CreateOptions();
+
+        public ChangeJournal(HostRoot root)
+        {
+            Root = root ?? throw new ArgumentNullException(nameof(root));
+        }
+
+        public HostRoot Root { get; }
+
+        /// <summary>The records, oldest first, each marked undone when an undo record took it back.</summary>
+        public IReadOnlyList<ChangeRecord> Read() => Load(out _);
+
+        /// <summary>Takes the journal's lock, for reading and appending records as one step; dispose to release it.</summary>
+        public JournalSession Open(CancellationToken cancellationToken = default, Action<string>? waiting = null) => Open(true, cancellationToken, waiting);
+
+        /// <summary>
+        /// The same; <paramref name="importBootEdits"/> false leaves the boot edit record out of a journal that does not
+        /// exist yet (the command that is being journaled wrote it).
+        /// </summary>
+        internal JournalSession Open(bool importBootEdits, CancellationToken cancellationToken, Action<string>? waiting)
+        {
+            var lockHandle = VgpuLock.Acquire(Root, LockPath, "writing the change journal", cancellationToken, waiting);
+            try
+            {
+                return new JournalSession(this, lockHandle, importBootEdits);
+            }
+            catch
+            {
+                lockHandle.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Appends one record under the lock; returns it with its id.</summary>
+        public ChangeRecord Append(ChangeRecord record, CancellationToken cancellationToken = default, Action<string>? waiting = null) =>
+            Append(record, true, cancellationToken, waiting);
+
+        internal ChangeRecord Append(ChangeRecord record, bool importBootEdits, CancellationToken cancellationToken, Action<string>? waiting)
+        {
+            using (var session = Open(importBootEdits, cancellationToken, waiting))
+            {
+                return session.Append(record);
+            }
+        }
+
+        /// <summary>True when the journal file exists under the root.</summary>
+        public bool Exists => File.Exists(Root.Resolve(HostPath));
+
+        internal List<ChangeRecord> Load(out bool exists, bool importBootEdits = true)
+        {
+            var full = Root.Resolve(HostPath);
+            exists = File.Exists(full);
+            var records = exists ? Parse(HostFiles.ReadText(full, HostPath), HostPath) : importBootEdits ? ImportBootEdits() : new List<ChangeRecord>();
+            foreach (var r in records) r.Root = Root.Directory;
+            Mark(records);
+            return records;
+        }
+
+        /// <summary>Reads a journal's text; a <see cref="ErrorIds.JournalUnreadable"/> or <see cref="ErrorIds.JournalVersionNotSupported"/> error otherwise.</summary>
+        public static List<ChangeRecord> Parse(string text, string hostPath = HostPath)
+        {
+            JournalDocument? doc;
+            try
+            {
+                doc = JsonSerializer.Deserialize<JournalDocument>(text, Options);
+            }
+            catch (JsonException e)
+            {
+                throw Unreadable(hostPath, $"it is not valid JSON ({e.Message})", e);
+            }
+            catch (NotSupportedException e)
+            {
+                throw Unreadable(hostPath, e.Message, e);
+            }
+            if (doc is null || doc.Format != FormatName)
+                throw Unreadable(hostPath, $"it does not start as a {FormatName} does (\"Format\": \"{FormatName}\")", null);
+            if (doc.Version > FormatVersion)
+            {
+                throw new GpuVirtException(ErrorIds.JournalVersionNotSupported, ErrorKind.InvalidData,
+                    $"The change journal '{hostPath}' has format version {doc.Version.ToString(CultureInfo.InvariantCulture)}, newer than the " +
+                    $"{FormatVersion.ToString(CultureInfo.InvariantCulture)} this GpuVirt reads: a newer GpuVirt wrote it. Use that version " +
+                    "(Update-Module GpuVirt); this one leaves the journal as it is and changes nothing.", hostPath);
+            }
+            if (doc.Version < 1 || doc.Records is null)
+                throw Unreadable(hostPath, "it has no version or no records", null);
+            var seen = new HashSet<int>();
+            foreach (var r in doc.Records)
+            {
+                if (r is null || r.Id < 1 || !seen.Add(r.Id))
+                    throw Unreadable(hostPath, "a record has no id, or an id twice", null);
+                r.Changes ??= new List<ChangeDetail>();
+                r.Files ??= new List<ChangeFile>();
+                r.Inverse ??= new List<InverseStep>();
+            }
+            return doc.Records.OrderBy(r => r.Id).ToList();
+        }
+
+        public static string Format(IEnumerable<ChangeRecord> records) =>
+            JsonSerializer.Serialize(new JournalDocument { Format = FormatName, Version = FormatVersion, Records = records.OrderBy(r => r.Id).ToList() }, Options) + "\n";
+
+        private static GpuVirtException Unreadable(string hostPath, string why, Exception? inner) =>
+            new GpuVirtException(ErrorIds.JournalUnreadable, ErrorKind.InvalidData,
+                $"The change journal '{hostPath}' cannot be read: {why}. It is left as it is and nothing was changed; " +
+                "restore it from a backup, or move it aside to start a new journal.", hostPath, inner);
+
+        private static void Mark(List<ChangeRecord> records)
+        {
+            var byId = records.ToDictionary(r => r.Id);
+            foreach (var r in records.Where(r => r.Undoes.HasValue))
+            {
+                if (byId.TryGetValue(r.Undoes!.Value, out var undone)) undone.UndoneBy = r.Id;
+            }
+        }
+
+        /// <summary>The boot edit record of a host that had no journal yet, as the journal's first record.</summary>
+        private List<ChangeRecord> ImportBootEdits()
+        {
+            var full = Root.Resolve(BootEditLog.HostPath);
+            if (!File.Exists(full)) return new List<ChangeRecord>();
+            var edits = BootEditLog.Read(Root);
+            if (edits.Count == 0) return new List<ChangeRecord>();
+            var files = edits.Select(e => e.File).Distinct(StringComparer.Ordinal).ToList();
+            var words = edits.Where(e => e.Kind == BootEditKind.Add || e.Kind == BootEditKind.Replace)
+                .Select(e => e.Key + "=" + e.Item).ToList();
+            var record = new ChangeRecord
+            {
+                Id = 1,
+                Time = File.GetLastWriteTimeUtc(full),
+                User = "(unknown)",
+                Command = "Enable-IommuBoot",
+                CommandLine = $"(made before the journal; kept in {BootEditLog.HostPath})",
+                Target = string.Join(", ", files),
+                Action = "Edit the kernel command line",
+                RebootRequired = true,
+            };
+            record.Changes.Add(new ChangeDetail("kernel arguments added", null, words.Count > 0 ? string.Join(" ", words) : null));
+            record.Files.AddRange(files.Select(f => new ChangeFile { Path = f, Action = BootFileAction.Modified }));
+            record.Files.Add(new ChangeFile { Path = BootEditLog.HostPath, Action = BootFileAction.Created });
+            record.Inverse.Add(new InverseStep
+            {
+                Kind = InverseKind.UndoBootEdits,
+                Description = $"take back the kernel argument edits recorded in {BootEditLog.HostPath} (as Disable-IommuBoot does) and regenerate the boot configuration",
+            });
+            return new List<ChangeRecord> { record };
+        }
+
+        internal void Write(IEnumerable<ChangeRecord> records)
+        {
+            var full = Root.Resolve(HostPath);
+            var dir = Path.GetDirectoryName(full)!;
+            try
+            {
+                Directory.CreateDirectory(dir);
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                throw Sysfs.RootRequired(Path.GetDirectoryName(HostPath)!, "create", e);
+            }
+            catch (IOException e)
+            {
+                throw new GpuVirtException(ErrorIds.JournalWriteFailed, ErrorKind.WriteError, $"Cannot create the directory of '{HostPath}': {e.Message}", HostPath, e);
+            }
+            try
+            {
+                HostFiles.WriteAtomically(full, HostPath, Format(records), 0x180 /* 0600: command lines can name secrets */);
+            }
+            catch (GpuVirtException e) when (e.ErrorId == ErrorIds.BootFileWriteFailed)
+            {
+                throw new GpuVirtException(ErrorIds.JournalWriteFailed, ErrorKind.WriteError, e.Message, HostPath, e);
+            }
+        }
+
+        private static JsonSerializerOptions CreateOptions()
+        {
+            var options = new JsonSerializerOptions
+            {
+                WriteIndented = true,
+                DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+                Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+            };
+            options.Converters.Add(new JsonStringEnumConverter());
+            return options;
+        }
+    }
+
+    /// <summary>The journal under its lock: the records as they are now, and appends that see every earlier one.</summary>
+    public sealed class JournalSession : IDisposable
+    {
+        private readonly ChangeJournal _journal;
+        private readonly IDisposable _lock;
+        private readonly List<ChangeRecord> _records;
+
+        internal JournalSession(ChangeJournal journal, IDisposable lockHandle, bool importBootEdits)
+        {
+            _journal = journal;
+            _lock = lockHandle;
+            _records = journal.Load(out var exists, importBootEdits);
+            // A host with a boot edit record but no journal: the journal starts with that record, before any new change.
+            if (!exists && _records.Count > 0) journal.Write(_records);
+        }
+
+        /// <summary>The records, oldest first.</summary>
+        public IReadOnlyList<ChangeRecord> Records => _records;
+
+        public ChangeRecord? Find(int id) => _records.FirstOrDefault(r => r.Id == id);
+
+        /// <summary>Adds a record with the next id (the time and root filled in when missing) and writes the journal.</summary>
+        public ChangeRecord Append(ChangeRecord record)
+        {
+            record.Id = _records.Count == 0 ? 1 : _records.Max(r => r.Id) + 1;
+            if (record.Time == default) record.Time = DateTime.UtcNow;
+            record.Root = _journal.Root.Directory;
+            var next = new List<ChangeRecord>(_records) { record };
+            _journal.Write(next);
+            _records.Add(record);
+            if (record.Undoes is int undone && Find(undone) is ChangeRecord target) target.UndoneBy = record.Id;
+            return record;
+        }
+
+        public void Dispose() => _lock.Dispose();
+    }
+
+    /// <summary>
+    /// What a changing command tells the core about itself so that the core can journal what it applies: the host,
+    /// the libvirt URI, the cmdlet and its command line. <see cref="Check"/> before a change (an unreadable journal
+    /// stops the command before anything is changed); <see cref="Record"/> after it.
+    /// </summary>
+    public sealed class ChangeRecorder
+    {
+        private readonly CancellationToken _cancellationToken;
+        private readonly Action<string>? _log;
+        private bool _checked;
+        private bool _importBootEdits = true;
+
+        public ChangeRecorder(HostRoot root, string? connect, string command, string commandLine, CancellationToken cancellationToken = default, Action<string>? log = null)
+        {
+            Journal = new ChangeJournal(root);
+            Connect = connect;
+            Command = command;
+            CommandLine = commandLine;
+            _cancellationToken = cancellationToken;
+            _log = log;
+        }
+
+        public ChangeJournal Journal { get; }
+        public string? Connect { get; set; }
+        public string Command { get; }
+        public string CommandLine { get; }
+
+        /// <summary>The user as the journal names them: the login name, and who ran sudo.</summary>
+        public static string CurrentUser()
+        {
+            var user = Environment.UserName;
+            var sudo = Environment.GetEnvironmentVariable("SUDO_USER");
+            return string.IsNullOrEmpty(sudo) || sudo == user ? user : $"{user} (sudo by {sudo})";
+        }
+
+        /// <summary>Fails, before anything is changed, when the journal cannot take a record (unreadable, or from a newer version). Writes nothing.</summary>
+        public void Check()
+        {
+            if (_checked) return;
+            // With neither a journal nor a boot edit record now, a boot edit record found later is this command's own.
+            _importBootEdits = Journal.Exists || File.Exists(Journal.Root.Resolve(BootEditLog.HostPath));
+            Journal.Read();
+            _checked = true;
+        }
+
+        /// <summary>Appends the record of an applied change: who, when, the host and the command line are filled in here.</summary>
+        public ChangeRecord Record(ChangeRecord record)
+        {
+            record.User = CurrentUser();
+            record.Command = Command;
+            record.CommandLine = CommandLine;
+            record.Connect ??= Connect;
+            record.Time = DateTime.UtcNow;
+            try
+            {
+                return Journal.Append(record, _importBootEdits, _cancellationToken, _log);
+            }
+            catch (GpuVirtException e)
+            {
+                throw new GpuVirtException(ErrorIds.JournalWriteFailed, ErrorKind.WriteError,
+                    $"The change was made ({record.Action}: {record.Target}) but could not be journaled: {e.Message}", e.Target, e);
+            }
+        }
+    }
+}

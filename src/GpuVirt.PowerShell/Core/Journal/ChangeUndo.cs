@@ -1,0 +1,357 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Threading;
+
+namespace GpuVirt.Core
+{
+    /// <summary>What taking one record back will do, worked out against the host as it is now, before anything changes.</summary>
+    public sealed class UndoPlan
+    {
+        internal UndoPlan(ChangeRecord record, IReadOnlyList<string> steps, IReadOnlyList<GpuVirtException> conflicts)
+        {
+            Record = record;
+            Steps = steps;
+            Conflicts = conflicts;
+        }
+
+        public ChangeRecord Record { get; }
+
+        /// <summary>Each inverse step in words, newest change first: what -WhatIf shows.</summary>
+        public IReadOnlyList<string> Steps { get; }
+
+        /// <summary>Why the target no longer is as the change left it (<see cref="ErrorIds.JournalTargetChanged"/>); -Force goes on.</summary>
+        public IReadOnlyList<GpuVirtException> Conflicts { get; }
+
+        public bool RebootRequired => Record.RebootRequired;
+
+        public string Describe() => $"Undo change {Record.Id} ({Record.Command}: {Record.Action}, {Record.Target}):\n  " + string.Join("\n  ", Steps);
+    }
+
+    /// <summary>
+    /// Takes journaled changes back: plans each record's inverse against the host as it is now (a target that changed
+    /// since the record is a conflict, named), then applies it with the same core the cmdlets use — boot files through
+    /// the boot transaction (all or nothing), drivers through <see cref="HostDriverBinding"/> or virsh, hostdevs and
+    /// definitions through <see cref="Virsh"/>, vGPUs through <see cref="VgpuManager"/> — and journals the undo.
+    /// </summary>
+    public sealed class ChangeUndo
+    {
+        private readonly HostRoot _root;
+        private readonly ProcessRunner _runner;
+        private readonly CancellationToken _cancellationToken;
+        private readonly Action<string>? _log;
+
+        public ChangeUndo(HostRoot root, ProcessRunner runner, CancellationToken cancellationToken = default, Action<string>? log = null)
+        {
+            _root = root;
+            _runner = runner;
+            _cancellationToken = cancellationToken;
+            _log = log;
+        }
+
+        /// <summary>Selects records to undo: those still standing with an inverse, newest first.</summary>
+        public static IReadOnlyList<ChangeRecord> Undoable(IEnumerable<ChangeRecord> records) =>
+            records.Where(r => r.CanUndo).OrderByDescending(r => r.Id).ToList();
+
+        public UndoPlan Plan(ChangeRecord record)
+        {
+            if (record.Undone)
+            {
+                throw new GpuVirtException(ErrorIds.JournalChangeAlreadyUndone, ErrorKind.InvalidOperation,
+                    $"Change {record.Id} ({record.Command}, {record.Target}) was already undone by change {record.UndoneBy}.", record.Id);
+            }
+            if (record.Undoes != null || record.Inverse.Count == 0)
+            {
+                throw new GpuVirtException(ErrorIds.JournalChangeNotUndoable, ErrorKind.InvalidOperation,
+                    record.Undoes != null
+                        ? $"Change {record.Id} is the undo of change {record.Undoes}; an undo is not taken back (make the change again instead)."
+                        : $"Change {record.Id} ({record.Command}) has no recorded inverse.", record.Id);
+            }
+            var steps = new List<string>();
+            var conflicts = new List<GpuVirtException>();
+            foreach (var step in record.Inverse.AsEnumerable().Reverse())
+            {
+                steps.Add(step.Description);
+                conflicts.AddRange(Check(record, step));
+            }
+            return new UndoPlan(record, steps, conflicts);
+        }
+
+        /// <summary>
+        /// Applies the plan's inverse and appends the undo record to the session's journal. With conflicts and no
+        /// <paramref name="force"/>, refuses (the first conflict is the error) and changes nothing.
+        /// </summary>
+        public ChangeRecord Apply(UndoPlan plan, JournalSession session, string commandLine, bool force)
+        {
+            if (plan.Conflicts.Count > 0 && !force) throw plan.Conflicts[0];
+            var record = plan.Record;
+            var undo = new ChangeRecord
+            {
+                User = ChangeRecorder.CurrentUser(),
+                Command = "Undo-GpuVirtChange",
+                CommandLine = commandLine,
+                Connect = record.Connect,
+                Target = record.Target,
+                Action = $"Undo change {record.Id} ({record.Command}: {record.Action})",
+                RebootRequired = record.RebootRequired,
+                Undoes = record.Id,
+            };
+            foreach (var step in record.Inverse.AsEnumerable().Reverse())
+            {
+                try
+                {
+                    Run(record, step, undo, force && plan.Conflicts.Count > 0);
+                }
+                catch (GpuVirtException e)
+                {
+                    throw new GpuVirtException(e.ErrorId, e.Kind, $"Undoing change {record.Id} ({record.Command}, {record.Target}) failed: {e.Message}", e.Target, e);
+                }
+            }
+            return session.Append(undo);
+        }
+
+        private IEnumerable<GpuVirtException> Check(ChangeRecord record, InverseStep step)
+        {
+            switch (step.Kind)
+            {
+                case InverseKind.RestoreFiles:
+                    foreach (var f in step.Files ?? new List<FileState>())
+                    {
+                        var now = ReadIfExists(f.Path);
+                        if (FileState.Hash(now) == f.Expected) continue;
+                        yield return Changed(record, f.Path,
+                            now is null ? $"'{f.Path}' was deleted since" : f.Expected is null ? $"'{f.Path}' was created since" : $"'{f.Path}' was edited since");
+                    }
+                    break;
+                case InverseKind.UndoBootEdits:
+                    if (BootEditLog.Read(_root).Count == 0)
+                        yield return Changed(record, BootEditLog.HostPath, $"'{BootEditLog.HostPath}' holds no edits any more (Disable-IommuBoot took them back?)");
+                    break;
+                case InverseKind.ReattachDriver:
+                case InverseKind.BindDriver:
+                {
+                    var address = PciAddress.Parse(step.Address!);
+                    string? now;
+                    GpuVirtException? missing = null;
+                    now = null;
+                    try
+                    {
+                        now = new HostDriverBinding(_root).CurrentDriver(address);
+                    }
+                    catch (GpuVirtException e)
+                    {
+                        missing = Changed(record, address.ToString(), e.Message);
+                    }
+                    if (missing != null) yield return missing;
+                    else if (now != step.ExpectedDriver)
+                        yield return Changed(record, address.ToString(), $"{address} is bound to {Name(now)} now, not to {Name(step.ExpectedDriver)} as the change left it");
+                    break;
+                }
+                case InverseKind.DetachHostdev:
+                case InverseKind.AttachHostdev:
+                {
+                    var present = HasHostdev(record, step, out var problem);
+                    if (problem != null) yield return problem;
+                    else if (step.Kind == InverseKind.DetachHostdev && !present)
+                        yield return Changed(record, step.Domain!, $"guest '{step.Domain}' has no hostdev {Source(step)} any more (removed since)");
+                    else if (step.Kind == InverseKind.AttachHostdev && present)
+                        yield return Changed(record, step.Domain!, $"guest '{step.Domain}' has the hostdev {Source(step)} again (attached since)");
+                    break;
+                }
+                case InverseKind.RemoveVgpu:
+                {
+                    var device = FindVgpu(step);
+                    if (device is null)
+                        yield return Changed(record, Source(step), $"the vGPU {Source(step)} is gone (removed since)");
+                    else if (device.TypeId != step.TypeId)
+                        yield return Changed(record, Source(step), $"the vGPU {Source(step)} is of type {device.TypeId} now, not {step.TypeId}");
+                    break;
+                }
+                case InverseKind.CreateVgpu:
+                {
+                    var device = FindVgpu(step);
+                    if (device != null)
+                        yield return Changed(record, Source(step), $"the vGPU {Source(step)} exists again (type {device.TypeId})");
+                    break;
+                }
+                case InverseKind.DefineDomain:
+                {
+                    string? now = null;
+                    GpuVirtException? problem = null;
+                    try
+                    {
+                        now = VirshFor(record).Run(VgpuConsole.DumpInactive(step.Domain!), step.Domain);
+                    }
+                    catch (GpuVirtException e)
+                    {
+                        problem = Changed(record, step.Domain!, e.Message);
+                    }
+                    if (problem != null) yield return problem;
+                    else if (now != step.ExpectedXml)
+                        yield return Changed(record, step.Domain!, $"the definition of guest '{step.Domain}' was changed since");
+                    break;
+                }
+            }
+        }
+
+        private void Run(ChangeRecord record, InverseStep step, ChangeRecord undo, bool forced)
+        {
+            switch (step.Kind)
+            {
+                case InverseKind.RestoreFiles:
+                    RestoreFiles(record, step, undo, forced);
+                    break;
+                case InverseKind.UndoBootEdits:
+                {
+                    var plan = IommuBoot.PlanDisable(_root);
+                    var change = IommuBoot.Apply(_root, plan, _runner, _cancellationToken);
+                    foreach (var f in change.Files) undo.Files.Add(new ChangeFile { Path = f.Path, Action = f.Action, Backup = f.BackupPath });
+                    undo.Changes.Add(new ChangeDetail("kernel arguments of " + plan.Boot.File, plan.BeforeArguments, plan.AfterArguments));
+                    break;
+                }
+                case InverseKind.ReattachDriver:
+                case InverseKind.BindDriver:
+                {
+                    var address = PciAddress.Parse(step.Address!);
+                    var binding = new HostDriverBinding(_root, _log);
+                    var before = binding.CurrentDriver(address);
+                    var live = _root.IsLive && step.Method == HostDriverMethod.Virsh;
+                    if (step.Kind == InverseKind.ReattachDriver)
+                    {
+                        if (live) VirshFor(record).NodeDeviceReattach(address);
+                        else binding.Reattach(address);
+                    }
+                    else
+                    {
+                        if (step.Driver is null)
+                        {
+                            throw new GpuVirtException(ErrorIds.JournalChangeNotUndoable, ErrorKind.InvalidOperation,
+                                $"{address} had no driver before the change: there is no driver to bind it to again.", address.ToString());
+                        }
+                        if (live && HostDriverBinding.VirshBackend(step.Driver) is string backend) VirshFor(record).NodeDeviceDetach(address, backend);
+                        else binding.Detach(address, step.Driver);
+                    }
+                    var after = binding.CurrentDriver(address);
+                    undo.Changes.Add(new ChangeDetail(address + " driver", before, after));
+                    if (after != step.Driver)
+                    {
+                        throw new GpuVirtException(ErrorIds.JournalUndoFailed, ErrorKind.InvalidOperation,
+                            $"{address} is bound to {Name(after)} after the undo, not to {Name(step.Driver)} as before the change.", address.ToString());
+                    }
+                    break;
+                }
+                case InverseKind.DetachHostdev:
+                case InverseKind.AttachHostdev:
+                {
+                    var attach = step.Kind == InverseKind.AttachHostdev;
+                    var (outcomes, _) = VirshFor(record).ChangeDevices(step.Domain!, new[] { step.Xml! }, step.Scope ?? DeviceChangeScope.Persistent, attach, readBack: false);
+                    if (outcomes[0].Error is GpuVirtException e) throw e;
+                    undo.Changes.Add(new ChangeDetail("hostdev " + Source(step) + " of guest '" + step.Domain + "'", attach ? null : "attached", attach ? "attached" : null));
+                    break;
+                }
+                case InverseKind.RemoveVgpu:
+                {
+                    var device = FindVgpu(step) ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
+                        $"The vGPU {Source(step)} does not exist.", Source(step));
+                    Manager().Remove(device, step.Persistent, VgpuManager.GuestOwners(VirshFor(record)), _cancellationToken);
+                    undo.Changes.Add(new ChangeDetail("vGPU " + Source(step), step.TypeId, null));
+                    break;
+                }
+                case InverseKind.CreateVgpu:
+                {
+                    var manager = Manager();
+                    if (step.Uuid != null && !step.Active)
+                    {
+                        manager.DefineOnly(step.Parent!, step.Uuid, step.TypeId!, _cancellationToken);
+                    }
+                    else
+                    {
+                        var types = manager.Inventory.Types(VgpuInventory.NormalizeParent(step.Parent!));
+                        var type = types?.FirstOrDefault(t => t.Id == step.TypeId) ?? throw new GpuVirtException(ErrorIds.VgpuTypeNotFound, ErrorKind.ObjectNotFound,
+                            $"{step.Parent} offers no vGPU type '{step.TypeId}' any more.", step.TypeId);
+                        manager.Create(type, step.Uuid, step.Persistent, _cancellationToken);
+                    }
+                    undo.Changes.Add(new ChangeDetail("vGPU " + Source(step), null, step.TypeId));
+                    break;
+                }
+                case InverseKind.DefineDomain:
+                    VgpuConsole.Define(VirshFor(record), step.Domain!, step.Xml!);
+                    undo.Changes.Add(new ChangeDetail("definition of guest '" + step.Domain + "'", "as the change left it", "as it was before"));
+                    break;
+            }
+        }
+
+        private void RestoreFiles(ChangeRecord record, InverseStep step, ChangeRecord undo, bool forced)
+        {
+            var transaction = new BootTransaction(_root);
+            foreach (var f in step.Files ?? new List<FileState>())
+            {
+                var now = ReadIfExists(f.Path);
+                var back = f.Text;
+                if (now == back) continue;
+                // Forced over a hand edit: that edit is kept next to the file.
+                transaction.Writes.Add(new FileWrite(f.Path, now, back, backup: forced && now != null && FileState.Hash(now) != f.Expected, newFileMode: f.Mode));
+            }
+            foreach (var c in step.Commands ?? new List<List<string>>())
+            {
+                if (c.Count > 0) transaction.Commands.Add(new HostCommand(c[0], c.Skip(1).ToArray()));
+            }
+            if (transaction.IsEmpty) return;
+            var (files, _) = transaction.Execute(_runner, _cancellationToken);
+            foreach (var f in files) undo.Files.Add(new ChangeFile { Path = f.Path, Action = f.Action, Backup = f.BackupPath });
+            undo.Changes.AddRange(record.Changes.Select(c => new ChangeDetail(c.What, c.After, c.Before)));
+            // The change's own backups hold what the files hold again now: they would only mislead.
+            foreach (var f in record.Files.Where(f => f.Backup != null))
+            {
+                var backup = ReadIfExists(f.Backup!);
+                var restored = ReadIfExists(f.Path);
+                if (backup != null && backup == restored) HostFiles.Delete(_root.Resolve(f.Backup!), f.Backup!);
+            }
+        }
+
+        private bool HasHostdev(ChangeRecord record, InverseStep step, out GpuVirtException? problem)
+        {
+            problem = null;
+            try
+            {
+                var inactive = (step.Scope ?? DeviceChangeScope.Persistent).ReachesDefinition();
+                var definition = VirshFor(record).ReadDefinition(step.Domain!, inactive);
+                return definition.Hostdevs.Any(h => Matches(h, step));
+            }
+            catch (GpuVirtException e)
+            {
+                problem = Changed(record, step.Domain ?? string.Empty, e.Message);
+                return false;
+            }
+        }
+
+        private static bool Matches(Hostdev h, InverseStep step) =>
+            step.Uuid != null ? h.Uuid is Guid g && MdevUuid.Format(g) == step.Uuid : h.Address?.ToString() == step.Address;
+
+        private VgpuDevice? FindVgpu(InverseStep step)
+        {
+            var inventory = new VgpuInventory(_root, new PciInventory(_root));
+            if (step.Uuid != null) return inventory.Devices().FirstOrDefault(d => d.Uuid == step.Uuid);
+            return inventory.FindSriov(PciAddress.Parse(step.Address!));
+        }
+
+        private VgpuManager Manager() => new VgpuManager(new VgpuInventory(_root, new PciInventory(_root)), _runner, _log);
+
+        private Virsh VirshFor(ChangeRecord record) => new Virsh(_runner, record.Connect, _cancellationToken);
+
+        private string? ReadIfExists(string hostPath)
+        {
+            var full = _root.Resolve(hostPath);
+            return File.Exists(full) ? HostFiles.ReadText(full, hostPath) : null;
+        }
+
+        private static string Source(InverseStep step) => step.Uuid ?? step.Address ?? string.Empty;
+
+        private static string Name(string? driver) => driver is null ? "no driver" : "'" + driver + "'";
+
+        private static GpuVirtException Changed(ChangeRecord record, string target, string why) =>
+            new GpuVirtException(ErrorIds.JournalTargetChanged, ErrorKind.ResourceBusy,
+                $"Change {record.Id} ({record.Command}, {record.Target}) is not undone: {why}. Nothing was changed; give -Force to undo it anyway.", target);
+    }
+}
