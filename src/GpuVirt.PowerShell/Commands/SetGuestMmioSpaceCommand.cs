@@ -34,7 +34,7 @@ namespace GpuVirt.Commands
                 var description = $"{plan.Action} of {plan.Target}:{nl}  {string.Join(nl + "  ", plan.Steps)}{nl}{plan.Diff}";
                 if (plan.Consequences.Count > 0) description += nl + string.Join(nl, plan.Consequences);
                 if (!ShouldProcess(description, $"{plan.Action} of {plan.Target}?{nl}{plan.Diff}", "Set-GuestMmioSpace")) return;
-                WriteObject(GuestMmioPlanner.Apply(plan, Virsh, Inventory));
+                WriteObject(GuestMmioPlanner.Apply(plan, Virsh, Inventory, Recorder));
                 foreach (var line in plan.Consequences)
                 {
                     if (plan.IsActive) WriteWarning(line);

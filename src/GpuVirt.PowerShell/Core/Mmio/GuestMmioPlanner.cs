@@ -161,9 +161,10 @@ namespace GpuVirt.Core
         /// is still the one planned from (refused with <see cref="ErrorIds.GuestDefinitionChanged"/> otherwise), and returns
         /// the space as the new definition gives it.
         /// </summary>
-        public static GuestMmioSpace Apply(GuestMmioPlan plan, Virsh virsh, PciInventory inventory)
+        public static GuestMmioSpace Apply(GuestMmioPlan plan, Virsh virsh, PciInventory inventory, ChangeRecorder? recorder = null)
         {
             if (!plan.HasChanges) return plan.Before;
+            recorder?.Check();
             var current = virsh.ReadDefinitionForEdit(plan.Domain);
             if (!string.Equals(current, plan.BaseXml, StringComparison.Ordinal))
             {
@@ -171,7 +172,22 @@ namespace GpuVirt.Core
                     $"The definition of guest '{plan.Domain}' changed after the change was planned; nothing was written. Run the command again.", plan.Domain);
             }
             virsh.Define(plan.Domain, plan.NewXml);
-            return GuestMmio.Evaluate(virsh.ReadDefinitionForEdit(plan.Domain), inventory);
+            var after = virsh.ReadDefinitionForEdit(plan.Domain);
+            if (recorder != null)
+            {
+                var record = new ChangeRecord { Target = $"guest '{plan.Domain}'", Action = plan.Action, Connect = virsh.Uri };
+                record.Changes.AddRange(plan.Steps.Take(plan.Steps.Count - 1).Select(s => new ChangeDetail(s, null, null)));
+                record.Inverse.Add(new InverseStep
+                {
+                    Kind = InverseKind.DefineDomain,
+                    Description = $"define guest '{plan.Domain}' as it was before its 64-bit MMIO space was set",
+                    Domain = plan.Domain,
+                    Xml = plan.BaseXml,
+                    ExpectedXml = after,
+                });
+                recorder.Record(record);
+            }
+            return GuestMmio.Evaluate(after, inventory);
         }
 
         /// <summary>

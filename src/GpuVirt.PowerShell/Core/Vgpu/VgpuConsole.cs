@@ -171,20 +171,7 @@ namespace GpuVirt.Core
         }
 
         /// <summary>Defines a whole guest definition (<c>virsh define</c> from a private temporary file that is always removed).</summary>
-        public static void Define(Virsh virsh, string domain, string xml)
-        {
-            var directory = PrivateTemporaryDirectory.Create("gpuvirt-console-");
-            try
-            {
-                var file = Path.Combine(directory, "domain.xml");
-                File.WriteAllText(file, xml, new UTF8Encoding(false));
-                virsh.Run(new VirshCommand("define", "--file", file), domain);
-            }
-            finally
-            {
-                PrivateTemporaryDirectory.Remove(directory);
-            }
-        }
+        public static void Define(Virsh virsh, string domain, string xml) => virsh.Define(domain, xml);
 
         /// <summary>A plain line diff (longest common subsequence) with one line of context around each change.</summary>
         public static string LineDiff(string before, string after)
