@@ -34,6 +34,7 @@
         'Undo-GpuVirtChange'
         'Get-GuestMmioSpace'
         'Set-GuestMmioSpace'
+        'Test-GpuVirtHost'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -59,7 +59,7 @@ Describe 'Get-GuestMmioSpace' {
         $space.HostPhysBits | Should -Be 46
         $space.Fits | Should -BeFalse
         $space.Missing.Count | Should -Be 2
-        $space.Missing[0] | Should -BeLike '<pcihole64> of 32 GiB (QEMU*s default) is smaller than the 1.13 TiB*'
+        $space.Missing[0] | Should -BeLike '<pcihole64> of 32 GiB (QEMU*s default) is smaller than the 1.12 TiB*1.13 TiB is recommended'
     }
 
     It 'fits a guest with one small GPU in QEMU''s default space, and shows it in a table' {
@@ -133,6 +133,16 @@ Describe 'Set-GuestMmioSpace' {
         $argv | Should -Match '-global q35-pcihost\.pci-hole64-size=1207959552K'
         $argv | Should -Match '-cpu qemu64,phys-bits=41'
 
+        # The change is journaled, and undoing it gives the definition back as it was.
+        $record = Get-GpuVirtChange -Root $Root -Last 1
+        $record.Command | Should -Be 'Set-GuestMmioSpace'
+        $record.Target | Should -Be "guest '$vm'"
+        $null = $record | Undo-GpuVirtChange -Confirm:$false
+        $undone = [xml](Get-InactiveXml $Libvirt $vm)
+        ($undone.domain.devices.controller | Where-Object model -eq 'pcie-root').pcihole64 | Should -BeNullOrEmpty
+        $undone.domain.cpu.maxphysaddr | Should -BeNullOrEmpty
+        $null = Set-GuestMmioSpace $vm -Root $Root -Connect $Uri -Confirm:$false
+
         # Run again: nothing is left to do, and nothing is written.
         $again = Set-GuestMmioSpace $vm -Root $Root -Connect $Uri -Confirm:$false -Verbose 4>&1
         ($again | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message |
@@ -159,5 +169,45 @@ Describe 'Set-GuestMmioSpace' {
             Get-InactiveXml $Libvirt $vm | Should -Be $before
         }
         finally { $narrow | Remove-FixtureHost }
+    }
+}
+
+Describe 'Add-GpuHostdev and the limits of one guest' {
+    AfterEach { Clear-TestGuest $Libvirt }
+
+    It 'warns, pointing at Set-GuestMmioSpace, when the 64-bit MMIO space will not hold the GPUs, also with -WhatIf' {
+        $vm = New-TestGuest $Libvirt
+        $null = Get-WhatIfText { Add-GpuHostdev $vm -Address $Big -Root $Root -Connect $Uri -WhatIf -WarningVariable script:w -WarningAction SilentlyContinue }
+        "$w" | Should -BeLike "*Guest '$vm' will not give its hostdevs the 64-bit MMIO space they need: <pcihole64> of 32 GiB*Run Set-GuestMmioSpace -Domain '$vm'*"
+        $null = Add-GpuHostdev $vm -Address $Big -Root $Root -Connect $Uri -WarningVariable w2 -WarningAction SilentlyContinue
+        @($w2 | Where-Object { "$_" -like '*64-bit MMIO*' }).Count | Should -Be 1
+        $null = Set-GuestMmioSpace $vm -Root $Root -Connect $Uri -Confirm:$false
+        # Sized now: attaching the Quadro as well gives no MMIO warning (the space has its headroom).
+        $null = Add-GpuHostdev $vm -Address 02:00.0 -Root $Root -Connect $Uri -WarningVariable w3 -WarningAction SilentlyContinue
+        @($w3 | Where-Object { "$_" -like '*64-bit MMIO*' }) | Should -HaveCount 0
+    }
+
+    It 'gives no MMIO warning for a small GPU in QEMU''s default space' {
+        $vm = New-TestGuest $Libvirt
+        $null = Add-GpuHostdev $vm -Address 02:00.0 -Root $Root -Connect $Uri -WarningVariable w -WarningAction SilentlyContinue
+        @($w | Where-Object { "$_" -like '*64-bit MMIO*' }) | Should -HaveCount 0
+    }
+
+    It 'refuses a 33rd assigned PCI device unless -Force, counting vGPUs too' {
+        $vm = New-TestGuest $Libvirt -Graphics
+        $uuids = 1..32 | ForEach-Object { [guid]::NewGuid().ToString() }
+        $out = @(Add-GpuHostdev $vm -Uuid $uuids -Root $Root -Connect $Uri -WarningAction SilentlyContinue)
+        $out.Count | Should -Be 32
+        { Add-GpuHostdev $vm -Address 02:00.0 -Root $Root -Connect $Uri -WarningAction SilentlyContinue -ErrorAction Stop } |
+            Should -Throw -ErrorId 'HostdevLimitExceeded,GpuVirt.Commands.AddGpuHostdevCommand' -ExpectedMessage "*already has 32 assigned PCI devices; 0000:02:00.0 would be past the limit of 32*-Force*"
+        @(([xml](Get-InactiveXml $Libvirt $vm)).domain.devices.hostdev).Count | Should -Be 32
+        # Re-adding one it already has is not a 33rd device: libvirt itself says it is there.
+        { Add-GpuHostdev $vm -Uuid $uuids[0] -Root $Root -Connect $Uri -WarningAction SilentlyContinue -ErrorAction Stop } |
+            Should -Throw -ErrorId 'HostdevAlreadyAttached,GpuVirt.Commands.AddGpuHostdevCommand'
+
+        $forced = Add-GpuHostdev $vm -Address 02:00.0 -Force -Root $Root -Connect $Uri -WarningVariable w -WarningAction SilentlyContinue
+        $forced.Address.ToString() | Should -Be '0000:02:00.0'
+        "$w" | Should -BeLike '*past the limit of 32 per guest. -Force attaches it anyway.*'
+        @(([xml](Get-InactiveXml $Libvirt $vm)).domain.devices.hostdev).Count | Should -Be 33
     }
 }

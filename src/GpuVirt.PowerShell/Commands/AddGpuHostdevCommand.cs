@@ -61,7 +61,7 @@ namespace GpuVirt.Commands
         [Parameter]
         public SwitchParameter Live { get; set; }
 
-        /// <summary>Attaches even when another guest's definition holds the device.</summary>
+        /// <summary>Attaches even when another guest's definition holds the device, or past the limit of 32 assigned PCI devices.</summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
 
@@ -141,8 +141,9 @@ namespace GpuVirt.Commands
             {
                 var domain = ResolveDomain(group.Key, group.ToList(), ownership);
                 if (domain is null) continue;
-                var requests = Distinct(group);
+                var requests = WithinDeviceLimit(domain, Distinct(group), ownership);
                 WarnAboutCompanions(requests);
+                WarnAboutMmio(domain, requests, ownership);
 
                 var confirmed = new List<HostdevRequest>();
                 foreach (var request in requests)
@@ -199,6 +200,55 @@ namespace GpuVirt.Commands
                     }
                     WriteObject(written);
                 }
+            }
+        }
+
+        /// <summary>
+        /// The requests that keep the guest within the procedure's 32 assigned PCI devices; each one past it is refused
+        /// (HostdevLimitExceeded), or with -Force attached with a warning.
+        /// </summary>
+        private List<HostdevRequest> WithinDeviceLimit(string domain, List<HostdevRequest> requests, HostdevOwnership ownership)
+        {
+            var assigned = HostdevLimits.AssignedPciDevices(ownership.Hostdevs.Where(h => string.Equals(h.Domain, domain, StringComparison.Ordinal)));
+            var count = assigned.Count;
+            var kept = new List<HostdevRequest>(requests.Count);
+            foreach (var request in requests)
+            {
+                if (assigned.Contains(request.Source))
+                {
+                    kept.Add(request);
+                    continue;
+                }
+                if (count >= HostdevLimits.MaxAssignedDevices)
+                {
+                    var error = HostdevLimits.LimitExceeded(domain, request.Source, count);
+                    if (!Force)
+                    {
+                        WriteError(error);
+                        continue;
+                    }
+                    WriteWarning(error.Message.Split(new[] { " Remove one first" }, StringSplitOptions.None)[0] + " -Force attaches it anyway.");
+                }
+                count++;
+                kept.Add(request);
+            }
+            return kept;
+        }
+
+        /// <summary>Warns, pointing at Set-GuestMmioSpace, when the guest's 64-bit MMIO space will not hold its PCI hostdevs with these added.</summary>
+        private void WarnAboutMmio(string domain, IReadOnlyList<HostdevRequest> requests, HostdevOwnership ownership)
+        {
+            var definition = ownership.DefinitionOf(domain);
+            var adding = requests.Where(r => r.Source.Kind == HostdevKind.Pci).Select(r => r.Source.Address!.Value).ToList();
+            if (definition is null || adding.Count == 0) return;
+            try
+            {
+                var warning = HostdevLimits.MmioWarning(definition, adding, Inventory);
+                if (warning != null) WriteWarning(warning);
+            }
+            catch (GpuVirtException e)
+            {
+                WriteVerbose($"The 64-bit MMIO space of guest '{domain}' was not checked: {e.Message}");
             }
         }
 

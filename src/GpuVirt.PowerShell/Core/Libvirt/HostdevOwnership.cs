@@ -45,8 +45,14 @@ namespace GpuVirt.Core
                     if (seen.Add((hostdev.Domain, hostdev.Source))) hostdevs.Add(hostdev);
                 }
             }
-            return new HostdevOwnership(all, active, hostdevs);
+            return new HostdevOwnership(all, active, hostdevs) { Definitions = definitions };
         }
+
+        /// <summary>The definitions read: each guest's persistent one first, then the running ones.</summary>
+        public IReadOnlyList<DomainDefinition> Definitions { get; private set; } = Array.Empty<DomainDefinition>();
+
+        /// <summary>A guest's persistent definition as read; null when it was not read.</summary>
+        public DomainDefinition? DefinitionOf(string domain) => Definitions.FirstOrDefault(d => string.Equals(d.Name, domain, StringComparison.Ordinal));
 
         public bool HasDomain(string name) => Domains.Contains(name, StringComparer.Ordinal);
 

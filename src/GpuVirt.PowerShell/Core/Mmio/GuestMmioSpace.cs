@@ -30,7 +30,10 @@ namespace GpuVirt.Core
         /// <summary>The windows packed with their alignment.</summary>
         public ulong RequiredBytes { get; internal set; }
 
-        /// <summary>What the guest's 64-bit MMIO space should be: required plus headroom.</summary>
+        /// <summary>The smallest 64-bit MMIO space sure to hold the windows: required plus what aligning the first one may lose.</summary>
+        public ulong MinimumBytes { get; internal set; }
+
+        /// <summary>What Set-GuestMmioSpace gives a guest whose space is below <see cref="MinimumBytes"/>: required plus headroom.</summary>
         public ulong RecommendedBytes { get; internal set; }
 
         /// <summary>The definition's <c>&lt;pcihole64&gt;</c> in bytes; null when it sets none.</summary>
@@ -42,7 +45,7 @@ namespace GpuVirt.Core
         /// <summary>The guest-physical address the 64-bit MMIO space starts at.</summary>
         public ulong Hole64Start { get; internal set; }
 
-        /// <summary>The vCPU physical address bits that reach the end of the 64-bit MMIO space (the larger of the effective and recommended size).</summary>
+        /// <summary>The vCPU physical address bits that reach the end of the 64-bit MMIO space: the effective one when it fits, else the recommended one.</summary>
         public int RequiredPhysBits { get; internal set; }
 
         public string CpuMode { get; internal set; } = "custom";
@@ -57,7 +60,7 @@ namespace GpuVirt.Core
         /// <summary>The vCPU's physical address bits; null when they are the host's and those are unknown.</summary>
         public int? EffectivePhysBits { get; internal set; }
 
-        public bool HoleFits => EffectivePciHole64Bytes >= RecommendedBytes;
+        public bool HoleFits => EffectivePciHole64Bytes >= MinimumBytes;
 
         public bool PhysBitsFit => EffectivePhysBits is null || EffectivePhysBits >= RequiredPhysBits;
 
@@ -121,6 +124,7 @@ namespace GpuVirt.Core
                 BarBytes = requirement.BarBytes,
                 RequiredBytes = requirement.RequiredBytes,
                 RecommendedBytes = requirement.RecommendedBytes,
+                MinimumBytes = requirement.MinimumBytes,
                 PciHole64Bytes = definition.PciHole64Bytes,
                 EffectivePciHole64Bytes = definition.EffectiveHole64Bytes,
                 Hole64Start = definition.Hole64Start,
@@ -130,12 +134,12 @@ namespace GpuVirt.Core
                 HostPhysBits = hostBits,
                 EffectivePhysBits = definition.EffectivePhysBits(hostBits),
             };
-            space.RequiredPhysBits = MmioSize.BitsFor(space.Hole64Start + Math.Max(space.EffectivePciHole64Bytes, space.RecommendedBytes));
+            space.RequiredPhysBits = MmioSize.BitsFor(space.Hole64Start + (space.HoleFits ? space.EffectivePciHole64Bytes : space.RecommendedBytes));
             var missing = new List<string>();
             if (!space.HoleFits)
             {
                 missing.Add($"<pcihole64> of {MmioSize.Format(space.EffectivePciHole64Bytes)}" + (space.PciHole64Bytes is null ? " (QEMU's default)" : string.Empty)
-                    + $" is smaller than the {MmioSize.Format(space.RecommendedBytes)} the hostdevs' 64-bit BARs need ({MmioSize.Format(space.RequiredBytes)} with alignment, plus headroom)");
+                    + $" is smaller than the {MmioSize.Format(space.MinimumBytes)} the hostdevs' 64-bit BARs need ({MmioSize.Format(space.RequiredBytes)} with alignment, plus what aligning the first may lose); {MmioSize.Format(space.RecommendedBytes)} is recommended");
             }
             if (!space.PhysBitsFit)
             {

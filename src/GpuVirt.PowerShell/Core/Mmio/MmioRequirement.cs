@@ -106,6 +106,7 @@ namespace GpuVirt.Core
             BarBytes = windows.Aggregate(0UL, (s, w) => s + w.BarBytes);
             RequiredBytes = windows.Aggregate(0UL, (s, w) => s + w.Size);
             LargestAlignment = windows.Count == 0 ? 0 : windows.Max(w => w.Alignment);
+            MinimumBytes = RequiredBytes + (LargestAlignment > MmioSize.GiB ? LargestAlignment - MmioSize.GiB : 0);
             RecommendedBytes = windows.Count == 0 ? 0 : MmioSize.AlignUp(Math.Max(RequiredBytes + LargestAlignment, MmioSize.GiB), Math.Max(LargestAlignment, MmioSize.GiB));
         }
 
@@ -133,13 +134,19 @@ namespace GpuVirt.Core
         /// <summary>The windows packed: the smallest 64-bit MMIO space that holds them.</summary>
         public ulong RequiredBytes { get; }
 
+        /// <summary>
+        /// The smallest 64-bit MMIO space sure to hold the windows wherever QEMU starts it: QEMU aligns the start only to
+        /// 1 GiB, so aligning the first window may lose up to <see cref="LargestAlignment"/> less 1 GiB.
+        /// </summary>
+        public ulong MinimumBytes { get; }
+
         /// <summary>The largest window alignment.</summary>
         public ulong LargestAlignment { get; }
 
         /// <summary>
-        /// <see cref="RequiredBytes"/> plus one <see cref="LargestAlignment"/> of headroom (QEMU aligns the hole's start
-        /// only to 1 GiB, so aligning the first window may lose up to that much), rounded up to that alignment and to
-        /// whole GiB; zero when no function has a 64-bit BAR.
+        /// What to give the guest: <see cref="RequiredBytes"/> plus one <see cref="LargestAlignment"/> of headroom (more
+        /// than <see cref="MinimumBytes"/>), rounded up to that alignment and to whole GiB; zero when no function has a
+        /// 64-bit BAR.
         /// </summary>
         public ulong RecommendedBytes { get; }
     }
