@@ -22,7 +22,7 @@ namespace GpuVirt.Commands
                 {
                     return;
                 }
-                WriteObject(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder));
+                WriteObject(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder, LockTimeout, WriteVerbose));
             }
             catch (GpuVirtException e)
             {

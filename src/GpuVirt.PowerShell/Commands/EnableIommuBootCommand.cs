@@ -103,14 +103,14 @@ namespace GpuVirt.Commands
                 if (!plan.HasChanges)
                 {
                     WriteVerbose($"The kernel command line in {plan.Boot.File} already has what was asked; nothing to change.");
-                    WriteObject(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder));
+                    WriteObject(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder, LockTimeout, WriteVerbose));
                     return;
                 }
                 if (!ShouldProcess(plan.Describe(HostSystem), "Change the kernel command line and regenerate the boot configuration?\n" + plan.Describe(HostSystem), "Enable-IommuBoot"))
                 {
                     return;
                 }
-                WriteObject(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder));
+                WriteObject(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder, LockTimeout, WriteVerbose));
             }
             catch (GpuVirtException e)
             {

@@ -21,6 +21,40 @@ namespace GpuVirt.Commands
 
         protected override void StopProcessing() => _stop.Cancel();
 
+        /// <summary>The preference variable that bounds the wait for the host lock (seconds or a TimeSpan).</summary>
+        public const string LockTimeoutVariable = "GpuVirtLockTimeout";
+
+        /// <summary>How long to wait for another GpuVirt command that holds the host lock: <c>$GpuVirtLockTimeout</c>, else the default.</summary>
+        protected TimeSpan? LockTimeout => TimeoutPreference(LockTimeoutVariable);
+
+        /// <summary>
+        /// A time bound from a preference variable: a TimeSpan, a number of seconds, or text either way; null when
+        /// the variable is not set. Anything else (zero, negative, words) stops the command with a clear error.
+        /// </summary>
+        protected TimeSpan? TimeoutPreference(string variable)
+        {
+            var value = SessionState.PSVariable.GetValue(variable);
+            if (value is PSObject pso) value = pso.BaseObject;
+            if (value is null) return null;
+            TimeSpan? span = value switch
+            {
+                TimeSpan t => t,
+                int i => TimeSpan.FromSeconds(i),
+                long l => TimeSpan.FromSeconds(l),
+                double d when !double.IsNaN(d) && !double.IsInfinity(d) && d < int.MaxValue => TimeSpan.FromSeconds(d),
+                decimal m when m < int.MaxValue => TimeSpan.FromSeconds((double)m),
+                string text when double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var sec) && sec < int.MaxValue => TimeSpan.FromSeconds(sec),
+                string text when TimeSpan.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var ts) => ts,
+                _ => null,
+            };
+            if (span is null || span.Value <= TimeSpan.Zero)
+            {
+                ThrowTerminatingError(new GpuVirtException(ErrorIds.InvalidTimeoutPreference, ErrorKind.InvalidArgument,
+                    $"${variable} is '{value}': give a positive number of seconds or a TimeSpan (e.g. ${variable} = 600), or remove the variable for the default.", variable));
+            }
+            return span;
+        }
+
         /// <summary>True when the user gave the parameter (an enum parameter has no null to tell "not given").</summary>
         protected bool Given(string parameterName) => MyInvocation.BoundParameters.ContainsKey(parameterName);
 

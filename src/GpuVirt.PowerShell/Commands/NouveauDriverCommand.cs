@@ -37,7 +37,7 @@ namespace GpuVirt.Commands
                 progress.StatusDescription = "Running: " + command + " (this takes a while)";
                 progress.PercentComplete = count == 0 ? -1 : index * 100 / count;
                 WriteProgress(progress);
-            }, Recorder);
+            }, Recorder, LockTimeout, WriteVerbose);
             if (plan.HasChanges)
             {
                 progress.RecordType = ProgressRecordType.Completed;

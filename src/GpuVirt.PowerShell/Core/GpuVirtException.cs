@@ -97,7 +97,6 @@ namespace GpuVirt.Core
         public const string VgpuRemoveFailed = "VgpuRemoveFailed";
         public const string VgpuDefinitionConflict = "VgpuDefinitionConflict";
         public const string VgpuPersistenceNotSupported = "VgpuPersistenceNotSupported";
-        public const string VgpuLockFailed = "VgpuLockFailed";
         public const string MdevDefinitionInvalid = "MdevDefinitionInvalid";
         public const string MdevDefinitionWriteFailed = "MdevDefinitionWriteFailed";
         public const string VgpuConsoleNoMdevHostdev = "VgpuConsoleNoMdevHostdev";
@@ -132,5 +131,10 @@ namespace GpuVirt.Core
         public const string JournalChangeNotUndoable = "JournalChangeNotUndoable";
         public const string JournalTargetChanged = "JournalTargetChanged";
         public const string JournalUndoFailed = "JournalUndoFailed";
+
+        // Concurrency, time bounds and host integrity (the host lock, program time bounds)
+        public const string HostLockTimedOut = "HostLockTimedOut";
+        public const string HostLockFailed = "HostLockFailed";
+        public const string InvalidTimeoutPreference = "InvalidTimeoutPreference";
     }
 }

@@ -126,6 +126,8 @@ namespace GpuVirt.Core
             _root = root;
         }
 
+        public HostRoot Root => _root;
+
         public List<FileWrite> Writes { get; } = new List<FileWrite>();
         public List<HostCommand> Commands { get; } = new List<HostCommand>();
 
@@ -136,6 +138,22 @@ namespace GpuVirt.Core
         public Action<HostCommand, int, int>? Progress { get; set; }
 
         public bool IsEmpty => Writes.Count == 0 && Commands.Count == 0;
+
+        /// <summary>
+        /// The files this transaction was planned from that hold something else now (another command changed them
+        /// since they were read). Called under the host lock, right before <see cref="Execute"/>.
+        /// </summary>
+        public IReadOnlyList<string> ChangedSincePlanned()
+        {
+            var changed = new List<string>();
+            foreach (var w in Writes)
+            {
+                var full = _root.Resolve(w.HostPath);
+                var now = File.Exists(full) ? HostFiles.ReadText(full, w.HostPath) : null;
+                if (!string.Equals(now, w.Original, StringComparison.Ordinal)) changed.Add(w.HostPath);
+            }
+            return changed;
+        }
 
         /// <summary>Fails, changing nothing, when a file cannot be written or a program is missing.</summary>
         public void Preflight()

@@ -61,6 +61,9 @@ namespace GpuVirt.Core
 
         public bool HasChanges => Transaction.Writes.Count > 0;
 
+        /// <summary>Plans the same request again from the files as they are now (used under the host lock).</summary>
+        internal Func<IommuBootPlan>? Replan { get; set; }
+
         public IReadOnlyList<string> Files => Transaction.Writes.Select(w => w.HostPath).ToList();
         public IReadOnlyList<string> Commands => Transaction.Commands.Select(c => c.ToString()).ToList();
 
@@ -223,7 +226,10 @@ namespace GpuVirt.Core
             var keys = requirements.Select(r => r.Key).ToList();
             var reboot = RebootRequired(root, after, keys, result.Edits.Count > 0);
             var (added, removed) = Summarize(result.Edits);
-            return new IommuBootPlan("Enable-IommuBoot", boot, transaction, original is null ? null : before.ArgumentLine, after.ArgumentLine, added, removed, warnings, reboot);
+            return new IommuBootPlan("Enable-IommuBoot", boot, transaction, original is null ? null : before.ArgumentLine, after.ArgumentLine, added, removed, warnings, reboot)
+            {
+                Replan = () => PlanEnable(root, request),
+            };
         }
 
         public static IommuBootPlan PlanDisable(HostRoot root, BootLoaderFamily? family = null)
@@ -298,25 +304,53 @@ namespace GpuVirt.Core
             var keys = userEdits.Select(e => e.Key).Where(k => k.Length > 0).ToList();
             var reboot = afterMain != null && RebootRequired(root, afterMain, keys, userEdits.Count > 0);
             // Undoing swaps the roles: what Enable added is removed now, and what it replaced comes back.
-            return new IommuBootPlan("Disable-IommuBoot", boot, transaction, beforeLine, afterLine, removed, added, warnings, reboot);
+            return new IommuBootPlan("Disable-IommuBoot", boot, transaction, beforeLine, afterLine, removed, added, warnings, reboot)
+            {
+                Replan = () => PlanDisable(root, family),
+            };
         }
 
-        /// <summary>Carries a plan out; returns the change record.</summary>
-        public static BootChange Apply(HostRoot root, IommuBootPlan plan, ProcessRunner runner, CancellationToken cancellationToken = default, ChangeRecorder? recorder = null)
+        /// <summary>
+        /// Carries a plan out under the host lock; returns the change record. Under the lock the files are read
+        /// again: when another command changed one since the plan was made (two Enable-IommuBoot at once), the same
+        /// request is planned again from what is there now, so that nothing the other command wrote is lost, and the
+        /// log is told why. <paramref name="lockTimeout"/> bounds the wait for the lock (null: the default).
+        /// </summary>
+        public static BootChange Apply(HostRoot root, IommuBootPlan plan, ProcessRunner runner, CancellationToken cancellationToken = default,
+            ChangeRecorder? recorder = null, TimeSpan? lockTimeout = null, Action<string>? log = null)
         {
-            if (!plan.HasChanges)
+            // What cannot be written (not root, a read-only image) is told about the file itself, before the lock.
+            if (plan.HasChanges) plan.Transaction.Preflight();
+            using (HostLock.Acquire(root, "change the kernel command line", cancellationToken, lockTimeout, log))
             {
-                return new BootChange(plan.Action, plan.Boot.Family, null, Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);
+                plan = Current(plan, log);
+                if (!plan.HasChanges)
+                {
+                    return new BootChange(plan.Action, plan.Boot.Family, null, Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);
+                }
+                var record = new ChangeRecord
+                {
+                    Target = plan.Boot.File,
+                    Action = plan.Action == "Enable-IommuBoot" ? "Add kernel arguments and regenerate the boot configuration" : "Take back kernel arguments and regenerate the boot configuration",
+                    RebootRequired = true,
+                };
+                record.Changes.Add(new ChangeDetail("kernel arguments of " + plan.Boot.File, plan.BeforeArguments, plan.AfterArguments));
+                var (files, commands) = plan.Transaction.Execute(runner, cancellationToken, recorder, record);
+                return new BootChange(plan.Action, plan.Boot.Family, null, files, plan.ArgumentsAdded, plan.ArgumentsRemoved, commands, plan.RebootRequired);
             }
-            var record = new ChangeRecord
-            {
-                Target = plan.Boot.File,
-                Action = plan.Action == "Enable-IommuBoot" ? "Add kernel arguments and regenerate the boot configuration" : "Take back kernel arguments and regenerate the boot configuration",
-                RebootRequired = true,
-            };
-            record.Changes.Add(new ChangeDetail("kernel arguments of " + plan.Boot.File, plan.BeforeArguments, plan.AfterArguments));
-            var (files, commands) = plan.Transaction.Execute(runner, cancellationToken, recorder, record);
-            return new BootChange(plan.Action, plan.Boot.Family, null, files, plan.ArgumentsAdded, plan.ArgumentsRemoved, commands, plan.RebootRequired);
+        }
+
+        /// <summary>The plan, or the same request planned again when a file it was made from changed since.</summary>
+        private static IommuBootPlan Current(IommuBootPlan plan, Action<string>? log)
+        {
+            if (plan.Replan is null) return plan;
+            var changed = plan.Transaction.ChangedSincePlanned();
+            if (changed.Count == 0 && plan.HasChanges) return plan;
+            var again = plan.Replan();
+            if (changed.Count == 0 && !again.HasChanges) return plan;
+            log?.Invoke($"{string.Join(", ", changed.DefaultIfEmpty(again.Boot.File))} changed since this command read it (another command ran meanwhile): planned again from the files as they are now. " +
+                        $"Now: {(again.HasChanges ? again.Describe(again.Transaction.Root) : "nothing left to change")}");
+            return again;
         }
 
         private static string? ReadIfExists(HostRoot root, string hostPath)

@@ -41,6 +41,9 @@ namespace GpuVirt.Core
         public bool RebootRequired { get; }
         public bool HasChanges => Transaction.Writes.Count > 0;
 
+        /// <summary>Plans the same request again from the files as they are now (used under the host lock).</summary>
+        internal Func<NouveauPlan>? Replan { get; set; }
+
         public string Describe(HostRoot root)
         {
             var lines = new List<string> { Action + ":" };
@@ -137,7 +140,10 @@ namespace GpuVirt.Core
                 transaction.Commands.Add(Regenerate(chosen, allKernels));
             }
             var loaded = Directory.Exists(root.Resolve(HostPaths.SysModule + "/nouveau"));
-            return new NouveauPlan("Disable-NouveauDriver", chosen, transaction, already, warnings, transaction.Writes.Count > 0 || loaded);
+            return new NouveauPlan("Disable-NouveauDriver", chosen, transaction, already, warnings, transaction.Writes.Count > 0 || loaded)
+            {
+                Replan = () => PlanDisable(root, name, allKernels, tool),
+            };
         }
 
         /// <summary>Plans the undo: removes the file Disable-NouveauDriver wrote (and nothing else), then a new initramfs.</summary>
@@ -165,28 +171,50 @@ namespace GpuVirt.Core
             }
             var other = FindBlacklist(root, file);
             if (other != null) warnings.Add($"'{other}' blacklists nouveau too and is not changed: nouveau stays off until it is removed.");
-            return new NouveauPlan("Enable-NouveauDriver", chosen, transaction, other, warnings, transaction.Writes.Count > 0);
+            return new NouveauPlan("Enable-NouveauDriver", chosen, transaction, other, warnings, transaction.Writes.Count > 0)
+            {
+                Replan = () => PlanEnable(root, name, allKernels, tool),
+            };
         }
 
-        public static BootChange Apply(HostRoot root, NouveauPlan plan, ProcessRunner runner, CancellationToken cancellationToken = default, Action<HostCommand, int, int>? progress = null,
-            ChangeRecorder? recorder = null)
+        /// <summary>
+        /// Carries a plan out under the host lock. A modprobe file that changed since the plan was made (another
+        /// command) gets the request planned again from what is there now.
+        /// </summary>
+        public static BootChange Apply(HostRoot root, NouveauPlan plan, ProcessRunner runner, CancellationToken cancellationToken = default,
+            Action<HostCommand, int, int>? progress = null, ChangeRecorder? recorder = null, TimeSpan? lockTimeout = null, Action<string>? log = null)
         {
-            var tool = plan.Tool == InitramfsTool.Dracut ? "dracut" : "update-initramfs";
-            if (!plan.HasChanges)
+            // What cannot be written (not root, a read-only image) is told about the file itself, before the lock.
+            if (plan.HasChanges) plan.Transaction.Preflight();
+            using (HostLock.Acquire(root, "change the nouveau blacklist", cancellationToken, lockTimeout, log))
             {
-                return new BootChange(plan.Action, null, tool, Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);
+                var changed = plan.Transaction.ChangedSincePlanned();
+                if (plan.Replan != null && (changed.Count > 0 || !plan.HasChanges))
+                {
+                    var again = plan.Replan();
+                    if (changed.Count > 0 || again.HasChanges)
+                    {
+                        log?.Invoke($"{string.Join(", ", changed.DefaultIfEmpty(ModprobeDirectory))} changed since this command read it (another command ran meanwhile): planned again from the files as they are now.");
+                        plan = again;
+                    }
+                }
+                var tool = plan.Tool == InitramfsTool.Dracut ? "dracut" : "update-initramfs";
+                if (!plan.HasChanges)
+                {
+                    return new BootChange(plan.Action, null, tool, Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);
+                }
+                plan.Transaction.Progress = progress;
+                var write = plan.Transaction.Writes[0];
+                var record = new ChangeRecord
+                {
+                    Target = write.HostPath,
+                    Action = (plan.Action == "Disable-NouveauDriver" ? "Blacklist nouveau" : "Remove the nouveau blacklist") + " and regenerate the initramfs",
+                    RebootRequired = true,
+                };
+                record.Changes.Add(new ChangeDetail(write.HostPath, write.Before, write.After));
+                var (files, commands) = plan.Transaction.Execute(runner, cancellationToken, recorder, record);
+                return new BootChange(plan.Action, null, tool, files, Array.Empty<string>(), Array.Empty<string>(), commands, plan.RebootRequired);
             }
-            plan.Transaction.Progress = progress;
-            var write = plan.Transaction.Writes[0];
-            var record = new ChangeRecord
-            {
-                Target = write.HostPath,
-                Action = (plan.Action == "Disable-NouveauDriver" ? "Blacklist nouveau" : "Remove the nouveau blacklist") + " and regenerate the initramfs",
-                RebootRequired = true,
-            };
-            record.Changes.Add(new ChangeDetail(write.HostPath, write.Before, write.After));
-            var (files, commands) = plan.Transaction.Execute(runner, cancellationToken, recorder, record);
-            return new BootChange(plan.Action, null, tool, files, Array.Empty<string>(), Array.Empty<string>(), commands, plan.RebootRequired);
         }
     }
 }

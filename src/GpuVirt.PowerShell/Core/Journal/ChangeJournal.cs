@@ -29,7 +29,6 @@ namespace GpuVirt.Core
     public sealed class ChangeJournal
     {
         public const string HostPath = "/var/lib/gpuvirt/journal.json";
-        public const string LockPath = "/run/lock/gpuvirt-journal.lock";
         public const string FormatName = "GpuVirt change journal";
 
         /// <summary>The version this module writes; it reads this one and older ones.</summary>
@@ -56,7 +55,8 @@ namespace GpuVirt.Core
         /// </summary>
         internal JournalSession Open(bool importBootEdits, CancellationToken cancellationToken, Action<string>? waiting)
         {
-            var lockHandle = VgpuLock.Acquire(Root, LockPath, "writing the change journal", cancellationToken, waiting);
+            // The host's one lock (re-entrant): a command that changes the host and journals it holds it already.
+            var lockHandle = HostLock.Acquire(Root, "write the change journal", cancellationToken, null, waiting);
             try
             {
                 return new JournalSession(this, lockHandle, importBootEdits);

@@ -35,6 +35,9 @@ namespace GpuVirt.Core
         /// <summary>mdevctl, used for definitions when the root is the live host and it is installed; null otherwise.</summary>
         public string? Mdevctl { get; set; }
 
+        /// <summary>How long to wait for another command that holds the host lock (null: <see cref="HostLock.DefaultTimeout"/>).</summary>
+        public TimeSpan? LockTimeout { get; set; }
+
         /// <summary>How long to wait for the kernel to show a created device (or drop a removed one).</summary>
         public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(3);
 
@@ -92,7 +95,7 @@ namespace GpuVirt.Core
             var create = Path.Combine(typeDir, "create");
             var createHostPath = Root.ToHostPath(create);
 
-            using (VgpuLock.Acquire(Root, ct, _log))
+            using (HostLock.Acquire(Root, "create a vGPU", ct, LockTimeout, _log))
             {
                 // Re-read under the lock: another command may have taken the last instance since the type was read.
                 var available = Sysfs.TryReadInt(Path.Combine(typeDir, "available_instances"));
@@ -187,7 +190,7 @@ namespace GpuVirt.Core
                     $"'{type.DisplayName}' on {type.Parent} is an SR-IOV vGPU: mdevctl definitions cover mediated devices only, " +
                     "so -Persistent cannot apply. Set the type again after a reboot (or from a boot-time unit).", type.ToString());
             }
-            using (VgpuLock.Acquire(Root, ct, _log))
+            using (HostLock.Acquire(Root, "create a vGPU", ct, LockTimeout, _log))
             {
                 var candidates = type.ParentAddress is PciAddress pa && Inventory.IsSriovVgpuFunction(pa)
                     ? new[] { pa }
