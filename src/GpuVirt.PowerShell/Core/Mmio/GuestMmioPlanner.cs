@@ -165,6 +165,15 @@ namespace GpuVirt.Core
         {
             if (!plan.HasChanges) return plan.Before;
             recorder?.Check();
+            // The host lock makes the re-read, the define and its journal record one step among GpuVirt's commands.
+            using (HostLock.Acquire(inventory.Root, "change the definition of guest '" + plan.Domain + "'"))
+            {
+                return ApplyLocked(plan, virsh, inventory, recorder);
+            }
+        }
+
+        private static GuestMmioSpace ApplyLocked(GuestMmioPlan plan, Virsh virsh, PciInventory inventory, ChangeRecorder? recorder)
+        {
             var current = virsh.ReadDefinitionForEdit(plan.Domain);
             if (!string.Equals(current, plan.BaseXml, StringComparison.Ordinal))
             {
