@@ -32,6 +32,21 @@ public class BuilderAndCliTests
     }
 
     [Fact]
+    public void LeavesPagesNamedInCapitalsAloneButStillReadsEveryOtherPage()
+    {
+        using var temp = new TempDirectory();
+        string page = Fixture.Read(Fixture.CmdletPage);
+        temp.Write(Fixture.CmdletPage, page);
+        temp.Write("ARCHITECTURE.md", "# How the module is built\n\nNo front matter: a page for people who read the code.\n");
+        var result = HelpBuilder.Build(temp.Docs, temp.Out);
+        Assert.True(result.Succeeded);
+        Assert.Single(result.Written);
+
+        temp.Write("Architecture.md", "# Not in capitals\n");
+        Assert.Single(HelpBuilder.Build(temp.Docs, temp.Out).Errors);
+    }
+
+    [Fact]
     public void TheSameCommandTwiceIsAnError()
     {
         using var temp = new TempDirectory();

@@ -40,22 +40,4 @@ public class HostReadinessTests
         Assert.False(GpuReset.HasFlr(Config(root, loop)));
         Assert.Null(GpuReset.HasFlr(Path.Combine(root.Path, "missing")));
     }
-
-    [Fact]
-    public void Counts_pci_hostdevs_and_vfio_pci_mediated_devices_once_each_toward_the_limit()
-    {
-        var a = PciAddress.Parse("0000:02:00.0");
-        var uuid = Guid.NewGuid();
-        var hostdevs = new[]
-        {
-            new Hostdev("vm", HostdevSource.Pci(a), "<hostdev/>"),
-            new Hostdev("vm", HostdevSource.Pci(a), "<hostdev/>"),
-            new Hostdev("vm", HostdevSource.Mdev(uuid), "<hostdev/>") { Model = "vfio-pci" },
-            new Hostdev("vm", HostdevSource.Mdev(Guid.NewGuid()), "<hostdev/>") { Model = "vfio-ccw" },
-        };
-        Assert.Equal(new[] { HostdevSource.Pci(a), HostdevSource.Mdev(uuid) }, HostdevLimits.AssignedPciDevices(hostdevs));
-        var e = HostdevLimits.LimitExceeded("vm", HostdevSource.Pci(a), 32);
-        Assert.Equal(ErrorIds.HostdevLimitExceeded, e.ErrorId);
-        Assert.StartsWith("Guest 'vm' already has 32 assigned PCI devices; 0000:02:00.0 would be past the limit of 32", e.Message);
-    }
 }

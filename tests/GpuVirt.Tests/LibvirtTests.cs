@@ -1,4 +1,5 @@
 using GpuVirt.Core;
+using GpuVirt.Core.Planning;
 using GpuVirt.Fixtures;
 
 namespace GpuVirt.Tests;
@@ -189,11 +190,13 @@ public class LibvirtTests : IClassFixture<EmbeddedLibvirt>
         Assert.Empty(ownership.OwnersOf(device, except: holder));
         Assert.Empty(ownership.OwnersOf(PciAddress.Parse("0000:0b:00.0")));
 
-        var error = ownership.InUseError(HostdevSource.Mdev(uuid), "other-guest")!;
-        Assert.Equal(ErrorIds.HostdevInUse, error.ErrorId);
-        Assert.Contains("'" + holder + "'", error.Message);
-        Assert.Contains("each vGPU UUID is assigned to one guest at a time", error.Message);
-        Assert.Null(ownership.InUseError(HostdevSource.Pci(device), holder));
+        var refusal = ownership.InUse(HostdevSource.Mdev(uuid), "other-guest")!;
+        Assert.Equal(ErrorIds.HostdevInUse, refusal.Error.ErrorId);
+        Assert.Contains("'" + holder + "'", refusal.Error.Message);
+        Assert.Contains("each vGPU UUID is assigned to one guest at a time", refusal.Error.Message);
+        Assert.True(refusal.Overridable);
+        Assert.EndsWith("(each vGPU UUID is assigned to one guest at a time). -Force attaches it anyway.", refusal.OverriddenWarning);
+        Assert.Null(ownership.InUse(HostdevSource.Pci(device), holder));
     }
 
     [Fact]

@@ -61,61 +61,6 @@ Describe 'Inventory on a real kernel' {
     }
 }
 
-Describe 'Test-GpuVirtHost on a real kernel' {
-    BeforeAll {
-        $script:Checks = @(Test-GpuVirtHost -Connect test:///default)
-        function Get-Verdict([string] $Name, [string] $Device) {
-            $found = @($Checks | Where-Object { $_.Name -eq $Name -and ((-not $Device) -or "$($_.Device)" -eq $Device) })
-            $found.Count | Should -Be 1 -Because "one '$Name' check $Device"
-            "$($found[0].Status)"
-        }
-    }
-
-    It 'judges the CPU, KVM, the IOMMU, interrupt remapping and vfio as the guest shows them' {
-        $flags = ((Get-Content /proc/cpuinfo | Where-Object { $_ -like 'flags*' } | Select-Object -First 1) -split '\s+')
-        Get-Verdict 'CPU virtualization' | Should -Be $(if ($flags -contains 'vmx' -or $flags -contains 'svm') { 'Pass' } else { 'Fail' })
-        Get-Verdict '/dev/kvm' | Should -Be $(if (Test-Path /dev/kvm) { 'Pass' } else { 'Fail' })
-        # The emulated Intel IOMMU: a DMAR unit, groups, and interrupt remapping (intremap=on).
-        @(Get-ChildItem /sys/class/iommu).Count | Should -BeGreaterThan 0
-        Get-Verdict 'IOMMU active' | Should -Be 'Pass'
-        (Get-Content -Raw /proc/interrupts) | Should -Match ' IR-'
-        Get-Verdict 'Interrupt remapping' | Should -Be 'Pass'
-        $vfio = @('vfio', 'vfio_pci', 'vfio_iommu_type1' | Where-Object { -not (Test-Path "/sys/module/$_") })
-        Get-Verdict 'vfio modules' | Should -Be $(if ($vfio.Count -eq 0) { 'Pass' } else { 'Warn' })
-        Get-Verdict 'ACS override' | Should -Be $(if ((Get-Content /proc/cmdline) -match 'pcie_acs_override=') { 'Warn' } else { 'Pass' })
-        $boot = Get-IommuBootStatus
-        Get-Verdict 'Kernel arguments' | Should -Be $(if (-not $boot.BootLoader -or $boot.RebootPending) { 'Warn' } else { 'Pass' })
-        Get-Verdict 'libvirt' | Should -Be 'Pass'
-    }
-
-    It 'judges each GPU''s group, console role and reset from the kernel''s own attributes' {
-        @($Checks | Where-Object Name -eq 'Reset').Count | Should -Be $Gpus.Count
-        foreach ($gpu in $Gpus) {
-            $a = $gpu.Address.ToString()
-            $group = $gpu | Get-IommuGroup
-            $alone = @($group.Endpoints | Where-Object { -not $_.Address.IsSameSlot($gpu.Address) }).Count -eq 0
-            Get-Verdict 'IOMMU group' $a | Should -Be $(if ($group.IsViable -and $alone) { 'Pass' } else { 'Warn' }) -Because "group of $a"
-            $bootVga = (Test-Path "/sys/bus/pci/devices/$a/boot_vga") -and (Get-Content "/sys/bus/pci/devices/$a/boot_vga") -eq '1'
-            Get-Verdict 'Console GPU' $a | Should -Be $(if ($bootVga) { 'Warn' } else { 'Pass' }) -Because "console role of $a"
-            $methods = "$(Get-Content "/sys/bus/pci/devices/$a/reset_method" -ErrorAction SilentlyContinue)".Trim()
-            if ($methods) { Get-Verdict 'Reset' $a | Should -Be 'Pass' -Because "reset_method of $a is '$methods'" }
-        }
-        # The std VGA is the console; the secondary VGA shares its group with the NIC behind the PCIe-to-PCI bridge.
-        Get-Verdict 'Console GPU' $StdVga.Address.ToString() | Should -Be 'Warn'
-        Get-Verdict 'IOMMU group' $SecondaryVga.Address.ToString() | Should -Be 'Warn'
-    }
-
-    It 'adds the vGPU host checks exactly when the kernel has mediated-device parents' {
-        $parents = @(Get-ChildItem /sys/class/mdev_bus -ErrorAction SilentlyContinue)
-        $vgpu = @($Checks | Where-Object Name -like 'vGPU: *')
-        if ($parents.Count -gt 0) {
-            $vgpu.Count | Should -Be 4
-            Get-Verdict 'vGPU: vGPU parent devices present' | Should -Be 'Pass'
-        }
-        else { $vgpu.Count | Should -Be 0 }
-    }
-}
-
 Describe 'Host driver detach on a real kernel' {
     It 'Dismount-GpuHostDriver binds the virtio-gpu and its audio function to vfio-pci, and Mount-GpuHostDriver gives them back' {
         $addresses = @($VirtioGpu.Address.ToString(), $VirtioGpu.Companions[0].Address.ToString())

@@ -38,8 +38,13 @@ internal static class HelpBuilder
         {
             try
             {
-                var source = MarkdownSource.Load(file);
                 string stem = Path.GetFileNameWithoutExtension(file);
+                if (IsProjectDocument(stem))
+                {
+                    continue;
+                }
+
+                var source = MarkdownSource.Load(file);
                 if (stem.StartsWith("about_", StringComparison.OrdinalIgnoreCase))
                 {
                     topics.Add(AboutTopicReader.Read(source, stem));
@@ -93,6 +98,13 @@ internal static class HelpBuilder
     }
 
     /// <summary>The page's 'document type': 'cmdlet' or 'module'; anything else breaks the schema.</summary>
+    /// <summary>
+    /// A page named in capitals (ARCHITECTURE.md, README.md: a word of four letters or more, no verb-noun dash) is about
+    /// the project, not help for a command or topic: the builder leaves it alone.
+    /// </summary>
+    internal static bool IsProjectDocument(string stem) =>
+        stem.Length >= 4 && stem.All(c => (c >= 'A' && c <= 'Z') || c == '_');
+
     internal static string DocumentType(MarkdownSource source)
     {
         if (source.FrontMatter is not { } frontMatter)

@@ -1,9 +1,9 @@
 using System;
 using System.Collections.Generic;
-using System.IO;
 using System.Linq;
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Commands
 {
@@ -61,11 +61,22 @@ namespace GpuVirt.Commands
         [Parameter]
         public SwitchParameter Live { get; set; }
 
-        /// <summary>Attaches even when another guest's definition holds the device, or past the limit of 32 assigned PCI devices.</summary>
+        /// <summary>Attaches even when another guest's definition holds the device.</summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
 
-        private DeviceChangeScope Scope => DeviceChangeScopeExtensions.From(Persistent, Config, Live);
+        private HostdevPlanner? _planner;
+
+        private HostdevPlanner Planner => _planner ??= new HostdevPlanner(new ChangeHost(HostSystem, Connect), Virsh, () => Inventory);
+
+        private HostdevAttachOptions Options => new HostdevAttachOptions
+        {
+            Unmanaged = Unmanaged,
+            Display = Display,
+            IncludeCompanion = IncludeCompanion,
+            Scope = DeviceChangeScopeExtensions.From(Persistent, Config, Live),
+            Force = Force,
+        };
 
         protected override void ProcessRecord()
         {
@@ -80,56 +91,28 @@ namespace GpuVirt.Commands
                 return;
             }
 
+            var options = Options;
             foreach (var source in HostdevSelector.Sources(Address, Uuid, MyInvocation.ExpectingInput, WriteError))
             {
-                if (source.Kind == HostdevKind.Mdev)
+                var warnings = new List<string>();
+                try
                 {
-                    var path = Path.Combine(HostSystem.Resolve(HostPaths.MdevDevices), source.ToString());
-                    if (!Directory.Exists(path))
-                    {
-                        WriteWarning($"The mediated device {source} does not exist on this host ('{HostPaths.MdevDevices}/{source}'): the guest will not start until it is created (New-VgpuDevice).");
-                    }
-                    _requests.Add(new HostdevRequest(domain, source, managed: false, display: Display));
-                    continue;
+                    _requests.AddRange(Planner.Ask(domain, source, options, warnings));
                 }
-
-                var address = source.Address!.Value;
-                if (Display)
+                catch (GpuVirtException e)
                 {
-                    WriteError(new GpuVirtException(ErrorIds.HostdevDisplayNotSupported, ErrorKind.InvalidArgument,
-                        $"-Display applies to mediated devices (vGPUs) only; {address} is a whole PCI function.", address.ToString()));
-                    continue;
+                    WriteError(e);
                 }
-                var device = Inventory.Find(address);
-                if (device is null)
-                {
-                    WriteError(PciInventory.NotFound(address, address.ToString()));
-                    continue;
-                }
-                if (device.IsBridge)
-                {
-                    WriteError(new GpuVirtException(ErrorIds.HostdevNotAssignable, ErrorKind.InvalidArgument,
-                        $"{address} is a PCI bridge or port; only endpoints can be given to a guest.", address.ToString()));
-                    continue;
-                }
-                _requests.Add(new HostdevRequest(domain, source, managed: !Unmanaged));
-                if (IncludeCompanion)
-                {
-                    foreach (var companion in AssignmentCompanions.Of(Inventory, device))
-                    {
-                        _requests.Add(new HostdevRequest(domain, HostdevSource.Pci(companion.Address), managed: !Unmanaged) { CompanionOf = address });
-                    }
-                }
+                foreach (var warning in warnings) WriteWarning(warning);
             }
         }
 
         protected override void EndProcessing()
         {
             if (_requests.Count == 0) return;
-            HostdevOwnership ownership;
             try
             {
-                ownership = HostdevOwnership.Read(Virsh);
+                _ = Planner.Ownership;
             }
             catch (GpuVirtException e)
             {
@@ -137,157 +120,32 @@ namespace GpuVirt.Commands
                 return;
             }
 
+            var options = Options;
             foreach (var group in _requests.GroupBy(r => r.Domain, StringComparer.Ordinal))
             {
-                var domain = ResolveDomain(group.Key, group.ToList(), ownership);
-                if (domain is null) continue;
-                var requests = WithinDeviceLimit(domain, Distinct(group), ownership);
-                WarnAboutCompanions(requests);
-                WarnAboutMmio(domain, requests, ownership);
-
-                var confirmed = new List<HostdevRequest>();
-                foreach (var request in requests)
-                {
-                    var inUse = ownership.InUseError(request.Source, domain);
-                    if (inUse != null)
-                    {
-                        if (!Force)
-                        {
-                            WriteError(inUse);
-                            continue;
-                        }
-                        WriteWarning(inUse.Message.Split(new[] { " Remove it there" }, StringSplitOptions.None)[0] + " -Force attaches it anyway.");
-                    }
-                    var commandLine = Virsh.CommandLine(VirshCommand.AttachDevice(domain, "<temporary file>", Scope));
-                    var description = $"Attach {request.Describe()} to guest '{domain}':{Environment.NewLine}{commandLine}{Environment.NewLine}{request.Xml.TrimEnd()}";
-                    if (ShouldProcess(description, $"Attach {request.Describe()} to guest '{domain}'?", "Add-GpuHostdev"))
-                    {
-                        confirmed.Add(request);
-                    }
-                }
-                if (confirmed.Count == 0) continue;
-
-                IReadOnlyList<DeviceChangeOutcome> outcomes;
-                DomainDefinition? after;
+                IReadOnlyList<ChangePlan<Hostdev>> plans;
                 try
                 {
-                    Recorder.Check();
-                    (outcomes, after) = Virsh.ChangeDevices(domain, confirmed.Select(r => r.Xml).ToList(), Scope, attach: true, readBack: true);
+                    plans = Planner.PlanAttach(group.Key, group.ToList(), options);
                 }
                 catch (GpuVirtException e)
                 {
-                    ThrowTerminatingError(e);
-                    return;
-                }
-                foreach (var outcome in outcomes)
-                {
-                    var request = confirmed[outcome.Index];
-                    if (outcome.Error != null)
-                    {
-                        WriteError(new GpuVirtException(outcome.Error.ErrorId, outcome.Error.Kind,
-                            $"Cannot attach {request.Describe()} to guest '{domain}'. {outcome.Error.Message}", request.Source.ToString(), outcome.Error));
-                        continue;
-                    }
-                    var written = after?.Hostdevs.FirstOrDefault(h => h.Source == request.Source)
-                        ?? DomainXml.ParseHostdev(domain, request.Xml);
-                    try
-                    {
-                        Recorder.Record(request.Journaled(domain, Scope, attach: true, written.Xml));
-                    }
-                    catch (GpuVirtException e)
-                    {
-                        WriteError(e);
-                    }
-                    WriteObject(written);
-                }
-            }
-        }
-
-        /// <summary>
-        /// The requests that keep the guest within the procedure's 32 assigned PCI devices; each one past it is refused
-        /// (HostdevLimitExceeded), or with -Force attached with a warning.
-        /// </summary>
-        private List<HostdevRequest> WithinDeviceLimit(string domain, List<HostdevRequest> requests, HostdevOwnership ownership)
-        {
-            var assigned = HostdevLimits.AssignedPciDevices(ownership.Hostdevs.Where(h => string.Equals(h.Domain, domain, StringComparison.Ordinal)));
-            var count = assigned.Count;
-            var kept = new List<HostdevRequest>(requests.Count);
-            foreach (var request in requests)
-            {
-                if (assigned.Contains(request.Source))
-                {
-                    kept.Add(request);
+                    WriteError(e);
                     continue;
                 }
-                if (count >= HostdevLimits.MaxAssignedDevices)
+                var confirmed = plans.Where(ShouldApply).ToList();
+                if (confirmed.Count == 0) continue;
+                var outcomes = Executor.ApplyEach(confirmed);
+                for (var i = 0; i < outcomes.Count; i++)
                 {
-                    var error = HostdevLimits.LimitExceeded(domain, request.Source, count);
-                    if (!Force)
+                    if (outcomes[i].Error != null)
                     {
-                        WriteError(error);
+                        WriteError(outcomes[i].Error!);
                         continue;
                     }
-                    WriteWarning(error.Message.Split(new[] { " Remove one first" }, StringSplitOptions.None)[0] + " -Force attaches it anyway.");
+                    WriteApplied(confirmed[i]);
+                    WriteObject(confirmed[i].Result());
                 }
-                count++;
-                kept.Add(request);
-            }
-            return kept;
-        }
-
-        /// <summary>Warns, pointing at Set-GuestMmioSpace, when the guest's 64-bit MMIO space will not hold its PCI hostdevs with these added.</summary>
-        private void WarnAboutMmio(string domain, IReadOnlyList<HostdevRequest> requests, HostdevOwnership ownership)
-        {
-            var definition = ownership.DefinitionOf(domain);
-            var adding = requests.Where(r => r.Source.Kind == HostdevKind.Pci).Select(r => r.Source.Address!.Value).ToList();
-            if (definition is null || adding.Count == 0) return;
-            try
-            {
-                var warning = HostdevLimits.MmioWarning(definition, adding, Inventory);
-                if (warning != null) WriteWarning(warning);
-            }
-            catch (GpuVirtException e)
-            {
-                WriteVerbose($"The 64-bit MMIO space of guest '{domain}' was not checked: {e.Message}");
-            }
-        }
-
-        /// <summary>The guest's name as libvirt knows it (a UUID or id resolves to it); null after a DomainNotFound error.</summary>
-        private string? ResolveDomain(string domain, IReadOnlyList<HostdevRequest> requests, HostdevOwnership ownership)
-        {
-            if (ownership.HasDomain(domain)) return domain;
-            try
-            {
-                return Virsh.ResolveDomain(domain, ownership.Domains);
-            }
-            catch (GpuVirtException e)
-            {
-                var devices = string.Join(", ", requests.Select(r => r.Source.ToString()));
-                WriteError(new GpuVirtException(e.ErrorId, e.Kind, $"{e.Message} Nothing was attached ({devices}).", domain, e));
-                return null;
-            }
-        }
-
-        private static List<HostdevRequest> Distinct(IEnumerable<HostdevRequest> requests)
-        {
-            var seen = new HashSet<HostdevSource>();
-            return requests.Where(r => seen.Add(r.Source)).ToList();
-        }
-
-        /// <summary>Warns when a function's slot or IOMMU group holds endpoints that are not attached with it.</summary>
-        private void WarnAboutCompanions(IReadOnlyList<HostdevRequest> requests)
-        {
-            var asked = new HashSet<HostdevSource>(requests.Select(r => r.Source));
-            foreach (var request in requests.Where(r => r.Source.Kind == HostdevKind.Pci && r.CompanionOf is null))
-            {
-                var device = Inventory.Find(request.Source.Address!.Value);
-                if (device is null) continue;
-                var left = AssignmentCompanions.Of(Inventory, device).Where(c => !asked.Contains(HostdevSource.Pci(c.Address))).ToList();
-                if (left.Count == 0) continue;
-                var names = string.Join(", ", left.Select(c => $"{c.Address} ({c.ClassName ?? c.ClassId}, driver {c.Driver ?? "none"})"));
-                var group = device.IommuGroup.HasValue ? $" or IOMMU group {device.IommuGroup}" : string.Empty;
-                WriteWarning($"{device.Address} shares its slot{group} with {names}. Every endpoint of the group must leave its host driver: " +
-                    "detach it with Dismount-GpuHostDriver, or attach it too with -IncludeCompanion.");
             }
         }
     }

@@ -2,6 +2,7 @@ using System;
 using System.Management.Automation;
 using System.Threading;
 using GpuVirt.Core;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Commands
 {
@@ -62,6 +63,60 @@ namespace GpuVirt.Commands
         {
             _stop.Dispose();
             GC.SuppressFinalize(this);
+        }
+
+        /// <summary>
+        /// Shows a plan: its warnings, its blocking refusals as errors (false: not applied), the warnings of the refusals
+        /// -Force lifted, then ShouldProcess with the plan's own text. True when the plan is to be applied (a plan with
+        /// nothing to do says why on the verbose stream and is "applied" to give its result).
+        /// </summary>
+        protected bool ShouldApply(ChangePlan plan)
+        {
+            foreach (var warning in plan.Warnings) WriteWarning(warning);
+            var blocking = plan.Blocking;
+            if (blocking.Count > 0)
+            {
+                foreach (var refusal in blocking) WriteError(refusal.Error);
+                return false;
+            }
+            foreach (var refusal in plan.Overridden) WriteWarning(refusal.OverriddenWarning!);
+            if (!plan.HasChanges)
+            {
+                if (plan.NothingToDo != null) WriteVerbose(plan.NothingToDo);
+                return true;
+            }
+            return ShouldProcess(plan.Describe(), plan.Question(), MyInvocation.MyCommand.Name);
+        }
+
+        /// <summary>The executor of this command: its verbose stream, its stop token.</summary>
+        protected PlanExecutor Executor
+        {
+            get
+            {
+                var executor = new PlanExecutor(line => WriteVerbose(line), StopToken);
+                AddRecorders(executor);
+                return executor;
+            }
+        }
+
+        /// <summary>Adds this command's recorders (the change journal of its host) to an executor.</summary>
+        protected virtual void AddRecorders(PlanExecutor executor)
+        {
+        }
+
+        /// <summary>Writes what came up after a plan was applied: the errors (a change not journaled) and the warnings.</summary>
+        protected void WriteApplied(ChangePlan plan)
+        {
+            foreach (var error in plan.AppliedErrors) WriteError(error);
+            foreach (var warning in plan.AppliedWarnings) WriteWarning(warning);
+        }
+
+        /// <summary>Applies the plan (<see cref="PlanExecutor"/>), shows the warnings that came up and returns the result.</summary>
+        protected TResult Apply<TResult>(ChangePlan<TResult> plan)
+        {
+            var result = Executor.Apply(plan);
+            WriteApplied(plan);
+            return result;
         }
 
         protected static ErrorRecord ToErrorRecord(GpuVirtException e) =>

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Commands
 {
@@ -38,6 +39,9 @@ namespace GpuVirt.Commands
 
         /// <summary>Journals what this command applies to the host (<see cref="ChangeJournal"/> under the root).</summary>
         protected ChangeRecorder Recorder => _recorder ??= new ChangeRecorder(HostSystem, ConnectUri, MyInvocation.MyCommand.Name, CommandLineText(), StopToken, WriteVerbose);
+
+        /// <summary>Plans applied by this command go into its host's change journal.</summary>
+        protected override void AddRecorders(PlanExecutor executor) => executor.Recorders.Add(new JournalPlanRecorder(Recorder));
 
         /// <summary>The libvirt URI this command talks to, for the journal; null for commands that do not talk to libvirt.</summary>
         protected virtual string? ConnectUri => null;

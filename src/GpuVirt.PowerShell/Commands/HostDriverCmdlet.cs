@@ -1,13 +1,15 @@
 using System;
+using System.Collections.Generic;
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Commands
 {
     /// <summary>The shared parameters and steps of Dismount-GpuHostDriver and Mount-GpuHostDriver.</summary>
     public abstract class HostDriverCmdlet : HostVirshCmdlet
     {
-        private HostDriverMethod? _resolved;
+        private HostDriverPlanner? _planner;
 
         /// <summary>PCI addresses of the functions; piped devices and hostdevs bind by their Address property.</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -18,51 +20,28 @@ namespace GpuVirt.Commands
         [Parameter]
         public HostDriverMethod Method { get; set; } = HostDriverMethod.Auto;
 
-        protected HostDriverBinding Binding => new HostDriverBinding(HostSystem, line => WriteVerbose(line));
+        /// <summary>Plans the changes; one per command, so that the method is chosen once.</summary>
+        protected HostDriverPlanner Planner => _planner ??= new HostDriverPlanner(new ChangeHost(HostSystem, Connect), () => Virsh, line => WriteVerbose(line));
 
-        /// <summary>
-        /// Auto is virsh on the live host when virsh is installed, libvirt answers and virsh can do the change (it binds
-        /// to vfio only), sysfs otherwise. virsh acts on the live host only, so another root needs sysfs.
-        /// </summary>
-        protected HostDriverMethod ResolveMethod(bool virshCanDoIt = true)
+        /// <summary>Plans, shows and applies one function's change per address; a failure is reported and the next goes on.</summary>
+        protected void Carry(Func<PciAddress, ChangePlan<PciDevice?>> plan)
         {
-            if (_resolved.HasValue) return _resolved.Value;
-            if (Method == HostDriverMethod.Virsh && !HostSystem.IsLive)
+            foreach (var address in Addresses())
             {
-                throw new GpuVirtException(ErrorIds.HostDriverMethodNotSupported, ErrorKind.InvalidArgument,
-                    $"-Method Virsh acts on the live host only; for the root '{HostSystem.Directory}' use -Method Sysfs.", Method);
+                try
+                {
+                    var change = plan(address);
+                    if (ShouldApply(change)) WriteObject(Apply(change));
+                }
+                catch (GpuVirtException e)
+                {
+                    WriteError(e);
+                }
             }
-            if (Method != HostDriverMethod.Auto)
-            {
-                _resolved = Method;
-                return Method;
-            }
-            if (!virshCanDoIt)
-            {
-                WriteVerbose("virsh binds to vfio only: using sysfs.");
-                return HostDriverMethod.Sysfs;
-            }
-            if (!HostSystem.IsLive || ProgramLocator.Find(Virsh.Program) is null)
-            {
-                WriteVerbose(HostSystem.IsLive ? "virsh is not installed: using sysfs." : "A host root other than / is given: using sysfs.");
-                _resolved = HostDriverMethod.Sysfs;
-                return _resolved.Value;
-            }
-            try
-            {
-                Virsh.ListDomains();
-                _resolved = HostDriverMethod.Virsh;
-            }
-            catch (GpuVirtException e) when (e.ErrorId == ErrorIds.LibvirtConnectFailed)
-            {
-                WriteVerbose("libvirt does not answer (" + e.Message + "): using sysfs.");
-                _resolved = HostDriverMethod.Sysfs;
-            }
-            return _resolved.Value;
         }
 
         /// <summary>The addresses of this record, parsed; a malformed one is reported and skipped.</summary>
-        protected System.Collections.Generic.IEnumerable<PciAddress> Addresses()
+        private IEnumerable<PciAddress> Addresses()
         {
             foreach (var text in Address)
             {
@@ -74,8 +53,5 @@ namespace GpuVirt.Commands
                 WriteError(PciAddress.NotAnAddress(text));
             }
         }
-
-        /// <summary>The function as it is now (a fresh read of sysfs).</summary>
-        protected PciDevice? Reread(PciAddress address) => new PciInventory(HostSystem).Find(address);
     }
 }

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Commands
 {
@@ -68,53 +69,15 @@ namespace GpuVirt.Commands
 
         protected override void EndProcessing()
         {
+            var planner = new HostdevPlanner(new ChangeHost(HostSystem, Connect), Virsh);
             foreach (var group in _requests.GroupBy(r => r.Domain, StringComparer.Ordinal))
             {
-                var domain = group.Key;
-                var seen = new HashSet<HostdevSource>();
-                var confirmed = new List<HostdevRequest>();
-                foreach (var request in group.Where(r => seen.Add(r.Source)))
-                {
-                    var commandLine = Virsh.CommandLine(VirshCommand.DetachDevice(domain, "<temporary file>", Scope));
-                    var description = $"Detach {request.Describe()} from guest '{domain}':{Environment.NewLine}{commandLine}{Environment.NewLine}{request.Xml.TrimEnd()}";
-                    if (ShouldProcess(description, $"Detach {request.Describe()} from guest '{domain}'?", "Remove-GpuHostdev"))
-                    {
-                        confirmed.Add(request);
-                    }
-                }
+                var confirmed = planner.PlanDetach(group.Key, group.ToList(), Scope).Where(ShouldApply).ToList();
                 if (confirmed.Count == 0) continue;
-
-                IReadOnlyList<DeviceChangeOutcome> outcomes;
-                DomainDefinition? before = null;
-                try
+                foreach (var outcome in Executor.ApplyEach(confirmed))
                 {
-                    Recorder.Check();
-                    // The hostdevs as the definition has them, so that the journal can attach each one back exactly.
-                    (outcomes, _) = Virsh.ChangeDevices(domain, confirmed.Select(r => r.Xml).ToList(), Scope, attach: false, readBack: false, readBefore: d => before = d);
-                }
-                catch (GpuVirtException e)
-                {
-                    ThrowTerminatingError(e);
-                    return;
-                }
-                foreach (var outcome in outcomes)
-                {
-                    var request = confirmed[outcome.Index];
-                    if (outcome.Error != null)
-                    {
-                        WriteError(new GpuVirtException(outcome.Error.ErrorId, outcome.Error.Kind,
-                            $"Cannot detach {request.Describe()} from guest '{domain}'. {outcome.Error.Message}", request.Source.ToString(), outcome.Error));
-                        continue;
-                    }
-                    try
-                    {
-                        var element = before?.Hostdevs.FirstOrDefault(h => h.Source == request.Source)?.Xml;
-                        Recorder.Record(request.Journaled(domain, Scope, attach: false, element));
-                    }
-                    catch (GpuVirtException e)
-                    {
-                        WriteError(e);
-                    }
+                    if (outcome.Error != null) WriteError(outcome.Error);
+                    else WriteApplied(outcome.Plan);
                 }
             }
         }

@@ -55,6 +55,7 @@ namespace GpuVirt.Core
         public const string ProgramTimedOut = "ProgramTimedOut";
         public const string SysfsWriteFailed = "SysfsWriteFailed";
         public const string TemporaryFileFailed = "TemporaryFileFailed";
+        public const string HostChangedSincePlan = "HostChangedSincePlan";
 
         // libvirt and virsh
         public const string LibvirtConnectFailed = "LibvirtConnectFailed";
@@ -116,11 +117,10 @@ namespace GpuVirt.Core
         public const string InvalidModprobeFileName = "InvalidModprobeFileName";
         public const string InitramfsToolNotDetected = "InitramfsToolNotDetected";
 
-        // 64-bit MMIO space of guests (Get-GuestMmioSpace, Set-GuestMmioSpace) and the device limit of Add-GpuHostdev
+        // 64-bit MMIO space of guests (Get-GuestMmioSpace, Set-GuestMmioSpace)
         public const string GuestMmioNotSupported = "GuestMmioNotSupported";
         public const string GuestMmioPhysBitsUnavailable = "GuestMmioPhysBitsUnavailable";
         public const string GuestDefinitionChanged = "GuestDefinitionChanged";
-        public const string HostdevLimitExceeded = "HostdevLimitExceeded";
 
         // The change journal (Get-GpuVirtChange, Undo-GpuVirtChange)
         public const string JournalUnreadable = "JournalUnreadable";

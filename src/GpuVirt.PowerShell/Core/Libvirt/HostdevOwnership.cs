@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Core
 {
@@ -45,14 +46,8 @@ namespace GpuVirt.Core
                     if (seen.Add((hostdev.Domain, hostdev.Source))) hostdevs.Add(hostdev);
                 }
             }
-            return new HostdevOwnership(all, active, hostdevs) { Definitions = definitions };
+            return new HostdevOwnership(all, active, hostdevs);
         }
-
-        /// <summary>The definitions read: each guest's persistent one first, then the running ones.</summary>
-        public IReadOnlyList<DomainDefinition> Definitions { get; private set; } = Array.Empty<DomainDefinition>();
-
-        /// <summary>A guest's persistent definition as read; null when it was not read.</summary>
-        public DomainDefinition? DefinitionOf(string domain) => Definitions.FirstOrDefault(d => string.Equals(d.Name, domain, StringComparison.Ordinal));
 
         public bool HasDomain(string name) => Domains.Contains(name, StringComparer.Ordinal);
 
@@ -66,8 +61,11 @@ namespace GpuVirt.Core
 
         public IReadOnlyList<string> OwnersOf(Guid mdevUuid, string? except = null) => OwnersOf(HostdevSource.Mdev(mdevUuid), except);
 
-        /// <summary>A <see cref="ErrorIds.HostdevInUse"/> error when another guest holds the device; null when it is free.</summary>
-        public GpuVirtException? InUseError(HostdevSource source, string domain)
+        /// <summary>
+        /// A <see cref="ErrorIds.HostdevInUse"/> refusal when another guest holds the device (-Force lifts it, with a
+        /// warning that says the same); null when the device is free.
+        /// </summary>
+        public PlanRefusal? InUse(HostdevSource source, string domain)
         {
             var owners = OwnersOf(source, domain);
             if (owners.Count == 0) return null;
@@ -75,9 +73,11 @@ namespace GpuVirt.Core
             var rule = source.Kind == HostdevKind.Pci
                 ? "each GPU is owned by one guest"
                 : "each vGPU UUID is assigned to one guest at a time";
-            return new GpuVirtException(ErrorIds.HostdevInUse, ErrorKind.ResourceBusy,
-                $"The {what} is already assigned to guest '{string.Join("', '", owners)}' ({rule}). " +
-                $"Remove it there first (Get-GpuHostdev '{owners[0]}' | Remove-GpuHostdev), or use -Force.", source.ToString());
+            var fact = $"The {what} is already assigned to guest '{string.Join("', '", owners)}' ({rule}).";
+            return new PlanRefusal(
+                new GpuVirtException(ErrorIds.HostdevInUse, ErrorKind.ResourceBusy,
+                    fact + $" Remove it there first (Get-GpuHostdev '{owners[0]}' | Remove-GpuHostdev), or use -Force.", source.ToString()),
+                fact + " -Force attaches it anyway.");
         }
     }
 }

@@ -1,0 +1,33 @@
+namespace GpuVirt.Core.Planning
+{
+    /// <summary>What kind of change a plan makes; plan checks choose the plans they look at by it.</summary>
+    public enum ChangeKind
+    {
+        /// <summary>PCI functions leave their host driver (Dismount-GpuHostDriver).</summary>
+        HostDriverDetach,
+
+        /// <summary>PCI functions go back to their host driver (Mount-GpuHostDriver).</summary>
+        HostDriverReattach,
+
+        /// <summary>A hostdev is attached to a guest (Add-GpuHostdev).</summary>
+        HostdevAttach,
+
+        /// <summary>A hostdev is detached from a guest (Remove-GpuHostdev).</summary>
+        HostdevDetach,
+
+        /// <summary>A vGPU is created (New-VgpuDevice).</summary>
+        VgpuCreate,
+
+        /// <summary>A vGPU is removed (Remove-VgpuDevice).</summary>
+        VgpuRemove,
+
+        /// <summary>A guest's console is set up for its vGPU (Set-VgpuConsole).</summary>
+        VgpuConsole,
+
+        /// <summary>The kernel command line and boot configuration (Enable-/Disable-IommuBoot).</summary>
+        BootCommandLine,
+
+        /// <summary>The nouveau blacklist and the initramfs (Disable-/Enable-NouveauDriver).</summary>
+        BootNouveau,
+    }
+}

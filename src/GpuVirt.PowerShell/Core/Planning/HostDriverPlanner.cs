@@ -1,0 +1,196 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+
+namespace GpuVirt.Core.Planning
+{
+    /// <summary>
+    /// Plans taking PCI functions from their host drivers (Dismount-GpuHostDriver) and giving them back
+    /// (Mount-GpuHostDriver), through virsh (<c>nodedev-detach</c>/<c>nodedev-reattach</c>) or sysfs
+    /// (<c>driver_override</c>, <c>unbind</c>, <c>drivers_probe</c>).
+    /// </summary>
+    public sealed class HostDriverPlanner
+    {
+        private readonly ChangeHost _host;
+        private readonly Func<Virsh> _virsh;
+        private readonly Action<string>? _log;
+        private readonly IEnumerable<IPlanCheck> _checks;
+        private HostDriverMethod? _resolved;
+
+        public HostDriverPlanner(ChangeHost host, Func<Virsh> virsh, Action<string>? log = null, IEnumerable<IPlanCheck>? checks = null)
+        {
+            _host = host;
+            _virsh = virsh;
+            _log = log;
+            _checks = checks ?? PlanChecks.All;
+            Binding = new HostDriverBinding(host.Root, log);
+        }
+
+        public HostDriverBinding Binding { get; }
+
+        private HostRoot Root => _host.Root;
+
+        /// <summary>Plans binding the function to <paramref name="driver"/>; the result is the function as it is afterwards.</summary>
+        public ChangePlan<PciDevice?> PlanDetach(PciAddress address, string driver, HostDriverMethod method)
+        {
+            HostDriverBinding.CheckDriverName(driver);
+            var before = Binding.CurrentDriver(address);
+            var backend = HostDriverBinding.VirshBackend(driver);
+            var resolved = before == driver ? HostDriverMethod.Sysfs : Resolve(method, virshCanDoIt: backend != null);
+            string action;
+            PlanStep step;
+            if (resolved == HostDriverMethod.Virsh)
+            {
+                if (backend is null)
+                {
+                    throw new GpuVirtException(ErrorIds.HostDriverMethodNotSupported, ErrorKind.InvalidArgument,
+                        $"virsh nodedev-detach binds to vfio only; use -Method Sysfs for {driver}.", driver);
+                }
+                var virsh = _virsh();
+                action = virsh.CommandLine(VirshCommand.NodeDeviceDetach(address.NodeDeviceName, backend));
+                step = new PlanStep(action,
+                    _ =>
+                    {
+                        virsh.NodeDeviceDetach(address, backend);
+                        var now = Binding.CurrentDriver(address);
+                        if (now != driver)
+                        {
+                            throw new GpuVirtException(ErrorIds.HostDriverNotBound, ErrorKind.InvalidOperation,
+                                $"virsh nodedev-detach reported success, but {address} is bound to {(now is null ? "no driver" : "'" + now + "'")}, not '{driver}'.", address);
+                        }
+                    },
+                    _ => virsh.NodeDeviceReattach(address),
+                    virsh.CommandLine(VirshCommand.NodeDeviceReattach(address.NodeDeviceName)));
+            }
+            else
+            {
+                var dir = Path.Combine(HostPaths.PciDevices, address.ToString());
+                action = $"write '{driver}' to {dir}/driver_override" +
+                    (before is null ? string.Empty : $", '{address}' to {dir}/driver/unbind") +
+                    $", '{address}' to {HostPaths.PciDriversProbe}";
+                step = new PlanStep(action, _ => Binding.Detach(address, driver), _ => Binding.Reattach(address),
+                    $"clear {dir}/driver_override, write '{address}' to {dir}/driver/unbind and to {HostPaths.PciDriversProbe}");
+            }
+
+            var plan = new ChangePlan<PciDevice?>(ChangeKind.HostDriverDetach, _host, $"{address} (driver: {before ?? "none"})",
+                $"Detach from the host driver and bind to {driver}: {action}", () => Reread(address));
+            plan.Devices.Add(address);
+            if (before == driver)
+            {
+                plan.NothingToDo = $"{address} is already bound to {driver}.";
+                return plan;
+            }
+            plan.Steps.Add(step);
+            plan.Preconditions.Add(DriverStill(address, before));
+            plan.Journal = () => HostDriverBinding.Journaled(address, before, Binding.CurrentDriver(address), resolved, detach: true);
+            PlanChecks.Run(plan, _checks);
+            return plan;
+        }
+
+        /// <summary>Plans giving the function back to its host driver; the result is the function as it is afterwards.</summary>
+        public ChangePlan<PciDevice?> PlanReattach(PciAddress address, HostDriverMethod method)
+        {
+            var before = Binding.CurrentDriver(address);
+            var redirected = Binding.IsRedirected(address);
+            var resolved = redirected ? Resolve(method) : HostDriverMethod.Sysfs;
+            string action;
+            PlanStep step;
+            string? after = null;
+            if (resolved == HostDriverMethod.Virsh)
+            {
+                var virsh = _virsh();
+                action = virsh.CommandLine(VirshCommand.NodeDeviceReattach(address.NodeDeviceName));
+                step = new PlanStep(action, c =>
+                {
+                    virsh.NodeDeviceReattach(address);
+                    after = Binding.CurrentDriver(address);
+                    NoHostDriver(c.Plan, address, after);
+                });
+            }
+            else
+            {
+                var dir = Path.Combine(HostPaths.PciDevices, address.ToString());
+                var redirect = Binding.Override(address);
+                action = (redirect is null ? string.Empty : $"clear {dir}/driver_override, ") +
+                    (before is null ? string.Empty : $"write '{address}' to {dir}/driver/unbind, ") +
+                    $"write '{address}' to {HostPaths.PciDriversProbe}";
+                step = new PlanStep(action, c =>
+                {
+                    after = Binding.Reattach(address).DriverAfter;
+                    NoHostDriver(c.Plan, address, after);
+                });
+            }
+
+            var plan = new ChangePlan<PciDevice?>(ChangeKind.HostDriverReattach, _host, $"{address} (driver: {before ?? "none"})",
+                $"Give back to the host driver: {action}", () => Reread(address));
+            plan.Devices.Add(address);
+            if (!redirected)
+            {
+                plan.NothingToDo = $"{address} is already bound to the host driver {before}.";
+                return plan;
+            }
+            plan.Steps.Add(step);
+            plan.Preconditions.Add(DriverStill(address, before));
+            plan.Journal = () => HostDriverBinding.Journaled(address, before, after, resolved, detach: false);
+            PlanChecks.Run(plan, _checks);
+            return plan;
+        }
+
+        private static void NoHostDriver(ChangePlan plan, PciAddress address, string? after)
+        {
+            if (after != null) return;
+            plan.AppliedWarnings.Add($"{address} is free of its passthrough driver, but no host driver took it (is the host driver loaded or blacklisted?).");
+        }
+
+        private PlanPrecondition DriverStill(PciAddress address, string? before) =>
+            new PlanPrecondition($"{address} is bound to {before ?? "no driver"}", () =>
+            {
+                var now = Binding.CurrentDriver(address);
+                return now == before ? null : $"{address} is now bound to {now ?? "no driver"}, not {before ?? "no driver"}";
+            });
+
+        /// <summary>The function as it is now (a fresh read of sysfs).</summary>
+        private PciDevice? Reread(PciAddress address) => new PciInventory(Root).Find(address);
+
+        /// <summary>
+        /// Auto is virsh on the live host when virsh is installed, libvirt answers and virsh can do the change (it binds
+        /// to vfio only), sysfs otherwise. virsh acts on the live host only, so another root needs sysfs.
+        /// </summary>
+        public HostDriverMethod Resolve(HostDriverMethod method, bool virshCanDoIt = true)
+        {
+            if (_resolved.HasValue) return _resolved.Value;
+            if (method == HostDriverMethod.Virsh && !Root.IsLive)
+            {
+                throw new GpuVirtException(ErrorIds.HostDriverMethodNotSupported, ErrorKind.InvalidArgument,
+                    $"-Method Virsh acts on the live host only; for the root '{Root.Directory}' use -Method Sysfs.", method);
+            }
+            if (method != HostDriverMethod.Auto)
+            {
+                _resolved = method;
+                return method;
+            }
+            if (!virshCanDoIt)
+            {
+                _log?.Invoke("virsh binds to vfio only: using sysfs.");
+                return HostDriverMethod.Sysfs;
+            }
+            if (!Root.IsLive || ProgramLocator.Find(Virsh.Program) is null)
+            {
+                _log?.Invoke(Root.IsLive ? "virsh is not installed: using sysfs." : "A host root other than / is given: using sysfs.");
+                _resolved = HostDriverMethod.Sysfs;
+                return _resolved.Value;
+            }
+            try
+            {
+                _virsh().ListDomains();
+                _resolved = HostDriverMethod.Virsh;
+            }
+            catch (GpuVirtException e) when (e.ErrorId == ErrorIds.LibvirtConnectFailed)
+            {
+                _log?.Invoke("libvirt does not answer (" + e.Message + "): using sysfs.");
+                _resolved = HostDriverMethod.Sysfs;
+            }
+            return _resolved.Value;
+        }
+    }
+}

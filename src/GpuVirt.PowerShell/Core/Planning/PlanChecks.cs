@@ -1,0 +1,51 @@
+using System.Collections.Generic;
+using System.Linq;
+
+namespace GpuVirt.Core.Planning
+{
+    /// <summary>The checks every planner runs over its plans (and the executor runs again before applying them).</summary>
+    public static class PlanChecks
+    {
+        /// <summary>The module's checks, in the order they run.</summary>
+        public static IReadOnlyList<IPlanCheck> All { get; } = new List<IPlanCheck>
+        {
+        };
+
+        /// <summary>
+        /// Runs the checks over the plan; returns the warnings and refusals they added that the plan did not have yet
+        /// (the same check run twice adds nothing new).
+        /// </summary>
+        public static (IReadOnlyList<string> Warnings, IReadOnlyList<PlanRefusal> Refusals) Run(ChangePlan plan, IEnumerable<IPlanCheck>? checks = null)
+        {
+            var warnings = new HashSet<string>(plan.Warnings);
+            var refusals = new HashSet<string>(plan.Refusals.Select(Key));
+            var w = plan.Warnings.Count;
+            var r = plan.Refusals.Count;
+            foreach (var check in checks ?? All) check.Check(plan);
+
+            var newWarnings = new List<string>();
+            foreach (var warning in plan.Warnings.Skip(w).ToList())
+            {
+                plan.Warnings.Remove(warning);
+                if (warnings.Add(warning))
+                {
+                    plan.Warnings.Add(warning);
+                    newWarnings.Add(warning);
+                }
+            }
+            var newRefusals = new List<PlanRefusal>();
+            foreach (var refusal in plan.Refusals.Skip(r).ToList())
+            {
+                plan.Refusals.Remove(refusal);
+                if (refusals.Add(Key(refusal)))
+                {
+                    plan.Refusals.Add(refusal);
+                    newRefusals.Add(refusal);
+                }
+            }
+            return (newWarnings, newRefusals);
+        }
+
+        private static string Key(PlanRefusal refusal) => refusal.Error.ErrorId + "\n" + refusal.Error.Message;
+    }
+}

@@ -1,0 +1,268 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Threading;
+
+namespace GpuVirt.Core.Planning
+{
+    /// <summary>
+    /// The one place plans are applied. For each plan: the preflight checks (no lock needed), then under the host's
+    /// lock the plan's checks and preconditions again (refusing when the host changed since the plan was made), then
+    /// the steps in order; when a step fails, the steps already applied are undone in reverse and the error says
+    /// exactly what state was left. The recorders hear about every plan, step and outcome.
+    /// </summary>
+    public sealed class PlanExecutor
+    {
+        private readonly Action<string>? _log;
+        private readonly CancellationToken _cancellationToken;
+
+        public PlanExecutor(Action<string>? log = null, CancellationToken cancellationToken = default)
+        {
+            _log = log;
+            _cancellationToken = cancellationToken;
+        }
+
+        /// <summary>The lock every executor takes unless it is given another.</summary>
+        public static IHostLockProvider DefaultLock { get; set; } = new HostLockProvider();
+
+        /// <summary>The recorders every new executor starts with (the change journal adds itself here).</summary>
+        public static IList<IPlanRecorder> DefaultRecorders { get; } = new List<IPlanRecorder>();
+
+        public IHostLockProvider Lock { get; set; } = DefaultLock;
+
+        public IList<IPlanRecorder> Recorders { get; } = new List<IPlanRecorder>(DefaultRecorders);
+
+        /// <summary>The checks run again under the lock; <see cref="PlanChecks.All"/> unless set.</summary>
+        public IEnumerable<IPlanCheck> Checks { get; set; } = PlanChecks.All;
+
+        /// <summary>Applies the plan and reads its result; a failure is a <see cref="GpuVirtException"/> that says what was left.</summary>
+        public TResult Apply<TResult>(ChangePlan<TResult> plan)
+        {
+            var outcome = Apply((ChangePlan)plan);
+            if (outcome.Error != null) throw outcome.Error;
+            return plan.Result();
+        }
+
+        /// <summary>Applies one plan; the outcome carries the error (nothing is thrown for a failed step).</summary>
+        public PlanOutcome Apply(ChangePlan plan) => ApplyEach(new[] { plan })[0];
+
+        /// <summary>
+        /// Applies plans that are each their own change (one guest's hostdevs): one lock, each plan checked on its own,
+        /// the plans whose one step shares a batch applied together, a failed plan not stopping the others.
+        /// </summary>
+        public IReadOnlyList<PlanOutcome> ApplyEach(IReadOnlyList<ChangePlan> plans)
+        {
+            var outcomes = new PlanOutcome?[plans.Count];
+            var ready = new List<int>();
+            for (var i = 0; i < plans.Count; i++)
+            {
+                var plan = plans[i];
+                var blocking = plan.Blocking;
+                if (blocking.Count > 0)
+                {
+                    outcomes[i] = Failed(plan, blocking[0].Error);
+                    continue;
+                }
+                if (!plan.HasChanges)
+                {
+                    outcomes[i] = new PlanOutcome(plan, Array.Empty<PlanStep>(), Array.Empty<PlanStep>(), Array.Empty<string>(), null);
+                    continue;
+                }
+                try
+                {
+                    foreach (var check in plan.Preflight) check();
+                    ready.Add(i);
+                }
+                catch (GpuVirtException e)
+                {
+                    outcomes[i] = Failed(plan, e);
+                }
+            }
+            if (ready.Count == 0) return outcomes.Select(o => o!).ToList();
+
+            foreach (var host in ready.GroupBy(i => plans[i].Host.Root.Directory))
+            {
+                IDisposable held;
+                try
+                {
+                    held = Lock.Acquire(plans[host.First()].Host, _cancellationToken, _log);
+                }
+                catch (GpuVirtException e)
+                {
+                    foreach (var i in host) outcomes[i] = Failed(plans[i], e);
+                    continue;
+                }
+                using (held)
+                {
+                    var go = new List<int>();
+                    foreach (var i in host)
+                    {
+                        var stale = Recheck(plans[i]);
+                        if (stale != null) outcomes[i] = Failed(plans[i], stale);
+                        else go.Add(i);
+                    }
+                    var batched = go.Where(i => plans[i].Steps.Count == 1 && plans[i].Steps[0].Batch != null)
+                        .GroupBy(i => plans[i].Steps[0].Batch!).ToList();
+                    foreach (var batch in batched) ApplyBatch(batch.Key, batch.ToList(), plans, outcomes);
+                    foreach (var i in go.Except(batched.SelectMany(b => b)))
+                    {
+                        outcomes[i] = ApplySteps(plans[i]);
+                    }
+                }
+            }
+            return outcomes.Select(o => o!).ToList();
+        }
+
+        /// <summary>Runs the checks and preconditions again; the error that refuses the plan, or null when it still holds.</summary>
+        private GpuVirtException? Recheck(ChangePlan plan)
+        {
+            var changed = new List<string>();
+            foreach (var precondition in plan.Preconditions)
+            {
+                var now = precondition.Changed();
+                if (now != null) changed.Add(now);
+            }
+            if (changed.Count > 0)
+            {
+                return new GpuVirtException(ErrorIds.HostChangedSincePlan, ErrorKind.InvalidOperation,
+                    $"{plan.Action} on {plan.Target}: not done, because the host changed since the change was planned ({string.Join("; ", changed)}). Nothing was changed; run the command again.",
+                    plan.Target);
+            }
+            var (_, refusals) = PlanChecks.Run(plan, Checks);
+            var blocking = refusals.FirstOrDefault(r => !(plan.Force && r.Overridable));
+            if (blocking is null) return null;
+            return new GpuVirtException(blocking.Error.ErrorId, blocking.Error.Kind,
+                blocking.Error.Message + " (found when the change was about to be made; nothing was changed)", blocking.Error.Target, blocking.Error);
+        }
+
+        private PlanOutcome ApplySteps(ChangePlan plan)
+        {
+            var context = new PlanContext(plan, _cancellationToken, _log);
+            try
+            {
+                foreach (var recorder in Recorders) recorder.Starting(plan);
+            }
+            catch (GpuVirtException e)
+            {
+                return Failed(plan, e);
+            }
+            var applied = new List<PlanStep>();
+            GpuVirtException? error = null;
+            foreach (var step in plan.Steps)
+            {
+                try
+                {
+                    _cancellationToken.ThrowIfCancellationRequested();
+                    step.Apply(context);
+                }
+                catch (Exception e) when (IsFailure(e))
+                {
+                    error = AsError(e, step);
+                    break;
+                }
+                applied.Add(step);
+                foreach (var recorder in Recorders) recorder.StepApplied(plan, step);
+            }
+            var outcome = error is null
+                ? new PlanOutcome(plan, applied, Array.Empty<PlanStep>(), Array.Empty<string>(), null)
+                : Undo(plan, applied, error, context);
+            foreach (var recorder in Recorders) recorder.Finished(outcome);
+            return outcome;
+        }
+
+        private void ApplyBatch(IStepBatch batch, IReadOnlyList<int> indexes, IReadOnlyList<ChangePlan> plans, PlanOutcome?[] outcomes)
+        {
+            var steps = indexes.Select(i => plans[i].Steps[0]).ToList();
+            var context = new PlanContext(plans[indexes[0]], _cancellationToken, _log);
+            try
+            {
+                foreach (var i in indexes)
+                {
+                    foreach (var recorder in Recorders) recorder.Starting(plans[i]);
+                }
+            }
+            catch (GpuVirtException e)
+            {
+                foreach (var i in indexes) outcomes[i] = Failed(plans[i], e);
+                return;
+            }
+            IReadOnlyList<GpuVirtException?> errors;
+            try
+            {
+                _cancellationToken.ThrowIfCancellationRequested();
+                errors = batch.Apply(steps, context);
+            }
+            catch (Exception e) when (IsFailure(e))
+            {
+                var error = AsError(e, steps[0]);
+                errors = steps.Select(_ => (GpuVirtException?)error).ToList();
+            }
+            for (var k = 0; k < indexes.Count; k++)
+            {
+                var plan = plans[indexes[k]];
+                PlanOutcome outcome;
+                if (errors[k] is null)
+                {
+                    foreach (var recorder in Recorders) recorder.StepApplied(plan, steps[k]);
+                    outcome = new PlanOutcome(plan, new[] { steps[k] }, Array.Empty<PlanStep>(), Array.Empty<string>(), null);
+                }
+                else
+                {
+                    outcome = Failed(plan, errors[k]!);
+                }
+                foreach (var recorder in Recorders) recorder.Finished(outcome);
+                outcomes[indexes[k]] = outcome;
+            }
+        }
+
+        /// <summary>Undoes the applied steps in reverse and puts what was left into the error.</summary>
+        private PlanOutcome Undo(ChangePlan plan, List<PlanStep> applied, GpuVirtException error, PlanContext context)
+        {
+            if (applied.Count == 0) return Failed(plan, error);
+            var undone = new List<PlanStep>();
+            var notUndone = new List<string>();
+            for (var i = applied.Count - 1; i >= 0; i--)
+            {
+                var step = applied[i];
+                if (!step.CanUndo)
+                {
+                    notUndone.Add(step.Description + " (it has no inverse)");
+                    continue;
+                }
+                try
+                {
+                    _log?.Invoke("Undoing: " + step.Description);
+                    step.Undo(new PlanContext(plan, CancellationToken.None, _log));
+                    undone.Add(step);
+                }
+                catch (Exception e) when (IsFailure(e))
+                {
+                    notUndone.Add(step.Description + " (undo failed: " + e.Message + ")");
+                }
+            }
+            var state = notUndone.Count == 0
+                ? " The steps already made were undone (" + string.Join("; ", undone.Select(s => s.Description)) + "): nothing was changed."
+                : " Left as made: " + string.Join("; ", notUndone) + "." +
+                  (undone.Count > 0 ? " Undone: " + string.Join("; ", undone.Select(s => s.Description)) + "." : string.Empty);
+            var full = new GpuVirtException(error.ErrorId, error.Kind, error.Message + state, error.Target, error);
+            return new PlanOutcome(plan, applied, undone, notUndone, full);
+        }
+
+        private static PlanOutcome Failed(ChangePlan plan, GpuVirtException error) =>
+            new PlanOutcome(plan, Array.Empty<PlanStep>(), Array.Empty<PlanStep>(), Array.Empty<string>(), error);
+
+        private static bool IsFailure(Exception e) =>
+            e is GpuVirtException || e is IOException || e is UnauthorizedAccessException || e is OperationCanceledException;
+
+        private static GpuVirtException AsError(Exception e, PlanStep step) => e switch
+        {
+            GpuVirtException g => g,
+            OperationCanceledException _ => new GpuVirtException(ErrorIds.OperationStopped, ErrorKind.OperationStopped,
+                "Stopped before: " + step.Description + ".", step.Description, e),
+            UnauthorizedAccessException _ => new GpuVirtException(ErrorIds.RootRequired, ErrorKind.PermissionDenied,
+                e.Message + " (" + step.Description + ")", step.Description, e),
+            _ => new GpuVirtException(ErrorIds.SysfsWriteFailed, ErrorKind.WriteError, e.Message + " (" + step.Description + ")", step.Description, e),
+        };
+    }
+}
