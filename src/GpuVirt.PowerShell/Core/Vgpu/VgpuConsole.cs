@@ -53,7 +53,8 @@ namespace GpuVirt.Core
         public static readonly IReadOnlyList<string> GraphicsTypes = new[] { "vnc", "spice" };
 
         /// <summary>The persistent definition with secrets kept (a VNC password must survive the redefinition).</summary>
-        public static VirshCommand DumpInactive(string domain) => VirshCommand.DumpXmlForEdit(domain);
+        public static VirshCommand DumpInactive(string domain) =>
+            new VirshCommand("dumpxml", "--domain", domain, "--inactive", "--security-info");
 
         public static VgpuConsoleChange Plan(string domain, string inactiveXml, string? graphics, bool noEmulatedVideo, IReadOnlyCollection<Guid>? uuids)
         {
@@ -171,7 +172,20 @@ namespace GpuVirt.Core
         }
 
         /// <summary>Defines a whole guest definition (<c>virsh define</c> from a private temporary file that is always removed).</summary>
-        public static void Define(Virsh virsh, string domain, string xml) => virsh.Define(domain, xml);
+        public static void Define(Virsh virsh, string domain, string xml)
+        {
+            var directory = PrivateTemporaryDirectory.Create("gpuvirt-console-");
+            try
+            {
+                var file = Path.Combine(directory, "domain.xml");
+                File.WriteAllText(file, xml, new UTF8Encoding(false));
+                virsh.Run(new VirshCommand("define", "--file", file), domain);
+            }
+            finally
+            {
+                PrivateTemporaryDirectory.Remove(directory);
+            }
+        }
 
         /// <summary>A plain line diff (longest common subsequence) with one line of context around each change.</summary>
         public static string LineDiff(string before, string after)
