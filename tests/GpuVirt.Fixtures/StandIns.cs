@@ -43,6 +43,39 @@ public static class StandIns
         return path;
     }
 
+    /// <summary>
+    /// A grubby stand-in that does to the BLS entries what grubby's <c>--update-kernel=ALL|KERNEL</c>,
+    /// <c>--args=</c> (set a key's value or append) and <c>--remove-args=</c> (remove a word, or every word of a bare key)
+    /// do to their <c>options</c> lines, so that a second run and the undo see the entries as grubby leaves them.
+    /// </summary>
+    public static string InstallGrubby(string root, int exitCode = 0, string? stderr = null) => Install(root, "grubby", exitCode, stderr, exitCode != 0 ? null : GrubbyScript);
+
+    private const string GrubbyScript = @"kernel=; args=; remove=
+for a in ""$@""; do
+  case ""$a"" in
+    --update-kernel=*) kernel=""${a#--update-kernel=}"";;
+    --args=*) args=""${a#--args=}"";;
+    --remove-args=*) remove=""${a#--remove-args=}"";;
+  esac
+done
+for f in /boot/loader/entries/*.conf; do
+  [ -f ""$f"" ] || continue
+  linux=$(awk '$1==""linux""{print $2}' ""$f"")
+  case ""$linux"" in /boot/*) ;; *) linux=""/boot$linux"";; esac
+  [ ""$kernel"" = ALL ] || [ ""$kernel"" = ""$linux"" ] || continue
+  awk -v add=""$args"" -v rm=""$remove"" '
+    function key(w) { sub(/=.*/, """", w); return w }
+    $1==""options"" {
+      n=split(add, A, "" ""); m=split(rm, R, "" ""); out=""options""; split("""", done)
+      for (i=2; i<=NF; i++) { w=$i; drop=0
+        for (j=1; j<=m; j++) if (w==R[j] || (index(R[j], ""="")==0 && key(w)==R[j])) drop=1
+        for (j=1; j<=n; j++) if (!drop && key(w)==key(A[j])) { if (!(j in done)) { w=A[j]; done[j]=1 } else drop=1 }
+        if (!drop) out=out "" "" w }
+      for (j=1; j<=n; j++) if (!(j in done)) out=out "" "" A[j]
+      print out; next }
+    { print }' ""$f"" > ""$f.new"" && mv ""$f.new"" ""$f""
+done";
+
     /// <summary>Every call so far: the program name, then its arguments.</summary>
     public static IReadOnlyList<string[]> Calls(string root)
     {

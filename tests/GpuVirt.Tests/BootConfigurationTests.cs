@@ -179,16 +179,58 @@ public class BootConfigurationTests
         Assert.Equal(BootFixture.Data("grub/rhel9-default-grub"), Read(root, "/etc/default/grub"));
         Assert.Equal(new[] { "grubby", "--update-kernel=ALL", "--remove-args=intel_iommu=on iommu=pt pci-stub.ids=10de:11fa" }, StandIns.Calls(temp.Path)[1]);
 
-        // An id set on the entries by hand (grubby --args) survives: grubby gets the merged list.
+        // An id set on the entries by hand (grubby --args) survives: the new id joins the entry's own list.
         using var temp2 = new TempRoot();
         var root2 = SeedHost(temp2);
         BootFixture.Rhel9(temp2.Path);
         var entry = Directory.GetFiles(root2.Resolve("/boot/loader/entries"))[0];
         File.WriteAllText(entry, File.ReadAllText(entry).Replace("rhgb quiet $tuned_params", "rhgb quiet pci-stub.ids=8086:1572 $tuned_params"));
         Enable(root2, "10de:11fa");
-        Assert.Equal("--args=intel_iommu=on iommu=pt pci-stub.ids=10de:11fa,8086:1572", StandIns.Calls(temp2.Path)[0][2]);
+        Assert.Equal("--args=pci-stub.ids=8086:1572,10de:11fa intel_iommu=on iommu=pt", StandIns.Calls(temp2.Path)[0][2]);
+        Assert.Contains("rhgb quiet pci-stub.ids=8086:1572,10de:11fa $tuned_params intel_iommu=on iommu=pt\n", File.ReadAllText(entry));
         Disable(root2);
         Assert.Equal(new[] { "grubby", "--update-kernel=ALL", "--args=pci-stub.ids=8086:1572", "--remove-args=intel_iommu=on iommu=pt" }, StandIns.Calls(temp2.Path)[1]);
+        Assert.Contains("rhgb quiet pci-stub.ids=8086:1572 $tuned_params\n", File.ReadAllText(entry));
+    }
+
+    [Fact]
+    public void Bls_removes_per_entry_only_what_it_added_and_fixes_entries_that_lack_what_the_grub_file_has()
+    {
+        using var temp = new TempRoot();
+        var root = SeedHost(temp);
+        BootFixture.Rhel9(temp.Path);
+        var entries = root.Resolve("/boot/loader/entries");
+        var first = Directory.GetFiles(entries)[0];
+        // A second kernel whose entry the user gave iommu=pt by hand; the grub file already has intel_iommu=on iommu=pt.
+        var second = Path.Combine(entries, "3c9f0a1e2b7d4c5e8f6a9b0c1d2e3f40-5.14.0-427.13.1.el9_4.x86_64.conf");
+        File.WriteAllText(second, File.ReadAllText(first).Replace("362.8.1.el9_3", "427.13.1.el9_4").Replace("rhgb quiet", "rhgb quiet iommu=pt"));
+        var grub = root.Resolve("/etc/default/grub");
+        File.WriteAllText(grub, File.ReadAllText(grub).Replace("rhgb quiet\"", "rhgb quiet intel_iommu=on iommu=pt\""));
+        var grubBefore = File.ReadAllText(grub);
+        var firstBefore = File.ReadAllText(first);
+        var secondBefore = File.ReadAllText(second);
+
+        var status = IommuBootStatus.Read(root, new PciInventory(root));
+        Assert.False(status.IommuConfigured);
+        Assert.Equal(2, status.UnconfiguredEntries.Count);
+
+        var change = Enable(root);
+        Assert.True(change.Changed);
+        Assert.Equal(grubBefore, File.ReadAllText(grub));
+        Assert.Equal(new[]
+        {
+            new[] { "grubby", "--update-kernel=/boot/vmlinuz-5.14.0-362.8.1.el9_3.x86_64", "--args=intel_iommu=on iommu=pt" },
+            new[] { "grubby", "--update-kernel=/boot/vmlinuz-5.14.0-427.13.1.el9_4.x86_64", "--args=intel_iommu=on" },
+        }, StandIns.Calls(temp.Path));
+        Assert.True(IommuBootStatus.Read(root, new PciInventory(root)).IommuConfigured);
+        Assert.False(Enable(root).Changed);
+
+        Disable(root);
+        Assert.Equal(new[] { "grubby", "--update-kernel=/boot/vmlinuz-5.14.0-362.8.1.el9_3.x86_64", "--remove-args=intel_iommu=on iommu=pt" }, StandIns.Calls(temp.Path)[2]);
+        Assert.Equal(new[] { "grubby", "--update-kernel=/boot/vmlinuz-5.14.0-427.13.1.el9_4.x86_64", "--remove-args=intel_iommu=on" }, StandIns.Calls(temp.Path)[3]);
+        Assert.Equal(firstBefore, File.ReadAllText(first));
+        Assert.Equal(secondBefore, File.ReadAllText(second));
+        Assert.Equal(grubBefore, File.ReadAllText(grub));
     }
 
     [Fact]

@@ -225,7 +225,7 @@ Describe 'Enable-IommuBoot' {
     It 'completes -StubDriver, -BootLoader and -CpuVendor values' {
         $complete = { param($line) [System.Management.Automation.CommandCompletion]::CompleteInput($line, $line.Length, $null).CompletionMatches.CompletionText }
         & $complete 'Enable-IommuBoot -StubDriver ' | Should -Be @('pci-stub', 'vfio-pci')
-        & $complete 'Enable-IommuBoot -BootLoader ' | Should -Be @('Bls', 'Debian', 'Rhel7', 'SystemdBoot')
+        & $complete 'Enable-IommuBoot -BootLoader ' | Should -Be @('Bls', 'Debian', 'Grub', 'Kernelstub', 'ProxmoxBootTool', 'Rhel7', 'RpmOstree', 'SystemdBoot')
         & $complete 'Enable-IommuBoot -CpuVendor A' | Should -Be @('Amd')
         & $complete 'Disable-NouveauDriver -InitramfsTool ' | Should -Be @('dracut', 'update-initramfs')
     }

@@ -58,6 +58,9 @@ namespace GpuVirt.Core
 
         public bool Created { get; set; }
 
+        /// <summary>The shell variable the argument was in (<c>GRUB_CMDLINE_LINUX_DEFAULT</c>); empty for a plain file or the first variable.</summary>
+        public string Variable { get; set; } = string.Empty;
+
         /// <summary>How a person reads it: <c>+iommu=pt</c>, <c>iommu=off -> iommu=pt</c>.</summary>
         public override string ToString() => Kind switch
         {
@@ -75,6 +78,7 @@ namespace GpuVirt.Core
         public ArgumentRequirement(string key, string? item, IEnumerable<string>? conflicts = null, bool ignoreCase = false)
         {
             Key = key;
+            LastWins = KernelArguments.IsLastWins(key);
             Item = item;
             Conflicts = (conflicts ?? Array.Empty<string>()).ToList();
             Comparer = ignoreCase ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal;
@@ -87,6 +91,9 @@ namespace GpuVirt.Core
 
         public IReadOnlyList<string> Conflicts { get; }
         public StringComparer Comparer { get; }
+
+        /// <summary>Only the last argument with the key counts (a module parameter such as <c>vfio-pci.ids</c>).</summary>
+        public bool LastWins { get; }
 
         public override string ToString() => Item is null ? "no " + Key + "=" + string.Join("|", Conflicts) : Key + "=" + Item;
     }
@@ -128,7 +135,10 @@ namespace GpuVirt.Core
         private static CmdlineDocument ApplyOne(CmdlineDocument doc, Func<string, CmdlineDocument> parse, string file, ArgumentRequirement req, List<BootEdit> edits)
         {
             var matching = Matching(doc, req.Key, file);
-            var present = req.Item != null && matching.Any(w => KernelArguments.ItemsOf(w.Text).Contains(req.Item, req.Comparer));
+            // A module parameter takes only its last argument: an item in an earlier one is overridden, not present.
+            var present = req.Item != null && (req.LastWins
+                ? matching.Count > 0 && KernelArguments.ItemsOf(matching[matching.Count - 1].Text).Contains(req.Item, req.Comparer)
+                : matching.Any(w => KernelArguments.ItemsOf(w.Text).Contains(req.Item, req.Comparer)));
             var replaced = false;
 
             // Conflicting items go: the first becomes the wanted item (when it is not there yet), the rest leave.
@@ -149,11 +159,11 @@ namespace GpuVirt.Core
                     {
                         replaced = true;
                         newItems.Add(req.Item);
-                        itemEdits.Add(new BootEdit { Kind = BootEditKind.Replace, File = file, Key = KernelArguments.KeyOf(word.Text), Item = req.Item, OldItem = items[i], Index = i, Occurrence = occurrence });
+                        itemEdits.Add(new BootEdit { Kind = BootEditKind.Replace, File = file, Key = KernelArguments.KeyOf(word.Text), Item = req.Item, OldItem = items[i], Index = i, Occurrence = occurrence, Variable = word.Variable ?? string.Empty });
                     }
                     else
                     {
-                        itemEdits.Add(new BootEdit { Kind = BootEditKind.Remove, File = file, Key = KernelArguments.KeyOf(word.Text), OldItem = items[i], Index = i, Occurrence = occurrence });
+                        itemEdits.Add(new BootEdit { Kind = BootEditKind.Remove, File = file, Key = KernelArguments.KeyOf(word.Text), OldItem = items[i], Index = i, Occurrence = occurrence, Variable = word.Variable ?? string.Empty });
                     }
                 }
                 if (itemEdits.Count == 0) continue;
@@ -161,7 +171,7 @@ namespace GpuVirt.Core
                 if (newItems.Count == 0)
                 {
                     var text = doc.RemoveWord(word.Index, out var separator, out var before, out var offset);
-                    edits.Add(new BootEdit { Kind = BootEditKind.Drop, File = file, Key = KernelArguments.KeyOf(word.Text), Word = word.Text, Index = word.Index, Occurrence = occurrence, Separator = separator, SeparatorBefore = before, Offset = offset });
+                    edits.Add(new BootEdit { Kind = BootEditKind.Drop, File = file, Key = KernelArguments.KeyOf(word.Text), Word = word.Text, Index = word.Index, Occurrence = occurrence, Separator = separator, SeparatorBefore = before, Offset = offset, Variable = word.Variable ?? string.Empty });
                     doc = parse(text);
                     occurrence--;
                     matching = Matching(doc, req.Key, file);
@@ -182,7 +192,7 @@ namespace GpuVirt.Core
                 var items = KernelArguments.ItemsOf(last.Text);
                 items.Add(req.Item);
                 doc = parse(doc.ReplaceWord(last.Index, KernelArguments.Compose(KernelArguments.KeyOf(last.Text), items)));
-                edits.Add(new BootEdit { Kind = BootEditKind.Add, File = file, Key = KernelArguments.KeyOf(last.Text), Item = req.Item, Occurrence = matching.Count - 1, Created = false });
+                edits.Add(new BootEdit { Kind = BootEditKind.Add, File = file, Key = KernelArguments.KeyOf(last.Text), Item = req.Item, Occurrence = matching.Count - 1, Created = false, Variable = last.Variable ?? string.Empty });
                 return doc;
             }
 
@@ -290,7 +300,7 @@ namespace GpuVirt.Core
                 case BootEditKind.Drop:
                     try
                     {
-                        return doc.InsertWord(e.Index, e.Word, e.Separator, e.SeparatorBefore, e.Offset);
+                        return doc.InsertWord(e.Index, e.Word, e.Separator, e.SeparatorBefore, e.Offset, e.Variable);
                     }
                     catch (ArgumentException)
                     {

@@ -32,7 +32,7 @@ namespace GpuVirt.Core
                 lineNumber++;
                 if (line.Length == 0 || line.StartsWith("#", StringComparison.Ordinal)) continue;
                 var f = line.Split('\t').Select(Unescape).ToArray();
-                if (f.Length != 12 || !Enum.TryParse<BootEditKind>(f[0], out var kind)
+                if ((f.Length != 12 && f.Length != 13) || !Enum.TryParse<BootEditKind>(f[0], out var kind)
                     || !int.TryParse(f[6], NumberStyles.Integer, CultureInfo.InvariantCulture, out var index)
                     || !int.TryParse(f[7], NumberStyles.Integer, CultureInfo.InvariantCulture, out var occurrence)
                     || !int.TryParse(f[11], NumberStyles.Integer, CultureInfo.InvariantCulture, out var offset))
@@ -54,6 +54,7 @@ namespace GpuVirt.Core
                     SeparatorBefore = f[9] == "1",
                     Created = f[10] == "1",
                     Offset = offset,
+                    Variable = f.Length > 12 ? f[12] : string.Empty,
                 });
             }
             return list;
@@ -68,7 +69,7 @@ namespace GpuVirt.Core
                 {
                     e.Kind.ToString(), e.File, e.Key, e.Item, e.OldItem, e.Word,
                     e.Index.ToString(CultureInfo.InvariantCulture), e.Occurrence.ToString(CultureInfo.InvariantCulture),
-                    e.Separator, e.SeparatorBefore ? "1" : "0", e.Created ? "1" : "0", e.Offset.ToString(CultureInfo.InvariantCulture),
+                    e.Separator, e.SeparatorBefore ? "1" : "0", e.Created ? "1" : "0", e.Offset.ToString(CultureInfo.InvariantCulture), e.Variable,
                 };
                 sb.Append(string.Join("\t", fields.Select(Escape))).Append('\n');
             }

@@ -8,10 +8,11 @@ namespace GpuVirt.Core
     /// <summary>One kernel argument inside a file, with its exact place.</summary>
     internal sealed class ArgumentWord
     {
-        public ArgumentWord(int index, int region, int start, int end, string text, bool isSimple, bool isOpaque, int firstAtom, int lastAtom)
+        public ArgumentWord(int index, int region, string? variable, int start, int end, string text, bool isSimple, bool isOpaque, int firstAtom, int lastAtom)
         {
             Index = index;
             Region = region;
+            Variable = variable;
             Start = start;
             End = end;
             Text = text;
@@ -23,6 +24,10 @@ namespace GpuVirt.Core
 
         public int Index { get; }
         public int Region { get; }
+
+        /// <summary>The shell variable that holds the argument (null in a plain command line file).</summary>
+        public string? Variable { get; }
+
         public int Start { get; }
         public int End { get; }
 
@@ -82,7 +87,28 @@ namespace GpuVirt.Core
 
         public bool IsPlain => Variable is null;
 
-        public bool HasAssignment => _regions.Count > 0;
+        /// <summary>The variable (the first one given) has an assignment that new arguments can join.</summary>
+        public bool HasAssignment => PrimaryRegion >= 0;
+
+        /// <summary>The last effective region of the variable new arguments go to, or -1.</summary>
+        private int PrimaryRegion
+        {
+            get
+            {
+                if (IsPlain) return _regions.Count - 1;
+                for (var i = _regions.Count - 1; i >= 0; i--) if (_regions[i].Name == Variable) return i;
+                return -1;
+            }
+        }
+
+        /// <summary>The last effective region of a variable, or -1.</summary>
+        private int LastRegionOf(string? variable)
+        {
+            if (IsPlain) return _regions.Count - 1;
+            var name = string.IsNullOrEmpty(variable) ? Variable : variable;
+            for (var i = _regions.Count - 1; i >= 0; i--) if (_regions[i].Name == name) return i;
+            return -1;
+        }
 
         /// <summary>The arguments in effect, in order (for a variable assigned several times, those the last assignment keeps).</summary>
         public IReadOnlyList<ArgumentWord> Words { get; }
@@ -90,18 +116,30 @@ namespace GpuVirt.Core
         /// <summary>The arguments as one line, the way the kernel would get them.</summary>
         public string ArgumentLine => string.Join(" ", Words.Select(w => w.Text));
 
-        /// <summary>Reads the value of <paramref name="variable"/> in a shell file.</summary>
-        public static CmdlineDocument ParseShell(string text, string variable)
+        /// <summary>
+        /// Reads the values of shell variables that the kernel gets one after the other (<c>GRUB_CMDLINE_LINUX</c>,
+        /// then <c>GRUB_CMDLINE_LINUX_DEFAULT</c>): the words are in the order the kernel sees them. New arguments go to
+        /// the first variable.
+        /// </summary>
+        public static CmdlineDocument ParseShell(string text, params string[] variables)
         {
-            var all = ShellScanner.FindAssignments(text, variable);
             var effective = new List<ShellAssignment>();
-            for (var i = all.Count - 1; i >= 0; i--)
+            foreach (var variable in variables)
             {
-                effective.Insert(0, all[i]);
-                if (!all[i].ReferencesItself(text)) break;
+                var all = ShellScanner.FindAssignments(text, variable);
+                var mine = new List<ShellAssignment>();
+                for (var i = all.Count - 1; i >= 0; i--)
+                {
+                    mine.Insert(0, all[i]);
+                    if (!all[i].ReferencesItself(text)) break;
+                }
+                effective.AddRange(mine);
             }
-            return new CmdlineDocument(text, variable, effective);
+            return new CmdlineDocument(text, variables[0], effective);
         }
+
+        /// <summary>The variables that hold arguments, in kernel order, and that have an assignment.</summary>
+        public IReadOnlyList<string> AssignedVariables => _regions.Select(r => r.Name).Where(n => n.Length > 0).Distinct().ToList();
 
         /// <summary>Reads a plain command line file: whitespace-separated arguments, no quoting.</summary>
         public static CmdlineDocument ParsePlain(string text)
@@ -151,7 +189,7 @@ namespace GpuVirt.Core
                             if (a.Kind != AtomKind.Literal || a.Segment != atoms[first].Segment) simple = false;
                             if (a.Kind == AtomKind.Opaque) opaque = true;
                         }
-                        words.Add(new ArgumentWord(words.Count, r, atoms[first].Start, atoms[last].End, sb.ToString(), simple, opaque, first, last));
+                        words.Add(new ArgumentWord(words.Count, r, IsPlain ? null : _regions[r].Name, atoms[first].Start, atoms[last].End, sb.ToString(), simple, opaque, first, last));
                     }
                     i = j;
                 }
@@ -232,26 +270,37 @@ namespace GpuVirt.Core
             return sawSpace;
         }
 
-        /// <summary>Puts an argument back where <see cref="RemoveWord"/> took it from.</summary>
-        public string InsertWord(int index, string text, string separator, bool separatorBefore, int offset = -1)
+        /// <summary>Puts an argument back where <see cref="RemoveWord"/> took it from (in the variable that held it).</summary>
+        public string InsertWord(int index, string text, string separator, bool separatorBefore, int offset = -1, string? variable = null)
         {
             CheckWritable(text);
             CheckSeparator(separator);
-            if (separatorBefore && index > 0 && index - 1 < Words.Count)
+            var name = IsPlain ? null : string.IsNullOrEmpty(variable) ? Variable : variable;
+            if (separatorBefore && index > 0 && index - 1 < Words.Count && Words[index - 1].Variable == name)
             {
                 return Splice(Words[index - 1].End, Words[index - 1].End, separator + text);
             }
-            if (!separatorBefore && index < Words.Count)
+            if (!separatorBefore && index < Words.Count && Words[index].Variable == name)
             {
                 return Splice(Words[index].Start, Words[index].Start, text + separator);
             }
-            if (HasAssignment && offset >= 0 && !Words.Any(w => w.Region == _regions.Count - 1))
+            var regionIndex = LastRegionOf(name);
+            if (regionIndex >= 0 && offset >= 0 && !Words.Any(w => w.Region == regionIndex))
             {
-                // It was the only argument: it goes back to the same place in the value.
-                var region = _regions[_regions.Count - 1];
+                // It was the only argument of its variable: it goes back to the same place in the value.
+                var region = _regions[regionIndex];
                 var at = region.ValueStart + offset;
                 if (at <= region.ValueEnd && (IsPlain || region.Segments.Any(s => s.IsQuoted && at >= s.ContentStart && at <= s.ContentEnd)))
                     return Splice(at, at, text);
+            }
+            if (regionIndex >= 0 && name != Variable)
+            {
+                var inRegion = Words.Where(w => w.Region == regionIndex).ToList();
+                if (inRegion.Count > 0 && inRegion[inRegion.Count - 1].IsSimple)
+                {
+                    var end = inRegion[inRegion.Count - 1].End;
+                    return Splice(end, end, " " + text);
+                }
             }
             return AppendWord(text, out _);
         }
@@ -269,7 +318,7 @@ namespace GpuVirt.Core
                     : Text + "\n" + AddedAssignmentMarker + "\n" + assignment;
             }
 
-            var regionIndex = _regions.Count - 1;
+            var regionIndex = PrimaryRegion;
             var region = _regions[regionIndex];
             var regionWords = Words.Where(w => w.Region == regionIndex).ToList();
 
@@ -302,7 +351,7 @@ namespace GpuVirt.Core
         public string RemoveEmptyTrailingQuotes()
         {
             if (!HasAssignment || IsPlain) return Text;
-            var region = _regions[_regions.Count - 1];
+            var region = _regions[PrimaryRegion];
             var last = region.Segments.LastOrDefault();
             if (last != null && last.Quote == '"' && last.End == region.ValueEnd && last.End - last.Start == 2)
             {
@@ -314,8 +363,8 @@ namespace GpuVirt.Core
         /// <summary>Undoes <see cref="AppendPlacement.NewAssignment"/>: removes the marker and the assignment once it holds no argument.</summary>
         public string RemoveAddedAssignment()
         {
-            if (!HasAssignment || IsPlain || Words.Any(w => w.Region == _regions.Count - 1)) return Text;
-            var region = _regions[_regions.Count - 1];
+            if (!HasAssignment || IsPlain || Words.Any(w => w.Region == PrimaryRegion)) return Text;
+            var region = _regions[PrimaryRegion];
             var expected = Variable + "=\"\"";
             if (region.ValueEnd - region.NameStart != expected.Length || Text.Substring(region.NameStart, expected.Length) != expected) return Text;
             var markerLine = AddedAssignmentMarker + "\n";

@@ -72,8 +72,10 @@ namespace GpuVirt.Core
         {
             var sb = new StringBuilder();
             var file = Boot.LinkPath != null ? $"{Boot.File} (the target of {Boot.LinkPath})" : Boot.File;
-            sb.Append(Action).Append(" (").Append(Boot.Family).Append(" boot loader): edit ").Append(file);
-            if (Boot.IsShellFile) sb.Append(", ").Append(BootConfiguration.GrubVariable);
+            sb.Append(Action).Append(" (").Append(Boot.Family).Append(" boot loader): ");
+            if (Boot.Kind == BootFileKind.Tool) sb.Append("the kernel arguments kept in ").Append(file);
+            else sb.Append("edit ").Append(file);
+            if (Boot.IsShellFile) sb.Append(", ").Append(BootConfiguration.GrubVariable).Append(" then ").Append(BootConfiguration.GrubDefaultVariable);
             sb.Append('\n');
             sb.Append("  before: ").Append(BeforeArguments ?? "(no file)").Append('\n');
             sb.Append("  after:  ").Append(AfterArguments ?? "(no file)").Append('\n');
@@ -98,8 +100,6 @@ namespace GpuVirt.Core
     /// </summary>
     public static class IommuBoot
     {
-        private static readonly string[] ListKeys = { KernelArguments.PciStubIds, KernelArguments.VfioPciIds, KernelArguments.ModprobeBlacklist };
-
         /// <summary>The arguments Enable-IommuBoot wants for a request (before looking at any file).</summary>
         internal static IReadOnlyList<ArgumentRequirement> Requirements(CpuVendor vendor, IommuBootRequest request, IReadOnlyList<string> ids)
         {
@@ -112,9 +112,10 @@ namespace GpuVirt.Core
             {
                 list.Add(new ArgumentRequirement(KernelArguments.AmdIommu, null, new[] { "off" }));
             }
+            // iommu=soft (software bounce buffers) fights the IOMMU as iommu=off does: both are replaced, and the change says so.
             list.Add(request.NoIommuPt
-                ? new ArgumentRequirement(KernelArguments.Iommu, null, new[] { "off" })
-                : new ArgumentRequirement(KernelArguments.Iommu, "pt", new[] { "off", "nopt" }));
+                ? new ArgumentRequirement(KernelArguments.Iommu, null, new[] { "off", "soft" })
+                : new ArgumentRequirement(KernelArguments.Iommu, "pt", new[] { "off", "soft", "nopt" }));
             var key = KernelArguments.IdsKey(request.StubDriver);
             var otherKey = KernelArguments.IdsKey(KernelArguments.OtherDriver(request.StubDriver));
             foreach (var id in ids)
@@ -187,49 +188,137 @@ namespace GpuVirt.Core
             var vendor = request.CpuVendor ?? CpuInfo.ReadVendor(root);
             var ids = NormalizeIds(request.StubIds);
             var requirements = Requirements(vendor, request, ids);
-
-            var full = root.Resolve(boot.File);
-            string? original = null;
-            string text;
-            var created = new List<BootEdit>();
-            if (!boot.IsShellFile && !System.IO.File.Exists(full) && !System.IO.Directory.Exists(full))
-            {
-                // kernel-install falls back to /usr/lib/kernel/cmdline or /proc/cmdline: start from that, never from nothing.
-                text = BootConfiguration.KernelInstallDefault(root) ?? throw new GpuVirtException(ErrorIds.BootFileNotFound, ErrorKind.ObjectNotFound,
-                    $"'{boot.File}' does not exist and neither '{BootConfiguration.UsrKernelCmdline}' nor '{HostPaths.ProcCmdline}' tells what it should hold (root=...). Create it first.", boot.File);
-                created.Add(new BootEdit { Kind = BootEditKind.CreatedFile, File = boot.File, Word = text });
-            }
-            else
-            {
-                text = original = HostFiles.ReadText(full, boot.File);
-            }
-
-            var result = ArgumentEditor.Apply(text, boot.Parse, boot.File, requirements);
-            var edits = created.Concat(result.Edits).ToList();
-            var before = boot.Parse(text);
-            var after = boot.Parse(result.Text);
             var transaction = new BootTransaction(root);
             var warnings = new List<string>();
-            foreach (var dropIn in boot.OverridingDropIns(root))
+            var edits = new List<BootEdit>();
+            string? beforeLine = null, afterLine = null;
+            CmdlineDocument? after = null;
+
+            if (boot.Kind != BootFileKind.Tool)
             {
-                warnings.Add($"'{dropIn}' sets {BootConfiguration.GrubVariable} again after '{boot.File}': the arguments written here may be overridden. Check that file.");
+                var full = root.Resolve(boot.File);
+                string? original = null;
+                string text;
+                var created = new List<BootEdit>();
+                if (!boot.IsShellFile && !System.IO.File.Exists(full) && !System.IO.Directory.Exists(full))
+                {
+                    // kernel-install falls back to /usr/lib/kernel/cmdline or /proc/cmdline: start from that, never from nothing.
+                    text = BootConfiguration.KernelInstallDefault(root) ?? throw new GpuVirtException(ErrorIds.BootFileNotFound, ErrorKind.ObjectNotFound,
+                        $"'{boot.File}' does not exist and neither '{BootConfiguration.UsrKernelCmdline}' nor '{HostPaths.ProcCmdline}' tells what it should hold (root=...). Create it first.", boot.File);
+                    created.Add(new BootEdit { Kind = BootEditKind.CreatedFile, File = boot.File, Word = text });
+                }
+                else
+                {
+                    text = original = HostFiles.ReadText(full, boot.File);
+                }
+
+                var result = ArgumentEditor.Apply(text, boot.Parse, boot.File, requirements);
+                var before = boot.Parse(text);
+                after = boot.Parse(result.Text);
+                beforeLine = original is null ? null : before.ArgumentLine;
+                afterLine = after.ArgumentLine;
+                foreach (var dropIn in boot.OverridingDropIns(root))
+                {
+                    warnings.Add($"'{dropIn}' sets {BootConfiguration.GrubVariable} or {BootConfiguration.GrubDefaultVariable} again after '{boot.File}': the arguments written here may be overridden. Check that file.");
+                }
+                if (result.Edits.Count > 0)
+                {
+                    edits.AddRange(created);
+                    edits.AddRange(result.Edits);
+                    transaction.Writes.Add(new FileWrite(boot.File, original, result.Text, backup: true, before: beforeLine, after: afterLine));
+                    AddRegeneration(root, boot, transaction, warnings);
+                }
             }
 
-            if (result.Edits.Count > 0)
+            var tools = PlanTools(root, boot, line => ArgumentEditor.Apply(line.Text, CmdlineDocument.ParsePlain, line.File, requirements), edits, transaction, warnings);
+            if (boot.Kind == BootFileKind.Tool && tools.Count > 0)
             {
-                transaction.Writes.Add(new FileWrite(boot.File, original, result.Text, backup: true, before: original is null ? null : before.ArgumentLine, after: after.ArgumentLine));
+                beforeLine = tools[0].Before;
+                afterLine = tools[0].After;
+                after = CmdlineDocument.ParsePlain(tools[0].After);
+            }
+
+            if (edits.Count > 0)
+            {
                 var log = BootEditLog.Read(root).Concat(edits).ToList();
                 transaction.Writes.Add(new FileWrite(BootEditLog.HostPath, ReadIfExists(root, BootEditLog.HostPath), BootEditLog.Format(log), backup: false));
-                AddCommands(root, boot, transaction, before, after, result.Edits, warnings);
             }
+            warnings.AddRange(ReplacementNotes(edits));
 
             var keys = requirements.Select(r => r.Key).ToList();
-            var reboot = RebootRequired(root, after, keys, result.Edits.Count > 0);
-            var (added, removed) = Summarize(result.Edits);
-            return new IommuBootPlan("Enable-IommuBoot", boot, transaction, original is null ? null : before.ArgumentLine, after.ArgumentLine, added, removed, warnings, reboot)
+            var reboot = after != null && RebootRequired(root, after, keys, edits.Count > 0);
+            var (added, removed) = Summarize(edits);
+            return new IommuBootPlan("Enable-IommuBoot", boot, transaction, beforeLine, afterLine, added, removed, warnings, reboot)
             {
                 Replan = () => PlanEnable(root, request),
             };
+        }
+
+        /// <summary>A conflicting argument that was replaced is said in words (iommu=soft, intel_iommu=off), where it was.</summary>
+        private static IEnumerable<string> ReplacementNotes(IEnumerable<BootEdit> edits)
+        {
+            foreach (var e in edits.Where(e => e.Kind == BootEditKind.Replace || e.Kind == BootEditKind.Remove || e.Kind == BootEditKind.Drop)
+                         .GroupBy(e => e.ToString()).Select(g => g.First()))
+            {
+                var old = e.Kind == BootEditKind.Drop ? e.Word : e.Key + "=" + e.OldItem;
+                var where = e.Variable.Length > 0 ? e.Variable + " in " + e.File : e.File;
+                yield return e.Kind == BootEditKind.Replace
+                    ? $"'{old}' in {where} conflicts with '{e.Key}={e.Item}': it is replaced by it."
+                    : $"'{old}' in {where} conflicts with the arguments asked for: it is taken out.";
+            }
+        }
+
+        /// <summary>One tool-kept command line's planned change.</summary>
+        private sealed class ToolChange
+        {
+            public ToolChange(ToolCmdline line, string after, HostCommand? command)
+            {
+                Line = line;
+                After = after;
+                Command = command;
+            }
+
+            public ToolCmdline Line { get; }
+            public string Before => Line.Text;
+            public string After { get; }
+            public HostCommand? Command { get; }
+        }
+
+        /// <summary>
+        /// Works out the change of every tool-kept command line (each BLS entry, kernelstub, rpm-ostree), records its
+        /// edits, and adds the tool's commands: one <c>grubby --update-kernel=ALL</c> when every entry changes the same
+        /// way, else one call per entry.
+        /// </summary>
+        private static IReadOnlyList<ToolChange> PlanTools(HostRoot root, BootConfiguration boot, Func<ToolCmdline, EditResult> edit,
+            List<BootEdit> edits, BootTransaction transaction, List<string> warnings)
+        {
+            var lines = ToolCmdline.For(root, boot);
+            var changes = new List<ToolChange>();
+            foreach (var line in lines)
+            {
+                var result = edit(line);
+                warnings.AddRange(result.Notes);
+                edits.AddRange(result.Edits);
+                var after = CmdlineDocument.ParsePlain(result.Text).ArgumentLine;
+                changes.Add(new ToolChange(line, after, line.Command(line.Text, after)));
+            }
+            var changed = changes.Where(c => c.Command != null).ToList();
+            if (changed.Count == 0) return changes;
+            if (boot.Family == BootLoaderFamily.Bls && changed.Count == lines.Count && changed.Count > 1
+                && changed.Select(c => string.Join("\0", c.Command!.Arguments.Skip(1))).Distinct().Count() == 1)
+            {
+                transaction.Commands.Add(changed[0].Line.Command(changed[0].Before, changed[0].After, allEntries: true)!);
+            }
+            else if (boot.Family == BootLoaderFamily.Bls && changed.Count == 1 && lines.Count == 1)
+            {
+                transaction.Commands.Add(changed[0].Line.Command(changed[0].Before, changed[0].After, allEntries: true)!);
+            }
+            else
+            {
+                transaction.Commands.AddRange(changed.Select(c => c.Command!));
+            }
+            transaction.Guarded.AddRange(ToolCmdline.Guarded(root, boot).Where(g => !transaction.Guarded.Contains(g)));
+            return changes;
         }
 
         public static IommuBootPlan PlanDisable(HostRoot root, BootLoaderFamily? family = null)
@@ -247,18 +336,21 @@ namespace GpuVirt.Core
                 warnings.Add($"There is no record of Enable-IommuBoot changes ('{BootEditLog.HostPath}' under '{root.Directory}'): nothing to undo. Arguments added by hand stay as they are.");
             }
 
-            foreach (var group in log.GroupBy(e => e.File))
+            var toolFiles = new HashSet<string>(ToolCmdline.For(root, boot).Select(l => l.File), StringComparer.Ordinal);
+            var fileChanged = false;
+            foreach (var group in log.Where(e => !toolFiles.Contains(e.File)).GroupBy(e => e.File))
             {
                 var file = group.Key;
                 var full = root.Resolve(file);
                 if (!System.IO.File.Exists(full))
                 {
-                    warnings.Add($"'{file}' no longer exists; its recorded edits were dropped.");
+                    if (!file.StartsWith(BootConfiguration.BlsEntries + "/", StringComparison.Ordinal))
+                        warnings.Add($"'{file}' no longer exists; its recorded edits were dropped.");
                     continue;
                 }
                 Func<string, CmdlineDocument> parse = file == boot.File ? boot.Parse
                     : file == HostFiles.ResolveLinks(root, BootConfiguration.KernelCmdline) ? CmdlineDocument.ParsePlain
-                    : t => CmdlineDocument.ParseShell(t, BootConfiguration.GrubVariable);
+                    : t => CmdlineDocument.ParseShell(t, BootConfiguration.GrubVariables);
                 var text = HostFiles.ReadText(full, file);
                 var edits = group.Where(e => e.Kind != BootEditKind.CreatedFile).ToList();
                 var undo = ArgumentEditor.Undo(text, parse, file, edits);
@@ -277,15 +369,32 @@ namespace GpuVirt.Core
                 }
                 if (undo.Text != text || deleteFile)
                 {
+                    fileChanged = true;
                     transaction.Writes.Add(new FileWrite(file, text, deleteFile ? null : undo.Text, backup: true, before: before.ArgumentLine, after: deleteFile ? null : after.ArgumentLine));
                 }
+            }
+            if (fileChanged) AddRegeneration(root, boot, transaction, warnings);
+
+            var tools = PlanTools(root, boot, line =>
+            {
+                var recorded = log.Where(e => e.File == line.File).ToList();
+                var undo = ArgumentEditor.Undo(line.Text, CmdlineDocument.ParsePlain, line.File, recorded);
+                undoneAll.AddRange(undo.Edits);
+                return new EditResult(undo.Text, Array.Empty<BootEdit>(), undo.Notes);
+            }, new List<BootEdit>(), transaction, warnings);
+            if (boot.Kind == BootFileKind.Tool && tools.Count > 0)
+            {
+                beforeLine = tools[0].Before;
+                afterLine = tools[0].After;
+                beforeMain = CmdlineDocument.ParsePlain(tools[0].Before);
+                afterMain = CmdlineDocument.ParsePlain(tools[0].After);
             }
 
             if (log.Count > 0)
             {
                 transaction.Writes.Add(new FileWrite(BootEditLog.HostPath, ReadIfExists(root, BootEditLog.HostPath), null, backup: false));
             }
-            if (beforeMain is null)
+            if (beforeMain is null && boot.Kind != BootFileKind.Tool)
             {
                 var full = root.Resolve(boot.File);
                 if (System.IO.File.Exists(full))
@@ -295,11 +404,6 @@ namespace GpuVirt.Core
                 }
             }
             var userEdits = undoneAll.Where(e => e.Kind != BootEditKind.QuotedRun && e.Kind != BootEditKind.Assignment).ToList();
-            if (transaction.Writes.Any(w => w.HostPath != BootEditLog.HostPath) && beforeMain != null && afterMain != null)
-            {
-                AddCommands(root, boot, transaction, beforeMain, afterMain, userEdits, warnings);
-            }
-
             var (added, removed) = Summarize(userEdits);
             var keys = userEdits.Select(e => e.Key).Where(k => k.Length > 0).ToList();
             var reboot = afterMain != null && RebootRequired(root, afterMain, keys, userEdits.Count > 0);
@@ -359,85 +463,14 @@ namespace GpuVirt.Core
             return System.IO.File.Exists(full) ? HostFiles.ReadText(full, hostPath) : null;
         }
 
-        private static void AddCommands(HostRoot root, BootConfiguration boot, BootTransaction transaction, CmdlineDocument before, CmdlineDocument after,
-            IReadOnlyList<BootEdit> edits, List<string> warnings)
+        private static void AddRegeneration(HostRoot root, BootConfiguration boot, BootTransaction transaction, List<string> warnings)
         {
             transaction.Commands.AddRange(boot.RegenerationCommands(root));
             if (boot.Family == BootLoaderFamily.SystemdBoot && transaction.Commands.Count == 0)
             {
                 warnings.Add($"No installed kernel was found under /usr/lib/modules: only '{boot.File}' was changed. Kernels installed from now on get the new arguments.");
             }
-            if (boot.Family != BootLoaderFamily.Bls) return;
-            var grubby = GrubbyArguments(root, before, after, edits);
-            if (grubby != null)
-            {
-                transaction.Commands.Add(new HostCommand("grubby", grubby));
-                transaction.Guarded.AddRange(BlsEntryFiles(root));
-            }
         }
-
-        private static IEnumerable<string> BlsEntryFiles(HostRoot root)
-        {
-            var dir = root.Resolve(BootConfiguration.BlsEntries);
-            if (System.IO.Directory.Exists(dir))
-            {
-                foreach (var f in System.IO.Directory.GetFiles(dir, "*.conf").OrderBy(f => f, StringComparer.Ordinal))
-                    yield return BootConfiguration.BlsEntries + "/" + System.IO.Path.GetFileName(f);
-            }
-            if (System.IO.File.Exists(root.Resolve(BootConfiguration.GrubEnv))) yield return BootConfiguration.GrubEnv;
-        }
-
-        /// <summary>
-        /// The grubby arguments that bring every BLS entry to the edited file's values for the keys that changed. Id
-        /// lists keep the ids the entries have beyond the file's, so that no id a user gave by hand is lost.
-        /// </summary>
-        internal static string[]? GrubbyArguments(HostRoot root, CmdlineDocument before, CmdlineDocument after, IReadOnlyList<BootEdit> edits)
-        {
-            var keys = new List<string>();
-            foreach (var k in edits.Select(e => e.Key).Where(k => k.Length > 0))
-            {
-                if (!keys.Any(x => KernelArguments.SameKey(x, k))) keys.Add(k);
-            }
-            if (keys.Count == 0) return null;
-            var entryArgs = BootConfiguration.BlsEntryArguments(root);
-            var set = new List<string>();
-            var remove = new List<string>();
-            foreach (var key in keys)
-            {
-                var beforeWords = WordsWithKey(before, key);
-                var afterWords = WordsWithKey(after, key);
-                if (ListKeys.Any(l => KernelArguments.SameKey(l, key)))
-                {
-                    var comparer = StringComparer.OrdinalIgnoreCase;
-                    var beforeItems = beforeWords.SelectMany(KernelArguments.ItemsOf).ToList();
-                    var afterItems = afterWords.SelectMany(KernelArguments.ItemsOf).ToList();
-                    var removedItems = beforeItems.Where(i => !afterItems.Contains(i, comparer)).ToList();
-                    var final = afterItems.Distinct(comparer).ToList();
-                    foreach (var item in KernelArguments.ItemsFor(entryArgs, key))
-                    {
-                        if (!final.Contains(item, comparer) && !removedItems.Contains(item, comparer) && !beforeItems.Contains(item, comparer)) final.Add(item);
-                    }
-                    var spelled = afterWords.Count > 0 ? KernelArguments.KeyOf(afterWords[afterWords.Count - 1]) : key;
-                    if (final.Count > 0) set.Add(KernelArguments.Compose(spelled, final));
-                    else remove.AddRange(beforeWords.Count > 0 ? beforeWords : new List<string> { key });
-                }
-                else if (afterWords.Count > 0)
-                {
-                    set.AddRange(afterWords);
-                }
-                else
-                {
-                    remove.AddRange(beforeWords.Count > 0 ? beforeWords : new List<string> { key });
-                }
-            }
-            var args = new List<string> { "--update-kernel=ALL" };
-            if (set.Count > 0) args.Add("--args=" + string.Join(" ", set));
-            if (remove.Count > 0) args.Add("--remove-args=" + string.Join(" ", remove));
-            return args.ToArray();
-        }
-
-        private static List<string> WordsWithKey(CmdlineDocument doc, string key) =>
-            doc.Words.Where(w => !w.IsOpaque && KernelArguments.SameKey(KernelArguments.KeyOf(w.Text), key)).Select(w => w.Text).ToList();
 
         /// <summary>
         /// True when, for the managed keys, the configured arguments differ from those the kernel runs with. Without a
@@ -451,8 +484,8 @@ namespace GpuVirt.Core
             var configuredArgs = configured.Words.Where(w => !w.IsOpaque).Select(w => w.Text).ToList();
             foreach (var key in keys.Distinct())
             {
-                var a = new HashSet<string>(KernelArguments.ItemsFor(configuredArgs, key), StringComparer.OrdinalIgnoreCase);
-                var b = new HashSet<string>(KernelArguments.ItemsFor(runningArgs, key), StringComparer.OrdinalIgnoreCase);
+                var a = new HashSet<string>(KernelArguments.EffectiveItems(configuredArgs, key), StringComparer.OrdinalIgnoreCase);
+                var b = new HashSet<string>(KernelArguments.EffectiveItems(runningArgs, key), StringComparer.OrdinalIgnoreCase);
                 if (!a.SetEquals(b)) return true;
             }
             return false;
@@ -481,7 +514,7 @@ namespace GpuVirt.Core
                         break;
                 }
             }
-            return (added, removed);
+            return (added.Distinct().ToList(), removed.Distinct().ToList());
         }
     }
 }

@@ -34,7 +34,7 @@ namespace GpuVirt.Core
 
         public CpuVendor? CpuVendor { get; internal set; }
 
-        /// <summary>The IOMMU, stub and blacklist arguments in the configuration file.</summary>
+        /// <summary>The IOMMU, stub and blacklist arguments the kernel will get (GRUB_CMDLINE_LINUX then _DEFAULT; a BLS entry's options).</summary>
         public IReadOnlyList<string> ConfiguredArguments { get; internal set; } = Array.Empty<string>();
 
         /// <summary>The same arguments in <c>/proc/cmdline</c>.</summary>
@@ -42,6 +42,9 @@ namespace GpuVirt.Core
 
         /// <summary>The configuration turns the IOMMU on (Intel: <c>intel_iommu=on</c>; AMD: on unless turned off) and nothing turns it off.</summary>
         public bool IommuConfigured { get; internal set; }
+
+        /// <summary>Boot entries (or the file) whose command line does not turn the IOMMU on: a BLS entry that lacks what the grub file has.</summary>
+        public IReadOnlyList<string> UnconfiguredEntries { get; internal set; } = Array.Empty<string>();
 
         /// <summary>The kernel has IOMMU groups now.</summary>
         public bool IommuActive { get; internal set; }
@@ -88,28 +91,43 @@ namespace GpuVirt.Core
             {
             }
 
-            var configured = new List<string>();
+            // What the kernel will get: the effective command line of each boot entry (LINUX then LINUX_DEFAULT;
+            // for BLS each entry's own options; for kernelstub and rpm-ostree what the tool keeps).
+            var lines = new List<(string Source, List<string> Args)>();
             if (boot != null)
             {
                 status.BootLoader = boot.Family;
                 status.ConfigFile = boot.File;
-                var full = root.Resolve(boot.File);
-                if (File.Exists(full))
+                foreach (var line in ToolCmdline.For(root, boot))
                 {
-                    configured = boot.Parse(HostFiles.ReadText(full, boot.File)).Words.Where(w => !w.IsOpaque).Select(w => w.Text).ToList();
+                    lines.Add((line.File, KernelArguments.Split(line.Text).ToList()));
+                }
+                var full = root.Resolve(boot.File);
+                if (lines.Count == 0 && boot.Kind != BootFileKind.Tool && File.Exists(full))
+                {
+                    lines.Add((boot.File, boot.Parse(HostFiles.ReadText(full, boot.File)).Words.Where(w => !w.IsOpaque).Select(w => w.Text).ToList()));
                 }
             }
+            var vendor = status.CpuVendor;
+            bool IommuOn(List<string> args)
+            {
+                var iommu = KernelArguments.ItemsFor(args, KernelArguments.Iommu);
+                if (iommu.Contains("off") || iommu.Contains("soft")) return false;
+                if (vendor == Core.CpuVendor.Amd) return !KernelArguments.ItemsFor(args, KernelArguments.AmdIommu).Contains("off");
+                var intel = KernelArguments.ItemsFor(args, KernelArguments.IntelIommu);
+                return intel.LastOrDefault(i => i == "on" || i == "off") == "on";
+            }
+            var missing = lines.Where(l => !IommuOn(l.Args)).ToList();
+            status.UnconfiguredEntries = missing.Select(l => l.Source).ToList();
+            var configured = (missing.Count > 0 ? missing[0].Args : lines.Count > 0 ? lines[0].Args : null) ?? new List<string>();
             var running = KernelArguments.Split(Sysfs.TryReadText(root.Resolve(HostPaths.ProcCmdline)));
 
             bool Managed(string a) => ManagedKeys.Any(k => KernelArguments.SameKey(KernelArguments.KeyOf(a), k));
             status.ConfiguredArguments = configured.Where(Managed).ToList();
             status.RunningArguments = running.Where(Managed).ToList();
 
-            var iommuOff = KernelArguments.ItemsFor(configured, KernelArguments.Iommu).Contains("off");
-            status.IommuConfigured = !iommuOff && (status.CpuVendor == Core.CpuVendor.Amd
-                ? !KernelArguments.ItemsFor(configured, KernelArguments.AmdIommu).Contains("off")
-                : KernelArguments.ItemsFor(configured, KernelArguments.IntelIommu).Contains("on") && !KernelArguments.ItemsFor(configured, KernelArguments.IntelIommu).Contains("off"));
-            status.PassthroughConfigured = KernelArguments.ItemsFor(configured, KernelArguments.Iommu).Contains("pt");
+            status.IommuConfigured = lines.Count > 0 && missing.Count == 0;
+            status.PassthroughConfigured = lines.Count > 0 && lines.All(l => KernelArguments.ItemsFor(l.Args, KernelArguments.Iommu).Contains("pt") && !KernelArguments.ItemsFor(l.Args, KernelArguments.Iommu).Contains("soft"));
             status.IommuActive = IommuGroups.IsEnabled(root);
             status.StubIdsConfigured = StubIds(configured);
             status.StubIdsActive = StubIds(running);
@@ -122,14 +140,14 @@ namespace GpuVirt.Core
             status.NouveauLoaded = Directory.Exists(root.Resolve(HostPaths.SysModule + "/nouveau"));
             status.ChangesRecorded = BootEditLog.Read(root).Count > 0;
             status.RebootPending = boot != null && Sysfs.TryReadText(root.Resolve(HostPaths.ProcCmdline)) != null
-                && ManagedKeys.Any(k => !new HashSet<string>(KernelArguments.ItemsFor(configured, k), StringComparer.OrdinalIgnoreCase)
-                    .SetEquals(KernelArguments.ItemsFor(running, k)));
+                && ManagedKeys.Any(k => !new HashSet<string>(KernelArguments.EffectiveItems(configured, k), StringComparer.OrdinalIgnoreCase)
+                    .SetEquals(KernelArguments.EffectiveItems(running, k)));
             return status;
         }
 
         private static IReadOnlyList<string> StubIds(IReadOnlyList<string> args) =>
-            KernelArguments.ItemsFor(args, KernelArguments.PciStubIds)
-                .Concat(KernelArguments.ItemsFor(args, KernelArguments.VfioPciIds))
+            KernelArguments.EffectiveItems(args, KernelArguments.PciStubIds)
+                .Concat(KernelArguments.EffectiveItems(args, KernelArguments.VfioPciIds))
                 .Select(i => KernelArguments.NormalizeId(i) ?? i)
                 .Distinct()
                 .ToList();

@@ -94,6 +94,20 @@ namespace GpuVirt.Core
             return result;
         }
 
+        /// <summary>Module parameters: when given twice the kernel (or modprobe) keeps only the last one.</summary>
+        public static bool IsLastWins(string key) => SameKey(key, PciStubIds) || SameKey(key, VfioPciIds);
+
+        /// <summary>
+        /// The items the kernel takes for a key: those of the last argument for a module parameter
+        /// (<see cref="IsLastWins"/>), of every argument otherwise.
+        /// </summary>
+        public static IReadOnlyList<string> EffectiveItems(IEnumerable<string> arguments, string key)
+        {
+            if (!IsLastWins(key)) return ItemsFor(arguments, key);
+            var last = arguments.LastOrDefault(a => SameKey(KeyOf(a), key));
+            return last is null ? new List<string>() : ItemsOf(last);
+        }
+
         /// <summary>The items of every argument with the key (later arguments after earlier ones).</summary>
         public static IReadOnlyList<string> ItemsFor(IEnumerable<string> arguments, string key) =>
             arguments.Where(a => SameKey(KeyOf(a), key)).SelectMany(ItemsOf).ToList();
