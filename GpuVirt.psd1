@@ -37,6 +37,9 @@
         'Find-VgpuPlacement'
         'Export-VgpuDefinition'
         'Import-VgpuDefinition'
+        'Get-GuestMmioSpace'
+        'Set-GuestMmioSpace'
+        'Test-GpuVirtHost'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -48,6 +48,18 @@ public sealed class FixtureDevice
 
     public IList<FixtureMdevType> MdevTypes { get; } = new List<FixtureMdevType>();
 
+    /// <summary>BARs for the <c>resource</c> file (unused BARs read as zeros, as the kernel prints them).</summary>
+    public IList<FixtureBar> Bars { get; } = new List<FixtureBar>();
+
+    /// <summary>The <c>reset_method</c> attribute (<c>flr bus</c>); null writes none (kernels before 5.15, or no method).</summary>
+    public string? ResetMethod { get; set; }
+
+    /// <summary>
+    /// A PCI Express capability in 256 bytes of configuration space, with (true) or without (false) Function Level Reset
+    /// in its Device Capabilities; null keeps the 64-byte header only (what a non-root reader gets).
+    /// </summary>
+    public bool? Flr { get; set; }
+
     public bool IsBridge => (ClassCode >> 8) is 0x0604 or 0x0607 or 0x0609;
 }
 
@@ -69,3 +81,18 @@ public sealed class FixtureMdevType
 
 /// <summary>A created mediated device.</summary>
 public sealed record FixtureMdevDevice(string Uuid, string ParentAddress, string TypeId, int? IommuGroup);
+
+/// <summary>One BAR: its number, size (a power of two) and the kernel's resource flags.</summary>
+public sealed record FixtureBar(int Index, ulong Size, ulong Flags)
+{
+    public const ulong Io = 0x100, Memory = 0x200, Prefetch = 0x2000, Memory64 = 0x100000, SizeAlign = 0x40000;
+
+    /// <summary>A 64-bit prefetchable memory BAR (a GPU's VRAM aperture): flags 0x14220c.</summary>
+    public static FixtureBar Mem64Pref(int index, ulong size) => new(index, size, Memory | Prefetch | Memory64 | SizeAlign | 0xc);
+
+    /// <summary>A 32-bit non-prefetchable memory BAR (registers): flags 0x40200.</summary>
+    public static FixtureBar Mem32(int index, ulong size) => new(index, size, Memory | SizeAlign);
+
+    /// <summary>An I/O port BAR: flags 0x40101.</summary>
+    public static FixtureBar IoPorts(int index, ulong size) => new(index, size, Io | SizeAlign | 0x1);
+}

@@ -26,6 +26,15 @@ public sealed class HostTreeBuilder
     public IReadOnlyList<FixtureDevice> Devices => _devices;
 
     public string? CpuVendor { get; set; }
+
+    /// <summary>The <c>flags</c> line of <c>/proc/cpuinfo</c> (with <see cref="CpuVendor"/>): add <c>vmx</c> or <c>svm</c> for virtualization.</summary>
+    public string CpuFlags { get; set; } = "fpu vme de pse";
+
+    /// <summary>The physical bits of <c>/proc/cpuinfo</c>'s <c>address sizes</c> line; null writes no such line.</summary>
+    public int? PhysicalAddressBits { get; set; }
+
+    /// <summary>IOMMU units (<c>dmar0</c>, <c>ivhd0</c>) under <c>/sys/class/iommu</c>, linked into <c>/sys/devices/virtual/iommu</c>.</summary>
+    public IList<string> IommuUnits { get; } = new List<string>();
     public string? Cmdline { get; set; }
 
     /// <summary>pci.ids text to place at usr/share/misc/pci.ids; null writes none.</summary>
@@ -122,7 +131,13 @@ public sealed class HostTreeBuilder
         {
             var proc = Dir(Root, "proc");
             File.WriteAllText(Path.Combine(proc, "cpuinfo"),
-                $"processor\t: 0\nvendor_id\t: {CpuVendor}\ncpu family\t: 6\nmodel name\t: Fixture CPU\nflags\t\t: fpu vme de pse\n\n");
+                $"processor\t: 0\nvendor_id\t: {CpuVendor}\ncpu family\t: 6\nmodel name\t: Fixture CPU\nflags\t\t: {CpuFlags}\n" +
+                (PhysicalAddressBits is int bits ? $"address sizes\t: {bits} bits physical, 48 bits virtual\n" : string.Empty) + "\n");
+        }
+        foreach (var unit in IommuUnits)
+        {
+            var unitDir = Dir(sys, "devices", "virtual", "iommu", unit);
+            Link(Path.Combine(Dir(sys, "class", "iommu"), unit), unitDir);
         }
         if (Cmdline is not null) File.WriteAllText(Path.Combine(Dir(Root, "proc"), "cmdline"), Cmdline + "\n");
         if (PciIds is not null) File.WriteAllText(Path.Combine(Dir(Root, "usr", "share", "misc"), "pci.ids"), PciIds);
@@ -268,12 +283,53 @@ public sealed class HostTreeBuilder
         }
         File.WriteAllBytes(Path.Combine(dir, "config"), Config(d));
         File.WriteAllText(Path.Combine(dir, "remove"), string.Empty);
+        File.WriteAllText(Path.Combine(dir, "resource"), Resource(d));
+        if (d.ResetMethod is not null) Text(dir, "reset_method", d.ResetMethod);
+    }
+
+    private ulong _next64 = 0x38000000000UL;
+    private ulong _next32 = 0xe0000000UL;
+
+    /// <summary>
+    /// The <c>resource</c> file as the kernel prints it: <c>0x%016llx 0x%016llx 0x%016llx</c> per line, six BARs, the
+    /// ROM and six SR-IOV BARs for an endpoint; each BAR at a host address aligned to its size.
+    /// </summary>
+    private string Resource(FixtureDevice d)
+    {
+        var sb = new StringBuilder();
+        var lines = d.IsBridge ? 17 : 13;
+        for (var i = 0; i < lines; i++)
+        {
+            var bar = d.Bars.FirstOrDefault(b => b.Index == i);
+            ulong start = 0, end = 0, flags = 0;
+            if (bar is not null)
+            {
+                if ((bar.Flags & FixtureBar.Io) != 0)
+                {
+                    start = 0xe000;
+                }
+                else if ((bar.Flags & FixtureBar.Memory64) != 0)
+                {
+                    start = (_next64 + bar.Size - 1) & ~(bar.Size - 1);
+                    _next64 = start + bar.Size;
+                }
+                else
+                {
+                    start = (_next32 + bar.Size - 1) & ~(bar.Size - 1);
+                    _next32 = start + bar.Size;
+                }
+                end = start + bar.Size - 1;
+                flags = bar.Flags;
+            }
+            sb.Append(CultureInfo.InvariantCulture, $"0x{start:x16} 0x{end:x16} 0x{flags:x16}\n");
+        }
+        return sb.ToString();
     }
 
     /// <summary>The first 64 bytes of configuration space, consistent with the text attributes.</summary>
     public byte[] Config(FixtureDevice d)
     {
-        var c = new byte[64];
+        var c = new byte[d.Flr is null ? 64 : 256];
         Put16(c, 0x00, d.Vendor);
         Put16(c, 0x02, d.Device);
         Put16(c, 0x04, (ushort)(d.Driver is null ? 0x0000 : 0x0007));
@@ -298,6 +354,19 @@ public sealed class HostTreeBuilder
             Put16(c, 0x2e, d.SubsystemDevice);
         }
         c[0x34] = 0x00;
+        if (d.Flr is bool flr)
+        {
+            // PCI Express capability (id 0x10) at 0x40; Device Capabilities at +4, Function Level Reset is bit 28.
+            c[0x34] = 0x40;
+            c[0x40] = 0x10;
+            c[0x41] = 0x00;
+            Put16(c, 0x42, 0x0002);
+            var devcap = flr ? 1u << 28 : 0u;
+            c[0x44] = (byte)devcap;
+            c[0x45] = (byte)(devcap >> 8);
+            c[0x46] = (byte)(devcap >> 16);
+            c[0x47] = (byte)(devcap >> 24);
+        }
         return c;
     }
 

@@ -126,6 +126,11 @@ namespace GpuVirt.Core
         public const string InvalidModprobeFileName = "InvalidModprobeFileName";
         public const string InitramfsToolNotDetected = "InitramfsToolNotDetected";
 
+        // 64-bit MMIO space of guests (Get-GuestMmioSpace, Set-GuestMmioSpace)
+        public const string GuestMmioNotSupported = "GuestMmioNotSupported";
+        public const string GuestMmioPhysBitsUnavailable = "GuestMmioPhysBitsUnavailable";
+        public const string GuestDefinitionChanged = "GuestDefinitionChanged";
+
         // The change journal (Get-GpuVirtChange, Undo-GpuVirtChange)
         public const string JournalUnreadable = "JournalUnreadable";
         public const string JournalVersionNotSupported = "JournalVersionNotSupported";

@@ -262,6 +262,40 @@ namespace GpuVirt.Core
             return list;
         }
 
+        /// <summary>The persistent definition as text, with secrets, for a change that is written back with <see cref="Define"/>.</summary>
+        public string ReadDefinitionForEdit(string domain)
+        {
+            CheckDomainName(domain);
+            return Run(VirshCommand.DumpXmlForEdit(domain), domain);
+        }
+
+        /// <summary>
+        /// <c>virsh define --validate</c> of a whole domain document, from a file in a private temporary directory that is
+        /// always removed; libvirt replaces the guest's persistent definition (a running guest keeps its live one).
+        /// </summary>
+        public void Define(string domain, string xml)
+        {
+            CheckDomainName(domain);
+            var directory = PrivateTemporaryDirectory.Create("gpuvirt-define-");
+            try
+            {
+                var file = Path.Combine(directory, "domain.xml");
+                using (var stream = new FileStream(file, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+                {
+                    var bytes = new UTF8Encoding(false).GetBytes(xml);
+                    stream.Write(bytes, 0, bytes.Length);
+                }
+                Run(VirshCommand.Define(file), domain);
+            }
+            finally
+            {
+                PrivateTemporaryDirectory.Remove(directory);
+            }
+        }
+
+        /// <summary><c>virsh version</c>: the library's and the hypervisor's versions, or an error when libvirt cannot be reached.</summary>
+        public string Version() => Run(VirshCommand.Version(), Uri);
+
         /// <summary>A domain name libvirt can hold: not empty, no newline, no '/'.</summary>
         public static void CheckDomainName(string domain)
         {

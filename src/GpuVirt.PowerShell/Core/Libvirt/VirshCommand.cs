@@ -29,6 +29,7 @@ namespace GpuVirt.Core
         private static readonly HashSet<string> ReadOnlyNames = new HashSet<string>(StringComparer.Ordinal)
         {
             "list", "dumpxml", "nodedev-dumpxml", "nodedev-list", "echo", "domstate", "dominfo", "domname", "capabilities",
+            "version",
         };
 
         /// <summary>The words as separate process arguments (one command per process).</summary>
@@ -88,6 +89,18 @@ namespace GpuVirt.Core
         public static VirshCommand NodeDeviceReattach(string device) => new VirshCommand("nodedev-reattach", "--device", device);
 
         public static VirshCommand Echo(string text) => new VirshCommand("echo", text);
+
+        /// <summary>
+        /// The persistent definition as <c>virsh edit</c> reads it for writing back: <c>--security-info</c> keeps
+        /// secrets (a VNC password) that a plain dump leaves out and a define would then lose.
+        /// </summary>
+        public static VirshCommand DumpXmlForEdit(string domain) => new VirshCommand("dumpxml", "--domain", domain, "--inactive", "--security-info");
+
+        /// <summary><c>define --file FILE --validate</c>: libvirt checks the document against its schema before taking it.</summary>
+        public static VirshCommand Define(string file) => new VirshCommand("define", "--file", file, "--validate");
+
+        /// <summary><c>version</c>: the library's and the hypervisor's versions; needs a working connection.</summary>
+        public static VirshCommand Version() => new VirshCommand("version");
     }
 
     /// <summary>
