@@ -305,8 +305,11 @@ namespace GpuVirt.Core
             return record;
         }
 
-        /// <summary>A program that builds its output from the files (grub2-mkconfig, dracut), not one that edits files itself (grubby).</summary>
-        private static bool Regenerates(HostCommand command) => command.Program != "grubby";
+        /// <summary>
+        /// A program that builds its output from the files (grub2-mkconfig, dracut), not one that edits its entries itself
+        /// (grubby, kernelstub, rpm-ostree): running one of those again on undo would add the arguments back.
+        /// </summary>
+        private static bool Regenerates(HostCommand command) => command.Program != "grubby" && command.Program != "kernelstub" && command.Program != "rpm-ostree";
 
         private static string NearestMissing(string dir)
         {
