@@ -26,6 +26,9 @@ public sealed class HostTreeBuilder
     public IReadOnlyList<FixtureDevice> Devices => _devices;
 
     public string? CpuVendor { get; set; }
+
+    /// <summary>What the running host uses (filesystems, swap, routes, device nodes, processes), written last by <see cref="Build"/>.</summary>
+    public HostUsage Usage { get; } = new();
     public string? Cmdline { get; set; }
 
     /// <summary>pci.ids text to place at usr/share/misc/pci.ids; null writes none.</summary>
@@ -180,6 +183,7 @@ public sealed class HostTreeBuilder
         }
         if (Cmdline is not null) File.WriteAllText(Path.Combine(Dir(Root, "proc"), "cmdline"), Cmdline + "\n");
         if (PciIds is not null) File.WriteAllText(Path.Combine(Dir(Root, "usr", "share", "misc"), "pci.ids"), PciIds);
+        Usage.Write(this);
         return Root;
     }
 

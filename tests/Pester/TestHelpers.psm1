@@ -3,7 +3,7 @@ Add-Type -Path $env:GPUVIRT_FIXTURES
 
 function New-FixtureHost {
     <# Builds a sample host ('Seed' or 'TwoSocket') in a new temporary directory and returns its builder. #>
-    param([ValidateSet('Seed', 'TwoSocket')] [string] $Name = 'Seed', [scriptblock] $Configure)
+    param([ValidateSet('Seed', 'TwoSocket', 'InUse')] [string] $Name = 'Seed', [scriptblock] $Configure)
     $root = Join-Path ([IO.Path]::GetTempPath()) ("gpuvirt-pester-" + [guid]::NewGuid().ToString('N'))
     $builder = [GpuVirt.Fixtures.SampleHosts]::$Name($root)
     if ($Configure) { & $Configure $builder }

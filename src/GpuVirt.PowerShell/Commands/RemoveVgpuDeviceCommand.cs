@@ -56,6 +56,7 @@ namespace GpuVirt.Commands
                 var action = device.Active
                     ? (Persistent && device.DefinitionPath != null ? "Remove the mediated device and its definition " + device.DefinitionPath : "Remove the mediated device")
                     : "Remove the definition " + device.DefinitionPath;
+                if (device.Active && Refused(DeviceHolderCheck.CheckVgpu(HostSystem, device, "Removing it"), force: false)) return;
                 if (!ShouldProcess($"{uuid} ({device.TypeId} on {device.Parent})", action)) return;
                 Manager.Remove(device, Persistent, Owners, StopToken);
             }
@@ -77,6 +78,7 @@ namespace GpuVirt.Commands
                 var device = Vgpu.FindSriov(vf)
                     ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
                         $"{vf} is not an SR-IOV virtual function with a vGPU type set.", vf.ToString());
+                if (Refused(DeviceHolderCheck.CheckVgpu(HostSystem, device, "Clearing its vGPU type"), force: false)) return;
                 if (!ShouldProcess($"{vf} (type {device.TypeId} {device.TypeName})", "Clear the vGPU type")) return;
                 Manager.Remove(device, false, Owners, StopToken);
             }

@@ -117,6 +117,11 @@ namespace GpuVirt.Core
         public const string InvalidModprobeFileName = "InvalidModprobeFileName";
         public const string InitramfsToolNotDetected = "InitramfsToolNotDetected";
 
+        // Safe on a shared host: devices the host needs, processes that hold devices, vGPU parents in use.
+        public const string HostCriticalDevice = "HostCriticalDevice";
+        public const string DeviceInUse = "DeviceInUse";
+        public const string VgpuParentInUse = "VgpuParentInUse";
+
         // The change journal (Get-GpuVirtChange, Undo-GpuVirtChange)
         public const string JournalUnreadable = "JournalUnreadable";
         public const string JournalVersionNotSupported = "JournalVersionNotSupported";
