@@ -35,6 +35,9 @@ public sealed class HostTreeBuilder
 
     /// <summary>IOMMU units (<c>dmar0</c>, <c>ivhd0</c>) under <c>/sys/class/iommu</c>, linked into <c>/sys/devices/virtual/iommu</c>.</summary>
     public IList<string> IommuUnits { get; } = new List<string>();
+
+    /// <summary>What the running host uses (filesystems, swap, routes, device nodes, processes), written last by <see cref="Build"/>.</summary>
+    public HostUsage Usage { get; } = new();
     public string? Cmdline { get; set; }
 
     /// <summary>pci.ids text to place at usr/share/misc/pci.ids; null writes none.</summary>
@@ -141,6 +144,7 @@ public sealed class HostTreeBuilder
         }
         if (Cmdline is not null) File.WriteAllText(Path.Combine(Dir(Root, "proc"), "cmdline"), Cmdline + "\n");
         if (PciIds is not null) File.WriteAllText(Path.Combine(Dir(Root, "usr", "share", "misc"), "pci.ids"), PciIds);
+        Usage.Write(this);
         return Root;
     }
 

@@ -95,6 +95,59 @@ public static class SampleHosts
         return b;
     }
 
+    /// <summary>The UUID of the live vGPU on the Tesla P4 of <see cref="InUse"/>, held by guest vm2's QEMU.</summary>
+    public const string InUseMdev = "6f0e3a4c-2b1d-4e5f-8a9b-0c1d2e3f4a5b";
+
+    /// <summary>
+    /// The seed's host as it runs: <c>/</c> on dm-0 (LVM) over <c>sda2</c> of the SATA controller 00:1f.2, <c>/boot</c>
+    /// on <c>sda1</c>, swap on <c>sda3</c>, <c>/srv</c> on md0 (RAID 1 over the partitions of two NVMe drives
+    /// 00:1b.0 and 00:1c.0); the default route on bridge br0 over bond0 (eth0 at 00:19.0 and eth1 at 00:10.0), an IPv6
+    /// route on VLAN eth2.100 over eth2 (00:11.0), eth3 (00:12.0) with only its link-local route; QEMU of guest vm1
+    /// (pid 4242) holding IOMMU group 13 (the Quadro and its audio), QEMU of vm2 (pid 4343) holding the P4's live vGPU,
+    /// nvidia-persistenced (pid 901) holding /dev/nvidia0 and Xorg (pid 1500) the P4's /dev/dri/card0.
+    /// </summary>
+    public static HostTreeBuilder InUse(string root)
+    {
+        var b = Seed(root);
+        b.Add("0000:00:1b.0", 0x144d, 0xa808, Nvme, d => { d.IommuGroup = 20; d.Driver = "nvme"; });
+        b.Add("0000:00:1c.0", 0x144d, 0xa808, Nvme, d => { d.IommuGroup = 21; d.Driver = "nvme"; });
+        b.Add("0000:00:10.0", 0x8086, 0x1533, Ethernet, d => { d.IommuGroup = 22; d.Driver = "igb"; });
+        b.Add("0000:00:11.0", 0x8086, 0x1533, Ethernet, d => { d.IommuGroup = 23; d.Driver = "igb"; });
+        b.Add("0000:00:12.0", 0x8086, 0x1533, Ethernet, d => { d.IommuGroup = 24; d.Driver = "igb"; });
+        b.AddMdev(new FixtureMdevDevice(InUseMdev, "0000:01:00.0", "nvidia-63", 100));
+        b.Usage
+            .Disk("sda", "0000:00:1f.2", "ata1/host0/target0:0:0/0:0:0:0")
+            .Partition("sda1", "sda").Partition("sda2", "sda").Partition("sda3", "sda")
+            .Virtual("dm-0", 253, "sda2")
+            .Disk("nvme0n1", "0000:00:1b.0", "nvme/nvme0", major: 259).Partition("nvme0n1p1", "nvme0n1", major: 259)
+            .Disk("nvme1n1", "0000:00:1c.0", "nvme/nvme1", major: 259).Partition("nvme1n1p1", "nvme1n1", major: 259)
+            .Virtual("md0", 9, "nvme0n1p1", "nvme1n1p1")
+            .Mount("/", "/dev/mapper/vg-dm0", "xfs", block: "dm-0")
+            .Mount("/boot", "/dev/sda1", "xfs", block: "sda1")
+            .Mount("/srv", "/dev/md0", "ext4", block: "md0")
+            .Mount("/proc", "proc", "proc")
+            .Mount("/run", "tmpfs", "tmpfs")
+            .Swap("/dev/sda3")
+            .Net("eth0", "0000:00:19.0").Net("eth1", "0000:00:10.0").Net("eth2", "0000:00:11.0").Net("eth3", "0000:00:12.0").Net("lo")
+            .Net("bond0", lower: new[] { "eth0", "eth1" })
+            .Net("br0", bridgePorts: new[] { "bond0" })
+            .Net("eth2.100", lower: new[] { "eth2" })
+            .Route("br0")
+            .Route("br0", destination: "0001A8C0", mask: "00FFFFFF", gateway: "00000000", flags: 0x1)
+            .Route6("eth2.100", "20010db8000000000000000000000000", 64)
+            .Route6("eth3", "fe800000000000000000000000000000", 64)
+            .Route6("lo", "00000000000000000000000000000001", 128)
+            .NvidiaGpu("0000:01:00.0", 0)
+            .DeviceNode("0000:01:00.0", "drm/card0").DeviceNode("0000:01:00.0", "drm/renderD128")
+            .DeviceNode(InUseMdev, "vfio-dev/vfio0")
+            .Process(1, "systemd", new[] { "/sbin/init" }, "/dev/console")
+            .Process(901, "nvidia-persiste", new[] { "/usr/bin/nvidia-persistenced", "--user", "nvidia-persistenced" }, "/dev/nvidiactl", "/dev/nvidia0")
+            .Process(1500, "Xorg", new[] { "/usr/lib/xorg/Xorg", ":0", "-seat", "seat0" }, "/dev/dri/card0", "/dev/tty7")
+            .Process(4242, "qemu-system-x86", new[] { "/usr/bin/qemu-system-x86_64", "-name", "guest=vm1,debug-threads=on", "-S", "-machine", "pc-q35-7.2" }, "/dev/vfio/vfio", "/dev/vfio/13", "/dev/kvm")
+            .Process(4343, "qemu-system-x86", new[] { "/usr/bin/qemu-system-x86_64", "-name", "guest=vm,,two,debug-threads=on", "-S" }, "/dev/vfio/vfio", "/dev/vfio/100");
+        return b;
+    }
+
     /// <summary>
     /// A two-socket host: several GPUs, a group shared by a GPU and a NIC behind a switch without ACS, a PCIe-to-PCI
     /// bridge with a VGA, devices in domains 0001 and 10000 (Intel VMD), an SR-IOV NIC and an NVIDIA SR-IOV vGPU card.

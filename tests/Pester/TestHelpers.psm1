@@ -2,8 +2,8 @@
 Add-Type -Path $env:GPUVIRT_FIXTURES
 
 function New-FixtureHost {
-    <# Builds a sample host ('Seed', 'TwoSocket' or 'SriovVgpu') in a new temporary directory and returns its builder. #>
-    param([ValidateSet('Seed', 'TwoSocket', 'SriovVgpu')] [string] $Name = 'Seed', [scriptblock] $Configure)
+    <# Builds a sample host ('Seed', 'TwoSocket', 'SriovVgpu' or 'InUse') in a new temporary directory and returns its builder. #>
+    param([ValidateSet('Seed', 'TwoSocket', 'SriovVgpu', 'InUse')] [string] $Name = 'Seed', [scriptblock] $Configure)
     $root = Join-Path ([IO.Path]::GetTempPath()) ("gpuvirt-pester-" + [guid]::NewGuid().ToString('N'))
     $builder = [GpuVirt.Fixtures.SampleHosts]::$Name($root)
     if ($Configure) { & $Configure $builder }

@@ -51,7 +51,7 @@ namespace GpuVirt.Commands
         [Parameter]
         public BootLoaderFamily BootLoader { get; set; }
 
-        /// <summary>Hold a storage controller or bridge with the stub driver even so.</summary>
+        /// <summary>Hold a storage controller or bridge, or a function the running host needs, with the stub driver even so.</summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
 
@@ -97,25 +97,38 @@ namespace GpuVirt.Commands
 
                 var ids = IommuBoot.NormalizeIds(request.StubIds);
                 foreach (var w in IommuBoot.CheckStubIds(Inventory, ids, chosen, Force)) WriteWarning(w);
+                var driverName = StubDriver;
+                var claims = BootClaims.Simulate(Inventory, ids, driverName, chosen);
+                foreach (var w in claims.Findings.WarningsFor(Force)) WriteWarning(w);
+                var refusal = claims.Findings.Blocking(Force).FirstOrDefault();
+                if (refusal != null) ThrowTerminatingError(refusal);
+                var claimLines = claims.Describe(driverName);
 
                 var plan = IommuBoot.PlanEnable(HostSystem, request);
                 foreach (var w in plan.Warnings) WriteWarning(w);
                 if (!plan.HasChanges)
                 {
                     WriteVerbose($"The kernel command line in {plan.Boot.File} already has what was asked; nothing to change.");
-                    WriteObject(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder, LockTimeout, WriteVerbose, RegenerationTimeout));
+                    WriteObject(WithClaims(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder, LockTimeout, WriteVerbose, RegenerationTimeout), claims));
                     return;
                 }
-                if (!ShouldProcess(plan.Describe(HostSystem), "Change the kernel command line and regenerate the boot configuration?\n" + plan.Describe(HostSystem), "Enable-IommuBoot"))
+                var description = plan.Describe(HostSystem) + string.Concat(claimLines.Select(l => "\n" + l));
+                if (!ShouldProcess(description, "Change the kernel command line and regenerate the boot configuration?\n" + description, "Enable-IommuBoot"))
                 {
                     return;
                 }
-                WriteObject(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder, LockTimeout, WriteVerbose, RegenerationTimeout));
+                WriteObject(WithClaims(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder, LockTimeout, WriteVerbose, RegenerationTimeout), claims));
             }
             catch (GpuVirtException e)
             {
                 ThrowTerminatingError(e);
             }
+        }
+
+        private static BootChange WithClaims(BootChange change, BootClaims claims)
+        {
+            change.ClaimedDevices = claims.Claimed;
+            return change;
         }
     }
 }

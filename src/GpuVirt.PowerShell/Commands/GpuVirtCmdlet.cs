@@ -131,6 +131,18 @@ namespace GpuVirt.Commands
         /// <summary>Reports a failure about one input and goes on with the next.</summary>
         protected void WriteError(GpuVirtException e) => WriteError(ToErrorRecord(e));
 
+        /// <summary>
+        /// Shows what the checks of a change found: their warnings (with <paramref name="force"/>, also one for each
+        /// refusal it overrides), and their refusals as errors. True when the change must not go ahead.
+        /// </summary>
+        protected bool Refused(CheckFindings findings, bool force)
+        {
+            foreach (var warning in findings.WarningsFor(force)) WriteWarning(warning);
+            var blocking = findings.Blocking(force);
+            foreach (var refusal in blocking) WriteError(refusal);
+            return blocking.Count > 0;
+        }
+
         /// <summary>Stops the command.</summary>
         protected void ThrowTerminatingError(GpuVirtException e) => ThrowTerminatingError(ToErrorRecord(e));
 

@@ -56,6 +56,7 @@ namespace GpuVirt.Commands
                 var action = device.Active
                     ? (Persistent && device.DefinitionPath != null ? "Remove the mediated device and its definition " + device.DefinitionPath : "Remove the mediated device")
                     : "Remove the definition " + device.DefinitionPath;
+                if (device.Active && Refused(DeviceHolderCheck.CheckVgpu(HostSystem, device, "Removing it"), force: false)) return;
                 if (!ShouldProcess($"{uuid} ({device.TypeId} on {device.Parent})", action)) return;
                 Manager.Remove(device, Persistent, Owners, StopToken);
             }
@@ -74,6 +75,7 @@ namespace GpuVirt.Commands
                         $"{vf} is not an SR-IOV virtual function with a vGPU type set or recorded in {SriovVgpuProfiles.ProfileFile}.", vf.ToString());
                 var action = (device.Active ? "Clear the vGPU type" : "Nothing to clear") +
                     (Persistent && device.Persistent ? "; " + string.Join("; ", Vgpu.Profiles.InstallLines(adding: false)) : string.Empty);
+                if (device.Active && Refused(DeviceHolderCheck.CheckVgpu(HostSystem, device, "Clearing its vGPU type"), force: false)) return;
                 if (!ShouldProcess($"{vf} (type {device.TypeId} {device.TypeName})", action)) return;
                 Manager.Remove(device, Persistent, Owners, StopToken);
             }

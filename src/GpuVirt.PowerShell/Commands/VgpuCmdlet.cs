@@ -11,6 +11,6 @@ namespace GpuVirt.Commands
         protected VgpuInventory Vgpu => _vgpu ??= new VgpuInventory(HostSystem, Inventory);
 
         /// <summary>Creates and removes vGPUs; each sysfs write and each program run goes to the verbose stream.</summary>
-        protected VgpuManager Manager => _manager ??= new VgpuManager(Vgpu, Runner, WriteVerbose) { Recorder = Recorder, LockTimeout = LockTimeout };
+        protected VgpuManager Manager => _manager ??= new VgpuManager(Vgpu, Runner, WriteVerbose) { Recorder = Recorder, LockTimeout = LockTimeout, Notice = WriteWarning };
     }
 }

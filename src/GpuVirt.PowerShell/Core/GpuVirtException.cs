@@ -131,6 +131,11 @@ namespace GpuVirt.Core
         public const string GuestMmioPhysBitsUnavailable = "GuestMmioPhysBitsUnavailable";
         public const string GuestDefinitionChanged = "GuestDefinitionChanged";
 
+        // Safe on a shared host: devices the host needs, processes that hold devices, vGPU parents in use.
+        public const string HostCriticalDevice = "HostCriticalDevice";
+        public const string DeviceInUse = "DeviceInUse";
+        public const string VgpuParentInUse = "VgpuParentInUse";
+
         // The change journal (Get-GpuVirtChange, Undo-GpuVirtChange)
         public const string JournalUnreadable = "JournalUnreadable";
         public const string JournalVersionNotSupported = "JournalVersionNotSupported";

@@ -85,7 +85,7 @@ namespace GpuVirt.Core
             var overridePath = Path.Combine(dir, "driver_override");
             var originalOverride = Sysfs.TryReadText(overridePath);
             Write(overridePath, driver);
-            if (before != null) Write(Path.Combine(dir, "driver", "unbind"), address.ToString());
+            if (before != null) Unbind(dir, address);
             Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
 
             var after = WaitForDriver(address, d => d == driver);
@@ -130,7 +130,7 @@ namespace GpuVirt.Core
             }
 
             if (redirect != null) Write(Path.Combine(dir, "driver_override"), "\n");
-            if (before != null) Write(Path.Combine(dir, "driver", "unbind"), address.ToString());
+            if (before != null) Unbind(dir, address);
             Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
 
             var after = WaitForDriver(address, d => d != null && !PciInventory.IsPassthroughDriver(d) && d != redirect);
@@ -170,6 +170,27 @@ namespace GpuVirt.Core
                 throw new GpuVirtException(ErrorIds.InvalidDriverName, ErrorKind.InvalidArgument,
                     $"'{driver}' is not a kernel driver name (letters, digits, '_', '-', '.'), such as vfio-pci or pci-stub.", driver);
             }
+        }
+
+        /// <summary>Says, while a blocked unbind waits in the kernel, who it waits for (called on the caller's thread).</summary>
+        public Action<string>? Notice { get; set; }
+
+        /// <summary>Stops waiting for a blocked unbind.</summary>
+        public System.Threading.CancellationToken Cancellation { get; set; }
+
+        /// <summary>
+        /// The write to the bound driver's <c>unbind</c>: vfio-pci's waits in the kernel while a process holds the
+        /// device, so it is watched and never waits silently (see <see cref="KernelWait"/>).
+        /// </summary>
+        private void Unbind(string dir, PciAddress address)
+        {
+            var path = Path.Combine(dir, "driver", "unbind");
+            _log?.Invoke($"Writing '{address}' to '{path}'");
+            var hostPath = _root.ToHostPath(path);
+            var wait = new KernelWait { Notice = Notice };
+            var errno = wait.Write(path, hostPath, address.ToString(), address.ToString(),
+                () => DeviceHolders.OfPci(_root, address, hostDriverNodes: true), Cancellation);
+            if (errno != 0) throw Sysfs.WriteFailure(path, address.ToString(), errno);
         }
 
         private void Write(string path, string value)

@@ -44,6 +44,9 @@ namespace GpuVirt.Core
 
         public IReadOnlyList<IommuGroupBlocker> Blockers { get; internal set; } = Array.Empty<IommuGroupBlocker>();
 
+        /// <summary>The members the running host needs, and why; assigning the group would take them from the host.</summary>
+        public IReadOnlyList<HostDependency> HostCritical { get; internal set; } = Array.Empty<HostDependency>();
+
         public override string ToString() => Number.ToString(CultureInfo.InvariantCulture);
     }
 
@@ -117,6 +120,7 @@ namespace GpuVirt.Core
                 Devices = devices,
                 OtherMembers = others,
                 Blockers = blockers,
+                HostCritical = devices.SelectMany(d => inventory.HostCritical.For(d.Address)).ToList(),
             };
         }
     }

@@ -31,6 +31,18 @@ namespace GpuVirt.Core
         public int? IommuGroup { get; internal set; }
 
         public bool IsBridge { get; internal set; }
+
+        /// <summary>
+        /// What the running host needs this function for (a mounted filesystem, swap, a routed network interface, the
+        /// console), in words; empty when nothing. A change that would take it from the host is refused
+        /// (<see cref="ErrorIds.HostCriticalDevice"/>) unless forced.
+        /// </summary>
+        public string HostCritical { get; internal set; } = string.Empty;
+
+        /// <summary>The same, one entry per thing the host needs the function for.</summary>
+        public IReadOnlyList<HostDependency> HostDependencies { get; internal set; } = System.Array.Empty<HostDependency>();
+
+        public bool IsHostCritical => HostCritical.Length > 0;
         public bool IsBootVga { get; internal set; }
         public int? NumaNode { get; internal set; }
         public string? CurrentLinkSpeed { get; internal set; }

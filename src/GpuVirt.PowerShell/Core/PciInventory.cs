@@ -25,6 +25,11 @@ namespace GpuVirt.Core
 
         public HostRoot Root { get; }
 
+        private HostCriticalDevices? _critical;
+
+        /// <summary>The functions the running host depends on (read once per inventory).</summary>
+        public HostCriticalDevices HostCritical => _critical ??= HostCriticalDevices.Read(Root);
+
         /// <summary>Drivers that leave a function free for a guest.</summary>
         public static bool IsPassthroughDriver(string? driver) =>
             driver is null || driver == VfioPci || driver == PciStub;
@@ -89,6 +94,12 @@ namespace GpuVirt.Core
                 if (device != null) list.Add(device);
             }
             list.Sort((a, b) => a.Address.CompareTo(b.Address));
+            var critical = HostCritical;
+            foreach (var device in list)
+            {
+                device.HostDependencies = critical.For(device.Address);
+                device.HostCritical = critical.Describe(device.Address);
+            }
             return list;
         }
 

@@ -130,10 +130,28 @@ namespace GpuVirt.Core
         public static void WriteAttribute(string path, string value)
         {
             var errno = SysfsWriter.Write(path, value);
-            if (errno == 0) return;
-            if (errno == Errno.EACCES || errno == Errno.EPERM) throw RootRequired(path, "write");
-            throw new GpuVirtException(ErrorIds.SysfsWriteFailed, ErrorKind.WriteError,
+            if (errno != 0) throw WriteFailure(path, value, errno);
+        }
+
+        /// <summary>The error for a failed attribute write: "requires root" for EACCES/EPERM, else the kernel's reason.</summary>
+        public static GpuVirtException WriteFailure(string path, string value, int errno)
+        {
+            if (errno == Errno.EACCES || errno == Errno.EPERM) return RootRequired(path, "write");
+            return new GpuVirtException(ErrorIds.SysfsWriteFailed, ErrorKind.WriteError,
                 $"Writing '{value.Trim()}' to '{path}' failed: {Errno.Describe(errno)} (errno {errno}).", path);
+        }
+
+        /// <summary>The entries of a directory; none when it is missing or cannot be listed (another user's /proc/PID/fd).</summary>
+        public static string[] TryListEntries(string dir)
+        {
+            try
+            {
+                return Directory.Exists(dir) ? Directory.GetFileSystemEntries(dir) : Array.Empty<string>();
+            }
+            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+            {
+                return Array.Empty<string>();
+            }
         }
 
         public static GpuVirtException RootRequired(string path, string verb, Exception? inner = null) =>

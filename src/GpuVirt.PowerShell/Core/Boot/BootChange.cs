@@ -77,6 +77,9 @@ namespace GpuVirt.Core
 
         /// <summary>True when the running kernel does not yet have what is configured.</summary>
         public bool RebootRequired { get; }
+
+        /// <summary>For stub ids: every function they claim at the next boot (see <see cref="BootClaims"/>).</summary>
+        public IReadOnlyList<PciDevice> ClaimedDevices { get; internal set; } = Array.Empty<PciDevice>();
     }
 
     /// <summary>One file to write (or delete) as part of a <see cref="BootTransaction"/>.</summary>

@@ -56,6 +56,9 @@ namespace GpuVirt.Core
         /// <summary>mdevctl, used for definitions when the root is the live host and it is installed; null otherwise.</summary>
         public string? Mdevctl { get; set; }
 
+        /// <summary>Says, while a blocked remove waits in the kernel, who it waits for (called on the caller's thread).</summary>
+        public Action<string>? Notice { get; set; }
+
         /// <summary>How long to wait for another command that holds the host lock (null: <see cref="HostLock.DefaultTimeout"/>).</summary>
         public TimeSpan? LockTimeout { get; set; }
 
@@ -458,7 +461,7 @@ namespace GpuVirt.Core
                 var remove = Path.Combine(dir, "remove");
                 var hostPath = HostPaths.MdevDevices + "/" + uuid + "/remove";
                 _log?.Invoke($"Writing 1 to {hostPath}");
-                var errno = SysfsWriter.Write(remove, "1\n");
+                var errno = new KernelWait { Notice = Notice }.Write(remove, hostPath, "1\n", "mediated device " + uuid, () => DeviceHolders.OfMdev(Root, uuid), ct);
                 if (errno == Errno.EBUSY) throw Busy(live, hostPath, ownerOf);
                 if (errno != 0) throw SysfsWriter.Failure(hostPath, errno, ErrorIds.VgpuRemoveFailed, $"Removing the mediated device {uuid} failed");
                 if (!WaitFor(() => !Directory.Exists(dir), ct))
@@ -494,7 +497,7 @@ namespace GpuVirt.Core
                 if (set)
                 {
                     _log?.Invoke($"Writing 0 to {hostPath}");
-                    var errno = SysfsWriter.Write(path, "0\n");
+                    var errno = new KernelWait { Notice = Notice }.Write(path, hostPath, "0\n", "the vGPU on " + vf, () => DeviceHolders.OfPci(Root, vf, hostDriverNodes: false), ct);
                     if (errno == Errno.EBUSY) throw Busy(device, hostPath, ownerOf);
                     if (errno != 0) throw SysfsWriter.Failure(hostPath, errno, ErrorIds.VgpuRemoveFailed, $"Clearing the vGPU type of {vf} failed");
                     if (!WaitFor(() => Inventory.CurrentType(vf) == 0, ct))
