@@ -13,30 +13,8 @@ namespace GpuVirt.Commands
     /// </summary>
     [Cmdlet(VerbsCommon.Add, "GpuHostdev", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(Hostdev))]
-    public sealed class AddGpuHostdevCommand : HostVirshCmdlet
+    public sealed class AddGpuHostdevCommand : HostdevCmdlet
     {
-        private readonly List<HostdevRequest> _requests = new List<HostdevRequest>();
-
-        /// <summary>The guest (libvirt domain) to attach to.</summary>
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
-        [ArgumentCompleter(typeof(DomainNameCompleter))]
-        [ValidateNotNullOrEmpty]
-        public string Domain { get; set; } = string.Empty;
-
-        /// <summary>PCI addresses; piped GPU and PCI devices bind by their Address property.</summary>
-        [Parameter(ValueFromPipelineByPropertyName = true)]
-        [AllowNull]
-        [AllowEmptyString]
-        [AllowEmptyCollection]
-        public string[]? Address { get; set; }
-
-        /// <summary>Mediated device UUIDs; piped vGPU devices bind by their Uuid property.</summary>
-        [Parameter(ValueFromPipelineByPropertyName = true)]
-        [AllowNull]
-        [AllowEmptyString]
-        [AllowEmptyCollection]
-        public string[]? Uuid { get; set; }
-
         /// <summary>Writes managed='no' on PCI hostdevs: the function must already be detached from its host driver.</summary>
         [Parameter]
         public SwitchParameter Unmanaged { get; set; }
@@ -48,18 +26,6 @@ namespace GpuVirt.Commands
         /// <summary>Also attaches the other endpoints of each function's slot or IOMMU group (the HDMI audio function).</summary>
         [Parameter]
         public SwitchParameter IncludeCompanion { get; set; }
-
-        /// <summary>virsh --persistent: the definition, and the running guest when it runs (the default).</summary>
-        [Parameter]
-        public SwitchParameter Persistent { get; set; }
-
-        /// <summary>virsh --config: the persistent definition only.</summary>
-        [Parameter]
-        public SwitchParameter Config { get; set; }
-
-        /// <summary>virsh --live: the running guest only.</summary>
-        [Parameter]
-        public SwitchParameter Live { get; set; }
 
         /// <summary>Attaches even when another guest's definition holds the device.</summary>
         [Parameter]
@@ -74,7 +40,7 @@ namespace GpuVirt.Commands
             Unmanaged = Unmanaged,
             Display = Display,
             IncludeCompanion = IncludeCompanion,
-            Scope = DeviceChangeScopeExtensions.From(Persistent, Config, Live),
+            Scope = Scope,
             Force = Force,
         };
 
@@ -97,7 +63,7 @@ namespace GpuVirt.Commands
                 var warnings = new List<string>();
                 try
                 {
-                    _requests.AddRange(Planner.Ask(domain, source, options, warnings));
+                    Requests.AddRange(Planner.Ask(domain, source, options, warnings));
                 }
                 catch (GpuVirtException e)
                 {
@@ -109,7 +75,7 @@ namespace GpuVirt.Commands
 
         protected override void EndProcessing()
         {
-            if (_requests.Count == 0) return;
+            if (Requests.Count == 0) return;
             try
             {
                 _ = Planner.Ownership;
@@ -121,7 +87,7 @@ namespace GpuVirt.Commands
             }
 
             var options = Options;
-            foreach (var group in _requests.GroupBy(r => r.Domain, StringComparer.Ordinal))
+            foreach (var group in Requests.GroupBy(r => r.Domain, StringComparer.Ordinal))
             {
                 IReadOnlyList<ChangePlan<Hostdev>> plans;
                 try
