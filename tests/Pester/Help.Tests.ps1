@@ -39,6 +39,13 @@ Describe 'Get-Help <Name>' -ForEach $Cmdlets {
         $text | Should -Match '(?m)^external help file: GpuVirt\.PowerShell\.dll-Help\.xml$'
     }
 
+    It 'is listed on the module page, docs/GpuVirt.md, which lists nothing else' {
+        $listed = [regex]::Matches((Get-Content -Raw (Join-Path $PSScriptRoot '../../docs/GpuVirt.md')), '(?m)^### \[([A-Za-z]+-[A-Za-z]+)\]\(\1\.md\)$') |
+            ForEach-Object { $_.Groups[1].Value }
+        $Name | Should -BeIn $listed
+        @($listed | Where-Object { $_ -notin (Get-Module GpuVirt).ExportedCmdlets.Keys }) | Should -BeNullOrEmpty
+    }
+
     It 'shows the synopsis and description from the docs, not generated text' {
         $Help.Synopsis | Should -Not -BeNullOrEmpty
         ($Help.description.Text -join "`n") | Should -Not -BeNullOrEmpty
