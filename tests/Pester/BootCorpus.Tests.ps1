@@ -303,3 +303,54 @@ Describe 'Families whose tool keeps the kernel arguments (stand-ins kernelstub, 
         [IO.File]::ReadAllText($entry.FullName) | Should -BeExactly $entryBefore
     }
 }
+
+Describe 'Disable-NouveauDriver and Enable-NouveauDriver on Arch and Manjaro (stand-ins mkinitcpio, dracut)' {
+    It '<Family>: mkinitcpio -P where /etc/mkinitcpio.conf exists, even with dracut installed; -WhatIf; back' -ForEach @(
+        @{ Family = 'Arch'; Data = 'arch-default-grub' }
+        @{ Family = 'Manjaro'; Data = 'manjaro-default-grub' }
+    ) {
+        $root = New-CorpusHost -Family $Family -Data $Data
+        $null = [GpuVirt.Fixtures.BootFixture]::Write($root, 'etc/mkinitcpio.conf', "MODULES=()`nBINARIES=()`nFILES=()`nHOOKS=(base udev autodetect microcode modconf kms keyboard keymap consolefont block filesystems fsck)`n")
+        $null = [GpuVirt.Fixtures.StandIns]::Install($root, 'mkinitcpio', 0, [NullString]::Value, [NullString]::Value)
+        $null = [GpuVirt.Fixtures.StandIns]::Install($root, 'dracut', 0, [NullString]::Value, [NullString]::Value)
+        $blacklist = Join-Path $root 'etc/modprobe.d/blacklist-nouveau.conf'
+        $hashes = Get-TreeHash $root
+
+        Disable-NouveauDriver -Root $root -WhatIf | Should -BeNullOrEmpty
+        Get-TreeHash $root | Should -Be $hashes
+        (Get-StandInCall $root).Count | Should -Be 0
+
+        $change = Disable-NouveauDriver -Root $root -Confirm:$false
+        $change.InitramfsTool | Should -Be 'mkinitcpio'
+        $change.Changed | Should -BeTrue
+        [IO.File]::ReadAllText($blacklist) | Should -Match '(?m)^blacklist nouveau$'
+        $calls = Get-StandInCall $root
+        $calls.Count | Should -Be 1
+        $calls[0] | Should -Be @('mkinitcpio', '-P')
+        (Get-IommuBootStatus -Root $root).NouveauBlacklisted | Should -BeTrue
+        (Disable-NouveauDriver -Root $root -Confirm:$false).Changed | Should -BeFalse
+
+        # -AllKernels changes nothing for mkinitcpio: -P is every preset already.
+        $undo = Enable-NouveauDriver -Root $root -AllKernels -Confirm:$false
+        $undo.InitramfsTool | Should -Be 'mkinitcpio'
+        Test-Path $blacklist | Should -BeFalse
+        $calls = Get-StandInCall $root
+        $calls.Count | Should -Be 2
+        $calls[1] | Should -Be @('mkinitcpio', '-P')
+    }
+
+    It 'uses dracut where mkinitcpio is installed but not configured, and mkinitcpio when asked with -InitramfsTool' {
+        $root = New-CorpusHost -Family Arch -Data 'arch-default-grub'
+        $null = [GpuVirt.Fixtures.StandIns]::Install($root, 'mkinitcpio', 0, [NullString]::Value, [NullString]::Value)
+        $null = [GpuVirt.Fixtures.StandIns]::Install($root, 'dracut', 0, [NullString]::Value, [NullString]::Value)
+        (Disable-NouveauDriver -Root $root -Confirm:$false).InitramfsTool | Should -Be 'dracut'
+        (Get-StandInCall $root)[0] | Should -Be @('dracut', '--force')
+        (Enable-NouveauDriver -Root $root -InitramfsTool mkinitcpio -Confirm:$false).InitramfsTool | Should -Be 'mkinitcpio'
+        (Get-StandInCall $root)[1] | Should -Be @('mkinitcpio', '-P')
+    }
+
+    It 'names mkinitcpio when no initramfs tool is installed' {
+        $root = New-CorpusHost -Family Arch -Data 'arch-default-grub'
+        { Disable-NouveauDriver -Root $root -Confirm:$false } | Should -Throw -ErrorId 'InitramfsToolNotDetected,GpuVirt.Commands.DisableNouveauDriverCommand' -ExpectedMessage '*mkinitcpio (Arch, Manjaro)*'
+    }
+}

@@ -62,7 +62,7 @@ namespace GpuVirt.Core
 
         public BootLoaderFamily? BootLoader { get; }
 
-        /// <summary><c>dracut</c> or <c>update-initramfs</c> for the nouveau commands.</summary>
+        /// <summary><c>dracut</c>, <c>update-initramfs</c> or <c>mkinitcpio</c> for the nouveau commands.</summary>
         public string? InitramfsTool { get; }
 
         public IReadOnlyList<BootFileChange> Files { get; }

@@ -15,6 +15,9 @@ namespace GpuVirt.Core
 
         /// <summary>Debian, Ubuntu: <c>update-initramfs -u</c> (all kernels: <c>update-initramfs -u -k all</c>).</summary>
         InitramfsTools,
+
+        /// <summary>Arch, Manjaro: <c>mkinitcpio -P</c> (every preset, that is every installed kernel).</summary>
+        Mkinitcpio,
     }
 
     /// <summary>What Disable-NouveauDriver or Enable-NouveauDriver will do.</summary>
@@ -104,20 +107,42 @@ namespace GpuVirt.Core
             return null;
         }
 
-        /// <summary>The initramfs tool the host has (dracut first), or the one given.</summary>
+        /// <summary>Where mkinitcpio keeps its configuration: its presence says the host builds its initramfs with it.</summary>
+        public const string MkinitcpioConf = "/etc/mkinitcpio.conf";
+
+        /// <summary>
+        /// The initramfs tool the host has, or the one given: mkinitcpio where it is configured
+        /// (<c>/etc/mkinitcpio.conf</c>: Arch and Manjaro, which may have dracut installed beside it), then dracut,
+        /// then update-initramfs, then mkinitcpio without its configuration.
+        /// </summary>
         public static InitramfsTool DetectTool(HostRoot root, InitramfsTool? tool)
         {
             if (tool is InitramfsTool given) return given;
+            var mkinitcpio = ProcessRunner.ExistsOnHost(root, "mkinitcpio");
+            if (mkinitcpio && HostFiles.Exists(root, MkinitcpioConf)) return InitramfsTool.Mkinitcpio;
             if (ProcessRunner.ExistsOnHost(root, "dracut")) return InitramfsTool.Dracut;
             if (ProcessRunner.ExistsOnHost(root, "update-initramfs")) return InitramfsTool.InitramfsTools;
+            if (mkinitcpio) return InitramfsTool.Mkinitcpio;
             throw new GpuVirtException(ErrorIds.InitramfsToolNotDetected, ErrorKind.NotInstalled,
-                $"Neither dracut nor update-initramfs was found{(root.IsLive ? string.Empty : " under '" + root.Directory + "'")}. Install dracut (RHEL, Fedora) or initramfs-tools (Debian, Ubuntu), or give -InitramfsTool.",
+                $"Neither dracut, update-initramfs nor mkinitcpio was found{(root.IsLive ? string.Empty : " under '" + root.Directory + "'")}. Install dracut (RHEL, Fedora), initramfs-tools (Debian, Ubuntu) or mkinitcpio (Arch, Manjaro), or give -InitramfsTool.",
                 root.Directory);
         }
 
-        public static HostCommand Regenerate(InitramfsTool tool, bool allKernels) => tool == InitramfsTool.Dracut
-            ? (allKernels ? new HostCommand("dracut", "--regenerate-all", "--force") : new HostCommand("dracut", "--force"))
-            : (allKernels ? new HostCommand("update-initramfs", "-u", "-k", "all") : new HostCommand("update-initramfs", "-u"));
+        /// <summary>The program name of a tool, as <c>-InitramfsTool</c> takes it.</summary>
+        public static string ProgramOf(InitramfsTool tool) => tool switch
+        {
+            InitramfsTool.Dracut => "dracut",
+            InitramfsTool.Mkinitcpio => "mkinitcpio",
+            _ => "update-initramfs",
+        };
+
+        public static HostCommand Regenerate(InitramfsTool tool, bool allKernels) => tool switch
+        {
+            InitramfsTool.Dracut => allKernels ? new HostCommand("dracut", "--regenerate-all", "--force") : new HostCommand("dracut", "--force"),
+            // mkinitcpio has no "the running kernel only" without naming its preset: -P builds every preset, as a kernel upgrade does.
+            InitramfsTool.Mkinitcpio => new HostCommand("mkinitcpio", "-P"),
+            _ => allKernels ? new HostCommand("update-initramfs", "-u", "-k", "all") : new HostCommand("update-initramfs", "-u"),
+        };
 
         /// <summary>Plans the blacklist: a new file and a new initramfs, or nothing when nouveau is already blacklisted.</summary>
         public static NouveauPlan PlanDisable(HostRoot root, string name, bool allKernels, InitramfsTool? tool)
@@ -198,7 +223,7 @@ namespace GpuVirt.Core
                         plan = again;
                     }
                 }
-                var tool = plan.Tool == InitramfsTool.Dracut ? "dracut" : "update-initramfs";
+                var tool = ProgramOf(plan.Tool);
                 if (!plan.HasChanges)
                 {
                     return new BootChange(plan.Action, null, tool, Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);
