@@ -24,6 +24,9 @@ BeforeAll {
             'Manjaro' { [GpuVirt.Fixtures.BootFixture]::Grub($root, $data, "NAME=`"Manjaro Linux`"`nID=manjaro`nID_LIKE=arch`n", 'grub-mkconfig', 'boot/grub/grub.cfg', $false) }
             'Gentoo' { [GpuVirt.Fixtures.BootFixture]::Grub($root, $data, "NAME=Gentoo`nID=gentoo`n", 'grub-mkconfig', 'boot/grub/grub.cfg', $false) }
             'OpenSuse' { [GpuVirt.Fixtures.BootFixture]::Grub($root, $data, "NAME=`"openSUSE Tumbleweed`"`nID=`"opensuse-tumbleweed`"`nID_LIKE=`"opensuse suse`"`n", 'grub2-mkconfig', 'boot/grub2/grub.cfg', $true) }
+            # Fedora without BLS (GRUB_ENABLE_BLSCFG=false): the configuration it boots from, BIOS or UEFI, as on RHEL 7.
+            'FedoraBios' { [GpuVirt.Fixtures.BootFixture]::Grub($root, $data, "NAME=`"Fedora Linux`"`nID=fedora`n", 'grub2-mkconfig', 'boot/grub2/grub.cfg', $false) }
+            'FedoraEfi' { [GpuVirt.Fixtures.BootFixture]::Grub($root, $data, "NAME=`"Fedora Linux`"`nID=fedora`n", 'grub2-mkconfig', 'etc/grub2-efi.cfg', $true) }
             'ProxmoxCmdline' { [GpuVirt.Fixtures.BootFixture]::Proxmox($root, [GpuVirt.Fixtures.BootFixture]::Data($data), [NullString]::Value) }
             'ProxmoxGrub' { [GpuVirt.Fixtures.BootFixture]::Proxmox($root, [NullString]::Value, $data) }
             'SystemdBoot' { [GpuVirt.Fixtures.BootFixture]::SystemdBoot($root, [GpuVirt.Fixtures.BootFixture]::Data($data), '6.8.9-300.fc40.x86_64') }
@@ -110,6 +113,8 @@ Describe 'Enable-IommuBoot and Disable-IommuBoot on real-shaped boot files (effe
             @{ Family = 'Manjaro'; Data = 'manjaro-default-grub'; Cpu = $cpu; Program = 'grub-mkconfig'; Argv = @('-o', '/boot/grub/grub.cfg') }
             @{ Family = 'Gentoo'; Data = 'gentoo-default-grub'; Cpu = $cpu; Program = 'grub-mkconfig'; Argv = @('-o', '/boot/grub/grub.cfg') }
             @{ Family = 'OpenSuse'; Data = 'opensuse-default-grub'; Cpu = $cpu; Program = 'grub2-mkconfig'; Argv = @('-o', '/boot/grub2/grub.cfg') }
+            @{ Family = 'FedoraBios'; Data = 'fedora-nobls-default-grub'; Cpu = $cpu; Program = 'grub2-mkconfig'; Argv = @('-o', '/boot/grub2/grub.cfg') }
+            @{ Family = 'FedoraEfi'; Data = 'fedora-nobls-default-grub'; Cpu = $cpu; Program = 'grub2-mkconfig'; Argv = @('-o', '/etc/grub2-efi.cfg') }
             @{ Family = 'ProxmoxGrub'; Data = 'proxmox-default-grub'; Cpu = $cpu; Program = 'proxmox-boot-tool'; Argv = @('refresh') }
             @{ Family = 'ProxmoxCmdline'; Data = 'proxmox-kernel-cmdline'; Cpu = $cpu; Program = 'proxmox-boot-tool'; Argv = @('refresh') }
             @{ Family = 'SystemdBoot'; Data = 'systemd-boot-crlf-cmdline'; Cpu = $cpu; Program = 'kernel-install'; Argv = @('add', '6.8.9-300.fc40.x86_64', '/usr/lib/modules/6.8.9-300.fc40.x86_64/vmlinuz') }
@@ -189,6 +194,7 @@ Describe 'Enable-IommuBoot and Disable-IommuBoot on real-shaped boot files (effe
         @{ Family = 'Manjaro'; Data = 'manjaro-default-grub'; Expected = 'Grub' }
         @{ Family = 'Gentoo'; Data = 'gentoo-default-grub'; Expected = 'Grub' }
         @{ Family = 'OpenSuse'; Data = 'opensuse-default-grub'; Expected = 'Grub' }
+        @{ Family = 'FedoraBios'; Data = 'fedora-nobls-default-grub'; Expected = 'Grub' }
         @{ Family = 'ProxmoxGrub'; Data = 'proxmox-default-grub'; Expected = 'ProxmoxBootTool' }
         @{ Family = 'ProxmoxCmdline'; Data = 'proxmox-kernel-cmdline'; Expected = 'ProxmoxBootTool' }
         @{ Family = 'Debian'; Data = 'debian-crlf-grub'; Expected = 'Debian' }
@@ -291,12 +297,16 @@ Describe 'Families whose tool keeps the kernel arguments (stand-ins kernelstub, 
         $status = Get-IommuBootStatus -Root $root
         $status.IommuConfigured | Should -BeFalse
         $status.UnconfiguredEntries | Should -Be @("/boot/loader/entries/$($entry.Name)")
+        ($status | Out-String -Width 250) | Should -Match ('(?m)^IommuConfigured\s+: False\r?\nUnconfiguredEntries\s+: ' + [regex]::Escape("/boot/loader/entries/$($entry.Name)") + '\r?$')
 
         $change = Enable-IommuBoot -Root $root -Confirm:$false
         $change.Changed | Should -BeTrue
         (Get-StandInCall $root)[0] | Should -Be @('grubby', '--update-kernel=ALL', '--args=intel_iommu=on')
         [IO.File]::ReadAllText($grub) | Should -BeExactly $grubBefore
-        (Get-IommuBootStatus -Root $root).IommuConfigured | Should -BeTrue
+        $fixed = Get-IommuBootStatus -Root $root
+        $fixed.IommuConfigured | Should -BeTrue
+        $fixed.UnconfiguredEntries | Should -BeNullOrEmpty
+        ($fixed | Out-String -Width 250) | Should -Not -Match 'UnconfiguredEntries'
 
         $null = Disable-IommuBoot -Root $root -Confirm:$false
         (Get-StandInCall $root)[1] | Should -Be @('grubby', '--update-kernel=ALL', '--remove-args=intel_iommu=on')
