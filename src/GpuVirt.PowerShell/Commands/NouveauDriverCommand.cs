@@ -44,7 +44,7 @@ namespace GpuVirt.Commands
                 progress.RecordType = ProgressRecordType.Completed;
                 WriteProgress(progress);
             }
-            WriteObject(change);
+            WriteObject(Recovered(change));
         }
     }
 }
