@@ -189,6 +189,24 @@ Describe 'Enable-IommuBoot and Disable-IommuBoot on real-shaped boot files (effe
         [IO.File]::ReadAllText((Join-Path $root 'etc/default/grub')) | Should -Match 'GRUB_CMDLINE_LINUX_DEFAULT="quiet splash intel_iommu=on iommu=pt vfio-pci.ids=10de:1b80,10de:10f0,10de:11fa"\nGRUB_CMDLINE_LINUX=""\n'
     }
 
+    It 'status reads what the kernel gets: <Default> in GRUB_CMDLINE_LINUX_DEFAULT overrides intel_iommu=on in GRUB_CMDLINE_LINUX' -ForEach @(
+        @{ Default = 'intel_iommu=off'; Pt = $true }
+        @{ Default = 'iommu=soft'; Pt = $false }
+        @{ Default = 'iommu=off'; Pt = $false }
+    ) {
+        $root = New-CorpusHost -Family Debian -Data 'debian-crlf-grub'
+        $null = [GpuVirt.Fixtures.BootFixture]::Write($root, 'etc/default/grub', "GRUB_CMDLINE_LINUX=`"intel_iommu=on iommu=pt`"`nGRUB_CMDLINE_LINUX_DEFAULT=`"quiet $Default`"`n")
+        $status = Get-IommuBootStatus -Root $root
+        $status.IommuConfigured | Should -BeFalse
+        $status.PassthroughConfigured | Should -Be $Pt
+        $status.UnconfiguredEntries | Should -Be @('/etc/default/grub')
+        $change = Enable-IommuBoot -Root $root -Confirm:$false 3>$null
+        $change.ArgumentsRemoved | Should -Be @($Default)
+        $after = Get-EffectiveCommandLine (Join-Path $root 'etc/default/grub')
+        @($after | Where-Object { $_ -like 'intel_iommu=*' -or $_ -like 'iommu=*' }) | Should -Be @('intel_iommu=on', 'iommu=pt')
+        (Get-IommuBootStatus -Root $root).IommuConfigured | Should -BeTrue
+    }
+
     It 'detects each family from /etc/os-release and the files present' -ForEach @(
         @{ Family = 'Arch'; Data = 'arch-default-grub'; Expected = 'Grub' }
         @{ Family = 'Manjaro'; Data = 'manjaro-default-grub'; Expected = 'Grub' }

@@ -222,4 +222,20 @@ Describe 'A boot change killed while grub2-mkconfig runs' {
         (Disable-NouveauDriver -Root $root -Confirm:$false).Changed | Should -BeFalse
         (Get-StandInCall $root).Count | Should -Be 2
     }
+    It 'Undo-GpuVirtChange of a boot change stops with BootChangePending while one is pending, and works once it was finished' {
+        $root = New-RecoveryHost -Script $SleepOnce
+        $null = [GpuVirt.Fixtures.StandIns]::Install($root, 'dracut', 0, [NullString]::Value, [NullString]::Value)
+        $blacklist = Join-Path $root 'etc/modprobe.d/blacklist-nouveau.conf'
+        $null = Disable-NouveauDriver -Root $root -Confirm:$false
+        $null = Invoke-KilledDuringRegeneration -Root $root -Script "Enable-IommuBoot -Root '$root' -StubId 10de:11fa -Confirm:`$false"
+
+        { Undo-GpuVirtChange -Root $root -Id 1 -Confirm:$false } | Should -Throw -ErrorId 'BootChangePending,GpuVirt.Commands.UndoGpuVirtChangeCommand' -ExpectedMessage '*Enable-IommuBoot was interrupted*Nothing was changed.*'
+        Test-Path $blacklist | Should -BeTrue
+
+        $null = Enable-IommuBoot -Root $root -StubId 10de:11fa -Confirm:$false 3>$null
+        $null = Undo-GpuVirtChange -Root $root -Id 1 -Confirm:$false 3>$null
+        Test-Path $blacklist | Should -BeFalse
+        (Get-GpuVirtChange -Root $root).Command | Should -Be @('Undo-GpuVirtChange', 'Enable-IommuBoot', 'Disable-NouveauDriver')
+        ((Get-StandInCall $root) | ForEach-Object { $_[0] }) | Should -Be @('dracut', 'grub2-mkconfig', 'grub2-mkconfig', 'dracut')
+    }
 }

@@ -133,7 +133,12 @@ namespace GpuVirt.Core
             status.RunningArguments = running.Where(Managed).ToList();
 
             status.IommuConfigured = lines.Count > 0 && missing.Count == 0;
-            status.PassthroughConfigured = lines.Count > 0 && lines.All(l => KernelArguments.ItemsFor(l.Args, KernelArguments.Iommu).Contains("pt") && !KernelArguments.ItemsFor(l.Args, KernelArguments.Iommu).Contains("soft"));
+            // iommu=off and iommu=soft stay whatever comes after them: with either, there is no passthrough to speak of.
+            status.PassthroughConfigured = lines.Count > 0 && lines.All(l =>
+            {
+                var iommu = KernelArguments.ItemsFor(l.Args, KernelArguments.Iommu);
+                return iommu.Contains("pt") && !iommu.Contains("soft") && !iommu.Contains("off");
+            });
             status.IommuActive = IommuGroups.IsEnabled(root);
             status.StubIdsConfigured = StubIds(configured);
             status.StubIdsActive = StubIds(running);
