@@ -153,7 +153,7 @@ Describe 'A boot change killed between the grub file''s rename and the record''s
     }
 }
 
-Describe 'A boot change killed while grub2-mkconfig runs' {
+Describe 'A boot change killed while its programs run' {
     It 'status shows the regeneration pending; <Next> runs it again, journals the change, and the next run changes nothing' -ForEach @(
         @{ Next = 'Enable-IommuBoot' }
         @{ Next = 'Disable-IommuBoot' }
@@ -237,5 +237,36 @@ Describe 'A boot change killed while grub2-mkconfig runs' {
         Test-Path $blacklist | Should -BeFalse
         (Get-GpuVirtChange -Root $root).Command | Should -Be @('Undo-GpuVirtChange', 'Enable-IommuBoot', 'Disable-NouveauDriver')
         ((Get-StandInCall $root) | ForEach-Object { $_[0] }) | Should -Be @('dracut', 'grub2-mkconfig', 'grub2-mkconfig', 'dracut')
+    }
+    It 'rpm-ostree killed while it deploys: the next Enable-IommuBoot asks it again for only what is missing (stand-in rpm-ostree)' {
+        $builder = New-FixtureHost -Name Seed
+        $root = $builder.Root
+        $script:Roots.Add($root)
+        # The n-th call leaves what the real tool leaves (the tree under /stand-in-state/n); the first one hangs until killed.
+        $script = 'n=0; [ -f /stand-in-state/n ] && read n < /stand-in-state/n; n=$((n+1)); echo $n > /stand-in-state/n; ' +
+            '[ -d /stand-in-state/$n ] && /bin/busybox cp -a /stand-in-state/$n/. /; ' +
+            'if [ $n = 1 ]; then echo $$ > /regenerating; /bin/busybox sleep 600; fi'
+        [GpuVirt.Fixtures.BootFixture]::RpmOstree($root, [string[]]@('corpus/ostree-1-fedora-coreos.conf', 'corpus/ostree-2-fedora-coreos.conf'), $script)
+        $entry = 'boot/loader/entries/ostree-2-fedora-coreos.conf'
+        $default = [IO.File]::ReadAllText((Join-Path $root $entry))
+        $null = [GpuVirt.Fixtures.BootFixture]::Write($root, 'stand-in-state/n', "0`n")
+        $null = [GpuVirt.Fixtures.BootFixture]::Write($root, "stand-in-state/2/$entry", ($default -replace '(?m)^(options .*)$', ('$1 ' + ($Added -join ' '))))
+
+        $null = Invoke-KilledDuringRegeneration -Root $root -Script "Enable-IommuBoot -Root '$root' -StubId 10de:11fa -Confirm:`$false"
+        (Get-IommuBootStatus -Root $root).RegenerationPending | Should -BeTrue
+        (Get-IommuBootStatus -Root $root).IommuConfigured | Should -BeFalse
+
+        $again = Enable-IommuBoot -Root $root -StubId 10de:11fa -Confirm:$false 3>$null
+        $again.Recovered | Should -Match '^Finished the interrupted Enable-IommuBoot: ran rpm-ostree kargs --append-if-missing=intel_iommu=on'
+        $calls = Get-StandInCall $root
+        $calls.Count | Should -Be 2
+        $calls[0] | Should -Be (@('rpm-ostree', 'kargs') + @($Added | ForEach-Object { "--append=$_" }))
+        $calls[1] | Should -Be (@('rpm-ostree', 'kargs') + @($Added | ForEach-Object { "--append-if-missing=$_" }))
+        $status = Get-IommuBootStatus -Root $root
+        $status.IommuConfigured | Should -BeTrue
+        $status.PendingChange | Should -BeNullOrEmpty
+        (Enable-IommuBoot -Root $root -StubId 10de:11fa -Confirm:$false).Changed | Should -BeFalse
+        (Get-StandInCall $root).Count | Should -Be 2
+        @(Get-GpuVirtChange -Root $root).Command | Should -Be @('Enable-IommuBoot')
     }
 }

@@ -229,6 +229,8 @@ namespace GpuVirt.Core
                     backups[w] = HostFiles.Backup(_root, w.HostPath, stamp);
                 }
                 // The intent goes first: from here on a kill leaves a record the next run finishes or takes back.
+                var intentDir = Path.GetDirectoryName(_root.Resolve(HostFiles.ResolveLinks(_root, BootIntent.HostPath))) ?? "/";
+                if (!Directory.Exists(intentDir)) createdDirs.Add(NearestMissing(intentDir));
                 intent = Intent(guarded, backups, recorder, record);
                 intent.Write(_root);
                 foreach (var w in Writes)
@@ -256,7 +258,7 @@ namespace GpuVirt.Core
             catch (Exception e) when (e is GpuVirtException || e is IOException || e is UnauthorizedAccessException)
             {
                 var problems = Rollback(applied, guarded, backups, createdDirs);
-                Settle(intent, problems);
+                Settle(intent, problems, createdDirs);
                 if (e is GpuVirtException g && problems.Count == 0) throw g;
                 throw new GpuVirtException(ErrorIds.BootFileWriteFailed, ErrorKind.WriteError,
                     e.Message + RestoreText(problems, backups), e is GpuVirtException ge ? ge.Target : null, e);
@@ -310,7 +312,7 @@ namespace GpuVirt.Core
             Dictionary<FileWrite, string> backups, List<string> createdDirs, BootIntent? intent, string prefix)
         {
             var problems = Rollback(applied, guarded, backups, createdDirs);
-            Settle(intent, problems);
+            Settle(intent, problems, createdDirs);
             var result = e.Target as CommandResult;
             var timedOut = e.ErrorId == ErrorIds.ProgramTimedOut;
             var what = result != null
@@ -324,7 +326,7 @@ namespace GpuVirt.Core
         }
 
         /// <summary>After a rollback: no intent left when every file is back; one that takes them back next time when some are not.</summary>
-        private void Settle(BootIntent? intent, List<string> problems)
+        private void Settle(BootIntent? intent, List<string> problems, List<string> createdDirs)
         {
             if (intent is null) return;
             try
@@ -332,6 +334,7 @@ namespace GpuVirt.Core
                 if (problems.Count == 0)
                 {
                     BootIntent.Remove(_root);
+                    RemoveEmpty(createdDirs);
                 }
                 else
                 {
@@ -548,19 +551,25 @@ namespace GpuVirt.Core
                     {
                     }
                 }
-                foreach (var d in createdDirs)
-                {
-                    try
-                    {
-                        if (Directory.Exists(d) && !Directory.EnumerateFileSystemEntries(d, "*", SearchOption.AllDirectories).Any(p => File.Exists(p)))
-                            Directory.Delete(d, true);
-                    }
-                    catch (IOException)
-                    {
-                    }
-                }
+                RemoveEmpty(createdDirs);
             }
             return problems;
+        }
+
+        /// <summary>Removes the directories this transaction created that hold no file (after a rollback).</summary>
+        private static void RemoveEmpty(List<string> createdDirs)
+        {
+            foreach (var d in createdDirs)
+            {
+                try
+                {
+                    if (Directory.Exists(d) && !Directory.EnumerateFileSystemEntries(d, "*", SearchOption.AllDirectories).Any(p => File.Exists(p)))
+                        Directory.Delete(d, true);
+                }
+                catch (IOException)
+                {
+                }
+            }
         }
 
         private static string RestoreText(List<string> problems, Dictionary<FileWrite, string> backups)

@@ -470,7 +470,9 @@ namespace GpuVirt.Core
         {
             if (plan.Replan is null) return plan;
             var changed = plan.Transaction.ChangedSincePlanned();
-            if (changed.Count == 0 && plan.HasWrites) return plan;
+            // After an interrupted change was settled, always plan again: its programs (grubby, kernelstub, rpm-ostree)
+            // change what the plan read besides the files it writes.
+            if (changed.Count == 0 && plan.HasWrites && !recovered) return plan;
             var again = plan.Replan();
             if (changed.Count == 0 && !again.HasWrites) return again;
             var why = recovered ? "the interrupted change was settled" : "another command ran meanwhile";
