@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 
 namespace GpuVirt.Core.Planning
 {
@@ -30,10 +31,59 @@ namespace GpuVirt.Core.Planning
 
         private HostRoot Root => _host.Root;
 
-        /// <summary>Plans binding the function to <paramref name="driver"/>; the result is the function as it is afterwards.</summary>
-        public ChangePlan<PciDevice?> PlanDetach(PciAddress address, string driver, HostDriverMethod method)
+        /// <summary>
+        /// The functions one address asks for: the function, and with <paramref name="includeCompanion"/> the other
+        /// endpoints of its slot or IOMMU group (<see cref="AssignmentCompanions"/>, the same rule as Add-GpuHostdev and
+        /// Enable-IommuBoot -IncludeCompanion).
+        /// </summary>
+        public IReadOnlyList<PciAddress> Functions(PciAddress address, bool includeCompanion)
+        {
+            var functions = new List<PciAddress> { address };
+            if (!includeCompanion) return functions;
+            var inventory = new PciInventory(Root);
+            if (inventory.Find(address) is PciDevice device)
+            {
+                functions.AddRange(AssignmentCompanions.Of(inventory, device).Select(c => c.Address));
+            }
+            return functions;
+        }
+
+        /// <summary>
+        /// A warning for each IOMMU group of <paramref name="detached"/> that is not viable with them off their host
+        /// drivers, naming the members still on host drivers: a guest given any of them will not start.
+        /// </summary>
+        public IReadOnlyList<string> GroupsLeftNotViable(IReadOnlyCollection<PciAddress> detached)
+        {
+            var inventory = new PciInventory(Root);
+            var warnings = new List<string>();
+            var numbers = detached.Select(a => inventory.Find(a)?.IommuGroup).Where(g => g.HasValue).Select(g => g!.Value).Distinct();
+            foreach (var number in numbers)
+            {
+                var group = IommuGroups.TryRead(inventory, number);
+                if (group is null) continue;
+                var left = group.Blockers.Where(b => !detached.Contains(b.Address)).ToList();
+                if (left.Count == 0) continue;
+                var names = string.Join(", ", left.Select(b => $"{b.Address} (driver {b.Driver})"));
+                warnings.Add($"IOMMU group {number} is not viable yet: {names} still on host drivers. Every endpoint of the group must " +
+                    "leave its host driver before any of them is given to a guest: detach them too (-IncludeCompanion), or the guest will not start.");
+            }
+            return warnings;
+        }
+
+        /// <summary>
+        /// Plans binding the function to <paramref name="driver"/>; the result is the function as it is afterwards.
+        /// Bridges, ports and host bridges (class 06xx) are refused (<see cref="ErrorIds.HostdevNotAssignable"/>): they
+        /// stay with the host. <paramref name="force"/> lifts the overridable refusals (a function the host needs).
+        /// </summary>
+        public ChangePlan<PciDevice?> PlanDetach(PciAddress address, string driver, HostDriverMethod method, bool force = false)
         {
             HostDriverBinding.CheckDriverName(driver);
+            if (new PciInventory(Root).Find(address) is PciDevice device && device.BaseClass == 0x06)
+            {
+                throw new GpuVirtException(ErrorIds.HostdevNotAssignable, ErrorKind.InvalidArgument,
+                    $"{address} is a {device.ClassName ?? "bridge"} (class {device.ClassId}): bridges, ports and host bridges stay with the host; " +
+                    "only endpoints are detached for a guest. Nothing was changed.", address.ToString());
+            }
             var before = Binding.CurrentDriver(address);
             var backend = HostDriverBinding.VirshBackend(driver);
             var resolved = before == driver ? HostDriverMethod.Sysfs : Resolve(method, virshCanDoIt: backend != null);
@@ -73,7 +123,7 @@ namespace GpuVirt.Core.Planning
             }
 
             var plan = new ChangePlan<PciDevice?>(ChangeKind.HostDriverDetach, _host, $"{address} (driver: {before ?? "none"})",
-                $"Detach from the host driver and bind to {driver}: {action}", () => Reread(address));
+                $"Detach from the host driver and bind to {driver}: {action}", () => Reread(address)) { Force = force };
             plan.Devices.Add(address);
             if (before == driver)
             {
@@ -88,7 +138,7 @@ namespace GpuVirt.Core.Planning
         }
 
         /// <summary>Plans giving the function back to its host driver; the result is the function as it is afterwards.</summary>
-        public ChangePlan<PciDevice?> PlanReattach(PciAddress address, HostDriverMethod method)
+        public ChangePlan<PciDevice?> PlanReattach(PciAddress address, HostDriverMethod method, bool force = false)
         {
             var before = Binding.CurrentDriver(address);
             var redirected = Binding.IsRedirected(address);
@@ -122,7 +172,7 @@ namespace GpuVirt.Core.Planning
             }
 
             var plan = new ChangePlan<PciDevice?>(ChangeKind.HostDriverReattach, _host, $"{address} (driver: {before ?? "none"})",
-                $"Give back to the host driver: {action}", () => Reread(address));
+                $"Give back to the host driver: {action}", () => Reread(address)) { Force = force };
             plan.Devices.Add(address);
             if (!redirected)
             {
