@@ -212,3 +212,164 @@ Describe 'Boot-claim simulation' {
         finally { $t | Remove-FixtureHost }
     }
 }
+
+Describe 'A binding for one address that survives reboot (driverctl''s record, read and written by the real driverctl)' {
+    BeforeAll {
+        Import-Module (Join-Path $PSScriptRoot 'Libvirt.psm1') -Force
+        function Invoke-Driverctl([string] $Root, [string[]] $Arguments) {
+            # The real driverctl, in a private mount namespace in which /sys and /etc/driverctl.d are the tree's.
+            $script = 'mount --bind "$1/sys" /sys && mount --bind "$1/etc/driverctl.d" /etc/driverctl.d && shift && exec driverctl "$@"'
+            $out = & unshare --mount --propagation private -- bash -c $script driverctl $Root @Arguments 2>&1
+            [pscustomobject]@{ ExitCode = $LASTEXITCODE; Output = @($out | ForEach-Object { "$_" }) }
+        }
+        function Get-Softdeps([string] $Root) {
+            # What the real modprobe (kmod) reads from the tree's modprobe.d.
+            @(& modprobe -C (Join-Path $Root 'etc/modprobe.d') --showconfig 2>&1 | Where-Object { "$_" -like 'softdep *' } | ForEach-Object { "$_".Trim() })
+        }
+    }
+    BeforeEach {
+        $script:P = New-FixtureHost -Name Seed -Configure { param($b) $null = $b.AddDriver('vfio-pci') }
+        $script:Core = [GpuVirt.Fixtures.PciDriverCoreStandIn]::new($P.Root)
+        # driverctl modprobes a driver that /sys/module does not show; here vfio-pci is loaded.
+        $null = New-Item -ItemType Directory (Join-Path $P.Root 'sys/module/vfio-pci'), (Join-Path $P.Root 'etc/driverctl.d') -Force
+        $script:Record = Join-Path $P.Root 'etc/driverctl.d/pci-0000:02:00.1'
+        $script:Softdep = Join-Path $P.Root 'etc/modprobe.d/gpuvirt-vfio-pci.conf'
+    }
+    AfterEach {
+        $script:Core.Dispose()
+        $script:P | Remove-FixtureHost
+    }
+
+    It 'Dismount-GpuHostDriver -Persistent plans and writes driverctl''s record and the softdep, which the real driverctl and modprobe read; the journal takes both back' {
+        $text = Get-WhatIfText { Dismount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -WhatIf }
+        $text | Should -BeLike "*What if: *write 'vfio-pci' to /etc/driverctl.d/pci-0000:02:00.1*add 'softdep snd_hda_intel pre: vfio-pci' for 0000:02:00.1 to /etc/modprobe.d/gpuvirt-vfio-pci.conf*"
+        $Record | Should -Not -Exist
+        $Softdep | Should -Not -Exist
+
+        $out = Dismount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -Confirm:$false
+        $out.Driver | Should -Be 'vfio-pci'
+        Get-Content -Raw $Record | Should -Be "vfio-pci`n"
+        Get-Softdeps $P.Root | Should -Be @('softdep snd_hda_intel pre: vfio-pci')
+
+        $change = Get-GpuVirtChange -Root $P.Root -Last 1
+        $change.Target | Should -Be '0000:02:00.1'
+        $null = $change | Undo-GpuVirtChange -Confirm:$false
+        $Record | Should -Not -Exist
+        $Softdep | Should -Not -Exist
+        (Get-PciDevice 02:00.1 -Root $P.Root).Driver | Should -Be 'snd_hda_intel'
+
+        # At boot: the device comes up with no override, and driverctl's udev rule loads the record.
+        $null = Dismount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -Confirm:$false
+        Set-Content -NoNewline (Join-Path $P.Root 'sys/bus/pci/devices/0000:02:00.1/driver_override') -Value "(null)`n"
+        $load = Invoke-Driverctl $P.Root @('--noprobe', 'load-override', '0000:02:00.1')
+        $load.ExitCode | Should -Be 0 -Because ($load.Output -join "`n")
+        Get-Content -Raw (Join-Path $P.Root 'sys/bus/pci/devices/0000:02:00.1/driver_override') | Should -Be "vfio-pci`n"
+        (Invoke-Driverctl $P.Root @('list-overrides')).Output | Should -BeLike '0000:02:00.1 *'
+    }
+
+    It 'Dismount-GpuHostDriver -Persistent of a function already on vfio-pci only writes the record' {
+        $null = Dismount-GpuHostDriver 02:00.1 -Root $P.Root -Confirm:$false
+        $text = Get-WhatIfText { Dismount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -WhatIf }
+        $text | Should -BeLike '*What if: Performing the operation "Keep the binding to vfio-pci at boot"*'
+        $text | Should -Not -BeLike '*unbind*'
+        $null = Dismount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -Confirm:$false
+        Get-Content -Raw $Record | Should -Be "vfio-pci`n"
+        $Softdep | Should -Not -Exist -Because 'the driver it was taken from is not known any more'
+    }
+
+    It 'Mount-GpuHostDriver -Persistent gives back a function the real driverctl set-override recorded, and removes the record' {
+        $set = Invoke-Driverctl $P.Root @('--noprobe', 'set-override', '0000:02:00.1', 'vfio-pci')
+        $set.ExitCode | Should -Be 0 -Because ($set.Output -join "`n")
+        Get-Content -Raw $Record | Should -Be "vfio-pci`n"
+        $text = Get-WhatIfText { Mount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -WhatIf }
+        $text | Should -BeLike '*What if: *clear /sys/bus/pci/devices/0000:02:00.1/driver_override*remove /etc/driverctl.d/pci-0000:02:00.1*'
+        $Record | Should -Exist
+
+        $out = Mount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -Confirm:$false
+        $out.Driver | Should -Be 'snd_hda_intel'
+        $Record | Should -Not -Exist
+        (Invoke-Driverctl $P.Root @('--noprobe', 'load-override', '0000:02:00.1')).ExitCode | Should -Be 1 -Because 'driverctl finds no record to load'
+    }
+
+    It 'the softdep of a host driver stays while another address taken from it is recorded' {
+        $null = Dismount-GpuHostDriver 02:00.0 -Persistent -Root $P.Root -Confirm:$false -WarningAction SilentlyContinue
+        $null = Dismount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -Confirm:$false
+        Get-Softdeps $P.Root | Should -Be @('softdep snd_hda_intel pre: vfio-pci')
+        Get-Content -Raw $Softdep | Should -BeLike '*# address 0000:02:00.1 from snd_hda_intel*'
+        $null = Mount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -Confirm:$false
+        $Softdep | Should -Not -Exist
+        Get-Content -Raw (Join-Path $P.Root 'etc/driverctl.d/pci-0000:02:00.0') | Should -Be "vfio-pci`n"
+    }
+}
+
+Describe 'Guests whose definitions reference a device (real virsh, embedded QEMU driver)' {
+    BeforeAll {
+        Import-Module (Join-Path $PSScriptRoot 'Libvirt.psm1') -Force
+        $script:Lv = New-EmbeddedLibvirt
+        $script:Mdev = 'b1f8c2d4-6a3e-4f5b-9c7d-0e1f2a3b4c5d'
+    }
+    AfterAll { $script:Lv | Remove-EmbeddedLibvirt }
+    BeforeEach {
+        $script:G = New-FixtureHost -Name Seed -Configure { param($b)
+            $null = $b.AddDriver('vfio-pci')
+            $b.AddMdev([GpuVirt.Fixtures.FixtureMdevDevice]::new($Mdev, '0000:01:00.0', 'nvidia-63', 30))
+        }
+        $script:Vm = New-TestGuest $Lv
+        $null = Add-GpuHostdev $Vm -Address 02:00.0 -Unmanaged -Root $G.Root -Connect $Lv.Uri -WarningAction SilentlyContinue
+        $null = Add-GpuHostdev $Vm -Uuid $Mdev -Root $G.Root -Connect $Lv.Uri
+    }
+    AfterEach {
+        Clear-TestGuest $Lv
+        $script:G | Remove-FixtureHost
+    }
+
+    It 'Get-PciDevice, Get-GpuDevice and Get-VgpuDevice -Connect fill Guests; without -Connect it is not read' {
+        (Get-PciDevice 02:00.0 -Root $G.Root -Connect $Lv.Uri).Guests | Should -Be @($Vm)
+        (Get-PciDevice 02:00.1 -Root $G.Root -Connect $Lv.Uri).Guests | Should -BeNullOrEmpty
+        (Get-GpuDevice 02:00.0 -Root $G.Root -Connect $Lv.Uri).Guests | Should -Be @($Vm)
+        (Get-VgpuDevice $Mdev -Root $G.Root -Connect $Lv.Uri).Guests | Should -Be @($Vm)
+        (Get-PciDevice 02:00.0 -Root $G.Root).Guests | Should -BeNullOrEmpty
+        $warnings = $null
+        (Get-PciDevice 02:00.0 -Root $G.Root -Connect 'qemu+unix:///system?socket=/nonexistent/sock' -WarningVariable warnings).Address.ToString() | Should -Be '0000:02:00.0'
+        "$warnings" | Should -BeLike '*cannot be read*'
+    }
+
+    It 'Mount-GpuHostDriver refuses a function a guest''s definition references (DeviceReferencedByGuest), -WhatIf says so, -Force gives it back with a warning' {
+        $core = [GpuVirt.Fixtures.PciDriverCoreStandIn]::new($G.Root)
+        try {
+            $null = Dismount-GpuHostDriver 02:00.1 -Root $G.Root -Confirm:$false -WarningAction SilentlyContinue
+            $null = Add-GpuHostdev $Vm -Address 02:00.1 -Unmanaged -Root $G.Root -Connect $Lv.Uri -WarningAction SilentlyContinue
+            $err = $null
+            Mount-GpuHostDriver 02:00.1 -Root $G.Root -Connect $Lv.Uri -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            $err[0].FullyQualifiedErrorId | Should -Be 'DeviceReferencedByGuest,GpuVirt.Commands.MountGpuHostDriverCommand'
+            $err[0].Exception.Message | Should -BeLike "0000:02:00.1 is referenced by the definition of guest '$Vm': Giving it back to the host driver would leave that guest with a hostdev*Nothing was changed.*Remove-GpuHostdev*"
+            $null = Mount-GpuHostDriver 02:00.1 -Root $G.Root -Connect $Lv.Uri -WhatIf -ErrorVariable whatIfErr -ErrorAction SilentlyContinue
+            $whatIfErr[0].FullyQualifiedErrorId | Should -Be 'DeviceReferencedByGuest,GpuVirt.Commands.MountGpuHostDriverCommand'
+            (Get-PciDevice 02:00.1 -Root $G.Root).Driver | Should -Be 'vfio-pci'
+
+            $warnings = $null
+            $out = Mount-GpuHostDriver 02:00.1 -Root $G.Root -Connect $Lv.Uri -Force -Confirm:$false -WarningVariable warnings
+            "$warnings" | Should -BeLike "*0000:02:00.1 is referenced by the definition of guest '$Vm'*-Force: going ahead anyway.*"
+            $core.Log | Should -Contain 'bind 0000:02:00.1 snd_hda_intel'
+        }
+        finally { $core.Dispose() }
+    }
+
+    It 'Remove-VgpuDevice refuses a vGPU a guest''s definition references, -WhatIf says so, -Force removes it with a warning (stand-in mdev driver)' {
+        $driver = [GpuVirt.Fixtures.MdevDriverStandIn]::new($G.Root)
+        try {
+            { Remove-VgpuDevice $Mdev -Root $G.Root -Connect $Lv.Uri -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DeviceReferencedByGuest,GpuVirt.Commands.RemoveVgpuDeviceCommand' -ExpectedMessage "The mediated device $Mdev is referenced by the definition of guest '$Vm': Removing it would*"
+            $null = Remove-VgpuDevice $Mdev -Root $G.Root -Connect $Lv.Uri -WhatIf -ErrorVariable whatIfErr -ErrorAction SilentlyContinue
+            $whatIfErr[0].FullyQualifiedErrorId | Should -Be 'DeviceReferencedByGuest,GpuVirt.Commands.RemoveVgpuDeviceCommand'
+            Join-Path $G.Root "sys/bus/mdev/devices/$Mdev" | Should -Exist
+            $driver.Log | Should -BeNullOrEmpty
+
+            $warnings = $null
+            Remove-VgpuDevice $Mdev -Root $G.Root -Connect $Lv.Uri -Force -Confirm:$false -WarningVariable warnings
+            "$warnings" | Should -BeLike "*The mediated device $Mdev is referenced by the definition of guest '$Vm'*-Force: going ahead anyway.*"
+            $driver.Log | Should -Be @("remove $Mdev")
+        }
+        finally { $driver.Dispose() }
+    }
+}

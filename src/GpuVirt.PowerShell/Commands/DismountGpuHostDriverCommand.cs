@@ -23,6 +23,10 @@ namespace GpuVirt.Commands
         [Parameter]
         public SwitchParameter IncludeCompanion { get; set; }
 
+        /// <summary>Also keep the binding across reboots for this address only: driverctl's /etc/driverctl.d/pci-ADDRESS (through driverctl on the live host when installed), and a modprobe softdep that loads vfio-pci first.</summary>
+        [Parameter]
+        public SwitchParameter Persistent { get; set; }
+
         /// <summary>Detach a function the running host needs (a disk controller, a routed NIC, the console GPU) even so, with a warning.</summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
@@ -40,7 +44,7 @@ namespace GpuVirt.Commands
         }
 
         protected override void ProcessRecord() =>
-            Carry(address => Planner.PlanDetach(address, Driver, Method, Force), address => Planner.Functions(address, IncludeCompanion));
+            Carry(address => Planner.PlanDetach(address, Driver, Method, Force, Persistent), address => Planner.Functions(address, IncludeCompanion));
 
         /// <summary>Once every function is done: a group with endpoints still on host drivers cannot be given to a guest.</summary>
         protected override void EndProcessing()

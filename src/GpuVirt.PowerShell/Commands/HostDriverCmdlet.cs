@@ -29,6 +29,7 @@ namespace GpuVirt.Commands
             // A blocked unbind (a holder that came after the checks) says on the warning stream who the kernel waits for.
             planner.Binding.Notice = WriteWarning;
             planner.Binding.Cancellation = StopToken;
+            planner.Runner = Runner;
             return planner;
         }
 
