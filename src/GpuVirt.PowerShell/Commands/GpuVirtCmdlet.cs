@@ -99,7 +99,7 @@ namespace GpuVirt.Commands
         {
             get
             {
-                var executor = new PlanExecutor(line => WriteVerbose(line), StopToken);
+                var executor = new PlanExecutor(line => WriteVerbose(line), StopToken) { LockTimeout = LockTimeout };
                 AddRecorders(executor);
                 return executor;
             }

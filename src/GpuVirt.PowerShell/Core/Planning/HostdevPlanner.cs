@@ -101,6 +101,9 @@ namespace GpuVirt.Core.Planning
             var batch = new HostdevBatch(_virsh, name, options.Scope, attach: true);
             var commandLine = _virsh.CommandLine(VirshCommand.AttachDevice(name, "<temporary file>", options.Scope));
             var plans = new List<ChangePlan<Hostdev>>();
+            // Read again under the host lock, once for all of this guest's plans: a guest that took the device since
+            // the plan was made (another Add-GpuHostdev that ran first) refuses it.
+            var now = new Lazy<HostdevOwnership>(() => HostdevOwnership.Read(_virsh));
             foreach (var request in distinct)
             {
                 var step = new HostdevStep(request, commandLine + Environment.NewLine + request.Xml.TrimEnd(), batch,
@@ -117,6 +120,11 @@ namespace GpuVirt.Core.Planning
                 plan.Journal = () => request.Journaled(name, options.Scope, attach: true, plan.Result().Xml);
                 var inUse = ownership.InUse(request.Source, name);
                 if (inUse != null) plan.Refusals.Add(inUse);
+                if (!options.Force)
+                {
+                    plan.Preconditions.Add(PlanPrecondition.Rule($"no other guest holds {request.Source}",
+                        () => now.Value.InUse(request.Source, name)?.Error));
+                }
                 if (request.CompanionOf is null) WarnAboutCompanions(plan, request, distinct);
                 PlanChecks.Run(plan, _checks);
                 plans.Add(plan);
