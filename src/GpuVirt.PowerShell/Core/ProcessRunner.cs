@@ -318,7 +318,7 @@ namespace GpuVirt.Core
                 : new[] { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
             foreach (var dir in dirs)
             {
-                var full = root.IsLive ? System.IO.Path.Combine(dir, program) : root.Resolve(dir + "/" + program);
+                var full = root.IsLive ? System.IO.Path.Combine(dir, program) : root.ResolveEntry(dir + "/" + program);
                 if (System.IO.File.Exists(full) || Sysfs.TryReadLink(full) != null) return true;
             }
             return false;
