@@ -421,6 +421,26 @@ Describe 'Dismount-GpuHostDriver and Mount-GpuHostDriver (sysfs, on fixture tree
         Get-Content -Raw (Join-Path $AudioDir 'driver_override') | Should -Be "`n"
     }
 
+    It 'puts driver_override back and says what it left when <Failing> fails (EIO injected by strace)' -TestCases @(
+        @{ Failing = 'unbind'; File = 'sys/bus/pci/drivers/snd_hda_intel/unbind' }
+        @{ Failing = 'drivers_probe'; File = 'sys/bus/pci/drivers_probe' }
+    ) {
+        param($Failing, $File)
+        # The real write(2) to that one file fails with EIO (strace -P the file -e inject=write:error=EIO), in a child
+        # pwsh: every other write, driver_override's included, goes through.
+        $target = (Resolve-Path -LiteralPath (Join-Path $Tree.Root $File)).Path
+        $pwsh = [Environment]::GetCommandLineArgs()[0]
+        $script = "Import-Module '$env:GPUVIRT_MODULE'; try { `$null = Dismount-GpuHostDriver 02:00.1 -Root '$($Tree.Root)' -Confirm:`$false -ErrorAction Stop; 'result:bound' } " +
+            "catch { 'result:' + `$_.FullyQualifiedErrorId; `$_.Exception.Message }"
+        $out = & strace -f -qq -o /dev/null -P $target -e trace=write -e inject=write:error=EIO dotnet $pwsh -NoProfile -NonInteractive -Command $script 2>&1
+        $text = $out -join "`n"
+        Get-Content -Raw (Join-Path $AudioDir 'driver_override') | Should -Be "`n" -Because "driver_override is cleared again (a newline clears it on a real kernel): $text"
+        $text | Should -Match 'result:SysfsWriteFailed,GpuVirt\.Commands\.DismountGpuHostDriverCommand' -Because $text
+        $text | Should -Match "0000:02:00\.1 was not bound to 'vfio-pci'"
+        $text | Should -Match "driver_override was put back; the function is now bound to 'snd_hda_intel'"
+        (Get-PciDevice -Root $Tree.Root 02:00.1).Driver | Should -Be 'snd_hda_intel'
+    }
+
     It 'succeeds when the driver link names the target afterwards (a function already on vfio-pci) without writing' {
         $t = New-FixtureHost -Name Seed -Configure { param($b) ($b.Devices | Where-Object Address -eq '0000:02:00.1').Driver = 'vfio-pci' }
         try {
