@@ -53,13 +53,17 @@ namespace GpuVirt.Core.Planning
         /// command (an attach, a console or MMIO change) put there meanwhile; it is refused with
         /// <see cref="ErrorIds.GuestDefinitionChanged"/>.
         /// </summary>
-        public static PlanPrecondition DefinitionUnchanged(Virsh virsh, string domain, string asRead) =>
-            new PlanPrecondition($"the definition of guest '{domain}' is the one read", () =>
+        /// <param name="virsh">The connection.</param>
+        /// <param name="domain">How virsh is told the guest (its UUID).</param>
+        /// <param name="asRead">The definition as the plan read it.</param>
+        /// <param name="name">The guest's name, for the messages (null: <paramref name="domain"/>).</param>
+        public static PlanPrecondition DefinitionUnchanged(Virsh virsh, string domain, string asRead, string? name = null) =>
+            new PlanPrecondition($"the definition of guest '{name ?? domain}' is the one read", () =>
             {
                 var now = virsh.ReadDefinitionForEdit(domain);
                 return string.Equals(now, asRead, StringComparison.Ordinal)
                     ? null
-                    : $"the definition of guest '{domain}' was changed by another command after it was read" + DefinitionDiff(asRead, now);
+                    : $"the definition of guest '{name ?? domain}' was changed by another command after it was read" + DefinitionDiff(asRead, now);
             }, ErrorIds.GuestDefinitionChanged);
 
         private static string DefinitionDiff(string before, string now)

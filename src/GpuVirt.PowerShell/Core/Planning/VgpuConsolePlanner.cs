@@ -25,7 +25,11 @@ namespace GpuVirt.Core.Planning
 
         public ChangePlan<VgpuConsoleChange> Plan(string domain, string graphics, bool noEmulatedVideo, IReadOnlyCollection<Guid>? uuids)
         {
-            var original = _virsh.ReadDefinitionForEdit(domain);
+            // Resolved once; virsh is given the guest's UUID from here on.
+            var guest = _virsh.ResolveGuest(domain);
+            domain = guest.Name;
+            var key = guest.Key;
+            var original = _virsh.ReadDefinitionForEdit(key);
             var change = VgpuConsole.Plan(domain, original, graphics, noEmulatedVideo, uuids);
             var plan = new ChangePlan<VgpuConsoleChange>(ChangeKind.VgpuConsole, _host, $"guest '{domain}'",
                 $"Redefine guest '{domain}' for a {graphics} vGPU console", () => change)
@@ -39,15 +43,15 @@ namespace GpuVirt.Core.Planning
                 plan.NothingToDo = $"Guest '{domain}' is already set up for a {graphics} vGPU console.";
                 return plan;
             }
-            plan.Preconditions.Add(PlanPrecondition.DefinitionUnchanged(_virsh, domain, original));
+            plan.Preconditions.Add(PlanPrecondition.DefinitionUnchanged(_virsh, key, original, domain));
             plan.Steps.Add(new PlanStep(
                 $"define the changed definition of guest '{domain}' ({_virsh.CommandLine(new VirshCommand("define", "--file", "<temporary file>"))})",
                 _ =>
                 {
-                    VgpuConsole.Define(_virsh, domain, change.After);
+                    VgpuConsole.Define(_virsh, key, change.After);
                     change.Applied = true;
                 },
-                _ => VgpuConsole.Define(_virsh, domain, original),
+                _ => VgpuConsole.Define(_virsh, key, original),
                 $"define guest '{domain}' as it was before"));
             plan.Journal = () =>
             {
@@ -59,7 +63,7 @@ namespace GpuVirt.Core.Planning
                     Description = $"define guest '{domain}' as it was before ({string.Join("; ", change.Changes)} taken back)",
                     Domain = domain,
                     Xml = original,
-                    ExpectedXml = _virsh.ReadDefinitionForEdit(domain),
+                    ExpectedXml = _virsh.ReadDefinitionForEdit(key),
                 });
                 return record;
             };
