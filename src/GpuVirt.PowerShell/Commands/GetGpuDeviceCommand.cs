@@ -19,6 +19,8 @@ namespace GpuVirt.Commands
         [ArgumentCompleter(typeof(GpuVendorCompleter))]
         public string[]? Vendor { get; set; }
 
+        private bool _problemsReported;
+
         protected override bool DisplayAsGpu => true;
 
         protected override void ProcessRecord()
@@ -37,6 +39,12 @@ namespace GpuVirt.Commands
             {
                 if (vendors != null && !vendors.Contains(gpu.VendorId)) continue;
                 WriteObject(gpu);
+            }
+            if (!_problemsReported)
+            {
+                // A function whose class, vendor or device could not be read may be a GPU: say so, never drop it silently.
+                _problemsReported = true;
+                foreach (var problem in Inventory.Problems) WriteError(problem);
             }
         }
     }

@@ -51,7 +51,7 @@ namespace GpuVirt.Commands
             {
                 if (WildcardPattern.ContainsWildcardCharacters(text))
                 {
-                    var pattern = new WildcardPattern(text, WildcardOptions.IgnoreCase);
+                    var pattern = Wildcard(text, nameof(Domain));
                     selected.AddRange(guests.Where(g => pattern.IsMatch(g.Name)));
                     continue;
                 }

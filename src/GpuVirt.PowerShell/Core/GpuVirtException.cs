@@ -151,5 +151,9 @@ namespace GpuVirt.Core
         public const string HostLockFailed = "HostLockFailed";
         public const string InvalidTimeoutPreference = "InvalidTimeoutPreference";
         public const string BootRegenerationTimedOut = "BootRegenerationTimedOut";
+
+        // Issue 12: true messages for what could not be read
+        public const string PciAttributeUnreadable = "PciAttributeUnreadable";
+        public const string InvalidWildcard = "InvalidWildcard";
     }
 }
