@@ -155,5 +155,6 @@ namespace GpuVirt.Core
         // Issue 12: true messages for what could not be read
         public const string PciAttributeUnreadable = "PciAttributeUnreadable";
         public const string InvalidWildcard = "InvalidWildcard";
+        public const string ProgramArgumentsTooLong = "ProgramArgumentsTooLong";
     }
 }
