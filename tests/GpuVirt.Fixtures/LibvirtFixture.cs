@@ -145,6 +145,8 @@ public sealed class TestDriverHost
     {
         var domain = XElement.Parse(LibvirtFixture.Domain(name, spareRootPorts: 0));
         domain.SetAttributeValue("type", "test");
+        // A UUID of its own, as every real definition has: the test driver makes up a new one in each process otherwise.
+        domain.Element("name")!.AddAfterSelf(new XElement("uuid", Guid.NewGuid().ToString("D")));
         var devices = domain.Element("devices")!;
         foreach (var h in hostdevXml) devices.Add(XElement.Parse(h));
         _domains.Add(domain);

@@ -72,7 +72,7 @@ public class BootConfigurationTests
         var change = Enable(root, "10de:11fa");
 
         Assert.Equal(BootLoaderFamily.Rhel7, change.BootLoader);
-        Assert.Equal("../default/grub", new FileInfo(root.Resolve("/etc/sysconfig/grub")).LinkTarget);
+        Assert.Equal("../default/grub", new FileInfo(root.ResolveEntry("/etc/sysconfig/grub")).LinkTarget);
         Assert.Contains("/usr/sbin/rhcrashkernel-param || :) rhgb quiet intel_iommu=on iommu=pt pci-stub.ids=10de:11fa\"\n", Read(root, "/etc/sysconfig/grub"));
         var grubFile = Assert.Single(change.Files, f => f.Path == "/etc/default/grub");
         Assert.Equal(BootFileAction.Modified, grubFile.Action);
@@ -120,7 +120,7 @@ public class BootConfigurationTests
         Assert.Equal(new[] { "intel_iommu=on", "iommu=pt", "pci-stub.ids=10de:11fa", "pci-stub.ids=10de:0e0b" }, undo.ArgumentsRemoved);
         Assert.Equal(2, StandIns.Calls(temp.Path).Count);
         Assert.False(File.Exists(root.Resolve(BootEditLog.HostPath)));
-        Assert.Equal("../default/grub", new FileInfo(root.Resolve("/etc/sysconfig/grub")).LinkTarget);
+        Assert.Equal("../default/grub", new FileInfo(root.ResolveEntry("/etc/sysconfig/grub")).LinkTarget);
 
         // Nothing recorded any more: a second disable changes nothing and says why.
         var plan = IommuBoot.PlanDisable(root);
@@ -301,7 +301,7 @@ public class BootConfigurationTests
         Assert.Equal(before, HostFiles.GetIdentity(target));
         Assert.Equal(before, HostFiles.GetIdentity(root.Resolve(change.Files[0].BackupPath!)));
         Assert.Equal(before, HostFiles.GetIdentityFromRuntime(target));
-        Assert.Equal("../default/grub", new FileInfo(root.Resolve("/etc/sysconfig/grub")).LinkTarget);
+        Assert.Equal("../default/grub", new FileInfo(root.ResolveEntry("/etc/sysconfig/grub")).LinkTarget);
         Assert.Empty(Directory.GetFiles(root.Resolve("/etc/default"), ".*tmp"));
     }
 
@@ -315,10 +315,38 @@ public class BootConfigurationTests
         File.CreateSymbolicLink(Path.Combine(temp.Path, "etc", "sysconfig", "grub"), "/etc/alternatives/grub");
         Directory.CreateDirectory(Path.Combine(temp.Path, "etc", "alternatives"));
         File.CreateSymbolicLink(Path.Combine(temp.Path, "etc", "alternatives", "grub"), "../default/./grub");
-        Assert.Equal("/etc/default/grub", HostFiles.ResolveLinks(root, "/etc/sysconfig/grub"));
+        Assert.Equal("/etc/default/grub", root.ResolveLinks("/etc/sysconfig/grub"));
         File.CreateSymbolicLink(Path.Combine(temp.Path, "etc", "loop"), "/etc/loop");
-        var e = Assert.Throws<GpuVirtException>(() => HostFiles.ResolveLinks(root, "/etc/loop"));
+        var e = Assert.Throws<GpuVirtException>(() => root.ResolveLinks("/etc/loop"));
         Assert.Equal(ErrorIds.BootFileUnreadable, e.ErrorId);
+    }
+
+    [Fact]
+    public void Every_path_under_a_root_resolves_its_links_inside_the_root()
+    {
+        using var temp = new TempRoot();
+        var root = new HostRoot(temp.Path);
+        // The image's /var/lib/gpuvirt and /run are absolute links, /etc/x.conf an absolute link to a file, and a
+        // relative link climbs above the image's /: each stays inside the root.
+        Directory.CreateDirectory(Path.Combine(temp.Path, "srv", "state"));
+        Directory.CreateDirectory(Path.Combine(temp.Path, "var", "lib"));
+        Directory.CreateDirectory(Path.Combine(temp.Path, "etc"));
+        File.CreateSymbolicLink(Path.Combine(temp.Path, "var", "lib", "gpuvirt"), "/srv/state");
+        File.CreateSymbolicLink(Path.Combine(temp.Path, "run"), "/var/run");
+        File.CreateSymbolicLink(Path.Combine(temp.Path, "etc", "x.conf"), "/srv/state/x.conf");
+        File.CreateSymbolicLink(Path.Combine(temp.Path, "etc", "up"), "../../../../../srv");
+        Assert.Equal(temp.Path + "/srv/state/journal.json", root.Resolve("/var/lib/gpuvirt/journal.json"));
+        Assert.Equal(temp.Path + "/srv/state", root.Resolve("/var/lib/gpuvirt"));
+        Assert.Equal(temp.Path + "/var/run/lock/gpuvirt.lock", root.Resolve("/run/lock/gpuvirt.lock"));
+        Assert.Equal(temp.Path + "/srv/state/x.conf", root.Resolve("/etc/x.conf"));
+        Assert.Equal(temp.Path + "/srv/state", root.Resolve("/etc/up/state"));
+        Assert.Equal(temp.Path + "/srv", root.Resolve("/var/lib/gpuvirt/.."));
+        // The link itself, for code that reads or replaces it: its directories resolved, itself not followed.
+        Assert.Equal(temp.Path + "/etc/x.conf", root.ResolveEntry("/etc/x.conf"));
+        Assert.Equal(temp.Path + "/srv/state/x", root.ResolveEntry("/var/lib/gpuvirt/x"));
+        Assert.True(HostFiles.IsLink(root, "/etc/x.conf"));
+        // The live root is left to the kernel.
+        Assert.Equal("/var/lib/gpuvirt/journal.json", HostRoot.Live.Resolve("/var/lib/gpuvirt/journal.json"));
     }
 
     [Fact]

@@ -11,7 +11,7 @@ public class PlanExecutorTests
     {
         public List<string> Events { get; } = new();
 
-        public IDisposable Acquire(ChangeHost host, CancellationToken cancellationToken, Action<string>? waiting)
+        public IDisposable Acquire(ChangeHost host, TimeSpan? timeout, CancellationToken cancellationToken, Action<string>? waiting)
         {
             Events.Add("lock " + host.Root.Directory);
             return new Release(() => Events.Add("unlock"));
@@ -187,9 +187,44 @@ public class PlanExecutorTests
     {
         using var dir = new TempRoot();
         var host = new ChangeHost(new HostRoot(dir.Path));
-        using (new HostLockProvider().Acquire(host, CancellationToken.None, null))
+        using (new HostLockProvider().Acquire(host, null, CancellationToken.None, null))
         {
             Assert.True(File.Exists(Path.Combine(dir.Path, "run/lock/gpuvirt.lock")));
+        }
+    }
+
+    [Fact]
+    public void The_executor_waits_for_the_lock_no_longer_than_its_LockTimeout()
+    {
+        using var dir = new TempRoot();
+        var host = new ChangeHost(new HostRoot(dir.Path));
+        var applied = false;
+        var plan = new ChangePlan(ChangeKind.HostDriverDetach, host, "0000:02:00.0", "Bind to vfio-pci");
+        plan.Steps.Add(new PlanStep("write", _ => applied = true));
+        // Another command (here another thread, which waits as another process would) holds the lock.
+        using var held = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var holder = new Thread(() =>
+        {
+            using (HostLock.Acquire(host.Root, "hold"))
+            {
+                held.Set();
+                release.Wait();
+            }
+        }) { IsBackground = true };
+        holder.Start();
+        held.Wait();
+        try
+        {
+            var outcome = new PlanExecutor { LockTimeout = TimeSpan.FromMilliseconds(300) }.Apply(plan);
+            Assert.Equal(ErrorIds.HostLockTimedOut, outcome.Error!.ErrorId);
+            Assert.Contains("300 ms", outcome.Error.Message);
+            Assert.False(applied);
+        }
+        finally
+        {
+            release.Set();
+            holder.Join();
         }
     }
 }

@@ -27,6 +27,16 @@ public class ProcessRunnerTests
     }
 
     [Fact]
+    public void An_argument_the_kernel_refuses_is_too_long_not_a_missing_program()
+    {
+        // 200,000 characters in one argument: execve fails with E2BIG (a guest name that long once read "virsh was not found").
+        var e = Assert.Throws<GpuVirtException>(() => new ProcessRunner().Run("true", new[] { new string('x', 200_000) }));
+        Assert.Equal(ErrorIds.ProgramArgumentsTooLong, e.ErrorId);
+        Assert.Contains("E2BIG", e.Message);
+        Assert.DoesNotContain("not found", e.Message);
+    }
+
+    [Fact]
     public void A_missing_program_names_the_package_to_install()
     {
         var e = Assert.Throws<GpuVirtException>(() => new ProcessRunner().Run("grub2-mkconfig-not-here", Array.Empty<string>()));

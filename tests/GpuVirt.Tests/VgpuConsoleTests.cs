@@ -1,5 +1,6 @@
 using System.Xml.Linq;
 using GpuVirt.Core;
+using GpuVirt.Core.Planning;
 using GpuVirt.Fixtures;
 
 namespace GpuVirt.Tests;
@@ -37,6 +38,9 @@ public class VgpuConsoleTests : IClassFixture<EmbeddedLibvirt>
         return domain.ToString();
     }
 
+    /// <summary>The planner on the embedded driver, its host lock under the fixture's own directory.</summary>
+    private VgpuConsolePlanner Planner(Virsh virsh) => new(new ChangeHost(new HostRoot(_libvirt.Directory), virsh.Uri), virsh);
+
     private string DefineGuest(string xml)
     {
         var file = Path.Combine(_libvirt.Directory, "g-" + Guid.NewGuid().ToString("N") + ".xml");
@@ -73,8 +77,9 @@ public class VgpuConsoleTests : IClassFixture<EmbeddedLibvirt>
         Assert.Matches(@"(?m)^\+ +<hostdev mode=""subsystem"" type=""mdev"" managed=""no"" model=""vfio-pci"" display=""on"">$", change.Diff);
         Assert.Matches(@"(?m)^- +<hostdev mode=""subsystem"" type=""mdev"" managed=""no"" model=""vfio-pci""( display=""off"")?>$", change.Diff);
         Assert.DoesNotMatch(@"(?m)^[-+] +<(disk|serial|input|sound|controller)", change.Diff);
-        VgpuConsole.Apply(virsh, change);
-        Assert.True(change.Applied);
+        var applied = new PlanExecutor().Apply(Planner(virsh).Plan(name, "vnc", noEmulatedVideo: true, uuids: null));
+        Assert.True(applied.Applied);
+        Assert.Equal(change.After, applied.After);
 
         var after = virsh.Run(VgpuConsole.DumpInactive(name));
         var devices = XElement.Parse(after).Element("devices")!;
@@ -101,7 +106,7 @@ public class VgpuConsoleTests : IClassFixture<EmbeddedLibvirt>
         Assert.Contains("passwd='s3cret'", before);
         var change = VgpuConsole.Plan(name, before, "vnc", noEmulatedVideo: false, uuids: new[] { Guid.Parse(Uuid) });
         Assert.Equal(new[] { "hostdev " + Uuid + ": display='on'" }, change.Changes);
-        VgpuConsole.Apply(virsh, change);
+        Assert.True(new PlanExecutor().Apply(Planner(virsh).Plan(name, "vnc", noEmulatedVideo: false, uuids: new[] { Guid.Parse(Uuid) })).Applied);
         var after = virsh.Run(VgpuConsole.DumpInactive(name));
         Assert.Contains("passwd='s3cret'", after);
         Assert.Contains("type='qxl'", after);

@@ -349,3 +349,40 @@ Describe 'Disable-NouveauDriver and Enable-NouveauDriver' {
         { Disable-NouveauDriver -Root $bare -Confirm:$false } | Should -Throw -ErrorId 'InitramfsToolNotDetected,GpuVirt.Commands.DisableNouveauDriverCommand'
     }
 }
+
+Describe "An image's absolute links stay inside its root" {
+    It 'writes the boot record, the nouveau blacklist, the mdevctl definition and the lock under the root when their directories are absolute links' {
+        $root = New-BootHost Rhel7; $Roots.Add($root)
+        $null = [GpuVirt.Fixtures.StandIns]::Install($root, 'dracut', 0, $null, $null)
+        # Each directory of the image is an absolute link to /<outside>/<name>. That path exists on this machine too,
+        # so that a write that followed the link out of the image lands there, in this test's own directory.
+        $outside = Join-Path ([IO.Path]::GetTempPath()) ('gpuvirt-outside-' + [guid]::NewGuid().ToString('N'))
+        $Roots.Add($outside)
+        $links = [ordered]@{ 'var/lib/gpuvirt' = 'state'; 'etc/modprobe.d' = 'modprobe'; 'etc/mdevctl.d' = 'mdevctl'; 'run/lock' = 'lock' }
+        foreach ($path in $links.Keys) {
+            $target = "$outside/$($links[$path])"
+            $null = New-Item -ItemType Directory -Force $target, (Join-Path $root $target.TrimStart('/'))
+            $inImage = Join-Path $root $path
+            if (Test-Path -LiteralPath $inImage) {
+                Get-ChildItem -LiteralPath $inImage -Force | Move-Item -Destination (Join-Path $root $target.TrimStart('/'))
+                Remove-Item -LiteralPath $inImage -Recurse -Force
+            }
+            $null = New-Item -ItemType Directory -Force (Split-Path $inImage)
+            $null = New-Item -ItemType SymbolicLink -Path $inImage -Target $target
+        }
+        $uuid = '30820a6f-b1a5-4503-91ca-0c10ba58692a'
+
+        $null = Enable-IommuBoot -Root $root -CpuVendor Intel -StubId 10de:11fa -Confirm:$false
+        $null = Disable-NouveauDriver -Root $root -Confirm:$false
+        $null = New-VgpuDevice -Root $root 01:00.0 nvidia-63 -Uuid $uuid -DefineOnly
+
+        @(Get-ChildItem -LiteralPath $outside -Recurse -Force -File) | Should -BeNullOrEmpty -Because 'nothing is written outside the root'
+        $inside = Join-Path $root $outside.TrimStart('/')
+        Test-Path -LiteralPath (Join-Path $inside 'state/boot-edits.tsv') | Should -BeTrue
+        Get-Content -Raw (Join-Path $inside 'modprobe/blacklist-nouveau.conf') | Should -Match 'blacklist nouveau'
+        Test-Path -LiteralPath (Join-Path $inside "mdevctl/0000:01:00.0/$uuid") | Should -BeTrue
+        Test-Path -LiteralPath (Join-Path $inside 'lock/gpuvirt.lock') | Should -BeTrue
+        # The links themselves are kept.
+        foreach ($path in $links.Keys) { (Get-Item -LiteralPath (Join-Path $root $path) -Force).LinkTarget | Should -Be "$outside/$($links[$path])" }
+    }
+}

@@ -51,6 +51,28 @@ BeforeAll {
         }
     }
 
+    function Install-PausingVirsh {
+        <#
+            A directory with a 'virsh' that runs the real virsh and then, when the command string matches $Pattern,
+            waits: $Seconds seconds, or with $Hold, until the file $Hold exists (at most two minutes), after writing
+            the file $Hold.paused. Only a delay around the real program: every answer is the real virsh's. The
+            embedded QEMU driver serves one process at a time (it holds its pid file while virsh runs, where
+            libvirtd would queue the clients), so the real virsh runs under flock(1) on a file beside the wrapper.
+        #>
+        param([Parameter(Mandatory)] [string] $Pattern, [double] $Seconds = 0, [string] $Hold)
+        $real = (Get-Command virsh -CommandType Application | Select-Object -First 1).Source
+        $dir = Join-Path ([IO.Path]::GetTempPath()) ('gpuvirt-pausing-virsh-' + [guid]::NewGuid().ToString('N'))
+        $null = New-Item -ItemType Directory $dir
+        $wait = if ($Hold) {
+            "if [ ! -e '$Hold' ]; then : > '$Hold.paused'; n=0; while [ ! -e '$Hold' ] && [ `$n -lt 1200 ]; do sleep 0.1; n=`$((n+1)); done; fi"
+        } else { "sleep $Seconds" }
+        $script = "#!/bin/sh`nflock '$dir/embed.lock' '$real' `"`$@`"`nrc=`$?`ncase `"`$*`" in *$Pattern*) $wait ;; esac`nexit `$rc`n"
+        [IO.File]::WriteAllText((Join-Path $dir 'virsh'), $script)
+        & chmod 755 (Join-Path $dir 'virsh')
+        $script:Roots.Add($dir)
+        $dir
+    }
+
     function Install-HangingGrub([string] $Root) {
         <# grub2-mkconfig that starts a background child and never ends, as a hung regeneration would. #>
         $null = [GpuVirt.Fixtures.StandIns]::Install($Root, 'grub2-mkconfig', 0, $null, '/bin/busybox sleep 600 & /bin/busybox sleep 600')
@@ -169,5 +191,78 @@ Describe 'Regeneration programs' {
         $result.Text | Should -Not -Match 'ok-finished'
         Get-Content -Raw (Join-Path $root 'etc/default/grub') | Should -BeExactly $before
         @(Get-RootedProcess $root) | Should -BeNullOrEmpty -Because 'grandchildren do not outlive the stop'
+    }
+}
+
+Describe 'Guest definitions under the host lock' {
+    BeforeAll {
+        Import-Module (Join-Path $PSScriptRoot 'Libvirt.psm1') -Force
+        $script:Libvirt = New-EmbeddedLibvirt
+        $script:Seed = New-FixtureHost -Name Seed
+        $script:Roots.Add($Seed.Root)
+    }
+    AfterAll { $script:Libvirt | Remove-EmbeddedLibvirt }
+    AfterEach { Clear-TestGuest $Libvirt }
+
+    It 'gives a GPU to one guest only when three Add-GpuHostdev for three guests run at once (ownership re-read under the lock)' {
+        $root = $Seed.Root
+        $go = Join-Path $Libvirt.Directory ('go-' + [guid]::NewGuid().ToString('N'))
+        # Every run pauses two seconds after it read the guest list: all three have planned before any attaches.
+        $pausing = Install-PausingVirsh -Pattern 'list' -Seconds 2
+        $guests = foreach ($n in 1..3) { New-TestGuest $Libvirt }
+        $children = foreach ($vm in $guests) {
+            Start-ChildPwsh -Go $go -Script ("`$env:PATH = '${pausing}:' + `$env:PATH; " +
+                "try { `$null = Add-GpuHostdev '$vm' -Address 02:00.0 -Root '$root' -Connect '$($Libvirt.Uri)' -Confirm:`$false -WarningAction SilentlyContinue -ErrorAction Stop; 'result:attached' } " +
+                "catch { 'result:' + `$_.FullyQualifiedErrorId + ' ' + `$_.Exception.Message }")
+        }
+        $deadline = [DateTime]::UtcNow.AddMinutes(3)
+        while (@($children | Where-Object { -not (Test-Path -LiteralPath $_.Ready) }).Count -gt 0 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+        $null = New-Item -ItemType File $go
+        $results = foreach ($c in $children) { Wait-ChildPwsh $c }
+
+        $text = ($results.Text -join "`n")
+        $holders = @($guests | Where-Object { @(([xml](Get-InactiveXml $Libvirt $_)).domain.devices.hostdev).Where({ $_ }).Count -gt 0 })
+        $holders.Count | Should -Be 1 -Because "one GPU is owned by one guest:`n$text"
+        @([regex]::Matches($text, 'result:attached')).Count | Should -Be 1 -Because $text
+        @([regex]::Matches($text, 'result:HostdevInUse,GpuVirt\.Commands\.AddGpuHostdevCommand')).Count | Should -Be 2 -Because $text
+        $text | Should -Match "already assigned to guest '$($holders[0])'"
+        $text | Should -Match 'found when the change was about to be made; nothing was changed'
+    }
+
+    It 'refuses Set-VgpuConsole with GuestDefinitionChanged when Add-GpuHostdev changed the definition after it was read, losing nothing' {
+        $root = $Seed.Root
+        $uuid = '30820a6f-b1a5-4503-91ca-0c10ba58692a'
+        $file = Join-Path $Libvirt.Directory ('ws-' + [guid]::NewGuid().ToString('N') + '.xml')
+        $doc = [xml][GpuVirt.Fixtures.LibvirtFixture]::Domain('ws-console', $false, $null, 4)
+        $null = $doc.domain.devices.AppendChild($doc.ImportNode(([xml]"<hostdev mode='subsystem' type='mdev' managed='no' model='vfio-pci'><source><address uuid='$uuid'/></source></hostdev>").DocumentElement, $true))
+        $doc.Save($file)
+        $null = Invoke-Virsh $Libvirt define --file $file
+        # Set-VgpuConsole's first read of the definition is held until the test lets it go.
+        $hold = Join-Path $Libvirt.Directory ('hold-' + [guid]::NewGuid().ToString('N'))
+        $pausing = Install-PausingVirsh -Pattern 'dumpxml' -Hold $hold
+        $go = Join-Path $Libvirt.Directory ('go-' + [guid]::NewGuid().ToString('N'))
+        $child = Start-ChildPwsh -Go $go -Script ("`$env:PATH = '${pausing}:' + `$env:PATH; " +
+            "try { `$c = Set-VgpuConsole -Domain ws-console -Root '$root' -Connect '$($Libvirt.Uri)' -Confirm:`$false -ErrorAction Stop; 'result:applied ' + `$c.Applied } " +
+            "catch { 'result:' + `$_.FullyQualifiedErrorId + ' ' + `$_.Exception.Message }")
+        $null = New-Item -ItemType File $go
+        $deadline = [DateTime]::UtcNow.AddMinutes(3)
+        while (-not (Test-Path -LiteralPath "$hold.paused") -and -not $child.Process.HasExited -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+        Test-Path -LiteralPath "$hold.paused" | Should -BeTrue -Because 'Set-VgpuConsole read the definition'
+        # Meanwhile another command attaches a GPU to the same guest.
+        $attached = Add-GpuHostdev ws-console -Address 00:19.0 -Root $root -Connect $Libvirt.Uri -Config -Confirm:$false -WarningAction SilentlyContinue
+        $attached.Address.ToString() | Should -Be '0000:00:19.0'
+        $null = New-Item -ItemType File $hold
+        $result = Wait-ChildPwsh $child
+
+        $after = [xml](Get-InactiveXml $Libvirt ws-console)
+        @($after.domain.devices.hostdev | Where-Object type -eq 'pci').Count | Should -Be 1 -Because "the attached GPU is not defined away ($($result.Text))"
+        $result.Text | Should -Match 'result:GuestDefinitionChanged,GpuVirt\.Commands\.SetVgpuConsoleCommand' -Because $result.Text
+        $result.Text | Should -Match "changed by another command after it was read"
+        ($after.domain.devices.hostdev | Where-Object type -eq 'mdev').display | Should -Not -Be 'on' -Because 'the refused change wrote nothing'
+        # Run again, it reads the new definition and keeps both.
+        (Set-VgpuConsole -Domain ws-console -Root $root -Connect $Libvirt.Uri -Confirm:$false).Applied | Should -BeTrue
+        $again = [xml](Get-InactiveXml $Libvirt ws-console)
+        @($again.domain.devices.hostdev | Where-Object type -eq 'pci').Count | Should -Be 1
+        ($again.domain.devices.hostdev | Where-Object type -eq 'mdev').display | Should -Be 'on'
     }
 }

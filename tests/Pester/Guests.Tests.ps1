@@ -68,7 +68,8 @@ Describe 'Add-GpuHostdev' {
         $before = Get-InactiveXml $Libvirt $vm
         $text = Get-WhatIfText { Add-GpuHostdev $vm -Address 02:00.0 -Root $Root -Connect $Uri -WhatIf -WarningAction SilentlyContinue }
         $text | Should -BeLike "*What if: Attach PCI hostdev 0000:02:00.0 to guest '$vm'*"
-        $text | Should -BeLike "*virsh -c '$Uri' attach-device --domain $vm --file '<temporary file>' --persistent*"
+        $uuid = (Invoke-Virsh $Libvirt domuuid --domain $vm).Trim()
+        $text | Should -BeLike "*virsh -c '$Uri' attach-device --domain $uuid --file '<temporary file>' --persistent*"
         $text | Should -BeLike "*<hostdev mode='subsystem' type='pci' managed='yes'>*<driver name='vfio' />*<address domain='0x0000' bus='0x02' slot='0x00' function='0x0' />*"
         Get-InactiveXml $Libvirt $vm | Should -Be $before
     }
@@ -136,15 +137,17 @@ Describe 'Add-GpuHostdev' {
             Add-GpuHostdev -Domain $vm -Config -Root $Root -Connect $Uri -Verbose 4>&1
         @($verbose | Where-Object { $_ -is [GpuVirt.Core.Hostdev] }).Count | Should -Be 4
         $runs = @($verbose | Where-Object { "$_" -like 'Running: virsh*' })
-        # the guest list, every definition (ownership), and one process for all four attaches and the read-back
-        $runs.Count | Should -Be 3
-        ([regex]::Matches("$($runs[2])", 'attach-device')).Count | Should -Be 4
+        # the guest list and every definition (ownership), the same again under the host lock (a guest that took a
+        # device meanwhile refuses it), and one process for all four attaches and the read-back
+        $runs.Count | Should -Be 5
+        ([regex]::Matches("$($runs[4])", 'attach-device')).Count | Should -Be 4
     }
 
     It 'maps -Config and -Live to virsh flags; -Live on a shut-off guest fails with libvirt''s reason' {
         $vm = New-TestGuest $Libvirt
         $verbose = Add-GpuHostdev $vm -Address 00:19.0 -Config -Root $Root -Connect $Uri -Verbose 4>&1
-        "$($verbose | Where-Object { "$_" -like 'Running:*attach-device*' })" | Should -BeLike "*attach-device --domain $vm --file * --config; *"
+        $uuid = (Invoke-Virsh $Libvirt domuuid --domain $vm).Trim()
+        "$($verbose | Where-Object { "$_" -like 'Running:*attach-device*' })" | Should -BeLike "*attach-device --domain $uuid --file * --config; *"
         { Add-GpuHostdev $vm -Address 00:1f.2 -Live -Root $Root -Connect $Uri -ErrorAction Stop } |
             Should -Throw -ErrorId 'VirshCommandFailed,GpuVirt.Commands.AddGpuHostdevCommand' -ExpectedMessage '*domain is not running*'
     }
@@ -202,6 +205,38 @@ Describe 'Add-GpuHostdev' {
         $uuid = (Invoke-Virsh $Libvirt domuuid --domain $vm).Trim()
         $out = Add-GpuHostdev $uuid -Address 00:19.0 -Root $Root -Connect $Uri
         $out.Domain | Should -Be $vm
+    }
+
+    It 'gives the device to the guest named, not to the guest whose UUID that name is (virsh --domain tries a UUID first)' {
+        $b = New-TestGuest $Libvirt
+        $bUuid = (Invoke-Virsh $Libvirt domuuid --domain $b).Trim()
+        # Guest A is named like guest B's UUID.
+        $a = New-TestGuest $Libvirt -Name $bUuid
+        $aUuid = (Invoke-Virsh $Libvirt domuuid --domain $a).Trim()
+        $aUuid | Should -Not -Be $bUuid
+        $out = Add-GpuHostdev $bUuid -Address 00:19.0 -Root $Root -Connect $Uri
+        $out.Domain | Should -Be $a
+        @(([xml](Get-InactiveXml $Libvirt $aUuid)).domain.devices.hostdev).Where({ $_ }).Count | Should -Be 1 -Because 'the guest of that name has it'
+        @(([xml](Invoke-Virsh $Libvirt dumpxml --inactive --domain $b)).domain.devices.hostdev).Where({ $_ }).Count | Should -Be 0 -Because 'the guest of that UUID does not'
+        (Get-GpuHostdev $bUuid -Connect $Uri).Domain | Should -Be $a
+        # The other guest is reached by its own UUID, and the ownership check sees whose the device is.
+        { Add-GpuHostdev $b -Address 00:19.0 -Root $Root -Connect $Uri -ErrorAction Stop } | Should -Throw -ErrorId 'HostdevInUse,GpuVirt.Commands.AddGpuHostdevCommand' -ExpectedMessage "*assigned to guest '$a'*"
+        Get-GpuHostdev $a -Connect $Uri | Remove-GpuHostdev -Root $Root -Connect $Uri -Confirm:$false
+        @(([xml](Get-InactiveXml $Libvirt $aUuid)).domain.devices.hostdev).Where({ $_ }).Count | Should -Be 0
+    }
+
+    It 'manages a guest whose name has leading and trailing spaces, and its devices count for the ownership check' {
+        $spaced = '  spaced vm  '
+        $null = New-TestGuest $Libvirt -Name $spaced
+        $out = Add-GpuHostdev $spaced -Address 02:00.0 -Root $Root -Connect $Uri -WarningAction SilentlyContinue
+        $out.Domain | Should -BeExactly $spaced
+        (Get-GpuHostdev $spaced -Connect $Uri -Inactive).Address.ToString() | Should -Be '0000:02:00.0'
+        (Get-GpuHostdev -Connect $Uri -Inactive | Where-Object Domain -ceq $spaced).Count | Should -Be 1
+        $other = New-TestGuest $Libvirt
+        { Add-GpuHostdev $other -Address 02:00.0 -Root $Root -Connect $Uri -ErrorAction Stop -WarningAction SilentlyContinue } |
+            Should -Throw -ErrorId 'HostdevInUse,GpuVirt.Commands.AddGpuHostdevCommand' -ExpectedMessage "*assigned to guest '$spaced'*"
+        Remove-GpuHostdev $spaced -Address 02:00.0 -Root $Root -Connect $Uri -Confirm:$false
+        Get-GpuHostdev $spaced -Connect $Uri -Inactive | Should -BeNullOrEmpty
     }
 
     It 'reports an unknown guest as DomainNotFound and attaches nothing' {
@@ -286,8 +321,9 @@ Describe 'Get-GpuHostdev and Remove-GpuHostdev' {
 
         $verbose = Get-GpuHostdev $vm -Connect $Uri | Remove-GpuHostdev -Connect $Uri -Root $Root -Verbose 4>&1
         $runs = @($verbose | Where-Object { "$_" -like 'Running: virsh*' })
-        $runs.Count | Should -Be 1
-        ([regex]::Matches("$($runs[0])", 'detach-device')).Count | Should -Be 3
+        # the guest list (the guest resolved once, to its UUID), then one process for the three detaches
+        $runs.Count | Should -Be 2
+        ([regex]::Matches("$($runs[1])", 'detach-device')).Count | Should -Be 3
         Get-InactiveXml $Libvirt $vm | Should -Be $original
         Get-GpuHostdev $vm -Connect $Uri | Should -BeNullOrEmpty
     }
@@ -296,7 +332,8 @@ Describe 'Get-GpuHostdev and Remove-GpuHostdev' {
         $vm = New-TestGuest $Libvirt
         $null = Add-GpuHostdev $vm -Address 00:19.0 -Root $Root -Connect $Uri
         $text = Get-WhatIfText { Get-GpuHostdev $vm -Connect $Uri | Remove-GpuHostdev -Connect $Uri -Root $Root -WhatIf }
-        $text | Should -BeLike "*What if: Detach PCI hostdev 0000:00:19.0 from guest '$vm'*detach-device --domain $vm --file '<temporary file>' --persistent*"
+        $uuid = (Invoke-Virsh $Libvirt domuuid --domain $vm).Trim()
+        $text | Should -BeLike "*What if: Detach PCI hostdev 0000:00:19.0 from guest '$vm'*detach-device --domain $uuid --file '<temporary file>' --persistent*"
         (Get-GpuHostdev $vm -Connect $Uri).Count | Should -Be 1
     }
 
@@ -419,6 +456,26 @@ Describe 'Dismount-GpuHostDriver and Mount-GpuHostDriver (sysfs, on fixture tree
         Get-Content -Raw (Join-Path $Tree.Root 'sys/bus/pci/drivers_probe') | Should -Be '0000:02:00.1'
         # driver_override was put back (a newline clears it on a real kernel)
         Get-Content -Raw (Join-Path $AudioDir 'driver_override') | Should -Be "`n"
+    }
+
+    It 'puts driver_override back and says what it left when <Failing> fails (EIO injected by strace)' -TestCases @(
+        @{ Failing = 'unbind'; File = 'sys/bus/pci/drivers/snd_hda_intel/unbind' }
+        @{ Failing = 'drivers_probe'; File = 'sys/bus/pci/drivers_probe' }
+    ) {
+        param($Failing, $File)
+        # The real write(2) to that one file fails with EIO (strace -P the file -e inject=write:error=EIO), in a child
+        # pwsh: every other write, driver_override's included, goes through.
+        $target = (Resolve-Path -LiteralPath (Join-Path $Tree.Root $File)).Path
+        $pwsh = [Environment]::GetCommandLineArgs()[0]
+        $script = "Import-Module '$env:GPUVIRT_MODULE'; try { `$null = Dismount-GpuHostDriver 02:00.1 -Root '$($Tree.Root)' -Confirm:`$false -ErrorAction Stop; 'result:bound' } " +
+            "catch { 'result:' + `$_.FullyQualifiedErrorId; `$_.Exception.Message }"
+        $out = & strace -f -qq -o /dev/null -P $target -e trace=write -e inject=write:error=EIO dotnet $pwsh -NoProfile -NonInteractive -Command $script 2>&1
+        $text = $out -join "`n"
+        Get-Content -Raw (Join-Path $AudioDir 'driver_override') | Should -Be "`n" -Because "driver_override is cleared again (a newline clears it on a real kernel): $text"
+        $text | Should -Match 'result:SysfsWriteFailed,GpuVirt\.Commands\.DismountGpuHostDriverCommand' -Because $text
+        $text | Should -Match "0000:02:00\.1 was not bound to 'vfio-pci'"
+        $text | Should -Match "driver_override was put back; the function is now bound to 'snd_hda_intel'"
+        (Get-PciDevice -Root $Tree.Root 02:00.1).Driver | Should -Be 'snd_hda_intel'
     }
 
     It 'succeeds when the driver link names the target afterwards (a function already on vfio-pci) without writing' {

@@ -120,6 +120,21 @@ Describe 'Get-GpuDevice' {
         $a40.VgpuVirtualFunctions.Count | Should -Be 4
     }
 
+    It 'names the attribute that could not be read (EIO injected by strace on class) instead of dropping the GPU' {
+        # The real read(2) of 0000:02:00.0's class fails with EIO in a child pwsh: strace -P that file -e inject=read:error=EIO.
+        $class = (Resolve-Path -LiteralPath (Join-Path $Seed.Root 'sys/bus/pci/devices/0000:02:00.0/class')).Path
+        $pwsh = [Environment]::GetCommandLineArgs()[0]
+        $script = "Import-Module '$env:GPUVIRT_MODULE'; `$e = @(); `$g = Get-GpuDevice -Root '$($Seed.Root)' -ErrorVariable e -ErrorAction SilentlyContinue; " +
+            "'gpus:' + ((`$g | ForEach-Object { `$_.Address.ToString() }) -join ','); foreach (`$x in `$e) { 'error:' + `$x.FullyQualifiedErrorId + ' ' + `$x.CategoryInfo.Category; `$x.Exception.Message }"
+        $out = & strace -f -qq -o /dev/null -P $class -e trace=read -e inject=read:error=EIO dotnet $pwsh -NoProfile -NonInteractive -Command $script 2>&1
+        $text = $out -join "`n"
+        $text | Should -Match 'error:PciAttributeUnreadable,GpuVirt\.Commands\.GetGpuDeviceCommand InvalidData' -Because $text
+        $text | Should -Match "0000:02:00\.0: 'class' could not be read \(.*errno 5\)"
+        $text | Should -Match 'gpus:0000:01:00\.0' -Because 'the readable GPU is still listed'
+        # Read normally, nothing is reported.
+        $e = @(); $null = Get-GpuDevice -Root $Seed.Root -ErrorVariable e; $e | Should -BeNullOrEmpty
+    }
+
     It 'shows a GPU table with companions and vGPU kind' {
         $text = Get-GpuDevice -Root $Seed.Root | Out-String -Width 200
         $text | Should -Match '0000:02:00\.0\s+VGA\s+10de:11fa\s+pci-stub\s+13\s+02:00\.1\s+-\s+NVIDIA Corporation GK106GL \[Quadro K4000\]'
@@ -161,5 +176,32 @@ Describe 'Get-IommuGroup' {
             { Get-GpuDevice -Root $off.Root | Get-IommuGroup -Root $off.Root -ErrorAction Stop } | Should -Throw '*Enable-IommuBoot*'
         }
         finally { $off | Remove-FixtureHost }
+    }
+}
+
+Describe 'Wildcard parameters' {
+    It '<Command> -<Parameter> ''['' is InvalidWildcard naming the parameter, not a bare RuntimeException' -TestCases @(
+        @{ Command = 'Get-PciDevice'; Parameter = 'Address' }
+        @{ Command = 'Get-PciDevice'; Parameter = 'Driver' }
+        @{ Command = 'Get-GpuDevice'; Parameter = 'Address' }
+        @{ Command = 'Enable-IommuBoot'; Parameter = 'Address'; Extra = @{ CpuVendor = 'Intel'; WhatIf = $true } }
+        @{ Command = 'Get-VgpuType'; Parameter = 'Parent' }
+        @{ Command = 'Get-VgpuType'; Parameter = 'Name' }
+        @{ Command = 'Get-VgpuDevice'; Parameter = 'Uuid' }
+        @{ Command = 'Get-VgpuDevice'; Parameter = 'Parent' }
+        @{ Command = 'Export-VgpuDefinition'; Parameter = 'Uuid' }
+        @{ Command = 'Export-VgpuDefinition'; Parameter = 'Parent' }
+        @{ Command = 'Get-GpuHostdev'; Parameter = 'Domain'; Extra = @{ Connect = 'test:///default' } }
+    ) {
+        param($Command, $Parameter, $Extra)
+        $arguments = @{ $Parameter = '[' }
+        if ($Command -ne 'Get-GpuHostdev') { $arguments.Root = $Seed.Root }
+        if ($Extra) { foreach ($k in $Extra.Keys) { $arguments[$k] = $Extra[$k] } }
+        $err = $null
+        try { & $Command @arguments -ErrorAction Stop | Out-Null } catch { $err = $_ }
+        $err | Should -Not -BeNullOrEmpty
+        $err.FullyQualifiedErrorId | Should -BeLike "InvalidWildcard,GpuVirt.Commands.*" -Because $err.Exception.ToString()
+        $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $err.Exception.Message | Should -Match ('^' + [regex]::Escape("-$Parameter '[' is not a valid wildcard pattern"))
     }
 }

@@ -35,8 +35,9 @@ function New-TestGuest {
 function Clear-TestGuest {
     <# Undefines every guest of the embedded root, so that each test starts with no guest holding a device. #>
     param([Parameter(Mandatory)] $Libvirt)
-    foreach ($name in (& virsh -c $Libvirt.Uri list --all --name) | Where-Object { $_ }) {
-        $null = Invoke-Virsh $Libvirt undefine --domain $name
+    # By UUID: a guest may be named like another guest's UUID, and virsh's --domain tries a UUID before a name.
+    foreach ($uuid in (& virsh -c $Libvirt.Uri list --all --uuid) | Where-Object { $_ }) {
+        $null = Invoke-Virsh $Libvirt undefine --domain $uuid
     }
 }
 

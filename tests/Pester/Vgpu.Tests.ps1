@@ -69,6 +69,16 @@ Describe 'Get-VgpuType' {
         $gvt[1].MaxResolution | Should -Be '1024x768'
     }
 
+    It 'reports a type name or id given exactly that matches nothing as VgpuTypeNotFound, a wildcard that matches nothing quietly' {
+        { Get-VgpuType -Root $H.Root -Name nosuch -ErrorAction Stop } | Should -Throw -ErrorId 'VgpuTypeNotFound,GpuVirt.Commands.GetVgpuTypeCommand'
+        $e = @(); $t = Get-VgpuType -Root $H.Root -Name 'GRID P4-1Q', nosuch -ErrorVariable e -ErrorAction SilentlyContinue
+        $t.Id | Should -Be 'nvidia-63'
+        $e.Count | Should -Be 1
+        $e[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $e[0].Exception.Message | Should -Match "'nosuch'"
+        $e = @(); Get-VgpuType -Root $H.Root -Name 'nosuch*' -ErrorVariable e | Should -BeNullOrEmpty; $e | Should -BeNullOrEmpty
+    }
+
     It 'filters by name or id with wildcards and to types with free instances' {
         (Get-VgpuType -Root $H.Root -Name 'GRID P4-1Q').Id | Should -Be 'nvidia-63'
         (Get-VgpuType -Root $H.Root -Name '*-2?').Id | Should -Be @('nvidia-64', 'nvidia-68')
@@ -381,6 +391,9 @@ Describe 'Get-VgpuDevice and Remove-VgpuDevice' {
             { Remove-VgpuDevice -Root $h.Root -Uuid ba26a3e2-8e1e-4f39-9de7-b26bd210268a -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'VgpuDeviceNotActive,GpuVirt.Commands.RemoveVgpuDeviceCommand'
             { Remove-VgpuDevice -Root $h.Root -Uuid 11111111-2222-3333-4444-555555555555 -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'VgpuDeviceNotFound,GpuVirt.Commands.RemoveVgpuDeviceCommand'
             { Get-VgpuDevice -Root $h.Root -Uuid 11111111-2222-3333-4444-555555555555 -ErrorAction Stop } | Should -Throw -ErrorId 'VgpuDeviceNotFound,GpuVirt.Commands.GetVgpuDeviceCommand'
+            # A UUID with a line break after it is not the device's UUID: an error, not an empty answer.
+            (Get-VgpuDevice -Root $h.Root -Uuid $Uuid).Uuid | Should -Be $Uuid
+            { Get-VgpuDevice -Root $h.Root -Uuid "$Uuid`n" -ErrorAction Stop } | Should -Throw -ErrorId 'VgpuDeviceNotFound,GpuVirt.Commands.GetVgpuDeviceCommand'
             Remove-VgpuDevice -Root $h.Root -Uuid ba26a3e2-8e1e-4f39-9de7-b26bd210268a -Persistent -WhatIf
             Join-Path $h.Root 'etc/mdevctl.d/0000:01:00.0/ba26a3e2-8e1e-4f39-9de7-b26bd210268a' | Should -Exist
         }

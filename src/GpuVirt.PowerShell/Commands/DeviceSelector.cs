@@ -27,7 +27,16 @@ namespace GpuVirt.Commands
             {
                 if (WildcardPattern.ContainsWildcardCharacters(text))
                 {
-                    var pattern = new WildcardPattern(text, WildcardOptions.IgnoreCase);
+                    WildcardPattern pattern;
+                    try
+                    {
+                        pattern = Wildcards.Create(text, "Address");
+                    }
+                    catch (GpuVirtException e)
+                    {
+                        reportError(e);
+                        continue;
+                    }
                     foreach (var d in devices.Where(d => Matches(pattern, d.Address)))
                     {
                         if (seen.Add(d.Address)) yield return d;

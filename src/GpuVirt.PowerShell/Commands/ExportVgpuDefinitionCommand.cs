@@ -34,8 +34,8 @@ namespace GpuVirt.Commands
                 _problemsReported = true;
                 foreach (var problem in Vgpu.Definitions.Problems) WriteError(problem);
             }
-            var uuids = Uuid?.Select(u => new WildcardPattern(u, WildcardOptions.IgnoreCase)).ToList();
-            var parents = Parent?.Select(p => new WildcardPattern(WildcardPattern.ContainsWildcardCharacters(p) ? p : VgpuInventory.NormalizeParent(p), WildcardOptions.IgnoreCase)).ToList();
+            var uuids = Uuid?.Select(u => Wildcard(u, nameof(Uuid))).ToList();
+            var parents = Parent?.Select(p => Wildcard(WildcardPattern.ContainsWildcardCharacters(p) ? p : VgpuInventory.NormalizeParent(p), nameof(Parent))).ToList();
             foreach (var d in Vgpu.Definitions.All)
             {
                 if (uuids != null && !uuids.Any(p => p.IsMatch(d.Uuid))) continue;

@@ -19,6 +19,8 @@ namespace GpuVirt.Commands
         [ArgumentCompleter(typeof(GpuVendorCompleter))]
         public string[]? Vendor { get; set; }
 
+        private bool _problemsReported;
+
         /// <summary>The libvirt connection URI; with it, each device's Guests lists the guests whose definitions reference it.</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
@@ -43,6 +45,12 @@ namespace GpuVirt.Commands
                 if (vendors != null && !vendors.Contains(gpu.VendorId)) continue;
                 GuestsAt(Connect)?.Fill(new[] { gpu });
                 WriteObject(gpu);
+            }
+            if (!_problemsReported)
+            {
+                // A function whose class, vendor or device could not be read may be a GPU: say so, never drop it silently.
+                _problemsReported = true;
+                foreach (var problem in Inventory.Problems) WriteError(problem);
             }
         }
     }

@@ -11,7 +11,7 @@ namespace GpuVirt.Commands
     [OutputType(typeof(Hostdev))]
     public sealed class GetGpuHostdevCommand : VirshCmdlet
     {
-        private IReadOnlyList<string>? _names;
+        private IReadOnlyList<Guest>? _guests;
 
         /// <summary>Guest names (wildcards allowed); every guest when none is given.</summary>
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -28,10 +28,11 @@ namespace GpuVirt.Commands
         {
             try
             {
-                _names ??= Virsh.ListDomains();
-                var selected = Select(_names);
+                _guests ??= Virsh.ListGuests();
+                var selected = Select(_guests);
                 if (selected.Count == 0) return;
-                foreach (var definition in Virsh.ReadDefinitions(selected.Select(d => (d, Inactive.IsPresent))))
+                // Each guest is read by its UUID: a name with spaces, or one that looks like another guest's UUID, reads its own.
+                foreach (var definition in Virsh.ReadDefinitions(selected.Select(g => (g.Key, Inactive.IsPresent))))
                 {
                     foreach (var hostdev in definition.Hostdevs) WriteObject(hostdev);
                 }
@@ -42,28 +43,28 @@ namespace GpuVirt.Commands
             }
         }
 
-        private List<string> Select(IReadOnlyList<string> names)
+        private List<Guest> Select(IReadOnlyList<Guest> guests)
         {
-            if (Domain is null || Domain.Length == 0) return names.ToList();
-            var selected = new List<string>();
+            if (Domain is null || Domain.Length == 0) return guests.ToList();
+            var selected = new List<Guest>();
             foreach (var text in Domain)
             {
                 if (WildcardPattern.ContainsWildcardCharacters(text))
                 {
-                    var pattern = new WildcardPattern(text, WildcardOptions.IgnoreCase);
-                    selected.AddRange(names.Where(n => pattern.IsMatch(n)));
+                    var pattern = Wildcard(text, nameof(Domain));
+                    selected.AddRange(guests.Where(g => pattern.IsMatch(g.Name)));
                     continue;
                 }
                 try
                 {
-                    selected.Add(Virsh.ResolveDomain(text, names));
+                    selected.Add(Virsh.ResolveGuest(text, guests));
                 }
                 catch (GpuVirtException e) when (e.ErrorId == ErrorIds.DomainNotFound || e.ErrorId == ErrorIds.InvalidDomainName)
                 {
                     WriteError(e);
                 }
             }
-            return selected.Distinct(StringComparer.Ordinal).ToList();
+            return selected.GroupBy(g => g.Uuid).Select(g => g.First()).ToList();
         }
     }
 }

@@ -51,7 +51,7 @@ namespace GpuVirt.Commands
                 ThrowTerminatingError(e);
                 return;
             }
-            var drivers = Driver?.Select(d => new WildcardPattern(d, WildcardOptions.IgnoreCase)).ToArray();
+            var drivers = Driver?.Select(d => Wildcard(d, nameof(Driver))).ToArray();
 
             foreach (var device in DeviceSelector.ByAddress(Inventory.Devices, Address, WriteError))
             {

@@ -37,8 +37,8 @@ namespace GpuVirt.Commands
                 _problemsReported = true;
                 foreach (var problem in Vgpu.Definitions.Problems) WriteError(problem);
             }
-            var uuids = Uuid?.Select(u => new WildcardPattern(u, WildcardOptions.IgnoreCase)).ToList();
-            var parents = Parent?.Select(p => new WildcardPattern(WildcardPattern.ContainsWildcardCharacters(p) ? p : VgpuInventory.NormalizeParent(p), WildcardOptions.IgnoreCase)).ToList();
+            var uuids = Uuid?.Select(u => Wildcard(u, nameof(Uuid))).ToList();
+            var parents = Parent?.Select(p => Wildcard(WildcardPattern.ContainsWildcardCharacters(p) ? p : VgpuInventory.NormalizeParent(p), nameof(Parent))).ToList();
             foreach (var device in devices)
             {
                 if (uuids != null && (device.Uuid is null || !uuids.Any(p => p.IsMatch(device.Uuid)))) continue;
@@ -48,7 +48,7 @@ namespace GpuVirt.Commands
             }
             if (Uuid != null)
             {
-                foreach (var u in Uuid.Where(u => !WildcardPattern.ContainsWildcardCharacters(u) && !devices.Any(d => string.Equals(d.Uuid, u.Trim(), System.StringComparison.OrdinalIgnoreCase))))
+                foreach (var u in Uuid.Where(u => !WildcardPattern.ContainsWildcardCharacters(u) && !devices.Any(d => string.Equals(d.Uuid, u, System.StringComparison.OrdinalIgnoreCase))))
                 {
                     WriteError(new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
                         $"No mediated device {u} exists or is defined (under '{HostPaths.MdevDevices}' or '{MdevDefinitions.Directory}').", u));

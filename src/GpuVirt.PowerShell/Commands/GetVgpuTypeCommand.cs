@@ -32,17 +32,33 @@ namespace GpuVirt.Commands
 
         protected override void ProcessRecord()
         {
-            var names = Name?.Select(n => new WildcardPattern(n, WildcardOptions.IgnoreCase)).ToList();
+            var names = Name?.Select(n => Wildcard(n, nameof(Name))).ToList();
             foreach (var types in Select())
             {
                 foreach (var type in types)
                 {
                     if (names != null && !names.Any(p => p.IsMatch(type.Id) || (type.Name != null && p.IsMatch(type.Name)))) continue;
+                    for (var i = 0; i < names?.Count; i++)
+                    {
+                        if (names![i].IsMatch(type.Id) || (type.Name != null && names[i].IsMatch(type.Name))) _matched.Add(Name![i]);
+                    }
                     if (Available && type.AvailableInstances < 1) continue;
                     if (_written.Add(type.Parent + "\n" + type.Id)) WriteObject(type);
                 }
             }
         }
+
+        /// <summary>A type name or id given without wildcards that matched no type is an error, as in the other getters.</summary>
+        protected override void EndProcessing()
+        {
+            foreach (var n in (Name ?? System.Array.Empty<string>()).Where(n => !WildcardPattern.ContainsWildcardCharacters(n) && !_matched.Contains(n)))
+            {
+                WriteError(new GpuVirtException(ErrorIds.VgpuTypeNotFound, ErrorKind.ObjectNotFound,
+                    $"No vGPU type named or with the id '{n}' is offered{(Parent is null ? string.Empty : " by " + string.Join(", ", Parent))} (Get-VgpuType lists them).", n));
+            }
+        }
+
+        private readonly HashSet<string> _matched = new HashSet<string>();
 
         private IEnumerable<IReadOnlyList<VgpuType>> Select()
         {
@@ -56,7 +72,7 @@ namespace GpuVirt.Commands
             {
                 if (WildcardPattern.ContainsWildcardCharacters(text))
                 {
-                    var pattern = new WildcardPattern(text, WildcardOptions.IgnoreCase);
+                    var pattern = Wildcard(text, nameof(Parent));
                     yield return Vgpu.AllTypes().Where(t => pattern.IsMatch(t.Parent)).ToList();
                     continue;
                 }

@@ -62,6 +62,20 @@ namespace GpuVirt.Commands
             return span;
         }
 
+        /// <summary>A wildcard pattern of a parameter; one PowerShell cannot read stops the command with <see cref="ErrorIds.InvalidWildcard"/>.</summary>
+        protected WildcardPattern Wildcard(string text, string parameter)
+        {
+            try
+            {
+                return Wildcards.Create(text, parameter);
+            }
+            catch (GpuVirtException e)
+            {
+                ThrowTerminatingError(e);
+                throw;
+            }
+        }
+
         /// <summary>True when the user gave the parameter (an enum parameter has no null to tell "not given").</summary>
         protected bool Given(string parameterName) => MyInvocation.BoundParameters.ContainsKey(parameterName);
 
@@ -105,7 +119,7 @@ namespace GpuVirt.Commands
         {
             get
             {
-                var executor = new PlanExecutor(line => WriteVerbose(line), StopToken);
+                var executor = new PlanExecutor(line => WriteVerbose(line), StopToken) { LockTimeout = LockTimeout };
                 AddRecorders(executor);
                 return executor;
             }

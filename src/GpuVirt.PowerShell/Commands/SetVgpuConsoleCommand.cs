@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Commands
 {
@@ -37,20 +38,10 @@ namespace GpuVirt.Commands
             try
             {
                 var uuids = Uuid?.Select(MdevUuid.Parse).ToList();
-                var virsh = Virsh;
                 Virsh.CheckDomainName(Domain);
-                var xml = virsh.Run(VgpuConsole.DumpInactive(Domain), Domain);
-                var change = VgpuConsole.Plan(Domain, xml, Graphics, NoEmulatedVideo, uuids);
-                if (!change.Changed)
-                {
-                    WriteVerbose($"Guest '{Domain}' is already set up for a {Graphics} vGPU console.");
-                    WriteObject(change);
-                    return;
-                }
-                var description = $"Redefine guest '{Domain}' for a {Graphics} vGPU console:\n  {string.Join("\n  ", change.Changes)}\n{change.Diff}";
-                if (!ShouldProcess(description, $"Redefine guest '{Domain}'?\n{change.Diff}", "Set-VgpuConsole")) return;
-                VgpuConsole.Apply(virsh, change, Recorder);
-                WriteObject(change);
+                var plan = new VgpuConsolePlanner(new ChangeHost(HostSystem, Connect), Virsh).Plan(Domain, Graphics, NoEmulatedVideo, uuids);
+                if (!ShouldApply(plan)) return;
+                WriteObject(Apply(plan));
             }
             catch (GpuVirtException e)
             {

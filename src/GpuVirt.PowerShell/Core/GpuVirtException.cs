@@ -156,5 +156,9 @@ namespace GpuVirt.Core
         // A boot change killed half-way (the intent record /var/lib/gpuvirt/boot-pending.json)
         public const string BootChangePending = "BootChangePending";
         public const string BootChangeRecordUnreadable = "BootChangeRecordUnreadable";
+        // Issue 12: true messages for what could not be read
+        public const string PciAttributeUnreadable = "PciAttributeUnreadable";
+        public const string InvalidWildcard = "InvalidWildcard";
+        public const string ProgramArgumentsTooLong = "ProgramArgumentsTooLong";
     }
 }

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 
 namespace GpuVirt.Core
@@ -85,19 +86,63 @@ namespace GpuVirt.Core
             var overridePath = Path.Combine(dir, "driver_override");
             var originalOverride = Sysfs.TryReadText(overridePath);
             Write(overridePath, driver);
-            if (before != null) Unbind(dir, address);
-            Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
+            try
+            {
+                if (before != null) Unbind(dir, address);
+                Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
+            }
+            catch (Exception e) when (e is GpuVirtException || e is IOException || e is UnauthorizedAccessException || e is OperationCanceledException)
+            {
+                // unbind or drivers_probe failed (or was stopped): driver_override and the binding go back as they were.
+                var failure = e as GpuVirtException;
+                throw PutBack(address, overridePath, originalOverride, before,
+                    failure?.ErrorId ?? ErrorIds.SysfsWriteFailed, failure?.Kind ?? ErrorKind.WriteError,
+                    $"{address} was not bound to '{driver}': {e.Message.TrimEnd('.')}.", e);
+            }
 
             var after = WaitForDriver(address, d => d == driver);
             if (after == driver) return new HostDriverChange(address, before, after, HostDriverMethod.Sysfs);
 
             // Nothing bound as asked: undo what this did, so the old driver can take the function again.
-            Write(overridePath, originalOverride is null || originalOverride == "(null)" ? "\n" : originalOverride);
-            if (after is null && before != null) Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
+            throw PutBack(address, overridePath, originalOverride, before, ErrorIds.HostDriverNotBound, ErrorKind.InvalidOperation,
+                $"{address} did not bind to '{driver}': after drivers_probe its driver is {Describe(after)}.", null);
+        }
+
+        /// <summary>
+        /// Puts back what a failed <see cref="Detach"/> did: <c>driver_override</c> as it read before, and, when the
+        /// function was left with no driver, a probe so that its old driver takes it again. The error says what failed
+        /// and the state the function was left in, each step of the putting back that failed included.
+        /// </summary>
+        private GpuVirtException PutBack(PciAddress address, string overridePath, string? originalOverride, string? before,
+            string errorId, ErrorKind kind, string reason, Exception? cause)
+        {
+            var problems = new List<string>();
+            try
+            {
+                Write(overridePath, originalOverride is null || originalOverride == "(null)" ? "\n" : originalOverride);
+            }
+            catch (Exception e) when (e is GpuVirtException || e is IOException || e is UnauthorizedAccessException)
+            {
+                problems.Add($"driver_override could not be put back ({e.Message.TrimEnd('.')})");
+            }
+            if (CurrentDriver(address) is null && before != null)
+            {
+                try
+                {
+                    Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
+                }
+                catch (Exception e) when (e is GpuVirtException || e is IOException || e is UnauthorizedAccessException)
+                {
+                    problems.Add($"drivers_probe to give it back to '{before}' failed ({e.Message.TrimEnd('.')})");
+                }
+            }
             var now = CurrentDriver(address);
-            throw new GpuVirtException(ErrorIds.HostDriverNotBound, ErrorKind.InvalidOperation,
-                $"{address} did not bind to '{driver}': after drivers_probe its driver is {Describe(after)}. " +
-                $"driver_override was put back; the function is now bound to {Describe(now)}.", address);
+            var left = Override(address);
+            var state = problems.Count == 0
+                ? $"driver_override was put back; the function is now bound to {Describe(now)}."
+                : $"{string.Join("; ", problems)}. The function is left bound to {Describe(now)}, driver_override {(left is null ? "unset" : "'" + left + "'")}" +
+                  $" (Mount-GpuHostDriver {address} gives it back to its host driver).";
+            return new GpuVirtException(errorId, kind, reason + " " + state, address, cause);
         }
 
         /// <summary>

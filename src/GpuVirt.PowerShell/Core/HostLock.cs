@@ -57,7 +57,7 @@ namespace GpuVirt.Core
         }
 
         /// <summary>The file the lock is taken on, resolved inside the root.</summary>
-        public static string PathFor(HostRoot root) => root.Resolve(HostFiles.ResolveLinks(root, HostPath));
+        public static string PathFor(HostRoot root) => root.Resolve(HostPath);
 
         /// <summary>Whether this thread holds the lock of the root now.</summary>
         public static bool IsHeld(HostRoot root)

@@ -34,12 +34,83 @@ namespace GpuVirt.Core
             return this;
         }
 
-        /// <summary>Resolves an absolute host path (<c>/sys/bus/pci</c>) under the root.</summary>
+        /// <summary>
+        /// Resolves an absolute host path (<c>/sys/bus/pci</c>) under the root. Under a root other than <c>/</c>, every
+        /// symbolic link on the way, the last component's too, is followed inside the root (<see cref="ResolveLinks"/>):
+        /// an image whose <c>/var/lib/gpuvirt</c>, <c>/etc/modprobe.d</c> or <c>/run</c> is an absolute link to
+        /// <c>/somewhere</c> means <c>ROOT/somewhere</c>, never the running host's <c>/somewhere</c>, and <c>..</c> stops
+        /// at the root. Code that deals with a link itself (reads it, replaces it) uses <see cref="ResolveEntry"/>.
+        /// </summary>
         public string Resolve(string hostPath)
+        {
+            CheckAbsolute(hostPath);
+            return IsLive ? hostPath : Directory + ResolveLinks(hostPath);
+        }
+
+        /// <summary>
+        /// Like <see cref="Resolve"/>, but the last component is not followed (as lstat(2) and O_NOFOLLOW see it): the
+        /// path of a link itself, its directories resolved inside the root.
+        /// </summary>
+        public string ResolveEntry(string hostPath)
+        {
+            CheckAbsolute(hostPath);
+            if (IsLive) return hostPath;
+            var trimmed = hostPath.Length > 1 ? hostPath.TrimEnd('/') : hostPath;
+            var slash = trimmed.LastIndexOf('/');
+            var name = trimmed.Substring(slash + 1);
+            if (name == "." || name == "..") return Directory + ResolveLinks(trimmed);
+            if (slash <= 0) return Directory + trimmed;
+            var parent = ResolveLinks(trimmed.Substring(0, slash));
+            return Directory + (parent == "/" ? string.Empty : parent) + "/" + name;
+        }
+
+        private static void CheckAbsolute(string hostPath)
         {
             if (string.IsNullOrEmpty(hostPath) || hostPath[0] != '/')
                 throw new ArgumentException($"'{hostPath}' is not an absolute host path.", nameof(hostPath));
-            return IsLive ? hostPath : Directory + hostPath;
+        }
+
+        private const int MaxLinks = 40;
+
+        /// <summary>
+        /// Follows every symbolic link of a host path inside the root, the last component too, and returns the host
+        /// path of the real file: an absolute link target is taken under the root, a relative one from the link's own
+        /// directory, and <c>..</c> never climbs above the root. On the live root too: the boot files keep their links
+        /// and have their targets edited.
+        /// </summary>
+        public string ResolveLinks(string hostPath)
+        {
+            CheckAbsolute(hostPath);
+            var prefix = IsLive ? string.Empty : Directory;
+            var pending = hostPath;
+            var hops = 0;
+            restart:
+            var parts = pending.Split(new[] { '/' }, StringSplitOptions.RemoveEmptyEntries);
+            var current = new System.Collections.Generic.List<string>();
+            for (var i = 0; i < parts.Length; i++)
+            {
+                var part = parts[i];
+                if (part == ".") continue;
+                if (part == "..")
+                {
+                    if (current.Count > 0) current.RemoveAt(current.Count - 1);
+                    continue;
+                }
+                current.Add(part);
+                var target = Sysfs.TryReadLink(prefix + "/" + string.Join("/", current));
+                if (target is null) continue;
+                if (++hops > MaxLinks)
+                {
+                    throw new GpuVirtException(ErrorIds.BootFileUnreadable, ErrorKind.InvalidData,
+                        $"Too many symbolic links while resolving '{hostPath}' under '{Directory}'.", hostPath);
+                }
+                current.RemoveAt(current.Count - 1);
+                var rest = string.Join("/", parts, i + 1, parts.Length - i - 1);
+                var baseDir = target.StartsWith("/", StringComparison.Ordinal) ? string.Empty : "/" + string.Join("/", current);
+                pending = baseDir + "/" + target + (rest.Length > 0 ? "/" + rest : string.Empty);
+                goto restart;
+            }
+            return "/" + string.Join("/", current);
         }
 
         /// <summary>Turns a path under the root back into the host path it stands for.</summary>

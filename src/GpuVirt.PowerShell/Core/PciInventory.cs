@@ -103,6 +103,26 @@ namespace GpuVirt.Core
             return list;
         }
 
+        private readonly List<GpuVirtException> _problems = new List<GpuVirtException>();
+
+        /// <summary>
+        /// Functions whose identity (<c>class</c>, <c>vendor</c>, <c>device</c>) could not be read, each naming the
+        /// attribute and why (<see cref="ErrorIds.PciAttributeUnreadable"/>): listed, never dropped in silence.
+        /// </summary>
+        public IReadOnlyList<GpuVirtException> Problems => _problems;
+
+        /// <summary>An identity attribute (hex); 0 and a line in <paramref name="unreadable"/> when it cannot be read.</summary>
+        private static uint Identity(string dir, string attribute, List<string> unreadable)
+        {
+            var text = Sysfs.TryReadText(Path.Combine(dir, attribute), out var errno);
+            var value = Sysfs.ParseHex(text);
+            if (value is uint v) return v;
+            unreadable.Add(text is null
+                ? $"'{attribute}' could not be read ({(errno == Errno.ENOENT ? "it does not exist" : Errno.Describe(errno) + ", errno " + errno.ToString(CultureInfo.InvariantCulture))})"
+                : $"'{attribute}' reads '{text}', which is no hex number");
+            return 0;
+        }
+
         private PciDevice? ReadDevice(string entry, PciAddress address, PciIds ids, bool displayAsGpu)
         {
             var realDir = Sysfs.TryResolveLink(entry) ?? entry;
@@ -110,14 +130,21 @@ namespace GpuVirt.Core
 
             // Attributes are read from the real directory: no symlink to resolve on every open.
             var dir = realDir;
-            var classCode = Sysfs.TryReadHex(Path.Combine(dir, "class")) ?? 0;
+            var unreadable = new List<string>();
+            var classCode = Identity(dir, "class", unreadable);
             var device = displayAsGpu && (classCode >> 16) == 0x03 ? new GpuDevice() : new PciDevice();
             device.Address = address;
             device.Directory = entry;
             device.SysfsPath = Root.ToHostPath(realDir);
             device.ClassCode = classCode;
-            device.VendorId = (ushort)(Sysfs.TryReadHex(Path.Combine(dir, "vendor")) ?? 0);
-            device.DeviceId = (ushort)(Sysfs.TryReadHex(Path.Combine(dir, "device")) ?? 0);
+            device.VendorId = (ushort)Identity(dir, "vendor", unreadable);
+            device.DeviceId = (ushort)Identity(dir, "device", unreadable);
+            if (unreadable.Count > 0)
+            {
+                _problems.Add(new GpuVirtException(ErrorIds.PciAttributeUnreadable, ErrorKind.InvalidData,
+                    $"{address}: {string.Join("; ", unreadable)} (under '{device.SysfsPath}'). It is listed with 0 for what could not be read" +
+                    (displayAsGpu ? ", so it cannot be told whether it is a GPU." : "."), address));
+            }
             device.SubsystemVendorId = (ushort?)Sysfs.TryReadHex(Path.Combine(dir, "subsystem_vendor"));
             device.SubsystemDeviceId = (ushort?)Sysfs.TryReadHex(Path.Combine(dir, "subsystem_device"));
             device.Revision = (byte?)Sysfs.TryReadHex(Path.Combine(dir, "revision"));

@@ -319,7 +319,7 @@ namespace GpuVirt.Core
                 : new[] { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
             foreach (var dir in dirs)
             {
-                var full = root.IsLive ? System.IO.Path.Combine(dir, program) : root.Resolve(dir + "/" + program);
+                var full = root.IsLive ? System.IO.Path.Combine(dir, program) : root.ResolveEntry(dir + "/" + program);
                 if (System.IO.File.Exists(full) || Sysfs.TryReadLink(full) != null) return true;
             }
             return false;
@@ -333,9 +333,25 @@ namespace GpuVirt.Core
         public static string PackageFor(string program) =>
             Packages.TryGetValue(System.IO.Path.GetFileName(program), out var p) ? p : "the package that provides it";
 
-        private static GpuVirtException NotFound(string program, Exception? e) =>
-            new GpuVirtException(ErrorIds.ProgramNotFound, ErrorKind.NotInstalled,
+        private static GpuVirtException NotFound(string program, Exception? e)
+        {
+            // A start can fail for reasons other than a missing program: the kernel's errno says which.
+            var native = e;
+            while (native != null && !(native is Win32Exception)) native = native.InnerException;
+            if (native is Win32Exception w && w.NativeErrorCode == E2BIG)
+            {
+                return new GpuVirtException(ErrorIds.ProgramArgumentsTooLong, ErrorKind.InvalidArgument,
+                    $"The program '{program}' could not be started: its arguments are longer than the kernel takes (E2BIG: at most {MaxArgumentLength / 1024} KiB in one argument). " +
+                    "Shorten what was given (a name or a value of that size is no valid input).", program, e);
+            }
+            return new GpuVirtException(ErrorIds.ProgramNotFound, ErrorKind.NotInstalled,
                 $"The program '{program}' was not found. Install {PackageFor(program)}.", program, e);
+        }
+
+        private const int E2BIG = 7;
+
+        /// <summary>MAX_ARG_STRLEN: the longest single argument Linux passes to a new program.</summary>
+        private const int MaxArgumentLength = 128 * 1024;
 
         private static string FirstLines(string stderr, string stdout)
         {

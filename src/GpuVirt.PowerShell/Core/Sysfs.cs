@@ -17,16 +17,28 @@ namespace GpuVirt.Core
         /// Reads through open/read/close directly: most optional attributes are absent on most devices, and an
         /// exception for each would cost more than the read itself.
         /// </remarks>
-        public static string? TryReadText(string path)
+        public static string? TryReadText(string path) => TryReadText(path, out _);
+
+        /// <summary>The same, with the errno when it could not be read (0 when it was).</summary>
+        public static string? TryReadText(string path, out int errno)
         {
+            errno = 0;
             var fd = LibC.open(LibC.Path(path), OpenReadOnly);
-            if (fd < 0) return null;
+            if (fd < 0)
+            {
+                errno = Marshal.GetLastWin32Error();
+                return null;
+            }
             try
             {
                 // sysfs hands out a whole attribute (at most a page) in one read; a larger file is read the usual way.
                 var buffer = ReadBuffer ??= new byte[8192];
                 var n = LibC.read(fd, buffer, (IntPtr)buffer.Length).ToInt64();
-                if (n < 0) return null;
+                if (n < 0)
+                {
+                    errno = Marshal.GetLastWin32Error();
+                    return null;
+                }
                 if (n == buffer.Length) return ReadLarge(path);
                 return Encoding.UTF8.GetString(buffer, 0, (int)n).Trim();
             }

@@ -71,7 +71,7 @@ namespace GpuVirt.Core
             foreach (var path in new[] { EtcPath, UsrPath })
             {
                 if (!HostFiles.Exists(root, path)) continue;
-                var real = HostFiles.ResolveLinks(root, path);
+                var real = root.ResolveLinks(path);
                 var text = Sysfs.TryReadText(root.Resolve(real));
                 if (text is null) continue;
                 string Value(string name)
@@ -174,7 +174,7 @@ namespace GpuVirt.Core
                 else if (hasDefault || hasSysconfig)
                 {
                     var grub = hasSysconfig ? SysconfigGrub : DefaultGrub;
-                    var text = HostFiles.ReadText(root.Resolve(HostFiles.ResolveLinks(root, grub)), grub);
+                    var text = HostFiles.ReadText(root.Resolve(root.ResolveLinks(grub)), grub);
                     if (IsBlsEnabled(text)) family = BootLoaderFamily.Bls;
                     else if (hasSysconfig) family = BootLoaderFamily.Rhel7;
                     else if (os != null ? os.Is("debian", "ubuntu") : HostFiles.Exists(root, "/etc/debian_version")) family = BootLoaderFamily.Debian;
@@ -218,7 +218,7 @@ namespace GpuVirt.Core
                 case BootLoaderFamily.Kernelstub:
                 {
                     if (!HostFiles.Exists(root, KernelstubConfiguration)) throw Missing(KernelstubConfiguration, family.Value);
-                    var target = HostFiles.ResolveLinks(root, KernelstubConfiguration);
+                    var target = root.ResolveLinks(KernelstubConfiguration);
                     return new BootConfiguration(family.Value, BootFileKind.Tool, target, target != KernelstubConfiguration ? KernelstubConfiguration : null, detected);
                 }
                 case BootLoaderFamily.RpmOstree:
@@ -233,13 +233,13 @@ namespace GpuVirt.Core
 
         private static BootConfiguration Shell(HostRoot root, BootLoaderFamily family, string named, bool detected)
         {
-            var target = HostFiles.ResolveLinks(root, named);
+            var target = root.ResolveLinks(named);
             return new BootConfiguration(family, BootFileKind.Shell, target, target != named ? named : null, detected);
         }
 
         private static BootConfiguration Plain(HostRoot root, BootLoaderFamily family, bool detected)
         {
-            var target = HostFiles.ResolveLinks(root, KernelCmdline);
+            var target = root.ResolveLinks(KernelCmdline);
             return new BootConfiguration(family, BootFileKind.Plain, target, target != KernelCmdline ? KernelCmdline : null, detected);
         }
 
@@ -360,7 +360,7 @@ namespace GpuVirt.Core
             candidates.Add(BootGrubCfg);
             var hasGrub2 = ProcessRunner.ExistsOnHost(root, "grub2-mkconfig");
             var hasGrub = ProcessRunner.ExistsOnHost(root, "grub-mkconfig");
-            var output = candidates.FirstOrDefault(c => System.IO.File.Exists(root.Resolve(HostFiles.ResolveLinks(root, c))))
+            var output = candidates.FirstOrDefault(c => System.IO.File.Exists(root.Resolve(root.ResolveLinks(c))))
                 ?? (hasGrub2 && !hasGrub ? BootGrub2Cfg : BootGrubCfg);
             var grub2Named = output.Contains("grub2");
             var program = grub2Named ? (hasGrub2 || !hasGrub ? "grub2-mkconfig" : "grub-mkconfig") : (hasGrub || !hasGrub2 ? "grub-mkconfig" : "grub2-mkconfig");

@@ -39,50 +39,13 @@ namespace GpuVirt.Core
         /// <summary>Bytes 0–255 map to chars 0–255 and back: what is read is written back byte for byte.</summary>
         public static readonly Encoding Bytes = Encoding.GetEncoding("iso-8859-1");
 
-        private const int MaxLinks = 40;
-
-        /// <summary>Follows symbolic links of a host path inside the root; returns the host path of the real file.</summary>
-        public static string ResolveLinks(HostRoot root, string hostPath)
-        {
-            var pending = hostPath;
-            var hops = 0;
-            restart:
-            var parts = pending.Split(new[] { '/' }, StringSplitOptions.RemoveEmptyEntries);
-            var current = new List<string>();
-            for (var i = 0; i < parts.Length; i++)
-            {
-                var part = parts[i];
-                if (part == ".") continue;
-                if (part == "..")
-                {
-                    if (current.Count > 0) current.RemoveAt(current.Count - 1);
-                    continue;
-                }
-                current.Add(part);
-                var candidate = "/" + string.Join("/", current);
-                var target = Sysfs.TryReadLink(root.Resolve(candidate));
-                if (target is null) continue;
-                if (++hops > MaxLinks)
-                {
-                    throw new GpuVirtException(ErrorIds.BootFileUnreadable, ErrorKind.InvalidData,
-                        $"Too many symbolic links while resolving '{hostPath}'.", hostPath);
-                }
-                current.RemoveAt(current.Count - 1);
-                var rest = string.Join("/", parts, i + 1, parts.Length - i - 1);
-                var baseDir = target.StartsWith("/", StringComparison.Ordinal) ? string.Empty : "/" + string.Join("/", current);
-                pending = baseDir + "/" + target + (rest.Length > 0 ? "/" + rest : string.Empty);
-                goto restart;
-            }
-            return "/" + string.Join("/", current);
-        }
-
         /// <summary>True when the host path itself is a symbolic link.</summary>
-        public static bool IsLink(HostRoot root, string hostPath) => Sysfs.TryReadLink(root.Resolve(hostPath)) != null;
+        public static bool IsLink(HostRoot root, string hostPath) => Sysfs.TryReadLink(root.ResolveEntry(hostPath)) != null;
 
         /// <summary>True when the path exists as a file, a directory or a link (even a dangling one).</summary>
         public static bool Exists(HostRoot root, string hostPath)
         {
-            var full = root.Resolve(hostPath);
+            var full = root.ResolveEntry(hostPath);
             return File.Exists(full) || Directory.Exists(full) || Sysfs.TryReadLink(full) != null;
         }
 

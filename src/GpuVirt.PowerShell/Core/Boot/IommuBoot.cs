@@ -357,7 +357,7 @@ namespace GpuVirt.Core
                     continue;
                 }
                 Func<string, CmdlineDocument> parse = file == boot.File ? boot.Parse
-                    : file == HostFiles.ResolveLinks(root, BootConfiguration.KernelCmdline) ? CmdlineDocument.ParsePlain
+                    : file == root.ResolveLinks(BootConfiguration.KernelCmdline) ? CmdlineDocument.ParsePlain
                     : t => CmdlineDocument.ParseShell(t, BootConfiguration.GrubVariables);
                 var text = HostFiles.ReadText(full, file);
                 var edits = group.Where(e => e.Kind != BootEditKind.CreatedFile).ToList();

@@ -14,15 +14,19 @@ namespace GpuVirt.Core
     {
         private readonly Dictionary<HostdevSource, List<Hostdev>> _bySource;
 
-        private HostdevOwnership(IReadOnlyList<string> domains, IReadOnlyList<string> active, IReadOnlyList<Hostdev> hostdevs)
+        private HostdevOwnership(IReadOnlyList<Guest> guests, IReadOnlyList<Hostdev> hostdevs)
         {
-            Domains = domains;
-            ActiveDomains = active;
+            Guests = guests;
+            Domains = guests.Select(g => g.Name).ToList();
+            ActiveDomains = guests.Where(g => g.Active).Select(g => g.Name).ToList();
             Hostdevs = hostdevs;
             _bySource = hostdevs.GroupBy(h => h.Source).ToDictionary(g => g.Key, g => g.ToList());
         }
 
-        /// <summary>Every guest's name (<c>virsh list --all --name</c>).</summary>
+        /// <summary>Every guest, with its UUID.</summary>
+        public IReadOnlyList<Guest> Guests { get; }
+
+        /// <summary>Every guest's name, exactly as defined.</summary>
         public IReadOnlyList<string> Domains { get; }
 
         /// <summary>The running guests.</summary>
@@ -31,11 +35,14 @@ namespace GpuVirt.Core
         /// <summary>Every PCI and mdev hostdev of every guest, once per guest and source.</summary>
         public IReadOnlyList<Hostdev> Hostdevs { get; }
 
-        /// <summary>Reads every guest's hostdevs: two virsh processes (the guest list, then all definitions).</summary>
+        /// <summary>
+        /// Reads every guest's hostdevs: two virsh processes (the guest list, then all definitions, each read by its
+        /// guest's UUID, so that a name with spaces or a name that looks like another guest's UUID reads its own).
+        /// </summary>
         public static HostdevOwnership Read(Virsh virsh)
         {
-            var (all, active) = virsh.ListDomainsWithState();
-            var requests = all.Select(d => (d, true)).Concat(active.Select(d => (d, false))).ToList();
+            var guests = virsh.ListGuests();
+            var requests = guests.Select(g => (g.Key, true)).Concat(guests.Where(g => g.Active).Select(g => (g.Key, false))).ToList();
             var definitions = requests.Count == 0 ? Array.Empty<DomainDefinition>() : virsh.ReadDefinitions(requests);
             var seen = new HashSet<(string, HostdevSource)>();
             var hostdevs = new List<Hostdev>();
@@ -46,7 +53,7 @@ namespace GpuVirt.Core
                     if (seen.Add((hostdev.Domain, hostdev.Source))) hostdevs.Add(hostdev);
                 }
             }
-            return new HostdevOwnership(all, active, hostdevs);
+            return new HostdevOwnership(guests, hostdevs);
         }
 
         public bool HasDomain(string name) => Domains.Contains(name, StringComparer.Ordinal);

@@ -217,17 +217,39 @@ namespace GpuVirt.Core
 
         // ---- Guests ----
 
-        /// <summary>The names of the guests (<c>list --all --name</c>), or of the running ones.</summary>
+        /// <summary>The names of the guests, or of the running ones, exactly as defined (leading and trailing spaces kept).</summary>
         public IReadOnlyList<string> ListDomains(bool all = true) =>
-            Lines(Run(all ? VirshCommand.ListAllNames() : VirshCommand.ListActiveNames()));
+            ListGuests().Where(g => all || g.Active).Select(g => g.Name).ToList();
 
         /// <summary>Every guest and which of them run, in one process.</summary>
         public (IReadOnlyList<string> All, IReadOnlyList<string> Active) ListDomainsWithState()
         {
-            var batch = RunBatch(new[] { VirshCommand.ListAllNames(), VirshCommand.ListActiveNames() });
+            var guests = ListGuests();
+            return (guests.Select(g => g.Name).ToList(), guests.Where(g => g.Active).Select(g => g.Name).ToList());
+        }
+
+        /// <summary>
+        /// Every guest with its UUID and whether it runs (<c>list --all --uuid --name</c> and <c>list --uuid --name</c>
+        /// in one process). Names are kept exactly, spaces included: <c>list --name</c> prints them so, and a name
+        /// trimmed here would be another guest's, or none.
+        /// </summary>
+        public IReadOnlyList<Guest> ListGuests()
+        {
+            var batch = RunBatch(new[] { VirshCommand.ListAllGuests(), VirshCommand.ListActiveGuests() });
             if (batch.Outputs[0].Length == 0 && batch.StandardError.Length > 0)
                 throw Failure(batch.Commands[0], batch.StandardError, string.Empty, Uri);
-            return (Lines(batch.Outputs[0]), Lines(batch.Outputs[1]));
+            var active = new HashSet<Guid>(ParseGuests(batch.Outputs[1]).Select(g => g.Uuid));
+            return ParseGuests(batch.Outputs[0]).Select(g => new Guest(g.Uuid, g.Name, active.Contains(g.Uuid))).ToList();
+        }
+
+        private static IEnumerable<(Guid Uuid, string Name)> ParseGuests(string text)
+        {
+            foreach (var raw in text.Split('\n'))
+            {
+                var line = raw.TrimEnd('\r');
+                if (line.Length < 38 || line[36] != ' ' || !Guid.TryParseExact(line.Substring(0, 36), "D", out var uuid)) continue;
+                yield return (uuid, line.Substring(37));
+            }
         }
 
         /// <summary>
@@ -236,10 +258,38 @@ namespace GpuVirt.Core
         public string ResolveDomain(string domain, IReadOnlyList<string>? names = null)
         {
             CheckDomainName(domain);
-            names ??= ListDomains();
-            if (names.Contains(domain, StringComparer.Ordinal)) return domain;
-            var name = Run(new VirshCommand("domname", "--domain", domain), domain).Trim();
-            return name.Length > 0 ? name : throw DomainNotFound(domain);
+            if (names != null && names.Contains(domain, StringComparer.Ordinal)) return domain;
+            return ResolveGuest(domain).Name;
+        }
+
+        /// <summary>
+        /// The one guest a user means, resolved once: a guest of that exact name first (names are what piped objects
+        /// carry), else the guest of that UUID, else the running guest of that id. virsh's own <c>--domain</c> tries an
+        /// id, then a UUID, then a name, so a guest named like another guest's UUID would get the other guest's change:
+        /// every virsh command afterwards names the guest by <see cref="Guest.Key"/>, its UUID.
+        /// </summary>
+        public Guest ResolveGuest(string domain, IReadOnlyList<Guest>? guests = null)
+        {
+            CheckDomainName(domain);
+            guests ??= ListGuests();
+            var byName = guests.FirstOrDefault(g => string.Equals(g.Name, domain, StringComparison.Ordinal));
+            if (byName != null) return byName;
+            if (Guid.TryParseExact(domain, "D", out var uuid))
+            {
+                var byUuid = guests.FirstOrDefault(g => g.Uuid == uuid);
+                if (byUuid != null) return byUuid;
+            }
+            if (domain.Length <= 10 && domain.All(c => c >= '0' && c <= '9'))
+            {
+                // A running guest's id: virsh takes a number as an id first.
+                var text = RunProcess(new[] { new VirshCommand("domuuid", "--domain", domain) });
+                if (text.ExitCode == 0 && Guid.TryParse(text.StandardOutput.Trim(), out var idUuid))
+                {
+                    var byId = guests.FirstOrDefault(g => g.Uuid == idUuid && g.Active);
+                    if (byId != null) return byId;
+                }
+            }
+            throw DomainNotFound(domain);
         }
 
         /// <summary>A guest's definition: the persistent one with <paramref name="inactive"/>, else the running one (if it runs).</summary>
@@ -394,9 +444,6 @@ namespace GpuVirt.Core
 
         // ---- Errors ----
 
-        private static IReadOnlyList<string> Lines(string text) =>
-            text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
-
         public static GpuVirtException DomainNotFound(string domain) =>
             new GpuVirtException(ErrorIds.DomainNotFound, ErrorKind.ObjectNotFound,
                 $"There is no guest named '{domain}' (virsh list --all).", domain);
@@ -450,6 +497,29 @@ namespace GpuVirt.Core
             }
             return null;
         }
+    }
+
+    /// <summary>A guest as libvirt lists it: its UUID (how the module names it to virsh), its exact name, whether it runs.</summary>
+    public sealed class Guest
+    {
+        public Guest(Guid uuid, string name, bool active)
+        {
+            Uuid = uuid;
+            Name = name;
+            Active = active;
+        }
+
+        public Guid Uuid { get; }
+
+        /// <summary>The name exactly as defined (spaces kept).</summary>
+        public string Name { get; }
+
+        public bool Active { get; }
+
+        /// <summary>What virsh's <c>--domain</c> is given: the UUID, which no other guest can answer to.</summary>
+        public string Key => Uuid.ToString("D");
+
+        public override string ToString() => Name;
     }
 
     /// <summary>A temporary directory only the current user can read (mode 0700, from mkdtemp).</summary>

@@ -70,6 +70,12 @@ namespace GpuVirt.Core
         public static VirshCommand ListAllNames() => new VirshCommand("list", "--all", "--name");
         public static VirshCommand ListActiveNames() => new VirshCommand("list", "--name");
 
+        /// <summary><c>list --all --uuid --name</c>: one line per guest, its UUID, a space, and its name exactly as defined.</summary>
+        public static VirshCommand ListAllGuests() => new VirshCommand("list", "--all", "--uuid", "--name");
+
+        /// <summary><c>list --uuid --name</c>: the running guests.</summary>
+        public static VirshCommand ListActiveGuests() => new VirshCommand("list", "--uuid", "--name");
+
         public static VirshCommand DumpXml(string domain, bool inactive) =>
             inactive ? new VirshCommand("dumpxml", "--domain", domain, "--inactive") : new VirshCommand("dumpxml", "--domain", domain);
 

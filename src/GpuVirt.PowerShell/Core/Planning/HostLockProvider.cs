@@ -6,7 +6,7 @@ namespace GpuVirt.Core.Planning
     /// <summary>The host's one lock (<see cref="HostLock"/>: <c>/run/lock/gpuvirt.lock</c> under the root, re-entrant within a command).</summary>
     public sealed class HostLockProvider : IHostLockProvider
     {
-        public IDisposable Acquire(ChangeHost host, CancellationToken cancellationToken, Action<string>? waiting) =>
-            HostLock.Acquire(host.Root, "change this host", cancellationToken, null, waiting);
+        public IDisposable Acquire(ChangeHost host, TimeSpan? timeout, CancellationToken cancellationToken, Action<string>? waiting) =>
+            HostLock.Acquire(host.Root, "change this host", cancellationToken, timeout, waiting);
     }
 }

@@ -35,6 +35,7 @@ namespace GpuVirt.Core.Planning
         private readonly Func<PciInventory>? _inventory;
         private readonly IEnumerable<IPlanCheck> _checks;
         private HostdevOwnership? _ownership;
+        private IReadOnlyList<Guest>? _guests;
 
         /// <param name="inventory">The host's PCI functions (Add-GpuHostdev checks and finds companions); null to detach only.</param>
         public HostdevPlanner(ChangeHost host, Virsh virsh, Func<PciInventory>? inventory = null, IEnumerable<IPlanCheck>? checks = null)
@@ -96,15 +97,19 @@ namespace GpuVirt.Core.Planning
         public IReadOnlyList<ChangePlan<Hostdev>> PlanAttach(string domain, IReadOnlyList<HostdevRequest> requests, HostdevAttachOptions options)
         {
             var ownership = Ownership;
-            var name = ResolveDomain(domain, requests, ownership, "attached");
+            var guest = ResolveGuest(domain, requests, ownership.Guests, "attached");
+            var name = guest.Name;
             var distinct = Distinct(requests);
-            var batch = new HostdevBatch(_virsh, name, options.Scope, attach: true);
-            var commandLine = _virsh.CommandLine(VirshCommand.AttachDevice(name, "<temporary file>", options.Scope));
+            var batch = new HostdevBatch(_virsh, guest, options.Scope, attach: true);
+            var commandLine = _virsh.CommandLine(VirshCommand.AttachDevice(guest.Key, "<temporary file>", options.Scope));
             var plans = new List<ChangePlan<Hostdev>>();
+            // Read again under the host lock, once for all of this guest's plans: a guest that took the device since
+            // the plan was made (another Add-GpuHostdev that ran first) refuses it.
+            var now = new Lazy<HostdevOwnership>(() => HostdevOwnership.Read(_virsh));
             foreach (var request in distinct)
             {
                 var step = new HostdevStep(request, commandLine + Environment.NewLine + request.Xml.TrimEnd(), batch,
-                    c => _virsh.ChangeDevices(name, new[] { request.Xml }, options.Scope, attach: false, readBack: false));
+                    c => _virsh.ChangeDevices(guest.Key, new[] { request.Xml }, options.Scope, attach: false, readBack: false));
                 var plan = new ChangePlan<Hostdev>(ChangeKind.HostdevAttach, _host, $"guest '{name}'", $"Attach {request.Describe()}",
                     () => batch.After?.Hostdevs.FirstOrDefault(h => h.Source == request.Source) ?? DomainXml.ParseHostdev(name, request.Xml))
                 {
@@ -117,6 +122,11 @@ namespace GpuVirt.Core.Planning
                 plan.Journal = () => request.Journaled(name, options.Scope, attach: true, plan.Result().Xml);
                 var inUse = ownership.InUse(request.Source, name);
                 if (inUse != null) plan.Refusals.Add(inUse);
+                if (!options.Force)
+                {
+                    plan.Preconditions.Add(PlanPrecondition.Rule($"no other guest holds {request.Source}",
+                        () => now.Value.InUse(request.Source, name)?.Error));
+                }
                 if (request.CompanionOf is null) WarnAboutCompanions(plan, request, distinct);
                 PlanChecks.Run(plan, _checks);
                 plans.Add(plan);
@@ -127,14 +137,16 @@ namespace GpuVirt.Core.Planning
         /// <summary>Plans detaching the devices from one guest: one plan per distinct device.</summary>
         public IReadOnlyList<ChangePlan<Hostdev?>> PlanDetach(string domain, IReadOnlyList<HostdevRequest> requests, DeviceChangeScope scope)
         {
+            var guest = ResolveGuest(domain, requests, _guests ??= _ownership?.Guests ?? _virsh.ListGuests(), "detached");
+            domain = guest.Name;
             var distinct = Distinct(requests);
-            var batch = new HostdevBatch(_virsh, domain, scope, attach: false);
-            var commandLine = _virsh.CommandLine(VirshCommand.DetachDevice(domain, "<temporary file>", scope));
+            var batch = new HostdevBatch(_virsh, guest, scope, attach: false);
+            var commandLine = _virsh.CommandLine(VirshCommand.DetachDevice(guest.Key, "<temporary file>", scope));
             var plans = new List<ChangePlan<Hostdev?>>();
             foreach (var request in distinct)
             {
                 var step = new HostdevStep(request, commandLine + Environment.NewLine + request.Xml.TrimEnd(), batch,
-                    c => _virsh.ChangeDevices(domain, new[] { request.Xml }, scope, attach: true, readBack: false));
+                    c => _virsh.ChangeDevices(guest.Key, new[] { request.Xml }, scope, attach: true, readBack: false));
                 var plan = new ChangePlan<Hostdev?>(ChangeKind.HostdevDetach, _host, $"guest '{domain}'", $"Detach {request.Describe()}",
                     () => DomainXml.ParseHostdev(domain, request.Xml))
                 {
@@ -157,13 +169,12 @@ namespace GpuVirt.Core.Planning
             else plan.Mdevs.Add(source.ToString());
         }
 
-        /// <summary>The guest's name as libvirt knows it (a UUID or id resolves to it).</summary>
-        private string ResolveDomain(string domain, IReadOnlyList<HostdevRequest> requests, HostdevOwnership ownership, string verb)
+        /// <summary>The guest meant (by name, else UUID, else id), named to virsh by its UUID from here on.</summary>
+        private Guest ResolveGuest(string domain, IReadOnlyList<HostdevRequest> requests, IReadOnlyList<Guest> guests, string verb)
         {
-            if (ownership.HasDomain(domain)) return domain;
             try
             {
-                return _virsh.ResolveDomain(domain, ownership.Domains);
+                return _virsh.ResolveGuest(domain, guests);
             }
             catch (GpuVirtException e)
             {
@@ -210,14 +221,16 @@ namespace GpuVirt.Core.Planning
     public sealed class HostdevBatch : IStepBatch
     {
         private readonly Virsh _virsh;
+        private readonly Guest _guest;
         private readonly string _domain;
         private readonly DeviceChangeScope _scope;
         private readonly bool _attach;
 
-        public HostdevBatch(Virsh virsh, string domain, DeviceChangeScope scope, bool attach)
+        public HostdevBatch(Virsh virsh, Guest guest, DeviceChangeScope scope, bool attach)
         {
             _virsh = virsh;
-            _domain = domain;
+            _guest = guest;
+            _domain = guest.Name;
             _scope = scope;
             _attach = attach;
         }
@@ -232,8 +245,8 @@ namespace GpuVirt.Core.Planning
         {
             var requests = steps.Cast<HostdevStep>().Select(s => s.Request).ToList();
             var (outcomes, after) = _attach
-                ? _virsh.ChangeDevices(_domain, requests.Select(r => r.Xml).ToList(), _scope, attach: true, readBack: true)
-                : _virsh.ChangeDevices(_domain, requests.Select(r => r.Xml).ToList(), _scope, attach: false, readBack: false, readBefore: d => Before = d);
+                ? _virsh.ChangeDevices(_guest.Key, requests.Select(r => r.Xml).ToList(), _scope, attach: true, readBack: true)
+                : _virsh.ChangeDevices(_guest.Key, requests.Select(r => r.Xml).ToList(), _scope, attach: false, readBack: false, readBefore: d => Before = d);
             After = after;
             var errors = new GpuVirtException?[requests.Count];
             foreach (var outcome in outcomes.Where(o => o.Error != null))

@@ -6,7 +6,10 @@ namespace GpuVirt.Core.Planning
     /// <summary>Takes the host's lock for the time a plan is re-checked and applied.</summary>
     public interface IHostLockProvider
     {
-        /// <summary>Waits (bounded by <paramref name="cancellationToken"/>) for the lock; disposing the result releases it.</summary>
-        IDisposable Acquire(ChangeHost host, CancellationToken cancellationToken, Action<string>? waiting);
+        /// <summary>
+        /// Waits for the lock, at most <paramref name="timeout"/> (null: <see cref="HostLock.DefaultTimeout"/>) and
+        /// until <paramref name="cancellationToken"/>; disposing the result releases it.
+        /// </summary>
+        IDisposable Acquire(ChangeHost host, TimeSpan? timeout, CancellationToken cancellationToken, Action<string>? waiting);
     }
 }

@@ -31,6 +31,12 @@ namespace GpuVirt.Core.Planning
 
         public IHostLockProvider Lock { get; set; } = DefaultLock;
 
+        /// <summary>
+        /// How long to wait for another command that holds the host lock (the cmdlets' <c>$GpuVirtLockTimeout</c>, the
+        /// same bound the boot and vGPU commands honour); null: <see cref="HostLock.DefaultTimeout"/>.
+        /// </summary>
+        public TimeSpan? LockTimeout { get; set; }
+
         public IList<IPlanRecorder> Recorders { get; } = new List<IPlanRecorder>(DefaultRecorders);
 
         /// <summary>The checks run again under the lock; <see cref="PlanChecks.All"/> unless set.</summary>
@@ -86,7 +92,7 @@ namespace GpuVirt.Core.Planning
                 IDisposable held;
                 try
                 {
-                    held = Lock.Acquire(plans[host.First()].Host, _cancellationToken, _log);
+                    held = Lock.Acquire(plans[host.First()].Host, LockTimeout, _cancellationToken, _log);
                 }
                 catch (GpuVirtException e)
                 {
@@ -118,14 +124,24 @@ namespace GpuVirt.Core.Planning
         private GpuVirtException? Recheck(ChangePlan plan)
         {
             var changed = new List<string>();
+            string? errorId = null;
             foreach (var precondition in plan.Preconditions)
             {
+                if (precondition.IsRule)
+                {
+                    var broken = precondition.Refusal();
+                    if (broken is null) continue;
+                    return new GpuVirtException(broken.ErrorId, broken.Kind,
+                        broken.Message + " (found when the change was about to be made; nothing was changed)", broken.Target, broken);
+                }
                 var now = precondition.Changed();
-                if (now != null) changed.Add(now);
+                if (now is null) continue;
+                changed.Add(now);
+                errorId ??= precondition.ErrorId;
             }
             if (changed.Count > 0)
             {
-                return new GpuVirtException(ErrorIds.HostChangedSincePlan, ErrorKind.InvalidOperation,
+                return new GpuVirtException(errorId!, ErrorKind.InvalidOperation,
                     $"{plan.Action} on {plan.Target}: not done, because the host changed since the change was planned ({string.Join("; ", changed)}). Nothing was changed; run the command again.",
                     plan.Target);
             }

@@ -169,13 +169,13 @@ namespace GpuVirt.Core
             }
             if (!source.StartsWith("/dev/", StringComparison.Ordinal)) return null;
             // /dev/mapper/vg-root -> ../dm-0; /dev/disk/by-uuid/... -> ../../sda2: the node's name is the block device's.
-            var node = _root.Resolve(source);
+            var node = _root.ResolveEntry(source);
             var name = Path.GetFileName(source);
             for (var i = 0; i < 8; i++)
             {
                 var target = Sysfs.TryReadLink(node);
                 if (target is null) break;
-                node = target.StartsWith("/", StringComparison.Ordinal) ? _root.Resolve(target) : Path.GetFullPath(Path.Combine(Path.GetDirectoryName(node) ?? "/", target));
+                node = target.StartsWith("/", StringComparison.Ordinal) ? _root.ResolveEntry(target) : Path.GetFullPath(Path.Combine(Path.GetDirectoryName(node) ?? "/", target));
                 name = Path.GetFileName(node);
             }
             var dir = Resolve(_root.Resolve(ClassBlock + "/" + name));

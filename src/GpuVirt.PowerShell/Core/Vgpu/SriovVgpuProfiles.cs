@@ -94,7 +94,7 @@ namespace GpuVirt.Core
             var script = _root.Resolve(RestoreScript);
             return File.Exists(unit) && File.ReadAllText(unit) == UnitText
                 && File.Exists(script) && File.ReadAllText(script) == ScriptText
-                && Sysfs.TryReadLink(_root.Resolve(WantsLink)) == UnitFile;
+                && Sysfs.TryReadLink(_root.ResolveEntry(WantsLink)) == UnitFile;
         }
 
         /// <summary>Records (or replaces) a profile and makes sure the boot unit is installed and enabled.</summary>
@@ -119,7 +119,7 @@ namespace GpuVirt.Core
             }
             foreach (var hostPath in new[] { WantsLink, UnitFile, RestoreScript, ProfileFile })
             {
-                var full = _root.Resolve(hostPath);
+                var full = _root.ResolveEntry(hostPath);
                 try
                 {
                     if (File.Exists(full) || Sysfs.TryReadLink(full) != null) File.Delete(full);
@@ -146,7 +146,7 @@ namespace GpuVirt.Core
         {
             Write(RestoreScript, ScriptText, 0x1ed /* 0755 */);
             Write(UnitFile, UnitText, 0x1a4);
-            var link = _root.Resolve(WantsLink);
+            var link = _root.ResolveEntry(WantsLink);
             if (Sysfs.TryReadLink(link) == UnitFile) return;
             try
             {

@@ -35,9 +35,6 @@ namespace GpuVirt.Core
         /// <summary>The definition to define.</summary>
         public string After { get; }
 
-        /// <summary>The definition exactly as virsh printed it before the change (what an undo defines again).</summary>
-        internal string Original { get; set; } = string.Empty;
-
         /// <summary>True once the new definition has been defined.</summary>
         public bool Applied { get; internal set; }
     }
@@ -139,7 +136,7 @@ namespace GpuVirt.Core
                     changes.Add($"graphics: type='{graphics}' added");
                 }
             }
-            return new VgpuConsoleChange(domain, before.ToString(), doc.ToString(), changes) { Original = inactiveXml };
+            return new VgpuConsoleChange(domain, before.ToString(), doc.ToString(), changes);
         }
 
         /// <summary>Adds a device after the last device of the same kind, else at the end of <c>&lt;devices&gt;</c>.</summary>
@@ -148,27 +145,6 @@ namespace GpuVirt.Core
             var last = devices.Elements(element.Name).LastOrDefault();
             if (last != null) last.AddAfterSelf(element);
             else devices.Add(element);
-        }
-
-        /// <summary>Defines the changed definition (<c>virsh define</c> from a private temporary file that is always removed).</summary>
-        public static void Apply(Virsh virsh, VgpuConsoleChange change, ChangeRecorder? recorder = null)
-        {
-            if (!change.Changed) return;
-            recorder?.Check();
-            Define(virsh, change.Domain, change.After);
-            change.Applied = true;
-            if (recorder is null) return;
-            var record = new ChangeRecord { Target = $"guest '{change.Domain}'", Action = "Redefine the guest for a vGPU console", Connect = virsh.Uri };
-            record.Changes.AddRange(change.Changes.Select(c => new ChangeDetail(c, null, null)));
-            record.Inverse.Add(new InverseStep
-            {
-                Kind = InverseKind.DefineDomain,
-                Description = $"define guest '{change.Domain}' as it was before ({string.Join("; ", change.Changes)} taken back)",
-                Domain = change.Domain,
-                Xml = change.Original,
-                ExpectedXml = virsh.Run(DumpInactive(change.Domain), change.Domain),
-            });
-            recorder.Record(record);
         }
 
         /// <summary>Defines a whole guest definition (<c>virsh define</c> from a private temporary file that is always removed).</summary>
