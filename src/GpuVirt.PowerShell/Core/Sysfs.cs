@@ -55,6 +55,9 @@ namespace GpuVirt.Core
         [ThreadStatic]
         private static byte[]? ReadBuffer;
 
+        [ThreadStatic]
+        private static byte[]? LinkBuffer;
+
         private const int OpenReadOnly = 0x80000; // O_RDONLY | O_CLOEXEC
 
         /// <summary>The trimmed text of an attribute the caller needs; a missing or unreadable file is an error.</summary>
@@ -98,7 +101,7 @@ namespace GpuVirt.Core
         /// <summary>The target of a symbolic link as stored (often relative), or null when the path is not a link.</summary>
         public static string? TryReadLink(string path)
         {
-            var buffer = new byte[4096];
+            var buffer = LinkBuffer ??= new byte[4096];
             var n = LibC.readlink(LibC.Path(path), buffer, (IntPtr)buffer.Length).ToInt64();
             if (n <= 0) return null;
             return Encoding.UTF8.GetString(buffer, 0, (int)n);
