@@ -189,10 +189,10 @@ foreach ($size in $Sizes | Where-Object { $_ -ge 1024 }) {
     }
 }
 foreach ($name in $pipelines.Keys) {
-    $t1k = ($rows | Where-Object { $_.Host -eq 'synthetic-1024' -and $_.Pipeline -eq $name }).WarmMedianMs
-    $t4k = ($rows | Where-Object { $_.Host -eq 'synthetic-4096' -and $_.Pipeline -eq $name }).WarmMedianMs
-    if ($t1k -and $t4k) {
-        $ratio = [math]::Round($t4k / $t1k, 2)
+    $r1k = @($rows | Where-Object { $_.Host -eq 'synthetic-1024' -and $_.Pipeline -eq $name })
+    $r4k = @($rows | Where-Object { $_.Host -eq 'synthetic-4096' -and $_.Pipeline -eq $name })
+    if ($r1k.Count -eq 1 -and $r4k.Count -eq 1) {
+        $ratio = [math]::Round($r4k[0].WarmMedianMs / $r1k[0].WarmMedianMs, 2)
         $targets.Add([pscustomobject]@{ Target = "$name 4096 <= 4.5 x 1024"; Measured = "$ratio x"; Met = $ratio -le 4.5 })
     }
 }
