@@ -116,4 +116,22 @@ public class SysfsReaderTests
         Assert.Equal(eager.Select(g => g.SupportsMdev), lazy.Select(g => g.SupportsMdev));
         Assert.Equal(eager.Select(g => g.Description + g.Driver + g.IommuGroup), lazy.Select(g => g.Description + g.Driver + g.IommuGroup));
     }
+
+    [Fact]
+    public void The_console_gpu_is_host_critical_whether_the_inventory_read_all_functions_gpus_or_one()
+    {
+        using var root = new TempRoot();
+        var b = SampleHosts.TwoSocket(root.Path);
+        b.Usage.Framebuffer("fb0", "0000:04:00.0");
+        b.Build();
+        var host = new HostRoot(root.Path);
+        var console = PciAddress.Parse("0b:00.0");
+        var expected = HostCriticalDevices.Read(host).Describe(console);
+        Assert.Equal("console GPU (boot_vga)", expected);
+
+        Assert.Equal(expected, new PciInventory(host).Devices.Single(d => d.Address == console).HostCritical);
+        Assert.Equal(expected, new PciInventory(host, displayAsGpu: true).Gpus().Single(d => d.Address == console).HostCritical);
+        Assert.Equal(expected, new PciInventory(host).Find(console)!.HostCritical);
+        Assert.Equal("framebuffer fb0 (console display)", new PciInventory(host, displayAsGpu: true).Gpus().Single(d => d.Address == PciAddress.Parse("04:00.0")).HostCritical);
+    }
 }

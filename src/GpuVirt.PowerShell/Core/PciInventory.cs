@@ -87,7 +87,7 @@ namespace GpuVirt.Core
                     var classCode = Sysfs.TryReadHex(entry + "/class") ?? 0;
                     if ((classCode >> 16) == 0x03) slots.Add(address.Slot);
                 }
-                candidates = ReadMany(entries.Where(e => slots.Contains(e.Address.Slot)).ToList());
+                candidates = ReadMany(entries.Where(e => slots.Contains(e.Address.Slot)).ToList(), includesEveryDisplay: true);
             }
             var gpus = candidates.OfType<GpuDevice>().ToList();
             if (gpus.Count == 0) return gpus;
@@ -144,10 +144,15 @@ namespace GpuVirt.Core
             }
         }
 
-        private IReadOnlyList<PciDevice> ReadAll() => ReadMany(Entries());
+        private IReadOnlyList<PciDevice> ReadAll() => ReadMany(Entries(), includesEveryDisplay: true);
 
         /// <summary>Reads the given functions (those read before are kept), in parallel on a large host; sorted by address.</summary>
-        private IReadOnlyList<PciDevice> ReadMany(List<(PciAddress Address, string Entry)> entries)
+        /// <param name="entries">The functions to read.</param>
+        /// <param name="includesEveryDisplay">
+        /// They include every display function of the host: <c>boot_vga</c> (which only VGA functions have) is then
+        /// known for all of them, and the console need not be looked up on every function again.
+        /// </param>
+        private IReadOnlyList<PciDevice> ReadMany(List<(PciAddress Address, string Entry)> entries, bool includesEveryDisplay = false)
         {
             var ids = Ids;
             var devices = new PciDevice?[entries.Count];
@@ -176,9 +181,8 @@ namespace GpuVirt.Core
             var list = new List<PciDevice>(entries.Count);
             foreach (var device in devices) if (device != null) list.Add(device);
             list.Sort((a, b) => a.Address.CompareTo(b.Address));
-            if (ReferenceEquals(entries, _entries))
+            if (includesEveryDisplay)
             {
-                // Every function was just read, boot_vga with the display ones: the console need not be looked up again.
                 lock (_gate) _critical ??= HostCriticalDevices.Read(Root, list.Where(d => d.IsBootVga).Select(d => d.Address).ToList());
             }
             var critical = HostCritical;
