@@ -152,5 +152,9 @@ namespace GpuVirt.Core
         public const string HostLockFailed = "HostLockFailed";
         public const string InvalidTimeoutPreference = "InvalidTimeoutPreference";
         public const string BootRegenerationTimedOut = "BootRegenerationTimedOut";
+
+        // A boot change killed half-way (the intent record /var/lib/gpuvirt/boot-pending.json)
+        public const string BootChangePending = "BootChangePending";
+        public const string BootChangeRecordUnreadable = "BootChangeRecordUnreadable";
     }
 }
