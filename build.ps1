@@ -15,7 +15,8 @@
       KernelTest  only the real-kernel suite.
       Run    builds the module and opens pwsh with it imported, showing this host and the sample host.
       Bench  measures inventory and vGPU queries on synthetic hosts of 256 to 4096 functions against lspci, and
-             Import-Module; writes out/bench/bench.md and bench.json.
+             Import-Module, the doctor and the holder scan; writes out/bench/bench.md and bench.json and puts the
+             tables into README.md.
 .EXAMPLE
     dotnet pwsh ./build.ps1 -Task Test
 #>
@@ -289,7 +290,7 @@ function Invoke-Bench {
     Invoke-Native dotnet @('build', $FixturesProject, '-c', $Configuration, '-nologo', '-v:q', '-clp:NoSummary')
     & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $RepoRoot 'tests/Bench/Invoke-Benchmark.ps1') `
         -ModulePath $ModuleOut -FixturesPath (Join-Path $RepoRoot "tests/GpuVirt.Fixtures/bin/$Configuration/net10.0/GpuVirt.Fixtures.dll") `
-        -OutDir (Join-Path $OutDir 'bench')
+        -OutDir (Join-Path $OutDir 'bench') -ReadmePath (Join-Path $RepoRoot 'README.md')
     if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 }
 

@@ -12,6 +12,8 @@ param(
     [Parameter(Mandatory)] [string] $FixturesPath,
     [Parameter(Mandatory)] [string] $OutDir,
     [int] $Runs = 21,
+    # A file whose text between <!-- bench:begin --> and <!-- bench:end --> is replaced by the tables (the README).
+    [string] $ReadmePath,
     [int[]] $Sizes = @(256, 1024, 4096)
 )
 $ErrorActionPreference = 'Stop'
@@ -25,6 +27,7 @@ $treesDir = Join-Path $OutDir 'trees'
 $gpusFor = @{ 256 = 8; 1024 = 32; 4096 = 64 }
 $pipelines = [ordered]@{
     'Get-PciDevice'                  = { param($r) Get-PciDevice -Root $r }
+    'Get-GpuDevice'                  = { param($r) Get-GpuDevice -Root $r }
     'Get-GpuDevice | Get-IommuGroup' = { param($r) Get-GpuDevice -Root $r | Get-IommuGroup -Root $r }
     'Get-GpuDevice | Get-VgpuType'   = { param($r) Get-GpuDevice -Root $r | Get-VgpuType -Root $r }
 }
@@ -107,8 +110,9 @@ $importMs = [math]::Round($withModule.Median - $bare.Median, 1)
 # Several hostdevs attached to one guest in one pipeline: one virsh process for the attach, not one per device.
 # Measured on the embedded QEMU driver (qemu:///embed) with a defined, shut-off guest.
 $env:LIBVIRT_LOG_FILTERS = '4:*'
-$embedDir = Join-Path $OutDir 'libvirt'
-if (Test-Path $embedDir) { Remove-Item -Recurse -Force $embedDir }
+# Under a short temporary directory: the embedded driver's QMP socket path must fit in 108 bytes, whatever the checkout path.
+$embedDir = Join-Path ([IO.Path]::GetTempPath()) ('gvb' + [IO.Path]::GetRandomFileName().Substring(0, 6))
+$null = New-Item -ItemType Directory -Path $embedDir
 $uri = [GpuVirt.Fixtures.LibvirtFixture]::PrepareEmbedRoot((Join-Path $embedDir 'root'))
 $domainFile = [GpuVirt.Fixtures.LibvirtFixture]::WriteDomain((Join-Path $embedDir 'defs'), 'bench-vm', $false, 20)
 & virsh -c $uri define --file $domainFile | Out-Null
@@ -134,24 +138,78 @@ foreach ($count in 1, 16) {
     Write-Host ("Add-GpuHostdev, {0,2} device(s): {1} ms, {2} virsh process(es)" -f $count, $median, $virshRuns)
 }
 
+Remove-Item -Recurse -Force -LiteralPath $embedDir -ErrorAction SilentlyContinue
+
+# The safety and readiness commands: the whole-host doctor on the synthetic hosts, all IOMMU groups with what the
+# host needs in each, and the scan of /proc for the processes that hold a device (Remove-VgpuDevice looks before it
+# writes) on the seed host in use with 500 and 2000 more processes of ten descriptors each.
+$extraRows = [System.Collections.Generic.List[object]]::new()
+foreach ($size in $Sizes | Where-Object { $_ -ge 1024 }) {
+    $root = Join-Path $treesDir "host-$size"
+    foreach ($entry in @(
+            @{ Name = 'Test-GpuVirtHost'; Block = { param($r) Test-GpuVirtHost -Root $r -Connect 'test:///default' } },
+            @{ Name = 'Get-IommuGroup (all, host-critical)'; Block = { param($r) Get-IommuGroup -Root $r } })) {
+        $block = $entry.Block
+        $null = & $block $root
+        $warm = Measure-Ms { & $block $root } ([math]::Max(5, [int]($Runs / 3)))
+        $extraRows.Add([pscustomobject]@{ Command = $entry.Name; Host = "synthetic-$size"; Scale = $size; MedianMs = $warm.Median; MinMs = $warm.Min; MaxMs = $warm.Max })
+        Write-Host ("{0,-40} synthetic-{1,-5} {2,8} ms" -f $entry.Name, $size, $warm.Median)
+    }
+}
+foreach ($processes in 500, 2000) {
+    $root = Join-Path $treesDir "in-use-$processes"
+    if (-not (Test-Path (Join-Path $root 'sys'))) {
+        $builder = [GpuVirt.Fixtures.SampleHosts]::InUse($root)
+        for ($i = 0; $i -lt $processes; $i++) {
+            $fds = [string[]]@('/dev/null', '/dev/pts/0', '/dev/pts/0', "/tmp/log$i", 'socket:[1234]', 'pipe:[99]', '/dev/urandom', "/var/lib/app/$i.db", 'anon_inode:[eventfd]', '/dev/null')
+            $null = $builder.Usage.Process(20000 + $i, 'worker', [string[]]@('/usr/bin/worker', "--id=$i"), $fds)
+        }
+        $null = $builder.Build()
+    }
+    $uuid = [GpuVirt.Fixtures.SampleHosts]::InUseMdev
+    $scan = { param($r) Remove-VgpuDevice $uuid -Root $r -WhatIf -ErrorAction SilentlyContinue -ErrorVariable scanErrors 6>$null; $scanErrors }
+    $found = & $scan $root
+    if (-not ($found | Where-Object { $_.FullyQualifiedErrorId -like 'VgpuDeviceBusy*' })) { throw "the holder scan of $processes processes did not find the guest holding $uuid" }
+    $warm = Measure-Ms { & $scan $root } ([math]::Max(5, [int]($Runs / 3)))
+    $extraRows.Add([pscustomobject]@{ Command = 'holder scan (Remove-VgpuDevice -WhatIf)'; Host = "seed in use + $processes processes"; Scale = $processes; MedianMs = $warm.Median; MinMs = $warm.Min; MaxMs = $warm.Max })
+    Write-Host ("{0,-40} {1,-5} processes {2,8} ms" -f 'holder scan', $processes, $warm.Median)
+}
+
 # Targets.
 $targets = [System.Collections.Generic.List[object]]::new()
 $live = $rows | Where-Object Host -eq 'this machine (/sys)'
 $targets.Add([pscustomobject]@{ Target = 'warm Get-PciDevice on /sys <= 0.1 x lspci -Dnn'; Measured = "$($live.RatioToLspci) x"; Met = $live.RatioToLspci -le 0.1 })
+$limits = @{ 'Get-PciDevice' = 1.0; 'Get-GpuDevice' = 0.5; 'Get-GpuDevice | Get-IommuGroup' = 1.0; 'Get-GpuDevice | Get-VgpuType' = 1.0 }
+foreach ($size in $Sizes | Where-Object { $_ -ge 1024 }) {
+    foreach ($name in $pipelines.Keys) {
+        $row = $rows | Where-Object { $_.Host -eq "synthetic-$size" -and $_.Pipeline -eq $name }
+        $targets.Add([pscustomobject]@{ Target = "warm $name on $size <= $($limits[$name]) x lspci"; Measured = "$($row.RatioToLspci) x"; Met = $row.RatioToLspci -le $limits[$name] })
+        $coldRatio = [math]::Round($row.ColdMs / $row.LspciMedianMs, 2)
+        $targets.Add([pscustomobject]@{ Target = "cold $name on $size <= 2 x lspci"; Measured = "$coldRatio x"; Met = $coldRatio -le 2 })
+    }
+}
 foreach ($name in $pipelines.Keys) {
-    $t1k = ($rows | Where-Object { $_.Host -eq 'synthetic-1024' -and $_.Pipeline -eq $name }).WarmMedianMs
-    $t4k = ($rows | Where-Object { $_.Host -eq 'synthetic-4096' -and $_.Pipeline -eq $name }).WarmMedianMs
-    if ($t1k -and $t4k) {
-        $ratio = [math]::Round($t4k / $t1k, 2)
+    $r1k = @($rows | Where-Object { $_.Host -eq 'synthetic-1024' -and $_.Pipeline -eq $name })
+    $r4k = @($rows | Where-Object { $_.Host -eq 'synthetic-4096' -and $_.Pipeline -eq $name })
+    if ($r1k.Count -eq 1 -and $r4k.Count -eq 1) {
+        $ratio = [math]::Round($r4k[0].WarmMedianMs / $r1k[0].WarmMedianMs, 2)
         $targets.Add([pscustomobject]@{ Target = "$name 4096 <= 4.5 x 1024"; Measured = "$ratio x"; Met = $ratio -le 4.5 })
     }
+}
+foreach ($command in $extraRows.Command | Select-Object -Unique) {
+    $pair = @($extraRows | Where-Object Command -eq $command | Sort-Object Scale)
+    if ($pair.Count -lt 2) { continue }
+    $grow = $pair[1].Scale / $pair[0].Scale
+    $ratio = [math]::Round($pair[1].MedianMs / $pair[0].MedianMs, 2)
+    $targets.Add([pscustomobject]@{ Target = "$command stays linear: $($pair[1].Scale) <= $($grow * 1.125) x $($pair[0].Scale)"; Measured = "$ratio x"; Met = $ratio -le $grow * 1.125 })
 }
 $one = $attachRows | Where-Object Devices -eq 1
 $sixteen = $attachRows | Where-Object Devices -eq 16
 $targets.Add([pscustomobject]@{ Target = 'Add-GpuHostdev: 16 devices use as many virsh processes as 1'; Measured = "1 device: $($one.VirshProcesses) processes, $($one.MedianMs) ms; 16 devices: $($sixteen.VirshProcesses) processes, $($sixteen.MedianMs) ms"; Met = $sixteen.VirshProcesses -eq $one.VirshProcesses })
-$targets.Add([pscustomobject]@{ Target = 'Import-Module <= 150 ms over a bare pwsh start'; Measured = "$importMs ms (bare $($bare.Median) ms, with module $($withModule.Median) ms)"; Met = $importMs -le 150 })
+$targets.Add([pscustomobject]@{ Target = 'Import-Module <= 100 ms over a bare pwsh start'; Measured = "$importMs ms (bare $($bare.Median) ms, with module $($withModule.Median) ms)"; Met = $importMs -le 100 })
 
 $rows | Format-Table -AutoSize | Out-String -Width 220 | Write-Host
+$extraRows | Format-Table -AutoSize | Out-String -Width 220 | Write-Host
 $targets | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
 
 $cpu = (Get-Content /proc/cpuinfo | Select-String -Pattern '^model name' | Select-Object -First 1).Line -replace '^model name\s*:\s*', ''
@@ -160,8 +218,21 @@ $null = $md.AppendLine("Measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environm
 $null = $md.AppendLine('| host | functions | pipeline | warm median ms | warm min–max ms | cold ms | lspci ms | warm / lspci |')
 $null = $md.AppendLine('|---|---:|---|---:|---:|---:|---:|---:|')
 foreach ($r in $rows) { $null = $md.AppendLine("| $($r.Host) | $($r.Functions) | ``$($r.Pipeline -replace '\|', '\|')`` | $($r.WarmMedianMs) | $($r.WarmMinMs)–$($r.WarmMaxMs) | $($r.ColdMs) | $($r.LspciMedianMs) | $($r.RatioToLspci) |") }
+$null = $md.AppendLine().AppendLine('| command | host | warm median ms | warm min–max ms |').AppendLine('|---|---|---:|---:|')
+foreach ($r in $extraRows) { $null = $md.AppendLine("| $($r.Command) | $($r.Host) | $($r.MedianMs) | $($r.MinMs)–$($r.MaxMs) |") }
 $null = $md.AppendLine().AppendLine('| target | measured | met |').AppendLine('|---|---|---|')
 foreach ($t in $targets) { $null = $md.AppendLine("| $($t.Target -replace '\|', '\|') | $($t.Measured) | $(if ($t.Met) { 'yes' } else { 'no' }) |") }
 Set-Content -Path (Join-Path $OutDir 'bench.md') -Value $md.ToString()
-[ordered]@{ Rows = $rows; Attach = $attachRows; Targets = $targets; ImportModuleMs = $importMs; BarePwshMs = $bare.Median } | ConvertTo-Json -Depth 4 | Set-Content (Join-Path $OutDir 'bench.json')
+[ordered]@{ Rows = $rows; Extra = $extraRows; Attach = $attachRows; Targets = $targets; ImportModuleMs = $importMs; BarePwshMs = $bare.Median } | ConvertTo-Json -Depth 4 | Set-Content (Join-Path $OutDir 'bench.json')
 Write-Host "Wrote $(Join-Path $OutDir 'bench.md') and bench.json"
+if ($ReadmePath) {
+    $text = [IO.File]::ReadAllText($ReadmePath)
+    $begin = '<!-- bench:begin -->'
+    $end = '<!-- bench:end -->'
+    $b = $text.IndexOf($begin)
+    $e = $text.IndexOf($end)
+    if ($b -lt 0 -or $e -lt $b) { throw "$ReadmePath has no $begin ... $end section for the tables" }
+    $text = $text.Substring(0, $b + $begin.Length) + "`n" + $md.ToString().TrimEnd("`n") + "`n" + $text.Substring($e)
+    [IO.File]::WriteAllText($ReadmePath, $text)
+    Write-Host "Put the tables into $ReadmePath"
+}

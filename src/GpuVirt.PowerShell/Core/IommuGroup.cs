@@ -58,12 +58,12 @@ namespace GpuVirt.Core
 
         public static IReadOnlyList<int> GroupNumbers(HostRoot root)
         {
-            var dir = root.Resolve(HostPaths.IommuGroups);
-            if (!Directory.Exists(dir)) return Array.Empty<int>();
-            var numbers = new List<int>();
-            foreach (var entry in Directory.EnumerateFileSystemEntries(dir))
+            var names = Sysfs.TryListNames(root.Resolve(HostPaths.IommuGroups));
+            if (names is null) return Array.Empty<int>();
+            var numbers = new List<int>(names.Count);
+            foreach (var name in names)
             {
-                if (int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out var n)) numbers.Add(n);
+                if (int.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out var n)) numbers.Add(n);
             }
             numbers.Sort();
             return numbers;
@@ -94,12 +94,12 @@ namespace GpuVirt.Core
             var dir = Path.Combine(inventory.Root.Resolve(HostPaths.IommuGroups), number.ToString(CultureInfo.InvariantCulture));
             var devices = new List<PciDevice>();
             var others = new List<string>();
-            var devicesDir = Path.Combine(dir, "devices");
-            if (Directory.Exists(devicesDir))
+            // Every member is a link: listed without a stat for each.
+            var names = Sysfs.TryListNames(Path.Combine(dir, "devices"));
+            if (names != null)
             {
-                foreach (var entry in Directory.EnumerateFileSystemEntries(devicesDir))
+                foreach (var name in names)
                 {
-                    var name = Path.GetFileName(entry);
                     if (PciAddress.TryParse(name, out var address) && inventory.Find(address) is PciDevice device)
                         devices.Add(device);
                     else

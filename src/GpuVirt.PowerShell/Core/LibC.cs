@@ -25,6 +25,29 @@ namespace GpuVirt.Core
         public static extern int open(byte[] path, int flags, int mode);
 
         [DllImport("libc", SetLastError = true)]
+        public static extern int openat(int dirfd, byte[] path, int flags);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern IntPtr readlinkat(int dirfd, byte[] path, byte[] buffer, IntPtr size);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern IntPtr opendir(byte[] path);
+
+        /// <summary>The next entry (a <c>struct dirent</c>: name at <see cref="DirentNameOffset"/>), or zero at the end.</summary>
+        [DllImport("libc", SetLastError = true)]
+        public static extern IntPtr readdir(IntPtr dir);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int closedir(IntPtr dir);
+
+        /// <summary>The raw <c>syscall(2)</c>, for <c>getdents64</c>, which the C library does not wrap on older glibc.</summary>
+        [DllImport("libc", SetLastError = true)]
+        public static extern IntPtr syscall(IntPtr number, int fd, byte[] buffer, IntPtr count);
+
+        /// <summary>Where <c>d_name</c> starts in glibc's and musl's 64-bit <c>struct dirent</c> (ino, off, reclen, type).</summary>
+        public const int DirentNameOffset = 19;
+
+        [DllImport("libc", SetLastError = true)]
         public static extern IntPtr read(int fd, [In, Out] byte[] buffer, IntPtr count);
 
         [DllImport("libc", SetLastError = true)]

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Runtime.InteropServices;
@@ -17,10 +18,15 @@ namespace GpuVirt.Core
         /// Reads through open/read/close directly: most optional attributes are absent on most devices, and an
         /// exception for each would cost more than the read itself.
         /// </remarks>
-        public static string? TryReadText(string path) => TryReadText(path, out _);
+        public static string? TryReadText(string path) => TryReadUntrimmed(path, out _)?.Trim();
 
         /// <summary>The same, with the errno when it could not be read (0 when it was).</summary>
-        public static string? TryReadText(string path, out int errno)
+        public static string? TryReadText(string path, out int errno) => TryReadUntrimmed(path, out errno)?.Trim();
+
+        /// <summary>The whole text of a file as it is (an attribute with inner lines), or null when it is missing or cannot be read.</summary>
+        public static string? TryReadUntrimmed(string path) => TryReadUntrimmed(path, out _);
+
+        private static string? TryReadUntrimmed(string path, out int errno)
         {
             errno = 0;
             var fd = LibC.open(LibC.Path(path), OpenReadOnly);
@@ -40,7 +46,7 @@ namespace GpuVirt.Core
                     return null;
                 }
                 if (n == buffer.Length) return ReadLarge(path);
-                return Encoding.UTF8.GetString(buffer, 0, (int)n).Trim();
+                return Encoding.UTF8.GetString(buffer, 0, (int)n);
             }
             finally
             {
@@ -52,7 +58,7 @@ namespace GpuVirt.Core
         {
             try
             {
-                return File.ReadAllText(path).Trim();
+                return File.ReadAllText(path);
             }
             catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
             {
@@ -62,6 +68,9 @@ namespace GpuVirt.Core
 
         [ThreadStatic]
         private static byte[]? ReadBuffer;
+
+        [ThreadStatic]
+        private static byte[]? LinkBuffer;
 
         private const int OpenReadOnly = 0x80000; // O_RDONLY | O_CLOEXEC
 
@@ -106,7 +115,7 @@ namespace GpuVirt.Core
         /// <summary>The target of a symbolic link as stored (often relative), or null when the path is not a link.</summary>
         public static string? TryReadLink(string path)
         {
-            var buffer = new byte[4096];
+            var buffer = LinkBuffer ??= new byte[4096];
             var n = LibC.readlink(LibC.Path(path), buffer, (IntPtr)buffer.Length).ToInt64();
             if (n <= 0) return null;
             return Encoding.UTF8.GetString(buffer, 0, (int)n);
@@ -151,6 +160,33 @@ namespace GpuVirt.Core
             if (errno == Errno.EACCES || errno == Errno.EPERM) return RootRequired(path, "write");
             return new GpuVirtException(ErrorIds.SysfsWriteFailed, ErrorKind.WriteError,
                 $"Writing '{value.Trim()}' to '{path}' failed: {Errno.Describe(errno)} (errno {errno}).", path);
+        }
+
+        /// <summary>
+        /// The names in a directory (no <c>.</c> and <c>..</c>), or null when it cannot be opened. Read with readdir
+        /// alone: .NET's listing stats every symbolic link it meets, and <c>/sys/bus/pci/devices</c> is nothing but links.
+        /// </summary>
+        public static List<string>? TryListNames(string dir)
+        {
+            var handle = LibC.opendir(LibC.Path(dir));
+            if (handle == IntPtr.Zero) return null;
+            try
+            {
+                var names = new List<string>();
+                while (true)
+                {
+                    var entry = LibC.readdir(handle);
+                    if (entry == IntPtr.Zero) return names;
+                    // On Unix the runtime's "ANSI" strings are UTF-8.
+                    var name = Marshal.PtrToStringAnsi(entry + LibC.DirentNameOffset);
+                    if (name is null || name == "." || name == "..") continue;
+                    names.Add(name);
+                }
+            }
+            finally
+            {
+                LibC.closedir(handle);
+            }
         }
 
         /// <summary>The entries of a directory; none when it is missing or cannot be listed (another user's /proc/PID/fd).</summary>

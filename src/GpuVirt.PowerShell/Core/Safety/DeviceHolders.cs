@@ -112,13 +112,16 @@ namespace GpuVirt.Core
             var holders = new List<DeviceHolder>();
             if (nodes.Count == 0) return holders;
             var proc = root.Resolve(Proc);
-            foreach (var entry in Sysfs.TryListEntries(proc))
+            // Names only: every descriptor is a link, and a stat of each (as .NET's listing does) would follow it.
+            foreach (var name in Sysfs.TryListNames(proc) ?? new List<string>())
             {
-                if (!int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)) continue;
+                if (!int.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out var pid)) continue;
+                var entry = proc + "/" + name;
                 var held = new List<string>();
-                foreach (var fd in Sysfs.TryListEntries(Path.Combine(entry, "fd")))
+                var fdDir = entry + "/fd/";
+                foreach (var fd in Sysfs.TryListNames(fdDir) ?? new List<string>())
                 {
-                    var target = Sysfs.TryReadLink(fd);
+                    var target = Sysfs.TryReadLink(fdDir + fd);
                     if (target is null || !target.StartsWith("/dev/", StringComparison.Ordinal)) continue;
                     if (nodes.Any(n => Matches(n, target)) && !held.Contains(target)) held.Add(target);
                 }

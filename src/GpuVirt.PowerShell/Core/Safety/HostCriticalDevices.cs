@@ -75,13 +75,18 @@ namespace GpuVirt.Core
         public IReadOnlyList<HostDependency> All => _all;
 
         /// <summary>Reads what the host under <paramref name="root"/> depends on; a tree with no /proc and no boot VGA has none.</summary>
-        public static HostCriticalDevices Read(HostRoot root)
+        /// <param name="root">The host.</param>
+        /// <param name="bootVga">
+        /// The functions whose <c>boot_vga</c> is 1, when the caller has just read every function (the inventory);
+        /// null to look at every function here.
+        /// </param>
+        public static HostCriticalDevices Read(HostRoot root, IEnumerable<PciAddress>? bootVga = null)
         {
             var found = new HostCriticalDevices(root);
             found.ReadFilesystems();
             found.ReadSwaps();
             found.ReadRoutes();
-            found.ReadConsole();
+            found.ReadConsole(bootVga);
             found.AddPhysicalFunctions();
             return found;
         }
@@ -304,14 +309,11 @@ namespace GpuVirt.Core
 
         // --- console -----------------------------------------------------------------------------------------------
 
-        private void ReadConsole()
+        private void ReadConsole(IEnumerable<PciAddress>? bootVga)
         {
-            var bus = _root.Resolve(HostPaths.PciDevices);
-            foreach (var entry in Sysfs.TryListEntries(bus))
+            foreach (var address in bootVga ?? BootVgaFunctions())
             {
-                if (!PciAddress.TryParse(Path.GetFileName(entry), out var address)) continue;
-                if (Sysfs.TryReadText(Path.Combine(entry, "boot_vga")) == "1")
-                    Add(address, HostDependencyKind.Console, "console GPU (boot_vga)");
+                Add(address, HostDependencyKind.Console, "console GPU (boot_vga)");
             }
             foreach (var fb in Sysfs.TryListEntries(_root.Resolve(ClassGraphics)).OrderBy(e => e, StringComparer.Ordinal))
             {
@@ -321,6 +323,17 @@ namespace GpuVirt.Core
                 var device = Resolve(Path.Combine(dir, "device"));
                 if (device != null && NearestPciFunction(device) is PciAddress a)
                     Add(a, HostDependencyKind.Console, $"framebuffer {name} (console display)");
+            }
+        }
+
+        private IEnumerable<PciAddress> BootVgaFunctions()
+        {
+            var bus = _root.Resolve(HostPaths.PciDevices);
+            // Names only (a stat of each link would double the cost on a host of thousands of functions).
+            foreach (var name in Sysfs.TryListNames(bus) ?? new List<string>())
+            {
+                if (!PciAddress.TryParse(name, out var address)) continue;
+                if (Sysfs.TryReadText(bus + "/" + name + "/boot_vga") == "1") yield return address;
             }
         }
 

@@ -117,15 +117,8 @@ namespace GpuVirt.Core
         /// <summary>A description without its final newline, its inner lines kept.</summary>
         private static string? ReadRaw(string path)
         {
-            try
-            {
-                var text = File.ReadAllText(path).TrimEnd('\n', '\r', ' ', '\0');
-                return text.Length == 0 ? null : text;
-            }
-            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
-            {
-                return null;
-            }
+            var text = Sysfs.TryReadUntrimmed(path)?.TrimEnd('\n', '\r', ' ', '\0');
+            return string.IsNullOrEmpty(text) ? null : text;
         }
 
         /// <summary>The <c>ID : name</c> lines of a virtual function's <c>nvidia/creatable_vgpu_types</c>, header skipped.</summary>
