@@ -229,7 +229,7 @@ namespace GpuVirt.Core
                     backups[w] = HostFiles.Backup(_root, w.HostPath, stamp);
                 }
                 // The intent goes first: from here on a kill leaves a record the next run finishes or takes back.
-                var intentDir = Path.GetDirectoryName(_root.Resolve(HostFiles.ResolveLinks(_root, BootIntent.HostPath))) ?? "/";
+                var intentDir = Path.GetDirectoryName(_root.Resolve(_root.ResolveLinks(BootIntent.HostPath))) ?? "/";
                 if (!Directory.Exists(intentDir)) createdDirs.Add(NearestMissing(intentDir));
                 intent = Intent(guarded, backups, recorder, record);
                 intent.Write(_root);

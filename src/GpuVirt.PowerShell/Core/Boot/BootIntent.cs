@@ -107,7 +107,7 @@ namespace GpuVirt.Core
         /// <summary>The pending intent under the root, or null.</summary>
         public static BootIntent? Read(HostRoot root)
         {
-            var full = root.Resolve(HostFiles.ResolveLinks(root, HostPath));
+            var full = root.Resolve(root.ResolveLinks(HostPath));
             if (!System.IO.File.Exists(full)) return null;
             var text = HostFiles.ReadText(full, HostPath);
             BootIntentDocument? doc;
@@ -137,7 +137,7 @@ namespace GpuVirt.Core
 
         internal void Write(HostRoot root)
         {
-            var hostPath = HostFiles.ResolveLinks(root, HostPath);
+            var hostPath = root.ResolveLinks(HostPath);
             var full = root.Resolve(hostPath);
             var dir = System.IO.Path.GetDirectoryName(full) ?? "/";
             try
@@ -160,7 +160,7 @@ namespace GpuVirt.Core
 
         internal static void Remove(HostRoot root)
         {
-            var hostPath = HostFiles.ResolveLinks(root, HostPath);
+            var hostPath = root.ResolveLinks(HostPath);
             HostFiles.Delete(root.Resolve(hostPath), HostPath);
         }
 
