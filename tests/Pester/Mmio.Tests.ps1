@@ -96,19 +96,23 @@ Describe 'Set-GuestMmioSpace' {
         $null = Add-GpuHostdev -Domain $vm -Address $Big -Root $Root -Connect $Uri -WarningAction SilentlyContinue
         $before = Get-InactiveXml $Libvirt $vm
         $text = Get-WhatIfText { Set-GuestMmioSpace -Domain $vm -Root $Root -Connect $Uri -WhatIf }
-        $text | Should -BeLike "*What if: Set the 64-bit MMIO space (<pcihole64>, <maxphysaddr>) of domain ${vm}:*"
+        $text | Should -BeLike "*What if: Set the 64-bit MMIO space (<pcihole64>, <maxphysaddr>) of guest '${vm}':*"
         $text | Should -BeLike "*Set <pcihole64 unit='KiB'>1207959552</pcihole64> (1.13 TiB) on the root PCI controller, was 32 GiB (QEMU's default)*"
         $text | Should -BeLike "*Set <cpu><maxphysaddr mode='emulate' bits='41'/></cpu>, was none (40 bits)*"
         $text | Should -Match '(?m)^\+ +<pcihole64 unit="KiB">1207959552</pcihole64>'
         $text | Should -Match '(?m)^\+ +<maxphysaddr mode="emulate" bits="41" />'
+        $text | Should -Match "(?m)^  virsh -c '$([regex]::Escape($Uri))' define --file '<temporary file with the new definition>' --validate"
+        $text | Should -BeLike "*Takes effect when guest '$vm' next starts.*"
         Get-InactiveXml $Libvirt $vm | Should -Be $before
+        @(Get-GpuVirtChange -Root $Root | Where-Object Command -eq 'Set-GuestMmioSpace') | Should -HaveCount 0
     }
 
     It 'writes pcihole64 and maxphysaddr that virt-xml-validate accepts and QEMU gets, and keeps everything else' {
         $vm = New-TestGuest $Libvirt -Graphics
         $null = Add-GpuHostdev -Domain $vm -Address $Big -Root $Root -Connect $Uri -WarningAction SilentlyContinue
         $null = Invoke-Virsh $Libvirt desc --domain $vm --config --new-desc 'four GPUs'
-        $before = [xml](Get-InactiveXml $Libvirt $vm)
+        $beforeText = Get-InactiveXml $Libvirt $vm
+        $before = [xml]$beforeText
 
         $out = Set-GuestMmioSpace $vm -Root $Root -Connect $Uri -Confirm:$false
         $out | Should -BeOfType ([GpuVirt.Core.GuestMmioSpace])
@@ -137,7 +141,9 @@ Describe 'Set-GuestMmioSpace' {
         $record = Get-GpuVirtChange -Root $Root -Last 1
         $record.Command | Should -Be 'Set-GuestMmioSpace'
         $record.Target | Should -Be "guest '$vm'"
+        $record.Action | Should -Be 'Set the 64-bit MMIO space (<pcihole64>, <maxphysaddr>)'
         $null = $record | Undo-GpuVirtChange -Confirm:$false
+        Get-InactiveXml $Libvirt $vm | Should -Be $beforeText
         $undone = [xml](Get-InactiveXml $Libvirt $vm)
         ($undone.domain.devices.controller | Where-Object model -eq 'pcie-root').pcihole64 | Should -BeNullOrEmpty
         $undone.domain.cpu.maxphysaddr | Should -BeNullOrEmpty

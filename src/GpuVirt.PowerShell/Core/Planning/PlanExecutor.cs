@@ -118,14 +118,17 @@ namespace GpuVirt.Core.Planning
         private GpuVirtException? Recheck(ChangePlan plan)
         {
             var changed = new List<string>();
+            string? errorId = null;
             foreach (var precondition in plan.Preconditions)
             {
                 var now = precondition.Changed();
-                if (now != null) changed.Add(now);
+                if (now is null) continue;
+                changed.Add(now);
+                errorId ??= precondition.ErrorId;
             }
             if (changed.Count > 0)
             {
-                return new GpuVirtException(ErrorIds.HostChangedSincePlan, ErrorKind.InvalidOperation,
+                return new GpuVirtException(errorId!, ErrorKind.InvalidOperation,
                     $"{plan.Action} on {plan.Target}: not done, because the host changed since the change was planned ({string.Join("; ", changed)}). Nothing was changed; run the command again.",
                     plan.Target);
             }

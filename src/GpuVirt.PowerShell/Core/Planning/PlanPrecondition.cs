@@ -12,13 +12,18 @@ namespace GpuVirt.Core.Planning
 
         /// <param name="description">What was read: <c>0000:02:00.1 is bound to snd_hda_intel</c>.</param>
         /// <param name="changed">Reads it again: null while it holds, else what it is now, in words.</param>
-        public PlanPrecondition(string description, Func<string?> changed)
+        /// <param name="errorId">The error id the refusal has when this precondition no longer holds; null: <see cref="ErrorIds.HostChangedSincePlan"/>.</param>
+        public PlanPrecondition(string description, Func<string?> changed, string? errorId = null)
         {
             Description = description;
             _changed = changed ?? throw new ArgumentNullException(nameof(changed));
+            ErrorId = errorId ?? ErrorIds.HostChangedSincePlan;
         }
 
         public string Description { get; }
+
+        /// <summary>The stable id of the refusal when the precondition no longer holds (a command's own, such as <see cref="ErrorIds.GuestDefinitionChanged"/>).</summary>
+        public string ErrorId { get; }
 
         /// <summary>Null while the precondition holds; what changed otherwise.</summary>
         public string? Changed() => _changed();
