@@ -27,7 +27,7 @@ namespace GpuVirt.Commands
         [Parameter]
         public SwitchParameter IncludeCompanion { get; set; }
 
-        /// <summary>Attaches even when another guest's definition holds the device.</summary>
+        /// <summary>Attaches even when another guest's definition holds the device, or past the limit of 32 assigned PCI devices.</summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
 

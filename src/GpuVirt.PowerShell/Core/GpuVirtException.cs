@@ -151,5 +151,8 @@ namespace GpuVirt.Core
         public const string HostLockFailed = "HostLockFailed";
         public const string InvalidTimeoutPreference = "InvalidTimeoutPreference";
         public const string BootRegenerationTimedOut = "BootRegenerationTimedOut";
+
+        // The limits of one guest (Add-GpuHostdev): the seed's 32 assigned PCI devices per guest
+        public const string HostdevLimitExceeded = "HostdevLimitExceeded";
     }
 }

@@ -101,6 +101,9 @@ namespace GpuVirt.Core.Planning
             var batch = new HostdevBatch(_virsh, name, options.Scope, attach: true);
             var commandLine = _virsh.CommandLine(VirshCommand.AttachDevice(name, "<temporary file>", options.Scope));
             var plans = new List<ChangePlan<Hostdev>>();
+            var definitions = new GuestDefinitions(name, _host.Root, ownership.DefinitionsOf(name),
+                () => _virsh.ReadDefinitions(new[] { (name, true), (name, false) }));
+            var sources = distinct.Select(r => r.Source).ToList();
             foreach (var request in distinct)
             {
                 var step = new HostdevStep(request, commandLine + Environment.NewLine + request.Xml.TrimEnd(), batch,
@@ -111,6 +114,7 @@ namespace GpuVirt.Core.Planning
                     Summary = $"Attach {request.Describe()} to guest '{name}':",
                     Domain = name,
                     Force = options.Force,
+                    Guest = new PlannedGuest(definitions, request.Source, sources.Take(plans.Count).ToList(), sources.Skip(plans.Count + 1).ToList(), Inventory),
                 };
                 Subject(plan, request.Source);
                 plan.Steps.Add(step);
