@@ -136,9 +136,12 @@ Describe 'Add-GpuHostdev' {
             Add-GpuHostdev -Domain $vm -Config -Root $Root -Connect $Uri -Verbose 4>&1
         @($verbose | Where-Object { $_ -is [GpuVirt.Core.Hostdev] }).Count | Should -Be 4
         $runs = @($verbose | Where-Object { "$_" -like 'Running: virsh*' })
-        # the guest list, every definition (ownership), and one process for all four attaches and the read-back
-        $runs.Count | Should -Be 3
-        ([regex]::Matches("$($runs[2])", 'attach-device')).Count | Should -Be 4
+        # the guest list, every definition (ownership), the guest's definitions again under the host lock (the checks
+        # before applying), and one process for all four attaches and the read-back
+        $runs.Count | Should -Be 4
+        "$($runs[2])" | Should -BeLike "*dumpxml --domain $vm --inactive*dumpxml --domain $vm*"
+        ([regex]::Matches("$($runs[2])", 'attach-device')).Count | Should -Be 0
+        ([regex]::Matches("$($runs[3])", 'attach-device')).Count | Should -Be 4
     }
 
     It 'maps -Config and -Live to virsh flags; -Live on a shut-off guest fails with libvirt''s reason' {
