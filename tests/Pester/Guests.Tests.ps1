@@ -518,7 +518,8 @@ Describe 'Dismount-GpuHostDriver and Mount-GpuHostDriver (sysfs, on fixture tree
 Describe 'Dismount-GpuHostDriver through virsh' {
     It 'runs virsh nodedev-detach --driver vfio on the live host, and turns libvirt''s refusal into VirshCommandFailed' {
         # The test driver has no node-device detach, so nothing on this machine changes; the command line is real.
-        $endpoint = Get-PciDevice | Where-Object { -not $_.IsBridge -and $_.Driver -notin 'vfio-pci', 'pci-stub' } | Select-Object -First 1
+        # Not a bridge-class function and nothing the host needs: those are refused before virsh is asked.
+        $endpoint = Get-PciDevice | Where-Object { $_.BaseClass -ne 6 -and -not $_.IsHostCritical -and $_.Driver -and $_.Driver -notin 'vfio-pci', 'pci-stub' } | Select-Object -First 1
         $endpoint | Should -Not -BeNullOrEmpty
         $uri = [GpuVirt.Fixtures.LibvirtFixture]::TestDriver().AddPciDevice($endpoint.Address.ToString(), $endpoint.Driver).Write((Join-Path $Libvirt.Directory 'node-detach.xml'))
         $err = $null

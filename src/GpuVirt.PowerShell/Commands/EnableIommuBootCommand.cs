@@ -31,7 +31,7 @@ namespace GpuVirt.Commands
         [ValidateSet("pci-stub", "vfio-pci")]
         public string StubDriver { get; set; } = "pci-stub";
 
-        /// <summary>Also hold the companion functions of each GPU (its HDMI audio function).</summary>
+        /// <summary>Also hold the other endpoints of each device's slot or IOMMU group (a GPU's HDMI audio function), as Add-GpuHostdev and Dismount-GpuHostDriver -IncludeCompanion take them.</summary>
         [Parameter]
         public SwitchParameter IncludeCompanion { get; set; }
 
@@ -77,19 +77,15 @@ namespace GpuVirt.Commands
                 var chosen = new List<PciAddress>();
                 if (_addresses.Count > 0)
                 {
-                    var gpus = Inventory.Gpus();
                     foreach (var device in DeviceSelector.ByAddress(Inventory.Devices, _addresses.ToArray(), e => throw e))
                     {
                         chosen.Add(device.Address);
                         request.StubIds.Add(device.Ids);
-                        var gpu = gpus.FirstOrDefault(g => g.Address == device.Address);
-                        if (IncludeCompanion && gpu != null)
+                        if (!IncludeCompanion) continue;
+                        foreach (var companion in AssignmentCompanions.Of(Inventory, device))
                         {
-                            foreach (var companion in gpu.Companions)
-                            {
-                                chosen.Add(companion.Address);
-                                request.StubIds.Add(companion.Ids);
-                            }
+                            chosen.Add(companion.Address);
+                            request.StubIds.Add(companion.Ids);
                         }
                     }
                 }

@@ -19,6 +19,11 @@ namespace GpuVirt.Commands
         [ArgumentCompleter(typeof(GpuVendorCompleter))]
         public string[]? Vendor { get; set; }
 
+        /// <summary>The libvirt connection URI; with it, each device's Guests lists the guests whose definitions reference it.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string? Connect { get; set; }
+
         protected override bool DisplayAsGpu => true;
 
         protected override void ProcessRecord()
@@ -36,6 +41,7 @@ namespace GpuVirt.Commands
             foreach (var gpu in DeviceSelector.ByAddress(Inventory.Gpus(), Address, WriteError))
             {
                 if (vendors != null && !vendors.Contains(gpu.VendorId)) continue;
+                GuestsAt(Connect)?.Fill(new[] { gpu });
                 WriteObject(gpu);
             }
         }

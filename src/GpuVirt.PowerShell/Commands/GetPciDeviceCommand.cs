@@ -31,6 +31,11 @@ namespace GpuVirt.Commands
         [ValidateNotNullOrEmpty]
         public string[]? Driver { get; set; }
 
+        /// <summary>The libvirt connection URI; with it, each device's Guests lists the guests whose definitions reference it.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string? Connect { get; set; }
+
         protected override void ProcessRecord()
         {
             ushort[]? vendors, devices;
@@ -54,6 +59,7 @@ namespace GpuVirt.Commands
                 if (devices != null && !devices.Contains(device.DeviceId)) continue;
                 if (classes != null && !DeviceSelector.ClassMatches(device.ClassCode, classes)) continue;
                 if (drivers != null && !drivers.Any(p => p.IsMatch(device.Driver ?? string.Empty))) continue;
+                GuestsAt(Connect)?.Fill(new[] { device });
                 WriteObject(device);
             }
         }

@@ -24,6 +24,11 @@ namespace GpuVirt.Commands
         [ArgumentCompleter(typeof(VgpuParentCompleter))]
         public string[]? Parent { get; set; }
 
+        /// <summary>The libvirt connection URI; with it, each device's Guests lists the guests whose definitions reference it.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string? Connect { get; set; }
+
         protected override void ProcessRecord()
         {
             var devices = Vgpu.Devices();
@@ -38,6 +43,7 @@ namespace GpuVirt.Commands
             {
                 if (uuids != null && (device.Uuid is null || !uuids.Any(p => p.IsMatch(device.Uuid)))) continue;
                 if (parents != null && !parents.Any(p => p.IsMatch(device.Parent))) continue;
+                GuestsAt(Connect)?.Fill(new[] { device });
                 WriteObject(device);
             }
             if (Uuid != null)

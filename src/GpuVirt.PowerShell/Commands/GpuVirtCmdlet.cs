@@ -78,6 +78,7 @@ namespace GpuVirt.Commands
         /// </summary>
         protected bool ShouldApply(ChangePlan plan)
         {
+            ShownAsWhatIf = false;
             foreach (var warning in plan.Warnings) WriteWarning(warning);
             var blocking = plan.Blocking;
             if (blocking.Count > 0)
@@ -91,8 +92,13 @@ namespace GpuVirt.Commands
                 if (plan.NothingToDo != null) WriteVerbose(plan.NothingToDo);
                 return true;
             }
-            return ShouldProcess(plan.Describe(), plan.Question(), MyInvocation.MyCommand.Name);
+            var go = ShouldProcess(plan.Describe(), plan.Question(), MyInvocation.MyCommand.Name, out var reason);
+            ShownAsWhatIf = !go && reason == ShouldProcessReason.WhatIf;
+            return go;
         }
+
+        /// <summary>True when the last plan <see cref="ShouldApply"/> showed was only described (-WhatIf).</summary>
+        protected bool ShownAsWhatIf { get; private set; }
 
         /// <summary>The executor of this command: its verbose stream, its stop token.</summary>
         protected PlanExecutor Executor

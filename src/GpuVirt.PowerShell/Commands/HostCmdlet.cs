@@ -43,6 +43,21 @@ namespace GpuVirt.Commands
         /// <summary>Plans applied by this command go into its host's change journal.</summary>
         protected override void AddRecorders(PlanExecutor executor) => executor.Recorders.Add(new JournalPlanRecorder(Recorder));
 
+        private GuestReferences? _guests;
+        private bool _guestsRead;
+
+        /// <summary>
+        /// The guests' references to devices, read once from libvirt at <paramref name="connect"/> for the <c>Guests</c>
+        /// of the devices a Get- command writes; null without a connection or when libvirt does not answer (a warning says so).
+        /// </summary>
+        protected GuestReferences? GuestsAt(string? connect)
+        {
+            if (_guestsRead || connect is null) return _guests;
+            _guestsRead = true;
+            _guests = GuestReferences.TryRead(new Virsh(Runner, connect, StopToken), WriteWarning);
+            return _guests;
+        }
+
         /// <summary>The libvirt URI this command talks to, for the journal; null for commands that do not talk to libvirt.</summary>
         protected virtual string? ConnectUri => null;
 

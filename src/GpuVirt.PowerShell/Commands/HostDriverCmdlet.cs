@@ -21,21 +21,61 @@ namespace GpuVirt.Commands
         public HostDriverMethod Method { get; set; } = HostDriverMethod.Auto;
 
         /// <summary>Plans the changes; one per command, so that the method is chosen once.</summary>
-        protected HostDriverPlanner Planner => _planner ??= new HostDriverPlanner(new ChangeHost(HostSystem, Connect), () => Virsh, line => WriteVerbose(line));
+        protected HostDriverPlanner Planner => _planner ??= NewPlanner();
 
-        /// <summary>Plans, shows and applies one function's change per address; a failure is reported and the next goes on.</summary>
-        protected void Carry(Func<PciAddress, ChangePlan<PciDevice?>> plan)
+        private HostDriverPlanner NewPlanner()
         {
-            foreach (var address in Addresses())
+            var planner = new HostDriverPlanner(new ChangeHost(HostSystem, Connect), () => Virsh, line => WriteVerbose(line));
+            // A blocked unbind (a holder that came after the checks) says on the warning stream who the kernel waits for.
+            planner.Binding.Notice = WriteWarning;
+            planner.Binding.Cancellation = StopToken;
+            planner.Runner = Runner;
+            return planner;
+        }
+
+        private readonly HashSet<PciAddress> _seen = new HashSet<PciAddress>();
+
+        /// <summary>The functions this command changed, or under -WhatIf would have changed.</summary>
+        protected List<PciAddress> Carried { get; } = new List<PciAddress>();
+
+        /// <summary>
+        /// Plans, shows and applies one function's change per address (and per function <paramref name="functions"/>
+        /// adds for it, each once); a failure is reported and the next goes on.
+        /// </summary>
+        protected void Carry(Func<PciAddress, ChangePlan<PciDevice?>> plan, Func<PciAddress, IReadOnlyList<PciAddress>>? functions = null)
+        {
+            foreach (var asked in Addresses())
             {
+                IReadOnlyList<PciAddress> all;
                 try
                 {
-                    var change = plan(address);
-                    if (ShouldApply(change)) WriteObject(Apply(change));
+                    all = functions?.Invoke(asked) ?? new[] { asked };
                 }
                 catch (GpuVirtException e)
                 {
                     WriteError(e);
+                    continue;
+                }
+                foreach (var address in all)
+                {
+                    if (!_seen.Add(address)) continue;
+                    try
+                    {
+                        var change = plan(address);
+                        if (ShouldApply(change))
+                        {
+                            WriteObject(Apply(change));
+                            Carried.Add(address);
+                        }
+                        else if (ShownAsWhatIf)
+                        {
+                            Carried.Add(address);
+                        }
+                    }
+                    catch (GpuVirtException e)
+                    {
+                        WriteError(e);
+                    }
                 }
             }
         }

@@ -8,6 +8,14 @@ namespace GpuVirt.Commands
     [OutputType(typeof(PciDevice))]
     public sealed class MountGpuHostDriverCommand : HostDriverCmdlet
     {
-        protected override void ProcessRecord() => Carry(address => Planner.PlanReattach(address, Method));
+        /// <summary>Also remove the boot-time binding Dismount-GpuHostDriver -Persistent (or driverctl set-override) recorded for the address.</summary>
+        [Parameter]
+        public SwitchParameter Persistent { get; set; }
+
+        /// <summary>Gives the function back even when a guest's definition still references it, with a warning.</summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
+
+        protected override void ProcessRecord() => Carry(address => Planner.PlanReattach(address, Method, Force, Persistent));
     }
 }

@@ -37,7 +37,32 @@ namespace GpuVirt.Commands
         [ValidateNotNullOrEmpty]
         public string? Connect { get; set; }
 
+        /// <summary>Removes the vGPU even when a guest's definition still references it, with a warning.</summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
+
         private Func<VgpuDevice, string?> Owners => VgpuManager.GuestOwners(new Virsh(Runner, Connect, StopToken));
+
+        private bool _guestsRead;
+        private GuestReferences? _guests;
+
+        /// <summary>The guests' references, read once when libvirt is the host's to ask (-Connect, or the live host with virsh).</summary>
+        private GuestReferences? Guests
+        {
+            get
+            {
+                if (_guestsRead) return _guests;
+                _guestsRead = true;
+                if (GuestReferences.Reachable(new Core.Planning.ChangeHost(HostSystem, Connect))) _guests = GuestReferences.TryRead(new Virsh(Runner, Connect, StopToken), WriteVerbose);
+                return _guests;
+            }
+        }
+
+        /// <summary>The refusal (or, with -Force, the warning) for a vGPU a guest's definition references.</summary>
+        private CheckFindings Referenced(VgpuDevice device, string change) =>
+            Guests is GuestReferences guests
+                ? GuestReferences.Check(guests.Of(device), device.Uuid != null ? "The mediated device " + device.Uuid : "The vGPU on virtual function " + device.Address, device.ToString(), change)
+                : new CheckFindings();
 
         protected override void ProcessRecord()
         {
@@ -57,6 +82,7 @@ namespace GpuVirt.Commands
                     ? (Persistent && device.DefinitionPath != null ? "Remove the mediated device and its definition " + device.DefinitionPath : "Remove the mediated device")
                     : "Remove the definition " + device.DefinitionPath;
                 if (device.Active && Refused(DeviceHolderCheck.CheckVgpu(HostSystem, device, "Removing it"), force: false)) return;
+                if (Refused(Referenced(device, "Removing it"), Force)) return;
                 if (!ShouldProcess($"{uuid} ({device.TypeId} on {device.Parent})", action)) return;
                 Manager.Remove(device, Persistent, Owners, StopToken);
             }
@@ -76,6 +102,7 @@ namespace GpuVirt.Commands
                 var action = (device.Active ? "Clear the vGPU type" : "Nothing to clear") +
                     (Persistent && device.Persistent ? "; " + string.Join("; ", Vgpu.Profiles.InstallLines(adding: false)) : string.Empty);
                 if (device.Active && Refused(DeviceHolderCheck.CheckVgpu(HostSystem, device, "Clearing its vGPU type"), force: false)) return;
+                if (Refused(Referenced(device, "Clearing its vGPU type"), Force)) return;
                 if (!ShouldProcess($"{vf} (type {device.TypeId} {device.TypeName})", action)) return;
                 Manager.Remove(device, Persistent, Owners, StopToken);
             }

@@ -135,6 +135,7 @@ namespace GpuVirt.Core
         public const string HostCriticalDevice = "HostCriticalDevice";
         public const string DeviceInUse = "DeviceInUse";
         public const string VgpuParentInUse = "VgpuParentInUse";
+        public const string DeviceReferencedByGuest = "DeviceReferencedByGuest";
 
         // The change journal (Get-GpuVirtChange, Undo-GpuVirtChange)
         public const string JournalUnreadable = "JournalUnreadable";

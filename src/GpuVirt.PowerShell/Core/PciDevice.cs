@@ -43,6 +43,12 @@ namespace GpuVirt.Core
         public IReadOnlyList<HostDependency> HostDependencies { get; internal set; } = System.Array.Empty<HostDependency>();
 
         public bool IsHostCritical => HostCritical.Length > 0;
+
+        /// <summary>
+        /// The guests whose definitions (running or defined only) reference this function as a hostdev; filled when
+        /// libvirt was asked (Get-PciDevice and Get-GpuDevice with -Connect), null when it was not.
+        /// </summary>
+        public IReadOnlyList<string>? Guests { get; internal set; }
         public bool IsBootVga { get; internal set; }
         public int? NumaNode { get; internal set; }
         public string? CurrentLinkSpeed { get; internal set; }

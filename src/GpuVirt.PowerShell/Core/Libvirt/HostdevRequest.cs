@@ -57,8 +57,10 @@ namespace GpuVirt.Core
     public static class AssignmentCompanions
     {
         /// <summary>
-        /// The other endpoints (not bridges) in the function's slot or IOMMU group: the HDMI audio function of a GPU.
-        /// Every endpoint of a group must leave its host driver before any of them can be given to a guest.
+        /// The other endpoints in the function's slot or IOMMU group: the HDMI audio function of a GPU. Every endpoint of
+        /// a group must leave its host driver before any of them can be given to a guest. Bridge-class functions (PCI
+        /// bridges and ports, host bridges such as 00:00.0 of class 0600, ISA/LPC bridges) are never among them: they
+        /// stay with the host (Dismount-GpuHostDriver refuses them).
         /// </summary>
         /// <remarks>
         /// An SR-IOV virtual function shares its slot number with its PF and siblings but is a function of its own,
@@ -66,7 +68,7 @@ namespace GpuVirt.Core
         /// </remarks>
         public static IReadOnlyList<PciDevice> Of(PciInventory inventory, PciDevice device) =>
             inventory.Devices
-                .Where(d => d.Address != device.Address && d.IsEndpoint
+                .Where(d => d.Address != device.Address && d.IsEndpoint && d.BaseClass != 0x06
                     && ((d.Address.IsSameSlot(device.Address) && !IsVirtualFunction(d) && !IsVirtualFunction(device))
                         || (device.IommuGroup.HasValue && d.IommuGroup == device.IommuGroup)))
                 .ToList();

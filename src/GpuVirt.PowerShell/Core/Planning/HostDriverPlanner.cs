@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 
 namespace GpuVirt.Core.Planning
 {
@@ -28,18 +29,106 @@ namespace GpuVirt.Core.Planning
 
         public HostDriverBinding Binding { get; }
 
+        /// <summary>Runs driverctl for -Persistent on the live host (the command's runner: each command line on the verbose stream).</summary>
+        public ProcessRunner Runner { get; set; } = new ProcessRunner();
+
         private HostRoot Root => _host.Root;
 
-        /// <summary>Plans binding the function to <paramref name="driver"/>; the result is the function as it is afterwards.</summary>
-        public ChangePlan<PciDevice?> PlanDetach(PciAddress address, string driver, HostDriverMethod method)
+        private bool _guestsRead;
+        private GuestReferences? _guests;
+
+        /// <summary>Which guests reference which devices, read once when libvirt is the host's to ask; null otherwise.</summary>
+        private GuestReferences? Guests
+        {
+            get
+            {
+                if (_guestsRead) return _guests;
+                _guestsRead = true;
+                if (GuestReferences.Reachable(_host)) _guests = GuestReferences.TryRead(_virsh(), _log);
+                return _guests;
+            }
+        }
+
+        /// <summary>
+        /// The functions one address asks for: the function, and with <paramref name="includeCompanion"/> the other
+        /// endpoints of its slot or IOMMU group (<see cref="AssignmentCompanions"/>, the same rule as Add-GpuHostdev and
+        /// Enable-IommuBoot -IncludeCompanion).
+        /// </summary>
+        public IReadOnlyList<PciAddress> Functions(PciAddress address, bool includeCompanion)
+        {
+            var functions = new List<PciAddress> { address };
+            if (!includeCompanion) return functions;
+            var inventory = new PciInventory(Root);
+            if (inventory.Find(address) is PciDevice device)
+            {
+                functions.AddRange(AssignmentCompanions.Of(inventory, device).Select(c => c.Address));
+            }
+            return functions;
+        }
+
+        /// <summary>
+        /// A warning for each IOMMU group of <paramref name="detached"/> that is not viable with them off their host
+        /// drivers, naming the members still on host drivers: a guest given any of them will not start.
+        /// </summary>
+        public IReadOnlyList<string> GroupsLeftNotViable(IReadOnlyCollection<PciAddress> detached)
+        {
+            var inventory = new PciInventory(Root);
+            var warnings = new List<string>();
+            var numbers = detached.Select(a => inventory.Find(a)?.IommuGroup).Where(g => g.HasValue).Select(g => g!.Value).Distinct();
+            foreach (var number in numbers)
+            {
+                var group = IommuGroups.TryRead(inventory, number);
+                if (group is null) continue;
+                var left = group.Blockers.Where(b => !detached.Contains(b.Address)).ToList();
+                if (left.Count == 0) continue;
+                var names = string.Join(", ", left.Select(b => $"{b.Address} (driver {b.Driver})"));
+                warnings.Add($"IOMMU group {number} is not viable yet: {names} still on host drivers. Every endpoint of the group must " +
+                    "leave its host driver before any of them is given to a guest: detach them too (-IncludeCompanion), or the guest will not start.");
+            }
+            return warnings;
+        }
+
+        /// <summary>
+        /// Plans binding the function to <paramref name="driver"/>; the result is the function as it is afterwards.
+        /// Bridges, ports and host bridges (class 06xx) are refused (<see cref="ErrorIds.HostdevNotAssignable"/>): they
+        /// stay with the host. <paramref name="force"/> lifts the overridable refusals (a function the host needs).
+        /// </summary>
+        /// <param name="persistent">Also keep the binding at boot for this address (<see cref="PersistentDriverOverrides"/>).</param>
+        public ChangePlan<PciDevice?> PlanDetach(PciAddress address, string driver, HostDriverMethod method, bool force = false, bool persistent = false)
         {
             HostDriverBinding.CheckDriverName(driver);
+            if (new PciInventory(Root).Find(address) is PciDevice device && device.BaseClass == 0x06)
+            {
+                throw new GpuVirtException(ErrorIds.HostdevNotAssignable, ErrorKind.InvalidArgument,
+                    $"{address} is a {device.ClassName ?? "bridge"} (class {device.ClassId}): bridges, ports and host bridges stay with the host; " +
+                    "only endpoints are detached for a guest. Nothing was changed.", address.ToString());
+            }
             var before = Binding.CurrentDriver(address);
             var backend = HostDriverBinding.VirshBackend(driver);
-            var resolved = before == driver ? HostDriverMethod.Sysfs : Resolve(method, virshCanDoIt: backend != null);
+            var overrides = persistent ? new PersistentDriverOverrides(Root) : null;
+            var driverctl = before == driver ? null : overrides?.Driverctl;
+            var resolved = before == driver || driverctl != null ? HostDriverMethod.Sysfs : Resolve(method, virshCanDoIt: backend != null);
             string action;
             PlanStep step;
-            if (resolved == HostDriverMethod.Virsh)
+            if (driverctl != null)
+            {
+                var args = PersistentDriverOverrides.Arguments(address, driver);
+                action = $"{PersistentDriverOverrides.Program} {string.Join(" ", args)} (unbinds it, binds {driver} and writes {PersistentDriverOverrides.PathOf(address)})";
+                step = new PlanStep("run " + action,
+                    c =>
+                    {
+                        Runner.Run(driverctl, args, c.CancellationToken);
+                        var now = Binding.CurrentDriver(address);
+                        if (now != driver)
+                        {
+                            throw new GpuVirtException(ErrorIds.HostDriverNotBound, ErrorKind.InvalidOperation,
+                                $"driverctl set-override reported success, but {address} is bound to {(now is null ? "no driver" : "'" + now + "'")}, not '{driver}'.", address);
+                        }
+                    },
+                    c => Runner.Run(driverctl, PersistentDriverOverrides.Arguments(address, null), c.CancellationToken),
+                    $"run {PersistentDriverOverrides.Program} unset-override {address}");
+            }
+            else if (resolved == HostDriverMethod.Virsh)
             {
                 if (backend is null)
                 {
@@ -73,30 +162,76 @@ namespace GpuVirt.Core.Planning
             }
 
             var plan = new ChangePlan<PciDevice?>(ChangeKind.HostDriverDetach, _host, $"{address} (driver: {before ?? "none"})",
-                $"Detach from the host driver and bind to {driver}: {action}", () => Reread(address));
+                $"Detach from the host driver and bind to {driver}: {action}", () => Reread(address)) { Force = force };
             plan.Devices.Add(address);
+            var files = new List<FileState>();
             if (before == driver)
             {
                 plan.NothingToDo = $"{address} is already bound to {driver}.";
-                return plan;
+                if (overrides is null) return plan;
+                // Bound already: only the boot-time record can be missing, and writing it needs no rebind.
+                var keep = new ChangePlan<PciDevice?>(ChangeKind.HostDriverDetach, _host, plan.Target,
+                    $"Keep the binding to {driver} at boot", () => Reread(address)) { Force = force };
+                keep.Devices.Add(address);
+                overrides.PlanPersist(keep, address, driver, null, viaDriverctl: false, files);
+                if (!keep.HasChanges) return plan;
+                keep.Journal = () => Persisted(address, driver, files, null);
+                return keep;
             }
             plan.Steps.Add(step);
+            overrides?.PlanPersist(plan, address, driver, before, viaDriverctl: driverctl != null, files);
             plan.Preconditions.Add(DriverStill(address, before));
-            plan.Journal = () => HostDriverBinding.Journaled(address, before, Binding.CurrentDriver(address), resolved, detach: true);
+            plan.Journal = () => Persisted(address, driver, files, HostDriverBinding.Journaled(address, before, Binding.CurrentDriver(address), resolved, detach: true));
             PlanChecks.Run(plan, _checks);
             return plan;
         }
 
+        /// <summary>
+        /// The journal record of a change with boot-time records: the binding's own record (when the binding changed)
+        /// and the files put back as they were.
+        /// </summary>
+        private static ChangeRecord Persisted(PciAddress address, string? driver, List<FileState> files, ChangeRecord? binding)
+        {
+            var record = binding ?? new ChangeRecord
+            {
+                Target = address.ToString(),
+                Action = driver is null ? "Drop the binding at boot" : $"Keep the binding to {driver} at boot",
+            };
+            if (files.Count == 0) return record;
+            foreach (var f in files) record.Changes.Add(new ChangeDetail(f.Path, f.Content is null ? null : "as it was", f.Expected is null ? null : "written"));
+            record.Inverse.Add(new InverseStep
+            {
+                Kind = InverseKind.RestoreFiles,
+                Description = "put back " + string.Join(", ", files.Select(f => f.Path)) + " as they were",
+                Files = files,
+            });
+            return record;
+        }
+
         /// <summary>Plans giving the function back to its host driver; the result is the function as it is afterwards.</summary>
-        public ChangePlan<PciDevice?> PlanReattach(PciAddress address, HostDriverMethod method)
+        /// <param name="persistent">Also drop the boot-time binding of this address (<see cref="PersistentDriverOverrides"/>).</param>
+        public ChangePlan<PciDevice?> PlanReattach(PciAddress address, HostDriverMethod method, bool force = false, bool persistent = false)
         {
             var before = Binding.CurrentDriver(address);
             var redirected = Binding.IsRedirected(address);
-            var resolved = redirected ? Resolve(method) : HostDriverMethod.Sysfs;
+            var overrides = persistent ? new PersistentDriverOverrides(Root) : null;
+            var driverctl = redirected && overrides?.Read(address) != null ? overrides!.Driverctl : null;
+            var resolved = redirected && driverctl is null ? Resolve(method) : HostDriverMethod.Sysfs;
             string action;
             PlanStep step;
             string? after = null;
-            if (resolved == HostDriverMethod.Virsh)
+            if (driverctl != null)
+            {
+                var args = PersistentDriverOverrides.Arguments(address, null);
+                action = $"{PersistentDriverOverrides.Program} {string.Join(" ", args)} (clears driver_override, reprobes and removes {PersistentDriverOverrides.PathOf(address)})";
+                step = new PlanStep("run " + action, c =>
+                {
+                    Runner.Run(driverctl, args, c.CancellationToken);
+                    after = Binding.CurrentDriver(address);
+                    NoHostDriver(c.Plan, address, after);
+                });
+            }
+            else if (resolved == HostDriverMethod.Virsh)
             {
                 var virsh = _virsh();
                 action = virsh.CommandLine(VirshCommand.NodeDeviceReattach(address.NodeDeviceName));
@@ -122,16 +257,29 @@ namespace GpuVirt.Core.Planning
             }
 
             var plan = new ChangePlan<PciDevice?>(ChangeKind.HostDriverReattach, _host, $"{address} (driver: {before ?? "none"})",
-                $"Give back to the host driver: {action}", () => Reread(address));
+                $"Give back to the host driver: {action}", () => Reread(address)) { Force = force };
             plan.Devices.Add(address);
+            var files = new List<FileState>();
             if (!redirected)
             {
                 plan.NothingToDo = $"{address} is already bound to the host driver {before}.";
-                return plan;
+                if (overrides is null) return plan;
+                var drop = new ChangePlan<PciDevice?>(ChangeKind.HostDriverReattach, _host, plan.Target,
+                    "Drop the binding at boot", () => Reread(address)) { Force = force };
+                drop.Devices.Add(address);
+                overrides.PlanUnpersist(drop, address, viaDriverctl: false, files);
+                if (!drop.HasChanges) return plan;
+                drop.Journal = () => Persisted(address, null, files, null);
+                return drop;
             }
             plan.Steps.Add(step);
+            overrides?.PlanUnpersist(plan, address, viaDriverctl: driverctl != null, files);
+            if (Guests is GuestReferences guests)
+            {
+                GuestReferences.Check(guests.Of(address), address.ToString(), address.ToString(), "Giving it back to the host driver").AddTo(plan);
+            }
             plan.Preconditions.Add(DriverStill(address, before));
-            plan.Journal = () => HostDriverBinding.Journaled(address, before, after, resolved, detach: false);
+            plan.Journal = () => Persisted(address, null, files, HostDriverBinding.Journaled(address, before, after, resolved, detach: false));
             PlanChecks.Run(plan, _checks);
             return plan;
         }

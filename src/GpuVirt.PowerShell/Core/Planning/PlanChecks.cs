@@ -9,6 +9,10 @@ namespace GpuVirt.Core.Planning
         /// <summary>The module's checks, in the order they run.</summary>
         public static IReadOnlyList<IPlanCheck> All { get; } = new List<IPlanCheck>
         {
+            // Issue 13: what the host needs, who holds what, parents with live vGPUs.
+            new VgpuParentPlanCheck(),
+            new DeviceHolderPlanCheck(),
+            new HostCriticalPlanCheck(),
             // A guest's limits (Add-GpuHostdev): 32 assigned PCI devices, a 64-bit MMIO space that holds their BARs.
             new HostdevLimitCheck(),
             new GuestMmioCheck(),

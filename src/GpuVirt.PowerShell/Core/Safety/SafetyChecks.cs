@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Core
 {
@@ -40,7 +41,18 @@ namespace GpuVirt.Core
 
         /// <summary>The warnings to show: with <paramref name="force"/>, also one per overridden refusal.</summary>
         public IReadOnlyList<string> WarningsFor(bool force) =>
-            force ? _overridable.Select(r => r.Message.Split(new[] { NothingChanged }, StringSplitOptions.None)[0].TrimEnd() + " -Force: going ahead anyway.").Concat(_warnings).ToList() : _warnings;
+            force ? _overridable.Select(Overridden).Concat(_warnings).ToList() : _warnings;
+
+        /// <summary>Adds the findings to a plan: refusals as <see cref="PlanRefusal"/>s (the overridable ones with the warning -Force shows), warnings as warnings.</summary>
+        public void AddTo(ChangePlan plan)
+        {
+            foreach (var refusal in _refusals) plan.Refusals.Add(new PlanRefusal(refusal));
+            foreach (var refusal in _overridable) plan.Refusals.Add(new PlanRefusal(refusal, Overridden(refusal)));
+            plan.Warnings.AddRange(_warnings);
+        }
+
+        private static string Overridden(GpuVirtException refusal) =>
+            refusal.Message.Split(new[] { NothingChanged }, StringSplitOptions.None)[0].TrimEnd() + " -Force: going ahead anyway.";
 
         internal const string NothingChanged = " Nothing was changed.";
     }

@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using System;
 
 namespace GpuVirt.Core
@@ -11,6 +12,12 @@ namespace GpuVirt.Core
     {
         /// <summary>The mediated device's UUID; null for an SR-IOV vGPU, which a guest takes by its VF address.</summary>
         public string? Uuid { get; internal set; }
+
+        /// <summary>
+        /// The guests whose definitions (running or defined only) reference this vGPU; filled when libvirt was asked
+        /// (Get-VgpuDevice with -Connect), null when it was not.
+        /// </summary>
+        public IReadOnlyList<string>? Guests { get; internal set; }
 
         /// <summary>SR-IOV: the virtual function that carries the vGPU; null for a mediated device.</summary>
         public PciAddress? Address { get; internal set; }
