@@ -227,7 +227,7 @@ Describe 'Enable-IommuBoot' {
         & $complete 'Enable-IommuBoot -StubDriver ' | Should -Be @('pci-stub', 'vfio-pci')
         & $complete 'Enable-IommuBoot -BootLoader ' | Should -Be @('Bls', 'Debian', 'Grub', 'Kernelstub', 'ProxmoxBootTool', 'Rhel7', 'RpmOstree', 'SystemdBoot')
         & $complete 'Enable-IommuBoot -CpuVendor A' | Should -Be @('Amd')
-        & $complete 'Disable-NouveauDriver -InitramfsTool ' | Should -Be @('dracut', 'update-initramfs')
+        & $complete 'Disable-NouveauDriver -InitramfsTool ' | Should -Be @('dracut', 'mkinitcpio', 'update-initramfs')
     }
 }
 

@@ -24,6 +24,9 @@ BeforeAll {
             'Manjaro' { [GpuVirt.Fixtures.BootFixture]::Grub($root, $data, "NAME=`"Manjaro Linux`"`nID=manjaro`nID_LIKE=arch`n", 'grub-mkconfig', 'boot/grub/grub.cfg', $false) }
             'Gentoo' { [GpuVirt.Fixtures.BootFixture]::Grub($root, $data, "NAME=Gentoo`nID=gentoo`n", 'grub-mkconfig', 'boot/grub/grub.cfg', $false) }
             'OpenSuse' { [GpuVirt.Fixtures.BootFixture]::Grub($root, $data, "NAME=`"openSUSE Tumbleweed`"`nID=`"opensuse-tumbleweed`"`nID_LIKE=`"opensuse suse`"`n", 'grub2-mkconfig', 'boot/grub2/grub.cfg', $true) }
+            # Fedora without BLS (GRUB_ENABLE_BLSCFG=false): the configuration it boots from, BIOS or UEFI, as on RHEL 7.
+            'FedoraBios' { [GpuVirt.Fixtures.BootFixture]::Grub($root, $data, "NAME=`"Fedora Linux`"`nID=fedora`n", 'grub2-mkconfig', 'boot/grub2/grub.cfg', $false) }
+            'FedoraEfi' { [GpuVirt.Fixtures.BootFixture]::Grub($root, $data, "NAME=`"Fedora Linux`"`nID=fedora`n", 'grub2-mkconfig', 'etc/grub2-efi.cfg', $true) }
             'ProxmoxCmdline' { [GpuVirt.Fixtures.BootFixture]::Proxmox($root, [GpuVirt.Fixtures.BootFixture]::Data($data), [NullString]::Value) }
             'ProxmoxGrub' { [GpuVirt.Fixtures.BootFixture]::Proxmox($root, [NullString]::Value, $data) }
             'SystemdBoot' { [GpuVirt.Fixtures.BootFixture]::SystemdBoot($root, [GpuVirt.Fixtures.BootFixture]::Data($data), '6.8.9-300.fc40.x86_64') }
@@ -110,6 +113,8 @@ Describe 'Enable-IommuBoot and Disable-IommuBoot on real-shaped boot files (effe
             @{ Family = 'Manjaro'; Data = 'manjaro-default-grub'; Cpu = $cpu; Program = 'grub-mkconfig'; Argv = @('-o', '/boot/grub/grub.cfg') }
             @{ Family = 'Gentoo'; Data = 'gentoo-default-grub'; Cpu = $cpu; Program = 'grub-mkconfig'; Argv = @('-o', '/boot/grub/grub.cfg') }
             @{ Family = 'OpenSuse'; Data = 'opensuse-default-grub'; Cpu = $cpu; Program = 'grub2-mkconfig'; Argv = @('-o', '/boot/grub2/grub.cfg') }
+            @{ Family = 'FedoraBios'; Data = 'fedora-nobls-default-grub'; Cpu = $cpu; Program = 'grub2-mkconfig'; Argv = @('-o', '/boot/grub2/grub.cfg') }
+            @{ Family = 'FedoraEfi'; Data = 'fedora-nobls-default-grub'; Cpu = $cpu; Program = 'grub2-mkconfig'; Argv = @('-o', '/etc/grub2-efi.cfg') }
             @{ Family = 'ProxmoxGrub'; Data = 'proxmox-default-grub'; Cpu = $cpu; Program = 'proxmox-boot-tool'; Argv = @('refresh') }
             @{ Family = 'ProxmoxCmdline'; Data = 'proxmox-kernel-cmdline'; Cpu = $cpu; Program = 'proxmox-boot-tool'; Argv = @('refresh') }
             @{ Family = 'SystemdBoot'; Data = 'systemd-boot-crlf-cmdline'; Cpu = $cpu; Program = 'kernel-install'; Argv = @('add', '6.8.9-300.fc40.x86_64', '/usr/lib/modules/6.8.9-300.fc40.x86_64/vmlinuz') }
@@ -184,11 +189,30 @@ Describe 'Enable-IommuBoot and Disable-IommuBoot on real-shaped boot files (effe
         [IO.File]::ReadAllText((Join-Path $root 'etc/default/grub')) | Should -Match 'GRUB_CMDLINE_LINUX_DEFAULT="quiet splash intel_iommu=on iommu=pt vfio-pci.ids=10de:1b80,10de:10f0,10de:11fa"\nGRUB_CMDLINE_LINUX=""\n'
     }
 
+    It 'status reads what the kernel gets: <Default> in GRUB_CMDLINE_LINUX_DEFAULT overrides intel_iommu=on in GRUB_CMDLINE_LINUX' -ForEach @(
+        @{ Default = 'intel_iommu=off'; Pt = $true }
+        @{ Default = 'iommu=soft'; Pt = $false }
+        @{ Default = 'iommu=off'; Pt = $false }
+    ) {
+        $root = New-CorpusHost -Family Debian -Data 'debian-crlf-grub'
+        $null = [GpuVirt.Fixtures.BootFixture]::Write($root, 'etc/default/grub', "GRUB_CMDLINE_LINUX=`"intel_iommu=on iommu=pt`"`nGRUB_CMDLINE_LINUX_DEFAULT=`"quiet $Default`"`n")
+        $status = Get-IommuBootStatus -Root $root
+        $status.IommuConfigured | Should -BeFalse
+        $status.PassthroughConfigured | Should -Be $Pt
+        $status.UnconfiguredEntries | Should -Be @('/etc/default/grub')
+        $change = Enable-IommuBoot -Root $root -Confirm:$false 3>$null
+        $change.ArgumentsRemoved | Should -Be @($Default)
+        $after = Get-EffectiveCommandLine (Join-Path $root 'etc/default/grub')
+        @($after | Where-Object { $_ -like 'intel_iommu=*' -or $_ -like 'iommu=*' }) | Should -Be @('intel_iommu=on', 'iommu=pt')
+        (Get-IommuBootStatus -Root $root).IommuConfigured | Should -BeTrue
+    }
+
     It 'detects each family from /etc/os-release and the files present' -ForEach @(
         @{ Family = 'Arch'; Data = 'arch-default-grub'; Expected = 'Grub' }
         @{ Family = 'Manjaro'; Data = 'manjaro-default-grub'; Expected = 'Grub' }
         @{ Family = 'Gentoo'; Data = 'gentoo-default-grub'; Expected = 'Grub' }
         @{ Family = 'OpenSuse'; Data = 'opensuse-default-grub'; Expected = 'Grub' }
+        @{ Family = 'FedoraBios'; Data = 'fedora-nobls-default-grub'; Expected = 'Grub' }
         @{ Family = 'ProxmoxGrub'; Data = 'proxmox-default-grub'; Expected = 'ProxmoxBootTool' }
         @{ Family = 'ProxmoxCmdline'; Data = 'proxmox-kernel-cmdline'; Expected = 'ProxmoxBootTool' }
         @{ Family = 'Debian'; Data = 'debian-crlf-grub'; Expected = 'Debian' }
@@ -291,15 +315,70 @@ Describe 'Families whose tool keeps the kernel arguments (stand-ins kernelstub, 
         $status = Get-IommuBootStatus -Root $root
         $status.IommuConfigured | Should -BeFalse
         $status.UnconfiguredEntries | Should -Be @("/boot/loader/entries/$($entry.Name)")
+        ($status | Out-String -Width 250) | Should -Match ('(?m)^IommuConfigured\s+: False\r?\nUnconfiguredEntries\s+: ' + [regex]::Escape("/boot/loader/entries/$($entry.Name)") + '\r?$')
 
         $change = Enable-IommuBoot -Root $root -Confirm:$false
         $change.Changed | Should -BeTrue
         (Get-StandInCall $root)[0] | Should -Be @('grubby', '--update-kernel=ALL', '--args=intel_iommu=on')
         [IO.File]::ReadAllText($grub) | Should -BeExactly $grubBefore
-        (Get-IommuBootStatus -Root $root).IommuConfigured | Should -BeTrue
+        $fixed = Get-IommuBootStatus -Root $root
+        $fixed.IommuConfigured | Should -BeTrue
+        $fixed.UnconfiguredEntries | Should -BeNullOrEmpty
+        ($fixed | Out-String -Width 250) | Should -Not -Match 'UnconfiguredEntries'
 
         $null = Disable-IommuBoot -Root $root -Confirm:$false
         (Get-StandInCall $root)[1] | Should -Be @('grubby', '--update-kernel=ALL', '--remove-args=intel_iommu=on')
         [IO.File]::ReadAllText($entry.FullName) | Should -BeExactly $entryBefore
+    }
+}
+
+Describe 'Disable-NouveauDriver and Enable-NouveauDriver on Arch and Manjaro (stand-ins mkinitcpio, dracut)' {
+    It '<Family>: mkinitcpio -P where /etc/mkinitcpio.conf exists, even with dracut installed; -WhatIf; back' -ForEach @(
+        @{ Family = 'Arch'; Data = 'arch-default-grub' }
+        @{ Family = 'Manjaro'; Data = 'manjaro-default-grub' }
+    ) {
+        $root = New-CorpusHost -Family $Family -Data $Data
+        $null = [GpuVirt.Fixtures.BootFixture]::Write($root, 'etc/mkinitcpio.conf', "MODULES=()`nBINARIES=()`nFILES=()`nHOOKS=(base udev autodetect microcode modconf kms keyboard keymap consolefont block filesystems fsck)`n")
+        $null = [GpuVirt.Fixtures.StandIns]::Install($root, 'mkinitcpio', 0, [NullString]::Value, [NullString]::Value)
+        $null = [GpuVirt.Fixtures.StandIns]::Install($root, 'dracut', 0, [NullString]::Value, [NullString]::Value)
+        $blacklist = Join-Path $root 'etc/modprobe.d/blacklist-nouveau.conf'
+        $hashes = Get-TreeHash $root
+
+        Disable-NouveauDriver -Root $root -WhatIf | Should -BeNullOrEmpty
+        Get-TreeHash $root | Should -Be $hashes
+        (Get-StandInCall $root).Count | Should -Be 0
+
+        $change = Disable-NouveauDriver -Root $root -Confirm:$false
+        $change.InitramfsTool | Should -Be 'mkinitcpio'
+        $change.Changed | Should -BeTrue
+        [IO.File]::ReadAllText($blacklist) | Should -Match '(?m)^blacklist nouveau$'
+        $calls = Get-StandInCall $root
+        $calls.Count | Should -Be 1
+        $calls[0] | Should -Be @('mkinitcpio', '-P')
+        (Get-IommuBootStatus -Root $root).NouveauBlacklisted | Should -BeTrue
+        (Disable-NouveauDriver -Root $root -Confirm:$false).Changed | Should -BeFalse
+
+        # -AllKernels changes nothing for mkinitcpio: -P is every preset already.
+        $undo = Enable-NouveauDriver -Root $root -AllKernels -Confirm:$false
+        $undo.InitramfsTool | Should -Be 'mkinitcpio'
+        Test-Path $blacklist | Should -BeFalse
+        $calls = Get-StandInCall $root
+        $calls.Count | Should -Be 2
+        $calls[1] | Should -Be @('mkinitcpio', '-P')
+    }
+
+    It 'uses dracut where mkinitcpio is installed but not configured, and mkinitcpio when asked with -InitramfsTool' {
+        $root = New-CorpusHost -Family Arch -Data 'arch-default-grub'
+        $null = [GpuVirt.Fixtures.StandIns]::Install($root, 'mkinitcpio', 0, [NullString]::Value, [NullString]::Value)
+        $null = [GpuVirt.Fixtures.StandIns]::Install($root, 'dracut', 0, [NullString]::Value, [NullString]::Value)
+        (Disable-NouveauDriver -Root $root -Confirm:$false).InitramfsTool | Should -Be 'dracut'
+        (Get-StandInCall $root)[0] | Should -Be @('dracut', '--force')
+        (Enable-NouveauDriver -Root $root -InitramfsTool mkinitcpio -Confirm:$false).InitramfsTool | Should -Be 'mkinitcpio'
+        (Get-StandInCall $root)[1] | Should -Be @('mkinitcpio', '-P')
+    }
+
+    It 'names mkinitcpio when no initramfs tool is installed' {
+        $root = New-CorpusHost -Family Arch -Data 'arch-default-grub'
+        { Disable-NouveauDriver -Root $root -Confirm:$false } | Should -Throw -ErrorId 'InitramfsToolNotDetected,GpuVirt.Commands.DisableNouveauDriverCommand' -ExpectedMessage '*mkinitcpio (Arch, Manjaro)*'
     }
 }

@@ -88,6 +88,19 @@ Describe 'Get-Help <Name>' -ForEach $Cmdlets {
         }
     }
 
+    It 'lists as AcceptedValues exactly the values a ValidateSet parameter takes' {
+        $doc = Get-Content -Raw $DocPath
+        foreach ($parameter in $Command.Parameters.Values | Where-Object { $_.Name -notin $Common }) {
+            $set = @($parameter.Attributes | Where-Object { $_ -is [System.Management.Automation.ValidateSetAttribute] })
+            if ($set.Count -eq 0) { continue }
+            $section = [regex]::Match($doc, '(?ms)^### -' + $parameter.Name + '\s*$.*?^```yaml\s*$(.*?)^```')
+            $section.Success | Should -BeTrue -Because "-$($parameter.Name) of $Name needs its yaml block"
+            $accepted = [regex]::Match($section.Groups[1].Value, '(?ms)^AcceptedValues:\s*$((?:\s*^- .*?$)+)')
+            $values = @([regex]::Matches($accepted.Groups[1].Value, '(?m)^- (.*?)\s*$') | ForEach-Object { $_.Groups[1].Value })
+            $values | Should -Be @($set[0].ValidValues) -Because "AcceptedValues of -$($parameter.Name) in docs/$Name.md"
+        }
+    }
+
     It 'documents no parameter that the cmdlet does not have' {
         foreach ($p in @($Help.parameters.parameter)) {
             if (-not $p) { continue }

@@ -22,7 +22,7 @@ namespace GpuVirt.Commands
                 {
                     return;
                 }
-                WriteObject(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder, LockTimeout, WriteVerbose, RegenerationTimeout));
+                WriteObject(Recovered(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder, LockTimeout, WriteVerbose, RegenerationTimeout)));
             }
             catch (GpuVirtException e)
             {

@@ -105,7 +105,7 @@ namespace GpuVirt.Commands
                 if (!plan.HasChanges)
                 {
                     WriteVerbose($"The kernel command line in {plan.Boot.File} already has what was asked; nothing to change.");
-                    WriteObject(WithClaims(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder, LockTimeout, WriteVerbose, RegenerationTimeout), claims));
+                    WriteObject(WithClaims(Recovered(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder, LockTimeout, WriteVerbose, RegenerationTimeout)), claims));
                     return;
                 }
                 var description = plan.Describe(HostSystem) + string.Concat(claimLines.Select(l => "\n" + l));
@@ -113,7 +113,7 @@ namespace GpuVirt.Commands
                 {
                     return;
                 }
-                WriteObject(WithClaims(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder, LockTimeout, WriteVerbose, RegenerationTimeout), claims));
+                WriteObject(WithClaims(Recovered(IommuBoot.Apply(HostSystem, plan, Runner, StopToken, Recorder, LockTimeout, WriteVerbose, RegenerationTimeout)), claims));
             }
             catch (GpuVirtException e)
             {

@@ -82,6 +82,13 @@ namespace GpuVirt.Commands
             _ => System.Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty,
         };
 
+        /// <summary>Says, as a warning, what was done about an earlier boot change that had been interrupted; returns the change.</summary>
+        protected BootChange Recovered(BootChange change)
+        {
+            if (change.Recovered != null) WriteWarning(change.Recovered);
+            return change;
+        }
+
         /// <summary>The host's PCI functions, read once per command.</summary>
         protected PciInventory Inventory => _inventory ??= new PciInventory(HostSystem, DisplayAsGpu);
 

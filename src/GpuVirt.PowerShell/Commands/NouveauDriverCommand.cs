@@ -15,15 +15,16 @@ namespace GpuVirt.Commands
         [Parameter]
         public SwitchParameter AllKernels { get; set; }
 
-        /// <summary>dracut or update-initramfs; detected on the host when not given.</summary>
+        /// <summary>dracut, update-initramfs or mkinitcpio; detected on the host when not given.</summary>
         [Parameter]
-        [ValidateSet("dracut", "update-initramfs")]
+        [ValidateSet("dracut", "update-initramfs", "mkinitcpio")]
         public string? InitramfsTool { get; set; }
 
         protected Core.InitramfsTool? Tool => InitramfsTool switch
         {
             "dracut" => Core.InitramfsTool.Dracut,
             "update-initramfs" => Core.InitramfsTool.InitramfsTools,
+            "mkinitcpio" => Core.InitramfsTool.Mkinitcpio,
             _ => null,
         };
 
@@ -43,7 +44,7 @@ namespace GpuVirt.Commands
                 progress.RecordType = ProgressRecordType.Completed;
                 WriteProgress(progress);
             }
-            WriteObject(change);
+            WriteObject(Recovered(change));
         }
     }
 }

@@ -153,6 +153,10 @@ namespace GpuVirt.Core
         public const string InvalidTimeoutPreference = "InvalidTimeoutPreference";
         public const string BootRegenerationTimedOut = "BootRegenerationTimedOut";
 
+        // A boot change killed half-way (the intent record /var/lib/gpuvirt/boot-pending.json)
+        public const string BootChangePending = "BootChangePending";
+        public const string BootChangeRecordUnreadable = "BootChangeRecordUnreadable";
+
         // The limits of one guest (Add-GpuHostdev): the seed's 32 assigned PCI devices per guest
         public const string HostdevLimitExceeded = "HostdevLimitExceeded";
     }

@@ -44,6 +44,7 @@ namespace GpuVirt.Core
             ["update-grub"] = "grub2-common",
             ["dracut"] = "dracut",
             ["update-initramfs"] = "initramfs-tools",
+            ["mkinitcpio"] = "mkinitcpio",
             ["systemctl"] = "systemd",
             ["mdevctl"] = "mdevctl",
             ["lspci"] = "pciutils",

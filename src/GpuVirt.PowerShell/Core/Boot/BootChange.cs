@@ -62,7 +62,7 @@ namespace GpuVirt.Core
 
         public BootLoaderFamily? BootLoader { get; }
 
-        /// <summary><c>dracut</c> or <c>update-initramfs</c> for the nouveau commands.</summary>
+        /// <summary><c>dracut</c>, <c>update-initramfs</c> or <c>mkinitcpio</c> for the nouveau commands.</summary>
         public string? InitramfsTool { get; }
 
         public IReadOnlyList<BootFileChange> Files { get; }
@@ -72,8 +72,11 @@ namespace GpuVirt.Core
         /// <summary>The command lines that were run, in order.</summary>
         public IReadOnlyList<string> Commands { get; }
 
-        /// <summary>True when anything was written.</summary>
-        public bool Changed => Files.Count > 0;
+        /// <summary>What was done about an earlier boot change that had been interrupted (files put back, programs run again), or null.</summary>
+        public string? Recovered { get; internal set; }
+
+        /// <summary>True when anything was written or run.</summary>
+        public bool Changed => Files.Count > 0 || Recovered != null;
 
         /// <summary>True when the running kernel does not yet have what is configured.</summary>
         public bool RebootRequired { get; }
@@ -130,6 +133,9 @@ namespace GpuVirt.Core
         }
 
         public HostRoot Root => _root;
+
+        /// <summary>The cmdlet the change is for, named in the intent record an interrupted change leaves.</summary>
+        public string Action { get; set; } = "A boot change";
 
         /// <summary>The bound of each regeneration program (grub2-mkconfig, update-grub, grubby, dracut, update-initramfs, kernel-install).</summary>
         public static readonly TimeSpan DefaultCommandTimeout = TimeSpan.FromMinutes(30);
@@ -192,12 +198,20 @@ namespace GpuVirt.Core
         /// <summary>
         /// Carries the writes and commands out; with a <paramref name="recorder"/>, journals <paramref name="record"/>
         /// (what the command planned, in words) with every file and its inverse: the files put back, the regeneration run again.
+        /// Before the first file is replaced, the intent (<see cref="BootIntent"/>) is recorded, and it is kept up to date
+        /// until the change is journaled: a kill at any point leaves what the next boot command needs to finish it or
+        /// take it back (<see cref="Recover"/>). Call under the host lock, after <see cref="Recover"/>.
         /// </summary>
         public (IReadOnlyList<BootFileChange> Files, IReadOnlyList<string> Commands) Execute(ProcessRunner runner, CancellationToken cancellationToken,
             ChangeRecorder? recorder = null, ChangeRecord? record = null)
         {
             Preflight();
             recorder?.Check();
+            if (BootIntent.Read(_root) is BootIntent pending)
+            {
+                throw new GpuVirtException(ErrorIds.BootChangePending, ErrorKind.ResourceUnavailable,
+                    pending.Describe() + " Nothing was changed.", BootIntent.HostPath);
+            }
             var stamp = DateTime.Now;
             var guarded = Guarded.Where(p => File.Exists(_root.Resolve(p)))
                 .ToDictionary(p => p, p => HostFiles.ReadText(_root.Resolve(p), p));
@@ -205,6 +219,8 @@ namespace GpuVirt.Core
             var applied = new List<FileWrite>();
             var createdDirs = new List<string>();
             var ran = new List<string>();
+            if (recorder != null) record = recorder.Stamp(record ?? new ChangeRecord());
+            BootIntent? intent = null;
 
             try
             {
@@ -212,6 +228,11 @@ namespace GpuVirt.Core
                 {
                     backups[w] = HostFiles.Backup(_root, w.HostPath, stamp);
                 }
+                // The intent goes first: from here on a kill leaves a record the next run finishes or takes back.
+                var intentDir = Path.GetDirectoryName(_root.Resolve(HostFiles.ResolveLinks(_root, BootIntent.HostPath))) ?? "/";
+                if (!Directory.Exists(intentDir)) createdDirs.Add(NearestMissing(intentDir));
+                intent = Intent(guarded, backups, recorder, record);
+                intent.Write(_root);
                 foreach (var w in Writes)
                 {
                     var full = _root.Resolve(w.HostPath);
@@ -231,10 +252,13 @@ namespace GpuVirt.Core
                     }
                     applied.Add(w);
                 }
+                intent.Document.Phase = BootIntentPhase.Regenerate;
+                intent.Write(_root);
             }
             catch (Exception e) when (e is GpuVirtException || e is IOException || e is UnauthorizedAccessException)
             {
                 var problems = Rollback(applied, guarded, backups, createdDirs);
+                Settle(intent, problems, createdDirs);
                 if (e is GpuVirtException g && problems.Count == 0) throw g;
                 throw new GpuVirtException(ErrorIds.BootFileWriteFailed, ErrorKind.WriteError,
                     e.Message + RestoreText(problems, backups), e is GpuVirtException ge ? ge.Target : null, e);
@@ -248,26 +272,184 @@ namespace GpuVirt.Core
                 {
                     runner.RunOnHost(_root, c.Program, c.Arguments, cancellationToken, timeout: CommandTimeout);
                     ran.Add(c.ToString());
+                    intent.Document.CommandsDone = i + 1;
+                    intent.Write(_root);
                 }
                 catch (GpuVirtException e)
                 {
-                    var problems = Rollback(applied, guarded, backups, createdDirs);
-                    var result = e.Target as CommandResult;
-                    var timedOut = e.ErrorId == ErrorIds.ProgramTimedOut;
-                    var what = result != null
-                        ? $"'{c}' failed with exit code {result.ExitCode}: {FirstText(result.StandardError, result.StandardOutput)}"
-                        : timedOut
-                            ? $"'{c}' did not finish within {CommandTimeout.TotalSeconds:0} s and was stopped with every process it had started (a longer bound: $GpuVirtRegenerationTimeout, in seconds)."
-                            : e.Message;
-                    var id = e.ErrorId == ErrorIds.OperationStopped ? ErrorIds.OperationStopped : timedOut ? ErrorIds.BootRegenerationTimedOut : ErrorIds.BootRegenerationFailed;
-                    var kind = e.ErrorId == ErrorIds.OperationStopped || timedOut ? ErrorKind.OperationStopped : ErrorKind.InvalidOperation;
-                    throw new GpuVirtException(id, kind, what + RestoreText(problems, backups), (object?)result ?? c.ToString(), e);
+                    throw Failed(c, e, applied, guarded, backups, createdDirs, intent, string.Empty);
                 }
             }
 
             var files = Writes.Select(w => new BootFileChange(w.HostPath, w.Action, backups.TryGetValue(w, out var b) ? b : null, w.Before, w.After)).ToList();
-            if (recorder != null) recorder.Record(Journaled(record ?? new ChangeRecord(), guarded, backups));
+            if (recorder != null) recorder.Record(Journaled(record!, guarded, backups));
+            BootIntent.Remove(_root);
             return (files, ran);
+        }
+
+        /// <summary>The intent of this transaction, before its first file is written.</summary>
+        private BootIntent Intent(Dictionary<string, string> guarded, Dictionary<FileWrite, string> backups, ChangeRecorder? recorder, ChangeRecord? record) =>
+            new BootIntent(new BootIntentDocument
+            {
+                Action = Action,
+                Phase = BootIntentPhase.Files,
+                Files = Writes.Select(w => new BootIntentFile
+                {
+                    Path = w.HostPath,
+                    Before = BootIntent.Encode(w.Original),
+                    After = BootIntent.Encode(w.Content),
+                    Mode = w.NewFileMode,
+                    Backup = backups.TryGetValue(w, out var b) ? b : null,
+                }).ToList(),
+                Guarded = guarded.Select(g => new FileState { Path = g.Key, Content = FileState.Encode(g.Value) }).ToList(),
+                Commands = Commands.Select(c => new List<string> { c.Program }.Concat(c.Arguments).ToList()).ToList(),
+                Record = recorder is null ? null : record,
+                ImportBootEdits = recorder?.ImportBootEdits ?? false,
+            });
+
+        /// <summary>A program failed (or was stopped): every file is put back, and the error says what it did and what was restored.</summary>
+        private GpuVirtException Failed(HostCommand c, GpuVirtException e, List<FileWrite> applied, Dictionary<string, string> guarded,
+            Dictionary<FileWrite, string> backups, List<string> createdDirs, BootIntent? intent, string prefix)
+        {
+            var problems = Rollback(applied, guarded, backups, createdDirs);
+            Settle(intent, problems, createdDirs);
+            var result = e.Target as CommandResult;
+            var timedOut = e.ErrorId == ErrorIds.ProgramTimedOut;
+            var what = result != null
+                ? $"'{c}' failed with exit code {result.ExitCode}: {FirstText(result.StandardError, result.StandardOutput)}"
+                : timedOut
+                    ? $"'{c}' did not finish within {CommandTimeout.TotalSeconds:0} s and was stopped with every process it had started (a longer bound: $GpuVirtRegenerationTimeout, in seconds)."
+                    : e.Message;
+            var id = e.ErrorId == ErrorIds.OperationStopped ? ErrorIds.OperationStopped : timedOut ? ErrorIds.BootRegenerationTimedOut : ErrorIds.BootRegenerationFailed;
+            var kind = e.ErrorId == ErrorIds.OperationStopped || timedOut ? ErrorKind.OperationStopped : ErrorKind.InvalidOperation;
+            return new GpuVirtException(id, kind, prefix + what + RestoreText(problems, backups), (object?)result ?? c.ToString(), e);
+        }
+
+        /// <summary>After a rollback: no intent left when every file is back; one that takes them back next time when some are not.</summary>
+        private void Settle(BootIntent? intent, List<string> problems, List<string> createdDirs)
+        {
+            if (intent is null) return;
+            try
+            {
+                if (problems.Count == 0)
+                {
+                    BootIntent.Remove(_root);
+                    RemoveEmpty(createdDirs);
+                }
+                else
+                {
+                    intent.Document.Phase = BootIntentPhase.Files;
+                    intent.Write(_root);
+                }
+            }
+            catch (GpuVirtException e)
+            {
+                problems.Add(BootIntent.HostPath + ": " + e.Message);
+            }
+        }
+
+        /// <summary>
+        /// Finishes or takes back a boot change that was killed half-way (call under the host lock, before planning
+        /// from the files): killed while its files were replaced, each file that holds the new content gets the old one
+        /// back (its backups, now the same as the file, are removed); killed while its programs ran, the programs not
+        /// finished run again (the interrupted one included: they build from the files, and rpm-ostree is asked
+        /// <c>--append-if-missing</c>/<c>--delete-if-present</c>), and the change is journaled as it would have been. A
+        /// program that fails again puts every file back, as a failing program does in <see cref="Execute"/>.
+        /// Returns null when nothing was pending.
+        /// </summary>
+        internal static BootRecovery? Recover(HostRoot root, ProcessRunner runner, CancellationToken cancellationToken, TimeSpan? commandTimeout = null)
+        {
+            var intent = BootIntent.Read(root);
+            if (intent is null) return null;
+            var doc = intent.Document;
+            var t = new BootTransaction(root) { Action = doc.Action, CommandTimeout = commandTimeout ?? DefaultCommandTimeout };
+            var backups = new Dictionary<FileWrite, string>();
+            foreach (var f in doc.Files)
+            {
+                var w = new FileWrite(f.Path, BootIntent.Decode(f.Before), BootIntent.Decode(f.After), backup: f.Backup != null, newFileMode: f.Mode);
+                t.Writes.Add(w);
+                if (f.Backup != null) backups[w] = f.Backup;
+            }
+            foreach (var c in doc.Commands) t.Commands.Add(new HostCommand(c[0], c.Skip(1).ToArray()));
+            var guarded = doc.Guarded.ToDictionary(g => g.Path, g => g.Text ?? string.Empty);
+
+            if (doc.Phase == BootIntentPhase.Files)
+            {
+                var written = new List<FileWrite>();
+                var left = new List<string>();
+                foreach (var w in t.Writes)
+                {
+                    var now = t.ReadNow(w.HostPath);
+                    if (string.Equals(now, w.Original, StringComparison.Ordinal)) continue;
+                    if (string.Equals(now, w.Content, StringComparison.Ordinal)) written.Add(w);
+                    else left.Add(w.HostPath);
+                }
+                var problems = t.Rollback(written, new Dictionary<string, string>(), left.Count == 0 ? backups : new Dictionary<FileWrite, string>(), new List<string>());
+                if (problems.Count > 0)
+                {
+                    throw new GpuVirtException(ErrorIds.BootFileWriteFailed, ErrorKind.WriteError,
+                        $"{intent.Describe()} Putting them back failed: {string.Join("; ", problems)}. '{BootIntent.HostPath}' is kept for the next run; the previous content is in: {string.Join(", ", backups.Values)}.", BootIntent.HostPath);
+                }
+                BootIntent.Remove(root);
+                return new BootRecovery(intent, written.Select(w => w.HostPath).ToList(), Array.Empty<string>(), left);
+            }
+
+            var ran = new List<string>();
+            for (var i = doc.CommandsDone; i < t.Commands.Count; i++)
+            {
+                var c = i == doc.CommandsDone ? Resumable(t.Commands[i]) : t.Commands[i];
+                try
+                {
+                    runner.RunOnHost(root, c.Program, c.Arguments, cancellationToken, timeout: t.CommandTimeout);
+                    ran.Add(c.ToString());
+                    doc.CommandsDone = i + 1;
+                    intent.Write(root);
+                }
+                catch (GpuVirtException e)
+                {
+                    throw t.Failed(c, e, t.Writes.ToList(), guarded, backups, new List<string>(), intent,
+                        $"{doc.Action} had been interrupted before its programs finished, and running them again failed: ");
+                }
+            }
+            if (doc.Record != null)
+            {
+                var journal = new ChangeJournal(root);
+                // A kill after the journal took the record and before the intent was removed: it is not journaled twice.
+                var already = journal.Read().Any(r => r.Time == doc.Record.Time && r.Command == doc.Record.Command && r.CommandLine == doc.Record.CommandLine);
+                if (!already)
+                {
+                    try
+                    {
+                        journal.Append(t.Journaled(doc.Record, guarded, backups), doc.ImportBootEdits, cancellationToken, null);
+                    }
+                    catch (GpuVirtException e)
+                    {
+                        throw new GpuVirtException(ErrorIds.JournalWriteFailed, ErrorKind.WriteError,
+                            $"The interrupted {doc.Action} was finished but could not be journaled: {e.Message} '{BootIntent.HostPath}' is kept; the next boot command journals it.", e.Target, e);
+                    }
+                }
+            }
+            BootIntent.Remove(root);
+            return new BootRecovery(intent, Array.Empty<string>(), ran, Array.Empty<string>());
+        }
+
+        /// <summary>
+        /// The interrupted program as it is run again: a program that builds from the files runs as it was; rpm-ostree,
+        /// which edits the deployment, is asked for only what is missing (<c>--append-if-missing</c>, <c>--delete-if-present</c>).
+        /// </summary>
+        private static HostCommand Resumable(HostCommand c)
+        {
+            if (c.Program != "rpm-ostree") return c;
+            return new HostCommand(c.Program, c.Arguments.Select(a =>
+                a.StartsWith("--append=", StringComparison.Ordinal) ? "--append-if-missing=" + a.Substring("--append=".Length)
+                : a.StartsWith("--delete=", StringComparison.Ordinal) ? "--delete-if-present=" + a.Substring("--delete=".Length)
+                : a).ToArray());
+        }
+
+        private string? ReadNow(string hostPath)
+        {
+            var full = _root.Resolve(hostPath);
+            return File.Exists(full) ? HostFiles.ReadText(full, hostPath) : null;
         }
 
         /// <summary>The journal record of the executed transaction: each file before and after, and how to put it back.</summary>
@@ -369,19 +551,25 @@ namespace GpuVirt.Core
                     {
                     }
                 }
-                foreach (var d in createdDirs)
-                {
-                    try
-                    {
-                        if (Directory.Exists(d) && !Directory.EnumerateFileSystemEntries(d, "*", SearchOption.AllDirectories).Any(p => File.Exists(p)))
-                            Directory.Delete(d, true);
-                    }
-                    catch (IOException)
-                    {
-                    }
-                }
+                RemoveEmpty(createdDirs);
             }
             return problems;
+        }
+
+        /// <summary>Removes the directories this transaction created that hold no file (after a rollback).</summary>
+        private static void RemoveEmpty(List<string> createdDirs)
+        {
+            foreach (var d in createdDirs)
+            {
+                try
+                {
+                    if (Directory.Exists(d) && !Directory.EnumerateFileSystemEntries(d, "*", SearchOption.AllDirectories).Any(p => File.Exists(p)))
+                        Directory.Delete(d, true);
+                }
+                catch (IOException)
+                {
+                }
+            }
         }
 
         private static string RestoreText(List<string> problems, Dictionary<FileWrite, string> backups)

@@ -59,7 +59,13 @@ namespace GpuVirt.Core
         /// <summary>Whether the running kernel will differ from the configuration once the plan is carried out.</summary>
         public bool RebootRequired { get; }
 
-        public bool HasChanges => Transaction.Writes.Count > 0;
+        /// <summary>A boot change that was interrupted (killed) before it finished: Apply finishes or takes it back first.</summary>
+        public BootIntent? Pending { get; internal set; }
+
+        /// <summary>Something to do: files to write, or an interrupted change to settle first.</summary>
+        public bool HasChanges => HasWrites || Pending != null;
+
+        internal bool HasWrites => Transaction.Writes.Count > 0;
 
         /// <summary>Plans the same request again from the files as they are now (used under the host lock).</summary>
         internal Func<IommuBootPlan>? Replan { get; set; }
@@ -77,6 +83,7 @@ namespace GpuVirt.Core
             else sb.Append("edit ").Append(file);
             if (Boot.IsShellFile) sb.Append(", ").Append(BootConfiguration.GrubVariable).Append(" then ").Append(BootConfiguration.GrubDefaultVariable);
             sb.Append('\n');
+            if (Pending != null) sb.Append("  first:  ").Append(Pending.Describe()).Append('\n');
             sb.Append("  before: ").Append(BeforeArguments ?? "(no file)").Append('\n');
             sb.Append("  after:  ").Append(AfterArguments ?? "(no file)").Append('\n');
             if (ArgumentsAdded.Count > 0) sb.Append("  add:    ").Append(string.Join(" ", ArgumentsAdded)).Append('\n');
@@ -188,7 +195,7 @@ namespace GpuVirt.Core
             var vendor = request.CpuVendor ?? CpuInfo.ReadVendor(root);
             var ids = NormalizeIds(request.StubIds);
             var requirements = Requirements(vendor, request, ids);
-            var transaction = new BootTransaction(root);
+            var transaction = new BootTransaction(root) { Action = "Enable-IommuBoot" };
             var warnings = new List<string>();
             var edits = new List<BootEdit>();
             string? beforeLine = null, afterLine = null;
@@ -250,6 +257,7 @@ namespace GpuVirt.Core
             var (added, removed) = Summarize(edits);
             return new IommuBootPlan("Enable-IommuBoot", boot, transaction, beforeLine, afterLine, added, removed, warnings, reboot)
             {
+                Pending = BootIntent.Read(root),
                 Replan = () => PlanEnable(root, request),
             };
         }
@@ -325,7 +333,7 @@ namespace GpuVirt.Core
         {
             var boot = BootConfiguration.Detect(root, family);
             var log = BootEditLog.Read(root);
-            var transaction = new BootTransaction(root);
+            var transaction = new BootTransaction(root) { Action = "Disable-IommuBoot" };
             var warnings = new List<string>();
             var undoneAll = new List<BootEdit>();
             string? beforeLine = null, afterLine = null;
@@ -410,6 +418,7 @@ namespace GpuVirt.Core
             // Undoing swaps the roles: what Enable added is removed now, and what it replaced comes back.
             return new IommuBootPlan("Disable-IommuBoot", boot, transaction, beforeLine, afterLine, removed, added, warnings, reboot)
             {
+                Pending = BootIntent.Read(root),
                 Replan = () => PlanDisable(root, family),
             };
         }
@@ -427,11 +436,19 @@ namespace GpuVirt.Core
             if (plan.HasChanges) plan.Transaction.Preflight();
             using (HostLock.Acquire(root, "change the kernel command line", cancellationToken, lockTimeout, log))
             {
-                plan = Current(plan, log);
-                plan.Transaction.CommandTimeout = regenerationTimeout ?? BootTransaction.DefaultCommandTimeout;
-                if (!plan.HasChanges)
+                var timeout = regenerationTimeout ?? BootTransaction.DefaultCommandTimeout;
+                // A boot change killed half-way first: finished or taken back, then this one is planned from what that left.
+                var recovered = BootTransaction.Recover(root, runner, cancellationToken, timeout);
+                plan = Current(plan, log, recovered != null);
+                plan.Transaction.CommandTimeout = timeout;
+                var before = recovered?.Commands ?? Array.Empty<string>();
+                if (!plan.HasWrites)
                 {
-                    return new BootChange(plan.Action, plan.Boot.Family, null, Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);
+                    var restored = recovered?.Restored.Select(p => new BootFileChange(p, BootFileAction.Modified, null, null, null)).ToList() ?? new List<BootFileChange>();
+                    return new BootChange(plan.Action, plan.Boot.Family, null, restored, Array.Empty<string>(), Array.Empty<string>(), before, plan.RebootRequired)
+                    {
+                        Recovered = recovered?.ToString(),
+                    };
                 }
                 var record = new ChangeRecord
                 {
@@ -441,20 +458,26 @@ namespace GpuVirt.Core
                 };
                 record.Changes.Add(new ChangeDetail("kernel arguments of " + plan.Boot.File, plan.BeforeArguments, plan.AfterArguments));
                 var (files, commands) = plan.Transaction.Execute(runner, cancellationToken, recorder, record);
-                return new BootChange(plan.Action, plan.Boot.Family, null, files, plan.ArgumentsAdded, plan.ArgumentsRemoved, commands, plan.RebootRequired);
+                return new BootChange(plan.Action, plan.Boot.Family, null, files, plan.ArgumentsAdded, plan.ArgumentsRemoved, before.Concat(commands).ToList(), plan.RebootRequired)
+                {
+                    Recovered = recovered?.ToString(),
+                };
             }
         }
 
         /// <summary>The plan, or the same request planned again when a file it was made from changed since.</summary>
-        private static IommuBootPlan Current(IommuBootPlan plan, Action<string>? log)
+        private static IommuBootPlan Current(IommuBootPlan plan, Action<string>? log, bool recovered)
         {
             if (plan.Replan is null) return plan;
             var changed = plan.Transaction.ChangedSincePlanned();
-            if (changed.Count == 0 && plan.HasChanges) return plan;
+            // After an interrupted change was settled, always plan again: its programs (grubby, kernelstub, rpm-ostree)
+            // change what the plan read besides the files it writes.
+            if (changed.Count == 0 && plan.HasWrites && !recovered) return plan;
             var again = plan.Replan();
-            if (changed.Count == 0 && !again.HasChanges) return plan;
-            log?.Invoke($"{string.Join(", ", changed.DefaultIfEmpty(again.Boot.File))} changed since this command read it (another command ran meanwhile): planned again from the files as they are now. " +
-                        $"Now: {(again.HasChanges ? again.Describe(again.Transaction.Root) : "nothing left to change")}");
+            if (changed.Count == 0 && !again.HasWrites) return again;
+            var why = recovered ? "the interrupted change was settled" : "another command ran meanwhile";
+            log?.Invoke($"{string.Join(", ", changed.DefaultIfEmpty(again.Boot.File))} changed since this command read it ({why}): planned again from the files as they are now. " +
+                        $"Now: {(again.HasWrites ? again.Describe(again.Transaction.Root) : "nothing left to change")}");
             return again;
         }
 

@@ -46,6 +46,12 @@ namespace GpuVirt.Core
         /// <summary>Boot entries (or the file) whose command line does not turn the IOMMU on: a BLS entry that lacks what the grub file has.</summary>
         public IReadOnlyList<string> UnconfiguredEntries { get; internal set; } = Array.Empty<string>();
 
+        /// <summary>A boot change was interrupted before it finished: what, and what the next boot command does about it (null: none).</summary>
+        public string? PendingChange { get; internal set; }
+
+        /// <summary>An interrupted change wrote its files but its regeneration (grub2-mkconfig, update-grub, dracut...) did not finish: the boot entries may not have them yet.</summary>
+        public bool RegenerationPending { get; internal set; }
+
         /// <summary>The kernel has IOMMU groups now.</summary>
         public bool IommuActive { get; internal set; }
 
@@ -127,7 +133,12 @@ namespace GpuVirt.Core
             status.RunningArguments = running.Where(Managed).ToList();
 
             status.IommuConfigured = lines.Count > 0 && missing.Count == 0;
-            status.PassthroughConfigured = lines.Count > 0 && lines.All(l => KernelArguments.ItemsFor(l.Args, KernelArguments.Iommu).Contains("pt") && !KernelArguments.ItemsFor(l.Args, KernelArguments.Iommu).Contains("soft"));
+            // iommu=off and iommu=soft stay whatever comes after them: with either, there is no passthrough to speak of.
+            status.PassthroughConfigured = lines.Count > 0 && lines.All(l =>
+            {
+                var iommu = KernelArguments.ItemsFor(l.Args, KernelArguments.Iommu);
+                return iommu.Contains("pt") && !iommu.Contains("soft") && !iommu.Contains("off");
+            });
             status.IommuActive = IommuGroups.IsEnabled(root);
             status.StubIdsConfigured = StubIds(configured);
             status.StubIdsActive = StubIds(running);
@@ -139,6 +150,9 @@ namespace GpuVirt.Core
                 || KernelArguments.ItemsFor(configured, KernelArguments.ModprobeBlacklist).Contains(KernelArguments.Nouveau);
             status.NouveauLoaded = Directory.Exists(root.Resolve(HostPaths.SysModule + "/nouveau"));
             status.ChangesRecorded = BootEditLog.Read(root).Count > 0;
+            var pending = BootIntent.Read(root);
+            status.PendingChange = pending?.Describe();
+            status.RegenerationPending = pending != null && pending.Phase == BootIntentPhase.Regenerate && pending.PendingCommands.Count > 0;
             status.RebootPending = boot != null && Sysfs.TryReadText(root.Resolve(HostPaths.ProcCmdline)) != null
                 && ManagedKeys.Any(k => !new HashSet<string>(KernelArguments.EffectiveItems(configured, k), StringComparer.OrdinalIgnoreCase)
                     .SetEquals(KernelArguments.EffectiveItems(running, k)));

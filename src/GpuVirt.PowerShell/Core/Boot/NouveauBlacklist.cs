@@ -15,6 +15,9 @@ namespace GpuVirt.Core
 
         /// <summary>Debian, Ubuntu: <c>update-initramfs -u</c> (all kernels: <c>update-initramfs -u -k all</c>).</summary>
         InitramfsTools,
+
+        /// <summary>Arch, Manjaro: <c>mkinitcpio -P</c> (every preset, that is every installed kernel).</summary>
+        Mkinitcpio,
     }
 
     /// <summary>What Disable-NouveauDriver or Enable-NouveauDriver will do.</summary>
@@ -28,9 +31,13 @@ namespace GpuVirt.Core
             AlreadyBlacklistedBy = alreadyBy;
             Warnings = warnings;
             RebootRequired = rebootRequired;
+            Pending = BootIntent.Read(transaction.Root);
         }
 
         public string Action { get; }
+
+        /// <summary>A boot change that was interrupted (killed) before it finished: Apply finishes or takes it back first.</summary>
+        public BootIntent? Pending { get; }
         public InitramfsTool Tool { get; }
         internal BootTransaction Transaction { get; }
 
@@ -39,7 +46,10 @@ namespace GpuVirt.Core
 
         public IReadOnlyList<string> Warnings { get; }
         public bool RebootRequired { get; }
-        public bool HasChanges => Transaction.Writes.Count > 0;
+        /// <summary>Something to do: a file to write, or an interrupted change to settle first.</summary>
+        public bool HasChanges => HasWrites || Pending != null;
+
+        internal bool HasWrites => Transaction.Writes.Count > 0;
 
         /// <summary>Plans the same request again from the files as they are now (used under the host lock).</summary>
         internal Func<NouveauPlan>? Replan { get; set; }
@@ -47,6 +57,7 @@ namespace GpuVirt.Core
         public string Describe(HostRoot root)
         {
             var lines = new List<string> { Action + ":" };
+            if (Pending != null) lines.Add("  first:  " + Pending.Describe());
             foreach (var w in Transaction.Writes)
             {
                 lines.Add((w.Content is null ? "  delete " : "  write  ") + w.HostPath + (w.Content is null ? string.Empty : ":"));
@@ -104,27 +115,49 @@ namespace GpuVirt.Core
             return null;
         }
 
-        /// <summary>The initramfs tool the host has (dracut first), or the one given.</summary>
+        /// <summary>Where mkinitcpio keeps its configuration: its presence says the host builds its initramfs with it.</summary>
+        public const string MkinitcpioConf = "/etc/mkinitcpio.conf";
+
+        /// <summary>
+        /// The initramfs tool the host has, or the one given: mkinitcpio where it is configured
+        /// (<c>/etc/mkinitcpio.conf</c>: Arch and Manjaro, which may have dracut installed beside it), then dracut,
+        /// then update-initramfs, then mkinitcpio without its configuration.
+        /// </summary>
         public static InitramfsTool DetectTool(HostRoot root, InitramfsTool? tool)
         {
             if (tool is InitramfsTool given) return given;
+            var mkinitcpio = ProcessRunner.ExistsOnHost(root, "mkinitcpio");
+            if (mkinitcpio && HostFiles.Exists(root, MkinitcpioConf)) return InitramfsTool.Mkinitcpio;
             if (ProcessRunner.ExistsOnHost(root, "dracut")) return InitramfsTool.Dracut;
             if (ProcessRunner.ExistsOnHost(root, "update-initramfs")) return InitramfsTool.InitramfsTools;
+            if (mkinitcpio) return InitramfsTool.Mkinitcpio;
             throw new GpuVirtException(ErrorIds.InitramfsToolNotDetected, ErrorKind.NotInstalled,
-                $"Neither dracut nor update-initramfs was found{(root.IsLive ? string.Empty : " under '" + root.Directory + "'")}. Install dracut (RHEL, Fedora) or initramfs-tools (Debian, Ubuntu), or give -InitramfsTool.",
+                $"Neither dracut, update-initramfs nor mkinitcpio was found{(root.IsLive ? string.Empty : " under '" + root.Directory + "'")}. Install dracut (RHEL, Fedora), initramfs-tools (Debian, Ubuntu) or mkinitcpio (Arch, Manjaro), or give -InitramfsTool.",
                 root.Directory);
         }
 
-        public static HostCommand Regenerate(InitramfsTool tool, bool allKernels) => tool == InitramfsTool.Dracut
-            ? (allKernels ? new HostCommand("dracut", "--regenerate-all", "--force") : new HostCommand("dracut", "--force"))
-            : (allKernels ? new HostCommand("update-initramfs", "-u", "-k", "all") : new HostCommand("update-initramfs", "-u"));
+        /// <summary>The program name of a tool, as <c>-InitramfsTool</c> takes it.</summary>
+        public static string ProgramOf(InitramfsTool tool) => tool switch
+        {
+            InitramfsTool.Dracut => "dracut",
+            InitramfsTool.Mkinitcpio => "mkinitcpio",
+            _ => "update-initramfs",
+        };
+
+        public static HostCommand Regenerate(InitramfsTool tool, bool allKernels) => tool switch
+        {
+            InitramfsTool.Dracut => allKernels ? new HostCommand("dracut", "--regenerate-all", "--force") : new HostCommand("dracut", "--force"),
+            // mkinitcpio has no "the running kernel only" without naming its preset: -P builds every preset, as a kernel upgrade does.
+            InitramfsTool.Mkinitcpio => new HostCommand("mkinitcpio", "-P"),
+            _ => allKernels ? new HostCommand("update-initramfs", "-u", "-k", "all") : new HostCommand("update-initramfs", "-u"),
+        };
 
         /// <summary>Plans the blacklist: a new file and a new initramfs, or nothing when nouveau is already blacklisted.</summary>
         public static NouveauPlan PlanDisable(HostRoot root, string name, bool allKernels, InitramfsTool? tool)
         {
             var file = FileFor(name);
             var chosen = DetectTool(root, tool);
-            var transaction = new BootTransaction(root);
+            var transaction = new BootTransaction(root) { Action = "Disable-NouveauDriver" };
             var warnings = new List<string>();
             var full = root.Resolve(file);
             var existing = File.Exists(full) ? HostFiles.ReadText(full, file) : null;
@@ -151,7 +184,7 @@ namespace GpuVirt.Core
         {
             var file = FileFor(name);
             var chosen = DetectTool(root, tool);
-            var transaction = new BootTransaction(root);
+            var transaction = new BootTransaction(root) { Action = "Enable-NouveauDriver" };
             var warnings = new List<string>();
             var full = root.Resolve(file);
             if (File.Exists(full))
@@ -188,23 +221,31 @@ namespace GpuVirt.Core
             if (plan.HasChanges) plan.Transaction.Preflight();
             using (HostLock.Acquire(root, "change the nouveau blacklist", cancellationToken, lockTimeout, log))
             {
+                var timeout = regenerationTimeout ?? BootTransaction.DefaultCommandTimeout;
+                // A boot change killed half-way first: finished or taken back, then this one is planned from what that left.
+                var recovered = BootTransaction.Recover(root, runner, cancellationToken, timeout);
                 var changed = plan.Transaction.ChangedSincePlanned();
-                if (plan.Replan != null && (changed.Count > 0 || !plan.HasChanges))
+                if (plan.Replan != null && (changed.Count > 0 || !plan.HasWrites || recovered != null))
                 {
                     var again = plan.Replan();
-                    if (changed.Count > 0 || again.HasChanges)
+                    if (changed.Count > 0 || again.HasWrites || recovered != null)
                     {
-                        log?.Invoke($"{string.Join(", ", changed.DefaultIfEmpty(ModprobeDirectory))} changed since this command read it (another command ran meanwhile): planned again from the files as they are now.");
+                        if (changed.Count > 0) log?.Invoke($"{string.Join(", ", changed)} changed since this command read it ({(recovered != null ? "the interrupted change was settled" : "another command ran meanwhile")}): planned again from the files as they are now.");
                         plan = again;
                     }
                 }
-                var tool = plan.Tool == InitramfsTool.Dracut ? "dracut" : "update-initramfs";
-                if (!plan.HasChanges)
+                var tool = ProgramOf(plan.Tool);
+                var before = recovered?.Commands ?? Array.Empty<string>();
+                if (!plan.HasWrites)
                 {
-                    return new BootChange(plan.Action, null, tool, Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);
+                    var restored = recovered?.Restored.Select(p => new BootFileChange(p, BootFileAction.Modified, null, null, null)).ToList() ?? new List<BootFileChange>();
+                    return new BootChange(plan.Action, null, tool, restored, Array.Empty<string>(), Array.Empty<string>(), before, plan.RebootRequired)
+                    {
+                        Recovered = recovered?.ToString(),
+                    };
                 }
                 plan.Transaction.Progress = progress;
-                plan.Transaction.CommandTimeout = regenerationTimeout ?? BootTransaction.DefaultCommandTimeout;
+                plan.Transaction.CommandTimeout = timeout;
                 var write = plan.Transaction.Writes[0];
                 var record = new ChangeRecord
                 {
@@ -214,7 +255,10 @@ namespace GpuVirt.Core
                 };
                 record.Changes.Add(new ChangeDetail(write.HostPath, write.Before, write.After));
                 var (files, commands) = plan.Transaction.Execute(runner, cancellationToken, recorder, record);
-                return new BootChange(plan.Action, null, tool, files, Array.Empty<string>(), Array.Empty<string>(), commands, plan.RebootRequired);
+                return new BootChange(plan.Action, null, tool, files, Array.Empty<string>(), Array.Empty<string>(), before.Concat(commands).ToList(), plan.RebootRequired)
+                {
+                    Recovered = recovered?.ToString(),
+                };
             }
         }
     }

@@ -36,6 +36,9 @@ namespace GpuVirt.Core
 
         private static readonly JsonSerializerOptions Options = CreateOptions();
 
+        /// <summary>How the journal's records are written, for files that carry one (an interrupted boot change's intent).</summary>
+        internal static JsonSerializerOptions SerializerOptions => Options;
+
         public ChangeJournal(HostRoot root)
         {
             Root = root ?? throw new ArgumentNullException(nameof(root));
@@ -154,6 +157,10 @@ namespace GpuVirt.Core
         {
             var full = Root.Resolve(BootEditLog.HostPath);
             if (!File.Exists(full)) return new List<ChangeRecord>();
+            // The edit record of a boot change that was interrupted before it was journaled is that change's own,
+            // not an older one: the change is journaled when the next boot command finishes it.
+            if (BootIntent.Read(Root) is BootIntent pending && !pending.Document.ImportBootEdits && pending.Files.Contains(BootEditLog.HostPath))
+                return new List<ChangeRecord>();
             var edits = BootEditLog.Read(Root);
             if (edits.Count == 0) return new List<ChangeRecord>();
             var files = edits.Select(e => e.File).Distinct(StringComparer.Ordinal).ToList();
@@ -302,14 +309,24 @@ namespace GpuVirt.Core
             _checked = true;
         }
 
-        /// <summary>Appends the record of an applied change: who, when, the host and the command line are filled in here.</summary>
-        public ChangeRecord Record(ChangeRecord record)
+        /// <summary>Whether the journal, when it does not exist yet, starts with the boot edit record (known after <see cref="Check"/>).</summary>
+        internal bool ImportBootEdits => _importBootEdits;
+
+        /// <summary>Fills in who, when, the command and its command line (the time only once: a record kept for later keeps it).</summary>
+        internal ChangeRecord Stamp(ChangeRecord record)
         {
             record.User = CurrentUser();
             record.Command = Command;
             record.CommandLine = CommandLine;
             record.Connect ??= Connect;
-            record.Time = DateTime.UtcNow;
+            if (record.Time == default) record.Time = DateTime.UtcNow;
+            return record;
+        }
+
+        /// <summary>Appends the record of an applied change: who, when, the host and the command line are filled in here.</summary>
+        public ChangeRecord Record(ChangeRecord record)
+        {
+            Stamp(record);
             try
             {
                 return Journal.Append(record, _importBootEdits, _cancellationToken, _log);

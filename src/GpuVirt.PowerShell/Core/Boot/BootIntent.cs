@@ -1,0 +1,204 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text.Json;
+
+namespace GpuVirt.Core
+{
+    /// <summary>How far an interrupted boot change got.</summary>
+    public enum BootIntentPhase
+    {
+        /// <summary>The files were being replaced: some may hold the new content, some the old. Recovery puts every one back.</summary>
+        Files,
+
+        /// <summary>Every file was written; the programs that make them take effect had not all finished. Recovery runs the rest again.</summary>
+        Regenerate,
+    }
+
+    /// <summary>One file of a boot change in progress: what it held before and what the change writes.</summary>
+    internal sealed class BootIntentFile
+    {
+        public string Path { get; set; } = string.Empty;
+
+        /// <summary>The content before the change (base64 of the bytes); null: the file did not exist.</summary>
+        public string? Before { get; set; }
+
+        /// <summary>The content the change writes (base64); null: the change deletes the file.</summary>
+        public string? After { get; set; }
+
+        public int Mode { get; set; } = 0x1a4;
+
+        /// <summary>The copy of the file made before the change, if one was.</summary>
+        public string? Backup { get; set; }
+    }
+
+    /// <summary>The intent record as stored (JSON, like the change journal).</summary>
+    internal sealed class BootIntentDocument
+    {
+        public string? Format { get; set; }
+        public int Version { get; set; }
+        public string Action { get; set; } = string.Empty;
+        public BootIntentPhase Phase { get; set; }
+
+        /// <summary>How many of <see cref="Commands"/> had finished.</summary>
+        public int CommandsDone { get; set; }
+
+        public List<BootIntentFile> Files { get; set; } = new List<BootIntentFile>();
+
+        /// <summary>Files the programs may change (BLS entries), as they were before: put back on a rollback.</summary>
+        public List<FileState> Guarded { get; set; } = new List<FileState>();
+
+        public List<List<string>> Commands { get; set; } = new List<List<string>>();
+
+        /// <summary>The journal record the change appends once it is finished (null: the change is not journaled).</summary>
+        public ChangeRecord? Record { get; set; }
+
+        /// <summary>Whether the journal starts with the boot edit record when it does not exist yet (see <see cref="ChangeRecorder"/>).</summary>
+        public bool ImportBootEdits { get; set; }
+    }
+
+    /// <summary>
+    /// The intent of a boot change, written atomically (through <see cref="HostFiles"/>) before the first file is
+    /// replaced and removed once the change is journaled: each file's content before and after, the programs that
+    /// make them take effect and how many of them finished, and the journal record to append. When a change is killed
+    /// half-way, the next boot command finds it under the host lock (so its writer is gone) and puts every file back
+    /// (killed while the files were replaced) or runs the remaining programs again and journals the change (killed
+    /// while they ran): a file edit and its record are one unit, and a regeneration is never silently lost.
+    /// </summary>
+    public sealed class BootIntent
+    {
+        public const string HostPath = "/var/lib/gpuvirt/boot-pending.json";
+        public const string FormatName = "GpuVirt boot change in progress";
+        public const int FormatVersion = 1;
+
+        internal BootIntent(BootIntentDocument document)
+        {
+            Document = document;
+        }
+
+        internal BootIntentDocument Document { get; }
+
+        /// <summary>The cmdlet whose change was interrupted (<c>Enable-IommuBoot</c>).</summary>
+        public string Action => Document.Action;
+
+        public BootIntentPhase Phase => Document.Phase;
+
+        /// <summary>The host paths of the files the change writes.</summary>
+        public IReadOnlyList<string> Files => Document.Files.Select(f => f.Path).ToList();
+
+        /// <summary>The programs not yet finished, as command lines.</summary>
+        public IReadOnlyList<string> PendingCommands => Document.Commands.Skip(Document.CommandsDone).Select(c => ProcessRunner.Render(c[0], c.Skip(1))).ToList();
+
+        private const string Next = "the next boot command (Enable-IommuBoot, Disable-IommuBoot, Disable-NouveauDriver, Enable-NouveauDriver)";
+
+        /// <summary>One sentence for a person: what was interrupted and what the next boot command does about it.</summary>
+        public string Describe()
+        {
+            var files = string.Join(", ", Files);
+            if (Phase == BootIntentPhase.Files) return $"{Action} was interrupted while it replaced {files}: {Next} puts them back as they were.";
+            var pending = PendingCommands;
+            return pending.Count == 0
+                ? $"{Action} was interrupted after it wrote {files} and ran its programs, before it was journaled: {Next} journals it."
+                : $"{Action} was interrupted after it wrote {files} and before '{string.Join("; ", pending)}' finished: {Next} runs {(pending.Count == 1 ? "it" : "them")} again.";
+        }
+
+        public override string ToString() => Describe();
+
+        /// <summary>The pending intent under the root, or null.</summary>
+        public static BootIntent? Read(HostRoot root)
+        {
+            var full = root.Resolve(HostFiles.ResolveLinks(root, HostPath));
+            if (!System.IO.File.Exists(full)) return null;
+            var text = HostFiles.ReadText(full, HostPath);
+            BootIntentDocument? doc;
+            try
+            {
+                doc = JsonSerializer.Deserialize<BootIntentDocument>(text, ChangeJournal.SerializerOptions);
+            }
+            catch (JsonException e)
+            {
+                throw Unreadable($"it is not valid JSON ({e.Message})", e);
+            }
+            if (doc is null || doc.Format != FormatName || doc.Version < 1) throw Unreadable($"it does not start as a {FormatName} does", null);
+            if (doc.Version > FormatVersion)
+            {
+                throw new GpuVirtException(ErrorIds.BootChangeRecordUnreadable, ErrorKind.InvalidData,
+                    $"'{HostPath}' was written by a newer GpuVirt (format version {doc.Version}): finish the interrupted boot change with that version.", HostPath);
+            }
+            if (doc.Files is null || doc.Commands is null || doc.Guarded is null || doc.Commands.Any(c => c is null || c.Count == 0) || doc.CommandsDone < 0 || doc.CommandsDone > doc.Commands.Count)
+                throw Unreadable("its files or programs are missing", null);
+            return new BootIntent(doc);
+        }
+
+        private static GpuVirtException Unreadable(string why, Exception? inner) =>
+            new GpuVirtException(ErrorIds.BootChangeRecordUnreadable, ErrorKind.InvalidData,
+                $"The record of an interrupted boot change '{HostPath}' cannot be read: {why}. Nothing was changed. Compare the files it names with their " +
+                "backups (*.gpuvirt-*.bak), put them right, and remove it.", HostPath, inner);
+
+        internal void Write(HostRoot root)
+        {
+            var hostPath = HostFiles.ResolveLinks(root, HostPath);
+            var full = root.Resolve(hostPath);
+            var dir = System.IO.Path.GetDirectoryName(full) ?? "/";
+            try
+            {
+                System.IO.Directory.CreateDirectory(dir);
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                throw Sysfs.RootRequired(System.IO.Path.GetDirectoryName(HostPath)!, "create", e);
+            }
+            catch (System.IO.IOException e)
+            {
+                throw new GpuVirtException(ErrorIds.BootFileWriteFailed, ErrorKind.WriteError, $"Cannot create the directory of '{HostPath}': {e.Message}", HostPath, e);
+            }
+            Document.Format = FormatName;
+            Document.Version = FormatVersion;
+            // 0600: it holds copies of boot files and the command line.
+            HostFiles.WriteAtomically(full, HostPath, JsonSerializer.Serialize(Document, ChangeJournal.SerializerOptions) + "\n", 0x180);
+        }
+
+        internal static void Remove(HostRoot root)
+        {
+            var hostPath = HostFiles.ResolveLinks(root, HostPath);
+            HostFiles.Delete(root.Resolve(hostPath), HostPath);
+        }
+
+        internal static string? Decode(string? base64) => base64 is null ? null : HostFiles.Bytes.GetString(Convert.FromBase64String(base64));
+
+        internal static string? Encode(string? text) => text is null ? null : FileState.Encode(text);
+    }
+
+    /// <summary>What the recovery of an interrupted boot change did.</summary>
+    public sealed class BootRecovery
+    {
+        internal BootRecovery(BootIntent intent, IReadOnlyList<string> restored, IReadOnlyList<string> commands, IReadOnlyList<string> left)
+        {
+            Intent = intent;
+            Restored = restored;
+            Commands = commands;
+            Left = left;
+        }
+
+        public BootIntent Intent { get; }
+
+        /// <summary>Files put back as they were before the interrupted change.</summary>
+        public IReadOnlyList<string> Restored { get; }
+
+        /// <summary>Programs run again, as command lines.</summary>
+        public IReadOnlyList<string> Commands { get; }
+
+        /// <summary>Files that held neither the old nor the new content (edited by hand since): left as they are.</summary>
+        public IReadOnlyList<string> Left { get; }
+
+        public override string ToString()
+        {
+            if (Intent.Phase == BootIntentPhase.Files)
+            {
+                var text = $"Took back the interrupted {Intent.Action}: {(Restored.Count == 0 ? "no file had been changed yet" : "put back " + string.Join(", ", Restored))}.";
+                return Left.Count == 0 ? text : text + $" Left as they are (changed since): {string.Join(", ", Left)}.";
+            }
+            return $"Finished the interrupted {Intent.Action}: {(Commands.Count == 0 ? "journaled it" : "ran " + string.Join("; ", Commands))}.";
+        }
+    }
+}
