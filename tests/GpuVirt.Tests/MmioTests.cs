@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using GpuVirt.Core;
+using GpuVirt.Core.Planning;
 using GpuVirt.Fixtures;
 
 namespace GpuVirt.Tests;
@@ -142,12 +143,12 @@ public class MmioTests : IClassFixture<EmbeddedLibvirt>
         using var root = new TempRoot();
         FourGpuHost(root, 128, physBits: 39);
         var inventory = new PciInventory(new HostRoot(root.Path));
-        var empty = GuestMmioPlanner.Plan("g", Guest("g"), active: false, inventory);
+        var empty = GuestMmioPlanner.Propose("g", Guest("g"), active: false, inventory);
         Assert.False(empty.HasChanges);
         Assert.Equal(string.Empty, empty.Diff);
 
         var four = Guest("g", hostdevs: new[] { "0000:01:00.0", "0000:02:00.0", "0000:03:00.0", "0000:04:00.0" });
-        var e = Assert.Throws<GpuVirtException>(() => GuestMmioPlanner.Plan("g", four, active: false, inventory));
+        var e = Assert.Throws<GpuVirtException>(() => GuestMmioPlanner.Propose("g", four, active: false, inventory));
         Assert.Equal(ErrorIds.GuestMmioPhysBitsUnavailable, e.ErrorId);
         Assert.Contains("needs 41 vCPU physical address bits", e.Message);
         Assert.Contains("this host's CPU has 39", e.Message);
@@ -155,7 +156,7 @@ public class MmioTests : IClassFixture<EmbeddedLibvirt>
         var arm = XElement.Parse(Guest("a"));
         arm.Element("os")!.Element("type")!.SetAttributeValue("arch", "aarch64");
         arm.Element("os")!.Element("type")!.SetAttributeValue("machine", "virt");
-        Assert.Equal(ErrorIds.GuestMmioNotSupported, Assert.Throws<GpuVirtException>(() => GuestMmioPlanner.Plan("a", arm.ToString(), false, inventory)).ErrorId);
+        Assert.Equal(ErrorIds.GuestMmioNotSupported, Assert.Throws<GpuVirtException>(() => GuestMmioPlanner.Propose("a", arm.ToString(), false, inventory)).ErrorId);
     }
 
     private string DefineGuest(string xml)
@@ -195,21 +196,36 @@ public class MmioTests : IClassFixture<EmbeddedLibvirt>
             hostdevs: new[] { "0000:01:00.0", "0000:02:00.0", "0000:03:00.0", "0000:04:00.0" }));
         var virsh = _libvirt.Virsh();
 
-        var plan = GuestMmioPlanner.Plan(virsh, inventory, name);
-        Assert.True(plan.HasChanges);
-        Assert.Equal($"domain {name}", plan.Target);
+        var change = GuestMmioPlanner.Propose(name, virsh.ReadDefinitionForEdit(name), active: false, inventory);
+        Assert.True(change.HasChanges);
         // Four 128 GiB + 32 MiB windows of 256 GiB each, plus 128 GiB of headroom.
-        Assert.Equal(1152 * GiB, plan.NewPciHole64Bytes);
-        Assert.Matches(@"(?m)^\+ +<pcihole64 unit=""KiB"">1207959552</pcihole64>$", plan.Diff);
-        Assert.Matches(mode == "emulate" ? @"(?m)^\+ +<maxphysaddr mode=""emulate"" bits=""41"" />$" : @"(?m)^\+ +<maxphysaddr mode=""passthrough"" />$", plan.Diff);
-        Assert.DoesNotMatch(@"(?m)^[-+] +<(hostdev|memory|os|name|uuid)", plan.Diff);
-        Assert.Contains(plan.Steps, s => s.StartsWith("Set <pcihole64 unit='KiB'>1207959552</pcihole64> (1.13 TiB)", StringComparison.Ordinal));
-        Assert.Equal("validates", Regex.Replace(Validate(plan.NewXml), "^.* ", string.Empty));
+        Assert.Equal(1152 * GiB, change.NewPciHole64Bytes);
+        Assert.Matches(@"(?m)^\+ +<pcihole64 unit=""KiB"">1207959552</pcihole64>$", change.Diff);
+        Assert.Matches(mode == "emulate" ? @"(?m)^\+ +<maxphysaddr mode=""emulate"" bits=""41"" />$" : @"(?m)^\+ +<maxphysaddr mode=""passthrough"" />$", change.Diff);
+        Assert.DoesNotMatch(@"(?m)^[-+] +<(hostdev|memory|os|name|uuid)", change.Diff);
+        Assert.Contains(change.Changes, s => s.StartsWith("Set <pcihole64 unit='KiB'>1207959552</pcihole64> (1.13 TiB)", StringComparison.Ordinal));
+        Assert.Equal("validates", Regex.Replace(Validate(change.NewXml), "^.* ", string.Empty));
 
-        var after = GuestMmioPlanner.Apply(plan, virsh, inventory);
+        // The plan: one define step with the old definition as its inverse, built on the definition as it was read.
+        var planner = new GuestMmioPlanner(new ChangeHost(inventory.Root, virsh.Uri), virsh, inventory);
+        var plan = planner.Plan(name);
+        Assert.Equal(ChangeKind.GuestMmio, plan.Kind);
+        Assert.Equal($"guest '{name}'", plan.Target);
+        var step = Assert.Single(plan.Steps);
+        Assert.True(step.CanUndo);
+        Assert.Contains("define --file '<temporary file with the new definition>' --validate", step.Description);
+        Assert.Contains(change.Diff.TrimEnd(), plan.Describe());
+        Assert.Single(plan.Preconditions);
+        Assert.NotNull(plan.Journal);
+
+        var after = new PlanExecutor().Apply(plan);
         Assert.True(after.Fits);
         Assert.Equal(1152 * GiB, after.PciHole64Bytes);
         Assert.Equal(mode, after.MaxPhysAddrMode);
+        var record = plan.Journal!();
+        Assert.Equal(InverseKind.DefineDomain, Assert.Single(record.Inverse).Kind);
+        Assert.Equal(change.BaseXml, record.Inverse[0].Xml);
+        Assert.Equal(virsh.ReadDefinitionForEdit(name), record.Inverse[0].ExpectedXml);
 
         // What QEMU gets, as libvirt builds its command line.
         var argv = virsh.Run(new VirshCommand("domxml-to-native", "--format", "qemu-argv", "--domain", name));
@@ -217,7 +233,7 @@ public class MmioTests : IClassFixture<EmbeddedLibvirt>
         Assert.Contains(cpuArgument, argv);
 
         // Planned again, nothing is left to do.
-        Assert.False(GuestMmioPlanner.Plan(virsh, inventory, name).HasChanges);
+        Assert.False(planner.Plan(name).HasChanges);
     }
 
     [Fact]
@@ -228,14 +244,16 @@ public class MmioTests : IClassFixture<EmbeddedLibvirt>
         var inventory = new PciInventory(new HostRoot(root.Path));
         var name = DefineGuest(Guest("race-" + Guid.NewGuid().ToString("N")[..8], hostdevs: new[] { "0000:01:00.0", "0000:02:00.0" }));
         var virsh = _libvirt.Virsh();
-        var plan = GuestMmioPlanner.Plan(virsh, inventory, name);
+        var plan = new GuestMmioPlanner(new ChangeHost(inventory.Root, virsh.Uri), virsh, inventory).Plan(name);
         Assert.True(plan.HasChanges);
         var changed = XElement.Parse(virsh.ReadDefinitionForEdit(name));
         changed.Add(new XElement("description", "edited meanwhile"));
         virsh.Define(name, changed.ToString());
 
-        var e = Assert.Throws<GpuVirtException>(() => GuestMmioPlanner.Apply(plan, virsh, inventory));
+        var e = Assert.Throws<GpuVirtException>(() => new PlanExecutor().Apply(plan));
         Assert.Equal(ErrorIds.GuestDefinitionChanged, e.ErrorId);
+        Assert.Contains($"the definition of guest '{name}' changed after the change was planned", e.Message);
+        Assert.Contains("Nothing was changed", e.Message);
         Assert.Null(GuestMmio.Evaluate(virsh.ReadDefinitionForEdit(name), inventory).PciHole64Bytes);
     }
 }

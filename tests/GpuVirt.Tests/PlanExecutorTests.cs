@@ -227,4 +227,69 @@ public class PlanExecutorTests
             holder.Join();
         }
     }
+
+    private static DomainDefinition GuestWith(int vgpus)
+    {
+        var hostdevs = string.Concat(Enumerable.Range(1, vgpus).Select(i =>
+            $"<hostdev mode='subsystem' type='mdev' managed='no' model='vfio-pci'><source><address uuid='{new Guid(i, 0, 0, new byte[8])}'/></source></hostdev>"));
+        return DomainXml.Parse($"<domain type='kvm'><name>g</name><memory unit='KiB'>65536</memory><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>{hostdevs}</devices></domain>");
+    }
+
+    [Fact]
+    public void The_33rd_device_check_counts_the_command_s_earlier_devices_and_reads_the_guest_again_under_the_host_lock()
+    {
+        using var dir = new TempRoot();
+        var root = new HostRoot(dir.Path);
+        var checks = new IPlanCheck[] { new HostdevLimitCheck() };
+        var reads = 0;
+        // Planned with 31 vGPUs; under the lock another command has given the guest its 32nd meanwhile.
+        var definitions = new GuestDefinitions("g", root, new[] { GuestWith(31) }, () =>
+        {
+            reads++;
+            Assert.True(HostLock.IsHeld(root));
+            return new[] { GuestWith(32) };
+        });
+        var gpu = HostdevSource.Pci(PciAddress.Parse("0000:02:00.0"));
+        ChangePlan Attach(IReadOnlyList<HostdevSource> before, List<string> applied)
+        {
+            var plan = new ChangePlan(ChangeKind.HostdevAttach, new ChangeHost(root), "guest 'g'", "Attach PCI hostdev 0000:02:00.0")
+            {
+                Guest = new PlannedGuest(definitions, gpu, before, Array.Empty<HostdevSource>(), new PciInventory(root)),
+            };
+            plan.Steps.Add(new PlanStep("attach", _ => applied.Add("attach")));
+            PlanChecks.Run(plan, checks);
+            return plan;
+        }
+
+        // With one more vGPU attached before it in the same command, it is the 33rd already when planned.
+        var applied = new List<string>();
+        var counted = Attach(new[] { HostdevSource.Mdev(Guid.NewGuid()) }, applied);
+        var refusal = Assert.Single(counted.Refusals);
+        Assert.Equal(ErrorIds.HostdevLimitExceeded, refusal.Error.ErrorId);
+        Assert.Equal("Guest 'g' already has 31 assigned PCI devices and this command attaches 1 more before it; 0000:02:00.0 would be past the limit of 32 per guest. Remove one first (Remove-GpuHostdev), or use -Force.", refusal.Error.Message);
+        Assert.True(refusal.Overridable);
+        Assert.Equal(0, reads);
+
+        // Alone it fits when planned, and the executor's check under the lock refuses it: nothing is applied.
+        var plan = Attach(Array.Empty<HostdevSource>(), applied);
+        Assert.Empty(plan.Refusals);
+        var outcome = new PlanExecutor { Checks = checks }.Apply(plan);
+        Assert.Equal(ErrorIds.HostdevLimitExceeded, outcome.Error!.ErrorId);
+        Assert.StartsWith("Guest 'g' already has 32 assigned PCI devices; 0000:02:00.0 would be past the limit", outcome.Error.Message);
+        Assert.EndsWith("(found when the change was about to be made; nothing was changed)", outcome.Error.Message);
+        Assert.Empty(applied);
+        Assert.Equal(1, reads);
+
+        // -Force lifts it; a device the guest has already is not counted again.
+        var forced = Attach(Array.Empty<HostdevSource>(), applied);
+        forced.Force = true;
+        Assert.True(new PlanExecutor { Checks = checks }.Apply(forced).Succeeded);
+        Assert.Equal(new[] { "attach" }, applied);
+        var again = new ChangePlan(ChangeKind.HostdevAttach, new ChangeHost(root), "guest 'g'", "Attach")
+        {
+            Guest = new PlannedGuest(definitions, GuestWith(31).Hostdevs[0].Source, Array.Empty<HostdevSource>(), Array.Empty<HostdevSource>(), new PciInventory(root)),
+        };
+        PlanChecks.Run(again, checks);
+        Assert.Empty(again.Refusals);
+    }
 }

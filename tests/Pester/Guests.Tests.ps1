@@ -137,10 +137,12 @@ Describe 'Add-GpuHostdev' {
             Add-GpuHostdev -Domain $vm -Config -Root $Root -Connect $Uri -Verbose 4>&1
         @($verbose | Where-Object { $_ -is [GpuVirt.Core.Hostdev] }).Count | Should -Be 4
         $runs = @($verbose | Where-Object { "$_" -like 'Running: virsh*' })
-        # the guest list and every definition (ownership), the same again under the host lock (a guest that took a
-        # device meanwhile refuses it), and one process for all four attaches and the read-back
-        $runs.Count | Should -Be 5
-        ([regex]::Matches("$($runs[4])", 'attach-device')).Count | Should -Be 4
+        # the guest list and every definition (ownership); under the host lock the same again (a guest that took a
+        # device meanwhile refuses it) and the guest's own definitions (the checks before applying); then one process
+        # for all four attaches and the read-back
+        $runs.Count | Should -Be 6
+        @($runs[0..4] | Where-Object { "$_" -match 'attach-device' }).Count | Should -Be 0
+        ([regex]::Matches("$($runs[5])", 'attach-device')).Count | Should -Be 4
     }
 
     It 'maps -Config and -Live to virsh flags; -Live on a shut-off guest fails with libvirt''s reason' {

@@ -43,7 +43,8 @@ Describe 'Test-GpuVirtHost on a ready host' {
     It 'passes every check, in the documented order, with no fix' {
         $Checks | Should -BeOfType ([GpuVirt.Core.GpuVirtHostCheck])
         $Checks.Name | Should -Be @('CPU virtualization', '/dev/kvm', 'IOMMU active', 'Interrupt remapping', 'Kernel arguments', 'vfio modules',
-            'IOMMU group', 'Console GPU', 'Reset', 'IOMMU group', 'Console GPU', 'Reset', 'ACS override', 'nouveau', 'libvirt')
+            'IOMMU group', 'Host-critical partners', 'Console GPU', 'Reset', 'IOMMU group', 'Host-critical partners', 'Console GPU', 'Reset',
+            'ACS override', 'nouveau', 'libvirt')
         @($Checks | Where-Object Status -ne 'Pass' | ForEach-Object { "$_ : $($_.Detail)" }) | Should -BeNullOrEmpty
         @($Checks | Where-Object Fix) | Should -HaveCount 0
         @($Checks | Where-Object Device | ForEach-Object { "$($_.Device)" } | Select-Object -Unique) | Should -Be @('0000:01:00.0', '0000:02:00.0')
@@ -56,6 +57,7 @@ Describe 'Test-GpuVirtHost on a ready host' {
         (Get-Check $Checks 'Kernel arguments').Detail | Should -Be 'configured in /etc/default/grub: intel_iommu=on iommu=pt; running: intel_iommu=on iommu=pt'
         (Get-Check $Checks 'IOMMU group' '0000:02:00.0').Detail | Should -Be 'group 13: 0000:02:00.0 (vfio-pci), 0000:02:00.1 (vfio-pci); viable'
         (Get-Check $Checks 'Reset' '0000:02:00.0').Detail | Should -Be 'reset_method: flr bus; FLR in config space'
+        (Get-Check $Checks 'Host-critical partners' '0000:02:00.0').Detail | Should -Be 'group 13: no other member is needed by the running host (filesystems, swap, routed network interfaces, console)'
         (Get-Check $Checks 'nouveau').Detail | Should -Be 'blacklisted in /etc/modprobe.d/blacklist-nouveau.conf; not loaded'
         (Get-Check $Checks 'libvirt').Detail | Should -Match '^test:///default: libvirt \d+\.\d+\.\d+'
     }
@@ -92,6 +94,8 @@ Describe 'Test-GpuVirtHost on hosts that are not ready' {
             (Get-Check $checks 'Kernel arguments').Fix | Should -Be 'Run Enable-IommuBoot, then reboot the host.'
             (Get-Check $checks 'IOMMU group' '0000:02:00.0').Status | Should -Be 'Fail'
             (Get-Check $checks 'IOMMU group' '0000:01:00.0').Status | Should -Be 'Fail'
+            # Without groups there are no partners to judge: the group check's failure says it.
+            @($checks | Where-Object Name -eq 'Host-critical partners') | Should -HaveCount 0
             (Get-Check $checks 'vfio modules').Status | Should -Be 'Warn'
             (Get-Check $checks 'vfio modules').Detail | Should -Be 'not loaded: vfio, vfio_pci, vfio_iommu_type1'
             (Get-Check $checks 'nouveau').Status | Should -Be 'Warn'
@@ -100,6 +104,30 @@ Describe 'Test-GpuVirtHost on hosts that are not ready' {
             (Get-Check $checks 'libvirt').Detail | Should -BeLike "${Unreachable}: virsh cannot connect to libvirt*"
             (Get-Check $checks 'Reset' '0000:02:00.0').Detail | Should -BeLike 'cannot tell: no reset_method attribute*'
             Test-GpuVirtHost -Root $h.Root -Connect $Unreachable -Quiet | Should -BeExactly $false
+        }
+        finally { $h | Remove-FixtureHost }
+    }
+
+    It 'fails a GPU whose IOMMU group holds a device the running host needs, and passes one whose group does not' {
+        # The seed host as it runs (InUse), with the Quadro's slot sharing its group with eth0: bond0 under br0, which
+        # carries the default route. The SATA controller behind / shares group 8 with the LPC bridge, no GPU.
+        $h = New-FixtureHost -Name InUse -Configure {
+            param($b)
+            ($b.Devices | Where-Object Address -eq '0000:00:19.0').IommuGroup = 13
+        }
+        try {
+            $checks = @(Test-GpuVirtHost -Root $h.Root -Connect $Reachable)
+            $quadro = Get-Check $checks 'Host-critical partners' '0000:02:00.0'
+            $quadro.Status | Should -Be 'Fail'
+            $quadro.Detail | Should -Be ('group 13 holds what the running host needs: 0000:00:19.0 (Ethernet controller, driver e1000e): ' +
+                'network interface br0 carries the IPv4 default route, the IPv4 route 192.168.1.0/24 (br0 over bond0 over eth0). Assigning the GPU takes the whole group from the host')
+            $quadro.Fix | Should -BeLike 'Move the GPU to a slot whose IOMMU group holds nothing the host needs*Get-IommuGroup*'
+            # The same verdict as the group's own HostCritical members.
+            @((Get-IommuGroup 13 -Root $h.Root).HostCritical | ForEach-Object { "$($_.Address)" } | Select-Object -Unique) | Should -Be @('0000:00:19.0')
+            $p4 = Get-Check $checks 'Host-critical partners' '0000:01:00.0'
+            $p4.Status | Should -Be 'Pass'
+            $p4.Fix | Should -BeNullOrEmpty
+            Test-GpuVirtHost -Root $h.Root -Connect $Reachable -Quiet | Should -BeExactly $false
         }
         finally { $h | Remove-FixtureHost }
     }

@@ -96,19 +96,23 @@ Describe 'Set-GuestMmioSpace' {
         $null = Add-GpuHostdev -Domain $vm -Address $Big -Root $Root -Connect $Uri -WarningAction SilentlyContinue
         $before = Get-InactiveXml $Libvirt $vm
         $text = Get-WhatIfText { Set-GuestMmioSpace -Domain $vm -Root $Root -Connect $Uri -WhatIf }
-        $text | Should -BeLike "*What if: Set the 64-bit MMIO space (<pcihole64>, <maxphysaddr>) of domain ${vm}:*"
+        $text | Should -BeLike "*What if: Set the 64-bit MMIO space (<pcihole64>, <maxphysaddr>) of guest '${vm}':*"
         $text | Should -BeLike "*Set <pcihole64 unit='KiB'>1207959552</pcihole64> (1.13 TiB) on the root PCI controller, was 32 GiB (QEMU's default)*"
         $text | Should -BeLike "*Set <cpu><maxphysaddr mode='emulate' bits='41'/></cpu>, was none (40 bits)*"
         $text | Should -Match '(?m)^\+ +<pcihole64 unit="KiB">1207959552</pcihole64>'
         $text | Should -Match '(?m)^\+ +<maxphysaddr mode="emulate" bits="41" />'
+        $text | Should -Match "(?m)^  virsh -c '$([regex]::Escape($Uri))' define --file '<temporary file with the new definition>' --validate"
+        $text | Should -BeLike "*Takes effect when guest '$vm' next starts.*"
         Get-InactiveXml $Libvirt $vm | Should -Be $before
+        @(Get-GpuVirtChange -Root $Root | Where-Object Command -eq 'Set-GuestMmioSpace') | Should -HaveCount 0
     }
 
     It 'writes pcihole64 and maxphysaddr that virt-xml-validate accepts and QEMU gets, and keeps everything else' {
         $vm = New-TestGuest $Libvirt -Graphics
         $null = Add-GpuHostdev -Domain $vm -Address $Big -Root $Root -Connect $Uri -WarningAction SilentlyContinue
         $null = Invoke-Virsh $Libvirt desc --domain $vm --config --new-desc 'four GPUs'
-        $before = [xml](Get-InactiveXml $Libvirt $vm)
+        $beforeText = Get-InactiveXml $Libvirt $vm
+        $before = [xml]$beforeText
 
         $out = Set-GuestMmioSpace $vm -Root $Root -Connect $Uri -Confirm:$false
         $out | Should -BeOfType ([GpuVirt.Core.GuestMmioSpace])
@@ -137,7 +141,9 @@ Describe 'Set-GuestMmioSpace' {
         $record = Get-GpuVirtChange -Root $Root -Last 1
         $record.Command | Should -Be 'Set-GuestMmioSpace'
         $record.Target | Should -Be "guest '$vm'"
+        $record.Action | Should -Be 'Set the 64-bit MMIO space (<pcihole64>, <maxphysaddr>)'
         $null = $record | Undo-GpuVirtChange -Confirm:$false
+        Get-InactiveXml $Libvirt $vm | Should -Be $beforeText
         $undone = [xml](Get-InactiveXml $Libvirt $vm)
         ($undone.domain.devices.controller | Where-Object model -eq 'pcie-root').pcihole64 | Should -BeNullOrEmpty
         $undone.domain.cpu.maxphysaddr | Should -BeNullOrEmpty
@@ -172,3 +178,60 @@ Describe 'Set-GuestMmioSpace' {
     }
 }
 
+
+Describe 'Add-GpuHostdev and the limits of one guest' {
+    AfterEach { Clear-TestGuest $Libvirt }
+
+    It 'warns once, pointing at Set-GuestMmioSpace, when the 64-bit MMIO space will not hold the GPUs, also with -WhatIf' {
+        $vm = New-TestGuest $Libvirt
+        $null = Get-WhatIfText { Add-GpuHostdev $vm -Address $Big -Root $Root -Connect $Uri -WhatIf -WarningVariable script:w -WarningAction SilentlyContinue }
+        @($w | Where-Object { "$_" -like '*64-bit MMIO*' }) | Should -HaveCount 1
+        "$w" | Should -BeLike "*Guest '$vm' will not give its hostdevs the 64-bit MMIO space they need: <pcihole64> of 32 GiB (QEMU*s default) is smaller than the 1.12 TiB*Run Set-GuestMmioSpace -Domain '$vm'*"
+        ([xml](Get-InactiveXml $Libvirt $vm)).SelectNodes('/domain/devices/hostdev').Count | Should -Be 0
+
+        # Attached for real: again one warning, with what all four need.
+        $null = Add-GpuHostdev $vm -Address $Big -Root $Root -Connect $Uri -WarningVariable w2 -WarningAction SilentlyContinue
+        @($w2 | Where-Object { "$_" -like '*64-bit MMIO*' }) | Should -HaveCount 1
+        @(([xml](Get-InactiveXml $Libvirt $vm)).domain.devices.hostdev) | Should -HaveCount 4
+        $null = Set-GuestMmioSpace $vm -Root $Root -Connect $Uri -Confirm:$false
+        # Sized now: attaching the Quadro as well gives no MMIO warning (the space has its headroom).
+        $null = Add-GpuHostdev $vm -Address 02:00.0 -Root $Root -Connect $Uri -WarningVariable w3 -WarningAction SilentlyContinue
+        @($w3 | Where-Object { "$_" -like '*64-bit MMIO*' }) | Should -HaveCount 0
+    }
+
+    It 'gives no MMIO warning for a small GPU in QEMU''s default space' {
+        $vm = New-TestGuest $Libvirt
+        $null = Add-GpuHostdev $vm -Address 02:00.0 -Root $Root -Connect $Uri -WarningVariable w -WarningAction SilentlyContinue
+        @($w | Where-Object { "$_" -like '*64-bit MMIO*' }) | Should -HaveCount 0
+    }
+
+    It 'refuses a 33rd assigned PCI device unless -Force, counting vGPUs and the devices attached before it in the same command' {
+        $vm = New-TestGuest $Libvirt -Graphics
+        $uuids = 1..31 | ForEach-Object { [guid]::NewGuid().ToString() }
+        @(Add-GpuHostdev $vm -Uuid $uuids -Root $Root -Connect $Uri -WarningAction SilentlyContinue) | Should -HaveCount 31
+        # The 32nd and the 33rd in one command: the 32nd goes in, the 33rd is refused, also under -WhatIf.
+        $vgpu = [guid]::NewGuid().ToString()
+        $two = @([pscustomobject]@{ Uuid = $vgpu }, [pscustomobject]@{ Address = '0000:02:00.0' })
+        $text = Get-WhatIfText { $two | Add-GpuHostdev $vm -Root $Root -Connect $Uri -WhatIf -ErrorVariable script:e -ErrorAction SilentlyContinue -WarningAction SilentlyContinue }
+        $text | Should -BeLike "*What if: Attach mdev hostdev $vgpu*"
+        $text | Should -Not -BeLike '*What if: Attach PCI hostdev 0000:02:00.0*'
+        $e[0].FullyQualifiedErrorId | Should -Be 'HostdevLimitExceeded,GpuVirt.Commands.AddGpuHostdevCommand'
+        "$($e[0])" | Should -Be "Guest '$vm' already has 31 assigned PCI devices and this command attaches 1 more before it; 0000:02:00.0 would be past the limit of 32 per guest. Remove one first (Remove-GpuHostdev), or use -Force."
+        $out = @($two | Add-GpuHostdev $vm -Root $Root -Connect $Uri -ErrorVariable e2 -ErrorAction SilentlyContinue -WarningAction SilentlyContinue)
+        $out | Should -HaveCount 1
+        "$($out[0].Uuid)" | Should -Be $vgpu
+        @($e2 | ForEach-Object FullyQualifiedErrorId) | Should -Be @('HostdevLimitExceeded,GpuVirt.Commands.AddGpuHostdevCommand')
+        @(([xml](Get-InactiveXml $Libvirt $vm)).domain.devices.hostdev) | Should -HaveCount 32
+
+        { Add-GpuHostdev $vm -Address 02:00.0 -Root $Root -Connect $Uri -WarningAction SilentlyContinue -ErrorAction Stop } |
+            Should -Throw -ErrorId 'HostdevLimitExceeded,GpuVirt.Commands.AddGpuHostdevCommand' -ExpectedMessage "Guest '$vm' already has 32 assigned PCI devices; 0000:02:00.0 would be past the limit of 32 per guest.*-Force*"
+        # Re-adding one it already has is not a 33rd device: libvirt itself says it is there.
+        { Add-GpuHostdev $vm -Uuid $uuids[0] -Root $Root -Connect $Uri -WarningAction SilentlyContinue -ErrorAction Stop } |
+            Should -Throw -ErrorId 'HostdevAlreadyAttached,GpuVirt.Commands.AddGpuHostdevCommand'
+
+        $forced = Add-GpuHostdev $vm -Address 02:00.0 -Force -Root $Root -Connect $Uri -WarningVariable w -WarningAction SilentlyContinue
+        $forced.Address.ToString() | Should -Be '0000:02:00.0'
+        "$w" | Should -BeLike '*past the limit of 32 per guest. -Force attaches it anyway.*'
+        @(([xml](Get-InactiveXml $Libvirt $vm)).domain.devices.hostdev) | Should -HaveCount 33
+    }
+}

@@ -27,7 +27,7 @@ namespace GpuVirt.Commands
         [Parameter]
         public SwitchParameter IncludeCompanion { get; set; }
 
-        /// <summary>Attaches even when another guest's definition holds the device, or (managed) when the running host needs it, with a warning.</summary>
+        /// <summary>Attaches even when another guest's definition holds the device, (managed) when the running host needs it, or past the limit of 32 assigned PCI devices, with a warning.</summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
 

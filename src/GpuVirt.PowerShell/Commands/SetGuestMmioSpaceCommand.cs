@@ -1,6 +1,6 @@
-using System;
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Commands
 {
@@ -22,24 +22,9 @@ namespace GpuVirt.Commands
         {
             try
             {
-                var plan = GuestMmioPlanner.Plan(Virsh, Inventory, Domain);
-                foreach (var warning in plan.Warnings) WriteWarning(warning);
-                if (!plan.HasChanges)
-                {
-                    WriteVerbose($"Guest '{plan.Domain}' already has the 64-bit MMIO space its hostdevs need.");
-                    WriteObject(plan.Before);
-                    return;
-                }
-                var nl = Environment.NewLine;
-                var description = $"{plan.Action} of {plan.Target}:{nl}  {string.Join(nl + "  ", plan.Steps)}{nl}{plan.Diff}";
-                if (plan.Consequences.Count > 0) description += nl + string.Join(nl, plan.Consequences);
-                if (!ShouldProcess(description, $"{plan.Action} of {plan.Target}?{nl}{plan.Diff}", "Set-GuestMmioSpace")) return;
-                WriteObject(GuestMmioPlanner.Apply(plan, Virsh, Inventory, Recorder));
-                foreach (var line in plan.Consequences)
-                {
-                    if (plan.IsActive) WriteWarning(line);
-                    else WriteVerbose(line);
-                }
+                var plan = new GuestMmioPlanner(new ChangeHost(HostSystem, Connect), Virsh, Inventory).Plan(Domain);
+                if (!ShouldApply(plan)) return;
+                WriteObject(Apply(plan));
             }
             catch (GpuVirtException e)
             {

@@ -160,5 +160,8 @@ namespace GpuVirt.Core
         public const string PciAttributeUnreadable = "PciAttributeUnreadable";
         public const string InvalidWildcard = "InvalidWildcard";
         public const string ProgramArgumentsTooLong = "ProgramArgumentsTooLong";
+
+        // The limits of one guest (Add-GpuHostdev): the seed's 32 assigned PCI devices per guest
+        public const string HostdevLimitExceeded = "HostdevLimitExceeded";
     }
 }

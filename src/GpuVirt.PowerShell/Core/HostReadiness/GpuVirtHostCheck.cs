@@ -42,7 +42,7 @@ namespace GpuVirt.Core
 
     /// <summary>
     /// The readiness doctor behind Test-GpuVirtHost: every check of the procedure that can be read from the host
-    /// (CPU, KVM, IOMMU, interrupt remapping, kernel arguments, vfio, each GPU's group, console role and reset, ACS
+    /// (CPU, KVM, IOMMU, interrupt remapping, kernel arguments, vfio, each GPU's group and its host-critical partners, console role and reset, ACS
     /// override, nouveau, the vGPU host checks, libvirt). Reads only; runs <c>virsh version</c> and, for vGPU hosts,
     /// <c>systemctl</c>.
     /// </summary>
@@ -70,6 +70,8 @@ namespace GpuVirt.Core
             foreach (var gpu in gpus)
             {
                 checks.Add(Group(inventory, gpu));
+                var partners = HostCriticalPartners(inventory, gpu);
+                if (partners != null) checks.Add(partners);
                 checks.Add(ConsoleGpu(gpu));
                 checks.Add(Reset(gpu));
             }
@@ -237,6 +239,35 @@ namespace GpuVirt.Core
             }
             return new GpuVirtHostCheck(name, HostCheckStatus.Warn, $"group {number}: " + string.Join("; ", problems),
                 string.Join(". ", fixes) + ".", gpu.Address);
+        }
+
+        /// <summary>
+        /// The members of the GPU's IOMMU group, other than the GPU itself, that the running host needs (its disks,
+        /// swap, routed network interfaces, console: <see cref="HostCriticalDevices"/>): the whole group leaves the host
+        /// when the GPU is assigned. Null when the GPU has no readable group (the group check fails then).
+        /// </summary>
+        private static GpuVirtHostCheck? HostCriticalPartners(PciInventory inventory, GpuDevice gpu)
+        {
+            const string name = "Host-critical partners";
+            if (gpu.IommuGroup is not int number) return null;
+            var group = IommuGroups.TryRead(inventory, number);
+            if (group is null) return null;
+            var needed = group.HostCritical.Where(d => d.Address != gpu.Address).GroupBy(d => d.Address).ToList();
+            if (needed.Count == 0)
+            {
+                return new GpuVirtHostCheck(name, HostCheckStatus.Pass,
+                    $"group {number}: no other member is needed by the running host (filesystems, swap, routed network interfaces, console)", null, gpu.Address);
+            }
+            var what = needed.Select(g =>
+            {
+                var device = inventory.Find(g.Key);
+                var label = device is null ? g.Key.ToString() : $"{g.Key} ({device.ClassName ?? device.ClassId}, driver {device.Driver ?? "none"})";
+                return label + ": " + string.Join("; ", g.Select(d => d.Reason));
+            });
+            return new GpuVirtHostCheck(name, HostCheckStatus.Fail,
+                $"group {number} holds what the running host needs: {string.Join(". ", what)}. Assigning the GPU takes the whole group from the host",
+                "Move the GPU to a slot whose IOMMU group holds nothing the host needs, or move the host's disks and network off that group " +
+                "(Get-IommuGroup shows each group's HostCritical members).", gpu.Address);
         }
 
         private static GpuVirtHostCheck ConsoleGpu(GpuDevice gpu)

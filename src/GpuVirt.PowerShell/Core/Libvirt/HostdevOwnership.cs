@@ -53,8 +53,15 @@ namespace GpuVirt.Core
                     if (seen.Add((hostdev.Domain, hostdev.Source))) hostdevs.Add(hostdev);
                 }
             }
-            return new HostdevOwnership(guests, hostdevs);
+            return new HostdevOwnership(guests, hostdevs) { Definitions = definitions };
         }
+
+        /// <summary>The definitions read: each guest's persistent one, then the running ones.</summary>
+        public IReadOnlyList<DomainDefinition> Definitions { get; private set; } = Array.Empty<DomainDefinition>();
+
+        /// <summary>A guest's definitions as read, persistent first (empty when none was read).</summary>
+        public IReadOnlyList<DomainDefinition> DefinitionsOf(string domain) =>
+            Definitions.Where(d => string.Equals(d.Name, domain, StringComparison.Ordinal)).ToList();
 
         public bool HasDomain(string name) => Domains.Contains(name, StringComparer.Ordinal);
 

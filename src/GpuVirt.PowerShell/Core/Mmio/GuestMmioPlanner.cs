@@ -3,17 +3,17 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using System.Xml.Linq;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Core
 {
     /// <summary>
-    /// A planned change of one guest's definition that gives its hostdevs the 64-bit MMIO space and physical address
-    /// bits they need: what it writes (the diff of the definition), the definition it was planned from, and the
-    /// consequences. Nothing is written until <see cref="GuestMmioPlanner.Apply"/>.
+    /// What a guest's definition lacks for the 64-bit MMIO space and physical address bits its hostdevs need: the new
+    /// definition, the diff, the definition it was computed from. <see cref="GuestMmioPlanner"/> turns it into a plan.
     /// </summary>
-    public sealed class GuestMmioPlan
+    public sealed class GuestMmioChange
     {
-        internal GuestMmioPlan(string domain, string baseXml, string newXml, GuestMmioSpace before, bool active)
+        internal GuestMmioChange(string domain, string baseXml, string newXml, GuestMmioSpace before, bool active)
         {
             Domain = domain;
             BaseXml = baseXml;
@@ -22,12 +22,9 @@ namespace GpuVirt.Core
             IsActive = active;
         }
 
+        public const string ActionText = "Set the 64-bit MMIO space (<pcihole64>, <maxphysaddr>)";
+
         public string Domain { get; }
-
-        /// <summary>What ShouldProcess names.</summary>
-        public string Target => "domain " + Domain;
-
-        public string Action => "Set the 64-bit MMIO space (<pcihole64>, <maxphysaddr>)";
 
         /// <summary>The persistent definition as read when planning (with secrets); the change is refused if it differs at apply time.</summary>
         public string BaseXml { get; }
@@ -50,28 +47,103 @@ namespace GpuVirt.Core
         /// <summary>The definition's lines that go (<c>-</c>) and come (<c>+</c>), with a line of context around each.</summary>
         public string Diff { get; internal set; } = string.Empty;
 
-        /// <summary>What the change does, one line a step.</summary>
-        public IReadOnlyList<string> Steps { get; internal set; } = Array.Empty<string>();
+        /// <summary>What the new definition changes, one line each.</summary>
+        public IReadOnlyList<string> Changes { get; internal set; } = Array.Empty<string>();
 
         public IReadOnlyList<string> Warnings { get; internal set; } = Array.Empty<string>();
 
         public IReadOnlyList<string> Consequences { get; internal set; } = Array.Empty<string>();
     }
 
-    /// <summary>Plans and applies <see cref="GuestMmioPlan"/>s; reads libvirt and sysfs, writes only in <see cref="Apply"/>.</summary>
-    public static class GuestMmioPlanner
+    /// <summary>
+    /// Plans giving a guest the 64-bit MMIO space its hostdevs need (Set-GuestMmioSpace): reads libvirt and sysfs,
+    /// writes nothing; the plan's one step is <c>virsh define --validate</c> of the new definition, with the old one as
+    /// its inverse, applied by <see cref="PlanExecutor"/> under the host lock after the definition was read again
+    /// (<see cref="ErrorIds.GuestDefinitionChanged"/> when it changed since it was planned), and journaled.
+    /// </summary>
+    public sealed class GuestMmioPlanner
     {
-        /// <summary>Reads the guest's persistent definition and plans what it lacks.</summary>
-        public static GuestMmioPlan Plan(Virsh virsh, PciInventory inventory, string domain)
+        private readonly ChangeHost _host;
+        private readonly Virsh _virsh;
+        private readonly PciInventory _inventory;
+        private readonly IEnumerable<IPlanCheck> _checks;
+
+        public GuestMmioPlanner(ChangeHost host, Virsh virsh, PciInventory inventory, IEnumerable<IPlanCheck>? checks = null)
         {
-            var (all, active) = virsh.ListDomainsWithState();
-            var name = virsh.ResolveDomain(domain, all);
-            var xml = virsh.ReadDefinitionForEdit(name);
-            return Plan(name, xml, active.Contains(name, StringComparer.Ordinal), inventory);
+            _host = host;
+            _virsh = virsh;
+            _inventory = inventory;
+            _checks = checks ?? PlanChecks.All;
         }
 
-        /// <summary>Plans from a definition's text (what <c>dumpxml --inactive --security-info</c> printed).</summary>
-        public static GuestMmioPlan Plan(string domain, string xml, bool active, PciInventory inventory)
+        /// <summary>Reads the guest's persistent definition and plans what it lacks; its result is the space as the definition gives it afterwards.</summary>
+        public ChangePlan<GuestMmioSpace> Plan(string domain)
+        {
+            var (all, active) = _virsh.ListDomainsWithState();
+            var name = _virsh.ResolveDomain(domain, all);
+            var change = Propose(name, _virsh.ReadDefinitionForEdit(name), active.Contains(name, StringComparer.Ordinal), _inventory);
+            string? afterXml = null;
+            var plan = new ChangePlan<GuestMmioSpace>(ChangeKind.GuestMmio, _host, $"guest '{name}'", GuestMmioChange.ActionText,
+                () => afterXml is null ? change.Before : GuestMmio.Evaluate(afterXml, _inventory))
+            {
+                Summary = $"{GuestMmioChange.ActionText} of guest '{name}':",
+                Domain = name,
+            };
+            plan.Warnings.AddRange(change.Warnings);
+            if (!change.HasChanges)
+            {
+                plan.NothingToDo = $"Guest '{name}' already has the 64-bit MMIO space its hostdevs need.";
+                PlanChecks.Run(plan, _checks);
+                return plan;
+            }
+
+            var nl = Environment.NewLine;
+            var description = string.Join(nl + "  ", change.Changes) + nl + "  " +
+                _virsh.CommandLine(VirshCommand.Define("<temporary file with the new definition>")) + nl + change.Diff.TrimEnd();
+            plan.Steps.Add(new PlanStep(description,
+                c =>
+                {
+                    _virsh.Define(name, change.NewXml);
+                    afterXml = _virsh.ReadDefinitionForEdit(name);
+                    if (change.IsActive) c.Plan.AppliedWarnings.AddRange(change.Consequences);
+                    else foreach (var line in change.Consequences) c.Log?.Invoke(line);
+                },
+                c => _virsh.Define(name, change.BaseXml),
+                $"define guest '{name}' as it was before its 64-bit MMIO space was set"));
+            plan.Consequences.AddRange(change.Consequences);
+            plan.Preconditions.Add(new PlanPrecondition($"the persistent definition of guest '{name}' as read when planning", () =>
+            {
+                try
+                {
+                    return string.Equals(_virsh.ReadDefinitionForEdit(name), change.BaseXml, StringComparison.Ordinal)
+                        ? null
+                        : $"the definition of guest '{name}' changed after the change was planned";
+                }
+                catch (GpuVirtException e)
+                {
+                    return $"the definition of guest '{name}' cannot be read again: {e.Message}";
+                }
+            }, ErrorIds.GuestDefinitionChanged));
+            plan.Journal = () =>
+            {
+                var record = new ChangeRecord { Target = plan.Target, Action = plan.Action, Connect = _virsh.Uri };
+                record.Changes.AddRange(change.Changes.Select(s => new ChangeDetail(s, null, null)));
+                record.Inverse.Add(new InverseStep
+                {
+                    Kind = InverseKind.DefineDomain,
+                    Description = $"define guest '{name}' as it was before its 64-bit MMIO space was set",
+                    Domain = name,
+                    Xml = change.BaseXml,
+                    ExpectedXml = afterXml,
+                });
+                return record;
+            };
+            PlanChecks.Run(plan, _checks);
+            return plan;
+        }
+
+        /// <summary>What a definition lacks, from its text (what <c>dumpxml --inactive --security-info</c> printed).</summary>
+        public static GuestMmioChange Propose(string domain, string xml, bool active, PciInventory inventory)
         {
             var doc = DomainXml.Load(xml, "guest '" + domain + "'");
             RemoveLayout(doc);
@@ -82,7 +154,7 @@ namespace GpuVirt.Core
                     $"Guest '{domain}' is a {definition.Arch} guest; <pcihole64> and <maxphysaddr> apply to x86 guests (q35 or i440fx) only.", domain);
             }
             var before = GuestMmio.Evaluate(doc, DomainXml.Parse(xml), inventory, null);
-            var plan = new GuestMmioPlan(domain, xml, xml, before, active);
+            var plan = new GuestMmioChange(domain, xml, xml, before, active);
             if (before.Fits || before.RecommendedBytes == 0) return Finish(plan, doc, doc);
 
             var changed = new XDocument(doc);
@@ -117,7 +189,7 @@ namespace GpuVirt.Core
                     newMax = "<maxphysaddr mode='emulate' bits='" + neededBits.ToString(CultureInfo.InvariantCulture) + "'/>";
                 }
             }
-            plan = new GuestMmioPlan(domain, xml, changed.ToString(SaveOptions.None), before, active)
+            plan = new GuestMmioChange(domain, xml, changed.ToString(SaveOptions.None), before, active)
             {
                 NewPciHole64Bytes = newHole,
                 NewMaxPhysAddr = newMax,
@@ -125,7 +197,7 @@ namespace GpuVirt.Core
             return Finish(plan, doc, changed);
         }
 
-        private static GuestMmioPlan Finish(GuestMmioPlan plan, XDocument before, XDocument after)
+        private static GuestMmioChange Finish(GuestMmioChange plan, XDocument before, XDocument after)
         {
             var steps = new List<string>();
             var consequences = new List<string>();
@@ -143,60 +215,16 @@ namespace GpuVirt.Core
             }
             if (plan.HasChanges)
             {
-                steps.Add("virsh define --validate with the new definition");
                 consequences.Add(plan.IsActive
                     ? $"Guest '{plan.Domain}' runs: the new definition takes effect when it next starts (shut it down and start it)."
                     : $"Takes effect when guest '{plan.Domain}' next starts.");
             }
             foreach (var item in space.NotSized) warnings.Add("Not counted: " + item + ".");
-            plan.Steps = steps;
+            plan.Changes = steps;
             plan.Consequences = consequences;
             plan.Warnings = warnings;
             plan.Diff = plan.HasChanges ? VgpuConsole.LineDiff(before.ToString(SaveOptions.None), after.ToString(SaveOptions.None)) : string.Empty;
             return plan;
-        }
-
-        /// <summary>
-        /// Writes the planned definition with <c>virsh define --validate</c>, after checking that the persistent definition
-        /// is still the one planned from (refused with <see cref="ErrorIds.GuestDefinitionChanged"/> otherwise), and returns
-        /// the space as the new definition gives it.
-        /// </summary>
-        public static GuestMmioSpace Apply(GuestMmioPlan plan, Virsh virsh, PciInventory inventory, ChangeRecorder? recorder = null)
-        {
-            if (!plan.HasChanges) return plan.Before;
-            recorder?.Check();
-            // The host lock makes the re-read, the define and its journal record one step among GpuVirt's commands.
-            using (HostLock.Acquire(inventory.Root, "change the definition of guest '" + plan.Domain + "'"))
-            {
-                return ApplyLocked(plan, virsh, inventory, recorder);
-            }
-        }
-
-        private static GuestMmioSpace ApplyLocked(GuestMmioPlan plan, Virsh virsh, PciInventory inventory, ChangeRecorder? recorder)
-        {
-            var current = virsh.ReadDefinitionForEdit(plan.Domain);
-            if (!string.Equals(current, plan.BaseXml, StringComparison.Ordinal))
-            {
-                throw new GpuVirtException(ErrorIds.GuestDefinitionChanged, ErrorKind.InvalidOperation,
-                    $"The definition of guest '{plan.Domain}' changed after the change was planned; nothing was written. Run the command again.", plan.Domain);
-            }
-            virsh.Define(plan.Domain, plan.NewXml);
-            var after = virsh.ReadDefinitionForEdit(plan.Domain);
-            if (recorder != null)
-            {
-                var record = new ChangeRecord { Target = $"guest '{plan.Domain}'", Action = plan.Action, Connect = virsh.Uri };
-                record.Changes.AddRange(plan.Steps.Take(plan.Steps.Count - 1).Select(s => new ChangeDetail(s, null, null)));
-                record.Inverse.Add(new InverseStep
-                {
-                    Kind = InverseKind.DefineDomain,
-                    Description = $"define guest '{plan.Domain}' as it was before its 64-bit MMIO space was set",
-                    Domain = plan.Domain,
-                    Xml = plan.BaseXml,
-                    ExpectedXml = after,
-                });
-                recorder.Record(record);
-            }
-            return GuestMmio.Evaluate(after, inventory);
         }
 
         /// <summary>

@@ -29,5 +29,8 @@ namespace GpuVirt.Core.Planning
 
         /// <summary>The nouveau blacklist and the initramfs (Disable-/Enable-NouveauDriver).</summary>
         BootNouveau,
+
+        /// <summary>A guest's 64-bit MMIO space and vCPU physical address bits (Set-GuestMmioSpace).</summary>
+        GuestMmio,
     }
 }

@@ -42,6 +42,9 @@ namespace GpuVirt.Core.Planning
         /// <summary>The guest the change touches, when it touches one.</summary>
         public string? Domain { get; set; }
 
+        /// <summary>For a hostdev attach: the guest's definitions and the devices attached with it (plan checks look at them).</summary>
+        public PlannedGuest? Guest { get; set; }
+
         /// <summary>The mediated devices (UUIDs) the change touches.</summary>
         public List<string> Mdevs { get; } = new List<string>();
 

@@ -106,6 +106,9 @@ namespace GpuVirt.Core.Planning
             // Read again under the host lock, once for all of this guest's plans: a guest that took the device since
             // the plan was made (another Add-GpuHostdev that ran first) refuses it.
             var now = new Lazy<HostdevOwnership>(() => HostdevOwnership.Read(_virsh));
+            var definitions = new GuestDefinitions(name, _host.Root, ownership.DefinitionsOf(name),
+                () => _virsh.ReadDefinitions(new[] { (guest.Key, true), (guest.Key, false) }));
+            var sources = distinct.Select(r => r.Source).ToList();
             foreach (var request in distinct)
             {
                 var step = new HostdevStep(request, commandLine + Environment.NewLine + request.Xml.TrimEnd(), batch,
@@ -116,6 +119,7 @@ namespace GpuVirt.Core.Planning
                     Summary = $"Attach {request.Describe()} to guest '{name}':",
                     Domain = name,
                     Force = options.Force,
+                    Guest = new PlannedGuest(definitions, request.Source, sources.Take(plans.Count).ToList(), sources.Skip(plans.Count + 1).ToList(), Inventory),
                 };
                 Subject(plan, request.Source);
                 plan.Steps.Add(step);

@@ -13,6 +13,9 @@ namespace GpuVirt.Core.Planning
             new VgpuParentPlanCheck(),
             new DeviceHolderPlanCheck(),
             new HostCriticalPlanCheck(),
+            // A guest's limits (Add-GpuHostdev): 32 assigned PCI devices, a 64-bit MMIO space that holds their BARs.
+            new HostdevLimitCheck(),
+            new GuestMmioCheck(),
         };
 
         /// <summary>
