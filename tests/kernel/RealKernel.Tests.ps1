@@ -61,6 +61,42 @@ Describe 'Inventory on a real kernel' {
     }
 }
 
+Describe 'Test-GpuVirtHost on a real kernel' {
+    It 'judges KVM, the IOMMU, interrupt remapping, vfio and each GPU''s host-critical partners as the guest has them' {
+        function Get-Verdict($Checks, [string] $Name, [string] $Device) {
+            $found = @($Checks | Where-Object { $_.Name -eq $Name -and ((-not $Device) -or "$($_.Device)" -eq $Device) })
+            $found.Count | Should -Be 1 -Because "one '$Name' check $Device"
+            "$($found[0].Status)"
+        }
+        # The e1000 behind the PCIe-to-PCI bridge shares the secondary VGA's group; give it a route, and the host needs it.
+        $nic = @(($SecondaryVga | Get-IommuGroup).Endpoints | Where-Object { ($_.ClassCode -shr 8) -eq 0x0200 })[0]
+        $ifname = @(Get-ChildItem /sys/class/net | Where-Object { (Test-Path "$($_.FullName)/device") -and (Split-Path -Leaf (Get-Item "$($_.FullName)/device").LinkTarget) -eq $nic.Address.ToString() })[0].Name
+        & ip link set dev $ifname up
+        & ip route add 10.99.0.0/24 dev $ifname
+        $LASTEXITCODE | Should -Be 0
+        try { $checks = @(Test-GpuVirtHost -Connect test:///default) }
+        finally {
+            & ip route del 10.99.0.0/24 dev $ifname
+            & ip link set dev $ifname down
+        }
+
+        Get-Verdict $checks '/dev/kvm' | Should -Be $(if (Test-Path /dev/kvm) { 'Pass' } else { 'Fail' })
+        @(Get-ChildItem /sys/class/iommu).Count | Should -BeGreaterThan 0
+        Get-Verdict $checks 'IOMMU active' | Should -Be 'Pass'
+        (Get-Content -Raw /proc/interrupts) | Should -Match ' IR-'
+        Get-Verdict $checks 'Interrupt remapping' | Should -Be 'Pass'
+        $missing = @('vfio', 'vfio_pci', 'vfio_iommu_type1' | Where-Object { -not (Test-Path "/sys/module/$_") })
+        Get-Verdict $checks 'vfio modules' | Should -Be $(if ($missing.Count -eq 0) { 'Pass' } else { 'Warn' })
+        Get-Verdict $checks 'Console GPU' $StdVga.Address.ToString() | Should -Be 'Warn'
+        # No disk and no other route in the guest: only the routed e1000's group fails.
+        Get-Verdict $checks 'Host-critical partners' $SecondaryVga.Address.ToString() | Should -Be 'Fail'
+        @($checks | Where-Object { $_.Name -eq 'Host-critical partners' -and $_.Status -eq 'Fail' }).Detail | Should -BeLike "*$($nic.Address) (*network interface $ifname carries the IPv4 route 10.99.0.0/24*"
+        Get-Verdict $checks 'Host-critical partners' $VirtioGpu.Address.ToString() | Should -Be 'Pass'
+        Get-Verdict $checks 'Host-critical partners' $StdVga.Address.ToString() | Should -Be 'Pass'
+        Get-Verdict $checks 'libvirt' | Should -Be 'Pass'
+    }
+}
+
 Describe 'Host driver detach on a real kernel' {
     It 'Dismount-GpuHostDriver binds the virtio-gpu and its audio function to vfio-pci, and Mount-GpuHostDriver gives them back' {
         $addresses = @($VirtioGpu.Address.ToString(), $VirtioGpu.Companions[0].Address.ToString())
