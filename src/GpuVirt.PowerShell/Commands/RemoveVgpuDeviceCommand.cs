@@ -43,20 +43,11 @@ namespace GpuVirt.Commands
 
         private Func<VgpuDevice, string?> Owners => VgpuManager.GuestOwners(new Virsh(Runner, Connect, StopToken));
 
-        private bool _guestsRead;
-        private GuestReferences? _guests;
+        private Lazy<GuestReferences?>? _guests;
 
         /// <summary>The guests' references, read once when libvirt is the host's to ask (-Connect, or the live host with virsh).</summary>
-        private GuestReferences? Guests
-        {
-            get
-            {
-                if (_guestsRead) return _guests;
-                _guestsRead = true;
-                if (GuestReferences.Reachable(new Core.Planning.ChangeHost(HostSystem, Connect))) _guests = GuestReferences.TryRead(new Virsh(Runner, Connect, StopToken), WriteVerbose);
-                return _guests;
-            }
-        }
+        private GuestReferences? Guests =>
+            (_guests ??= GuestReferences.OnFirstUse(new Core.Planning.ChangeHost(HostSystem, Connect), () => new Virsh(Runner, Connect, StopToken), WriteVerbose)).Value;
 
         /// <summary>The refusal (or, with -Force, the warning) for a vGPU a guest's definition references.</summary>
         private CheckFindings Referenced(VgpuDevice device, string change) =>

@@ -36,6 +36,13 @@ namespace GpuVirt.Core
             }
         }
 
+        /// <summary>
+        /// The guests' references of a host, read on first use and then kept: null when libvirt is not the host's to
+        /// ask (<see cref="Reachable"/>) or does not answer.
+        /// </summary>
+        public static Lazy<GuestReferences?> OnFirstUse(ChangeHost host, Func<Virsh> virsh, Action<string>? log) =>
+            new Lazy<GuestReferences?>(() => Reachable(host) ? TryRead(virsh(), log) : null);
+
         /// <summary>Whether libvirt is the host's to ask: a connection was given, or the host is the live one and virsh is installed.</summary>
         public static bool Reachable(ChangeHost host) =>
             host.Connect != null || (host.Root.IsLive && ProgramLocator.Find(Virsh.Program) != null);

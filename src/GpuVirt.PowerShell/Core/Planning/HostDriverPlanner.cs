@@ -34,20 +34,10 @@ namespace GpuVirt.Core.Planning
 
         private HostRoot Root => _host.Root;
 
-        private bool _guestsRead;
-        private GuestReferences? _guests;
+        private Lazy<GuestReferences?>? _guests;
 
         /// <summary>Which guests reference which devices, read once when libvirt is the host's to ask; null otherwise.</summary>
-        private GuestReferences? Guests
-        {
-            get
-            {
-                if (_guestsRead) return _guests;
-                _guestsRead = true;
-                if (GuestReferences.Reachable(_host)) _guests = GuestReferences.TryRead(_virsh(), _log);
-                return _guests;
-            }
-        }
+        private GuestReferences? Guests => (_guests ??= GuestReferences.OnFirstUse(_host, _virsh, _log)).Value;
 
         /// <summary>
         /// The functions one address asks for: the function, and with <paramref name="includeCompanion"/> the other
