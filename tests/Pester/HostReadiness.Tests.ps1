@@ -108,6 +108,25 @@ Describe 'Test-GpuVirtHost on hosts that are not ready' {
         finally { $h | Remove-FixtureHost }
     }
 
+    It 'says the IOMMU does not cover a GPU without a group on a host that has groups, not that the IOMMU is off' {
+        $h = New-FixtureHost -Name Seed -Configure {
+            param($b)
+            ($b.Devices | Where-Object Address -eq '0000:02:00.0').IommuGroup = $null
+        }
+        try {
+            $checks = @(Test-GpuVirtHost -Root $h.Root -Connect $Reachable)
+            $groups = @(Get-ChildItem "$($h.Root)/sys/kernel/iommu_groups").Count
+            $groups | Should -BeGreaterThan 0
+            $quadro = Get-Check $checks 'IOMMU group' '0000:02:00.0'
+            $quadro.Status | Should -Be 'Fail'
+            $quadro.Detail | Should -Be "no IOMMU group, though the IOMMU is on ($groups groups): it does not cover this function, which cannot be assigned"
+            $quadro.Fix | Should -Not -BeLike '*Enable-IommuBoot*'
+            $quadro.Fix | Should -BeLike '*DMAR (Intel) or IVRS (AMD)*'
+            (Get-Check $checks 'IOMMU group' '0000:01:00.0').Detail | Should -Not -BeLike 'no IOMMU group*'
+        }
+        finally { $h | Remove-FixtureHost }
+    }
+
     It 'fails a GPU whose IOMMU group holds a device the running host needs, and passes one whose group does not' {
         # The seed host as it runs (InUse), with the Quadro's slot sharing its group with eth0: bond0 under br0, which
         # carries the default route. The SATA controller behind / shares group 8 with the LPC bridge, no GPU.

@@ -209,8 +209,15 @@ namespace GpuVirt.Core
             const string name = "IOMMU group";
             if (gpu.IommuGroup is not int number)
             {
-                return new GpuVirtHostCheck(name, HostCheckStatus.Fail, "no IOMMU group: it cannot be assigned",
-                    "Turn the IOMMU on: Enable-IommuBoot, then reboot the host.", gpu.Address);
+                // On a host with groups the IOMMU is on; it just does not cover this function.
+                var groups = IommuGroups.GroupNumbers(inventory.Root).Count;
+                return groups > 0
+                    ? new GpuVirtHostCheck(name, HostCheckStatus.Fail,
+                        $"no IOMMU group, though the IOMMU is on ({groups} groups): it does not cover this function, which cannot be assigned",
+                        "Check the firmware's DMAR (Intel) or IVRS (AMD) table covers this slot (a firmware update, or another slot), and that no kernel argument leaves the device out.",
+                        gpu.Address)
+                    : new GpuVirtHostCheck(name, HostCheckStatus.Fail, "no IOMMU group: it cannot be assigned",
+                        "Turn the IOMMU on: Enable-IommuBoot, then reboot the host.", gpu.Address);
             }
             var group = IommuGroups.TryRead(inventory, number);
             if (group is null)
