@@ -222,6 +222,21 @@ Describe 'Enable-IommuBoot' {
         (Get-StandInCall $root).Count | Should -Be 0
     }
 
+    It 'tells root that an immutable directory, not the want of root, refuses the write, and changes nothing (chattr +i)' {
+        $root = New-BootHost Rhel7; $Roots.Add($root)
+        $hashes = Get-TreeHash $root
+        $dir = Join-Path $root 'etc/default'
+        & chattr +i $dir
+        $LASTEXITCODE | Should -Be 0
+        try {
+            { Enable-IommuBoot -Root $root -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'PermissionDeniedAsRoot,GpuVirt.Commands.EnableIommuBootCommand' -ExpectedMessage "*'/etc/default/grub'*though pwsh runs as root*immutable*"
+        }
+        finally { & chattr -i $dir }
+        Get-TreeHash $root | Should -Be $hashes
+        (Get-StandInCall $root).Count | Should -Be 0
+    }
+
     It 'completes -StubDriver, -BootLoader and -CpuVendor values' {
         $complete = { param($line) [System.Management.Automation.CommandCompletion]::CompleteInput($line, $line.Length, $null).CompletionMatches.CompletionText }
         & $complete 'Enable-IommuBoot -StubDriver ' | Should -Be @('pci-stub', 'vfio-pci')

@@ -46,6 +46,7 @@ namespace GpuVirt.Core
         public const string IommuNotEnabled = "IommuNotEnabled";
         public const string IommuGroupNotFound = "IommuGroupNotFound";
         public const string RootRequired = "RootRequired";
+        public const string PermissionDeniedAsRoot = "PermissionDeniedAsRoot";
         public const string HostRootNotFound = "HostRootNotFound";
         public const string SysfsReadFailed = "SysfsReadFailed";
         public const string InvalidVendor = "InvalidVendor";

@@ -104,5 +104,8 @@ namespace GpuVirt.Core
 
         [DllImport("libc", SetLastError = true)]
         public static extern int kill(int pid, int signal);
+
+        [DllImport("libc")]
+        public static extern uint geteuid();
     }
 }

@@ -202,8 +202,19 @@ namespace GpuVirt.Core
             }
         }
 
+        /// <summary>
+        /// A permission error: <see cref="ErrorIds.RootRequired"/> for a user who is not root; for root, who was refused
+        /// anyway, <see cref="ErrorIds.PermissionDeniedAsRoot"/> with what refuses root (running as root would not help).
+        /// </summary>
         public static GpuVirtException RootRequired(string path, string verb, Exception? inner = null) =>
-            new GpuVirtException(ErrorIds.RootRequired, ErrorKind.PermissionDenied,
+            PermissionDenied(path, verb, LibC.geteuid() == 0, inner);
+
+        internal static GpuVirtException PermissionDenied(string path, string verb, bool asRoot, Exception? inner = null) => asRoot
+            ? new GpuVirtException(ErrorIds.PermissionDeniedAsRoot, ErrorKind.PermissionDenied,
+                $"Permission denied to {verb} '{path}', though pwsh runs as root: the file or its directory is immutable or append-only " +
+                "(lsattr shows 'i' or 'a'; chattr -i takes it off), or a security policy (SELinux, AppArmor) or the file system refuses it.",
+                path, inner)
+            : new GpuVirtException(ErrorIds.RootRequired, ErrorKind.PermissionDenied,
                 $"Permission denied to {verb} '{path}'. This requires root: run pwsh as root (sudo pwsh).", path, inner);
 
     }
