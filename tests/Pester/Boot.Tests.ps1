@@ -43,6 +43,11 @@ BeforeAll {
             $null = New-Item -ItemType Directory $copy
             & cp -al (Split-Path $pwsh) (Join-Path $copy 'pwsh') 2>$null
             if ($LASTEXITCODE -ne 0) { & cp -a (Split-Path $pwsh) (Join-Path $copy 'pwsh') }
+            # So is a checkout under a private directory (mktemp -d): the module the script imports is copied too.
+            $module = Join-Path $copy 'GpuVirt'
+            & cp -a $env:GPUVIRT_MODULE $module
+            $Script = $Script.Replace($env:GPUVIRT_MODULE, $module)
+            & chmod -R a+rX $module
             & chmod 755 $copy
             try {
                 & setpriv "--reuid=$AsUser" "--regid=$AsUser" --clear-groups env "HOME=$copy" "DOTNET_CLI_HOME=$copy" dotnet (Join-Path $copy 'pwsh/pwsh.dll') -NoProfile -NonInteractive -Command $Script 2>&1
