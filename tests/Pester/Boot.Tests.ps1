@@ -17,22 +17,6 @@ BeforeAll {
         $builder.Root
     }
 
-    function Get-TreeHash {
-        <# SHA-256 of every file and link target under etc, var and boot (links are not followed: sysfs trees loop). #>
-        param([string] $Root)
-        $result = [ordered]@{}
-        foreach ($top in 'etc', 'var', 'boot') {
-            $dir = Join-Path $Root $top
-            if (-not (Test-Path $dir)) { continue }
-            $options = [IO.EnumerationOptions]@{ RecurseSubdirectories = $true; AttributesToSkip = [IO.FileAttributes]::ReparsePoint }
-            foreach ($f in [IO.Directory]::EnumerateFiles($dir, '*', $options)) { $result[$f.Substring($Root.Length)] = (Get-FileHash -LiteralPath $f).Hash }
-            foreach ($l in Get-ChildItem -LiteralPath $dir -Recurse -Force -Attributes ReparsePoint) { $result[$l.FullName.Substring($Root.Length)] = '-> ' + $l.LinkTarget }
-        }
-        ($result.Keys | Sort-Object | ForEach-Object { '{0} {1}' -f $_, $result[$_] }) -join "`n"
-    }
-
-    function Get-StandInCall([string] $Root) { , @([GpuVirt.Fixtures.StandIns]::Calls($Root) | ForEach-Object { , @($_) }) }
-
     function Invoke-ChildPwsh {
         <# Runs a script in a new pwsh (optionally as another user) and returns its output lines. #>
         param([string] $Script, [string] $AsUser)

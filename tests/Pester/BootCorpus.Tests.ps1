@@ -82,17 +82,6 @@ BeforeAll {
         [regex]::Replace($Text, '(GRUB_CMDLINE_LINUX(?:_DEFAULT)?=)("(?:[^"\\]|\\[\s\S])*"|''[^'']*''|[^\s]*)', '$1')
     }
 
-    function Get-TreeHash([string] $Root) {
-        $result = foreach ($top in 'etc', 'var', 'boot') {
-            $dir = Join-Path $Root $top
-            if (-not (Test-Path $dir)) { continue }
-            $options = [IO.EnumerationOptions]@{ RecurseSubdirectories = $true; AttributesToSkip = [IO.FileAttributes]::ReparsePoint }
-            foreach ($f in [IO.Directory]::EnumerateFiles($dir, '*', $options)) { '{0} {1}' -f $f.Substring($Root.Length), (Get-FileHash -LiteralPath $f).Hash }
-        }
-        ($result | Sort-Object) -join "`n"
-    }
-
-    function Get-StandInCall([string] $Root) { , @([GpuVirt.Fixtures.StandIns]::Calls($Root) | ForEach-Object { , @($_) }) }
 }
 
 AfterAll {

@@ -77,17 +77,6 @@ BeforeAll {
 
     $script:SleepOnce = 'if [ ! -f /regenerated-once ]; then : > /regenerated-once; echo $$ > /regenerating; /bin/busybox sleep 600; fi'
 
-    function Get-TreeHash([string] $Root) {
-        $result = foreach ($top in 'etc', 'var', 'boot') {
-            $dir = Join-Path $Root $top
-            if (-not (Test-Path $dir)) { continue }
-            $options = [IO.EnumerationOptions]@{ RecurseSubdirectories = $true; AttributesToSkip = [IO.FileAttributes]::ReparsePoint }
-            foreach ($f in [IO.Directory]::EnumerateFiles($dir, '*', $options)) { '{0} {1}' -f $f.Substring($Root.Length), (Get-FileHash -LiteralPath $f).Hash }
-        }
-        ($result | Sort-Object) -join "`n"
-    }
-
-    function Get-StandInCall([string] $Root) { , @([GpuVirt.Fixtures.StandIns]::Calls($Root) | ForEach-Object { , @($_) }) }
 }
 
 AfterAll {

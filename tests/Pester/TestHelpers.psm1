@@ -84,4 +84,28 @@ function Install-GpuVirtPackage {
     Join-Path $location "GpuVirt/$($package.Version)"
 }
 
-Export-ModuleMember -Function New-FixtureHost, Remove-FixtureHost, Get-LspciDevice, Set-HostFile, Get-GpuVirtPackage, Install-GpuVirtPackage, Invoke-PwshInProfile, ConvertTo-PwshLiteral, Get-PwshCommandLine, New-ProfileDirectory
+function Get-TreeHash {
+    <#
+    SHA-256 of every file and the target of every link under a root's etc, var and boot, one line each, sorted:
+    equal before and after means nothing there changed. Links are not followed (sysfs trees loop). -Exclude leaves
+    out host paths (the journal, which a command writes on purpose).
+    #>
+    param([string] $Root, [string[]] $Exclude = @())
+    $result = [ordered]@{}
+    foreach ($top in 'etc', 'var', 'boot') {
+        $dir = Join-Path $Root $top
+        if (-not (Test-Path $dir)) { continue }
+        $options = [IO.EnumerationOptions]@{ RecurseSubdirectories = $true; AttributesToSkip = [IO.FileAttributes]::ReparsePoint }
+        foreach ($f in [IO.Directory]::EnumerateFiles($dir, '*', $options)) { $result[$f.Substring($Root.Length)] = (Get-FileHash -LiteralPath $f).Hash }
+        foreach ($l in Get-ChildItem -LiteralPath $dir -Recurse -Force -Attributes ReparsePoint) { $result[$l.FullName.Substring($Root.Length)] = '-> ' + $l.LinkTarget }
+    }
+    ($result.Keys | Where-Object { $_ -notin $Exclude } | Sort-Object | ForEach-Object { '{0} {1}' -f $_, $result[$_] }) -join "`n"
+}
+
+function Get-StandInCall {
+    <# Every call the stand-in programs under a root logged, each as its argv. #>
+    param([string] $Root)
+    , @([GpuVirt.Fixtures.StandIns]::Calls($Root) | ForEach-Object { , @($_) })
+}
+
+Export-ModuleMember -Function Get-TreeHash, Get-StandInCall, New-FixtureHost, Remove-FixtureHost, Get-LspciDevice, Set-HostFile, Get-GpuVirtPackage, Install-GpuVirtPackage, Invoke-PwshInProfile, ConvertTo-PwshLiteral, Get-PwshCommandLine, New-ProfileDirectory
