@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
+using System.Linq;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -189,18 +190,12 @@ namespace GpuVirt.Core
             }
         }
 
-        /// <summary>The entries of a directory; none when it is missing or cannot be listed (another user's /proc/PID/fd).</summary>
-        public static string[] TryListEntries(string dir)
-        {
-            try
-            {
-                return Directory.Exists(dir) ? Directory.GetFileSystemEntries(dir) : Array.Empty<string>();
-            }
-            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
-            {
-                return Array.Empty<string>();
-            }
-        }
+        /// <summary>
+        /// The entries of a directory as paths; none when it is missing or cannot be listed (another user's /proc/PID/fd).
+        /// Listed by name (<see cref="TryListNames"/>): no stat of each link on the way.
+        /// </summary>
+        public static string[] TryListEntries(string dir) =>
+            TryListNames(dir)?.Select(name => Path.Combine(dir, name)).ToArray() ?? Array.Empty<string>();
 
         /// <summary>
         /// A permission error: <see cref="ErrorIds.RootRequired"/> for a user who is not root; for root, who was refused
