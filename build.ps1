@@ -55,7 +55,17 @@ function Invoke-Native {
     if ($LASTEXITCODE -ne 0) { throw "'$File $($Arguments -join ' ')' failed with exit code $LASTEXITCODE" }
 }
 
-function Get-ModuleVersion { (Import-PowerShellDataFile -Path $Manifest).ModuleVersion }
+# The version's one source is <Version> in Directory.Build.props (the assembly's version); GpuVirt.psd1's ModuleVersion
+# must say the same, or nothing is built.
+function Get-ModuleVersion {
+    $props = Join-Path $RepoRoot 'Directory.Build.props'
+    $version = ([xml](Get-Content -Raw -LiteralPath $props)).Project.PropertyGroup.Version | Where-Object { $_ } | Select-Object -First 1
+    $manifestVersion = (Import-PowerShellDataFile -Path $Manifest).ModuleVersion
+    if ($version -ne $manifestVersion) {
+        throw "GpuVirt.psd1 says ModuleVersion '$manifestVersion' but Directory.Build.props says Version '$version': make them the same."
+    }
+    $version
+}
 
 function Invoke-Clean {
     Write-Step 'Clean'
@@ -67,7 +77,7 @@ function Invoke-Clean {
 function Invoke-Build {
     $version = Get-ModuleVersion
     Write-Step "Build GpuVirt $version ($Configuration)"
-    Invoke-Native dotnet @('build', $ModuleProject, '-c', $Configuration, "-p:Version=$version", '-nologo', '-v:q', '-clp:NoSummary')
+    Invoke-Native dotnet @('build', $ModuleProject, '-c', $Configuration, '-nologo', '-v:q', '-clp:NoSummary')
     $bin = Join-Path $RepoRoot "src/GpuVirt.PowerShell/bin/$Configuration/netstandard2.0"
 
     # The module folder holds exactly these files, nothing else that the build happened to produce.

@@ -19,7 +19,7 @@ public sealed class EmbeddedLibvirt : IDisposable
     public string Uri { get; }
     public string Directory => _dir.Path;
 
-    public Virsh Virsh(List<string>? log = null) => new(new ProcessRunner(log == null ? null : log.Add), Uri);
+    internal Virsh Virsh(List<string>? log = null) => new(new ProcessRunner(log == null ? null : log.Add), Uri);
 
     /// <summary>Defines a new shut-off guest with a unique name and returns the name.</summary>
     public string Define(string prefix = "vm", bool graphics = false)

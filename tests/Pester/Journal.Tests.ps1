@@ -183,12 +183,8 @@ Describe 'The journal file' {
         Set-Content $script @'
 param($Module, $Root, $Name, $Count)
 Import-Module $Module
-$journal = [GpuVirt.Core.ChangeJournal]::new([GpuVirt.Core.HostRoot]::new($Root))
 for ($i = 0; $i -lt $Count; $i++) {
-    $record = [GpuVirt.Core.ChangeRecord]::new()
-    $record.Target = "$Name $i"
-    $record.Action = 'concurrent append'
-    $null = $journal.Append($record)
+    $null = Disable-NouveauDriver "$Name-$i" -Root $Root -Confirm:$false -ErrorAction Stop
 }
 '@
         $procs = foreach ($name in 'a', 'b') {
@@ -199,7 +195,7 @@ for ($i = 0; $i -lt $Count; $i++) {
         $records = @(Get-GpuVirtChange -Root $Root)
         $records.Count | Should -Be 80
         ($records.Id | Sort-Object) | Should -Be (1..80)
-        foreach ($name in 'a', 'b') { @($records | Where-Object Target -like "$name *").Count | Should -Be 40 }
+        foreach ($name in 'a', 'b') { @($records | Where-Object Target -like "*/modprobe.d/$name-*.conf").Count | Should -Be 40 }
     }
 
     It 'from a newer GpuVirt stops a changing command before it changes anything, and is left as it is' {

@@ -8,7 +8,7 @@ using GpuVirt.Core;
 namespace GpuVirt.Commands
 {
     /// <summary>Completes the GPU vendor names Get-GpuDevice understands.</summary>
-    public sealed class GpuVendorCompleter : IArgumentCompleter
+    internal sealed class GpuVendorCompleter : IArgumentCompleter
     {
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
             CommandAst commandAst, IDictionary fakeBoundParameters)
@@ -22,7 +22,7 @@ namespace GpuVirt.Commands
     }
 
     /// <summary>Completes guest names from <c>virsh list --all --name</c> on the connection given with -Connect (or the default).</summary>
-    public sealed class DomainNameCompleter : IArgumentCompleter
+    internal sealed class DomainNameCompleter : IArgumentCompleter
     {
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
             CommandAst commandAst, IDictionary fakeBoundParameters)
@@ -60,7 +60,7 @@ namespace GpuVirt.Commands
     }
 
     /// <summary>Completes the drivers Dismount-GpuHostDriver binds for passthrough.</summary>
-    public sealed class PassthroughDriverCompleter : IArgumentCompleter
+    internal sealed class PassthroughDriverCompleter : IArgumentCompleter
     {
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
             CommandAst commandAst, IDictionary fakeBoundParameters)

@@ -55,7 +55,7 @@ namespace GpuVirt.Commands
         [Parameter]
         public SwitchParameter Force { get; set; }
 
-        protected override bool DisplayAsGpu => true;
+        private protected override bool DisplayAsGpu => true;
 
         protected override void ProcessRecord()
         {

@@ -26,7 +26,7 @@ namespace GpuVirt.Commands
         [ValidateNotNullOrEmpty]
         public string? Connect { get; set; }
 
-        protected override bool DisplayAsGpu => true;
+        private protected override bool DisplayAsGpu => true;
 
         protected override void ProcessRecord()
         {

@@ -15,10 +15,10 @@ namespace GpuVirt.Commands
         private readonly CancellationTokenSource _stop = new CancellationTokenSource();
         private ProcessRunner? _runner;
 
-        protected CancellationToken StopToken => _stop.Token;
+        private protected CancellationToken StopToken => _stop.Token;
 
         /// <summary>Runs external programs; every command line goes to the verbose stream first.</summary>
-        protected ProcessRunner Runner => _runner ??= new ProcessRunner(line => WriteVerbose("Running: " + line));
+        private protected ProcessRunner Runner => _runner ??= new ProcessRunner(line => WriteVerbose("Running: " + line));
 
         protected override void StopProcessing() => _stop.Cancel();
 
@@ -26,19 +26,19 @@ namespace GpuVirt.Commands
         public const string LockTimeoutVariable = "GpuVirtLockTimeout";
 
         /// <summary>How long to wait for another GpuVirt command that holds the host lock: <c>$GpuVirtLockTimeout</c>, else the default.</summary>
-        protected TimeSpan? LockTimeout => TimeoutPreference(LockTimeoutVariable);
+        private protected TimeSpan? LockTimeout => TimeoutPreference(LockTimeoutVariable);
 
         /// <summary>The preference variable that bounds each boot regeneration program (seconds or a TimeSpan).</summary>
         public const string RegenerationTimeoutVariable = "GpuVirtRegenerationTimeout";
 
         /// <summary>How long grub2-mkconfig, update-grub, grubby, dracut, update-initramfs or kernel-install may run: <c>$GpuVirtRegenerationTimeout</c>, else 30 minutes.</summary>
-        protected TimeSpan? RegenerationTimeout => TimeoutPreference(RegenerationTimeoutVariable);
+        private protected TimeSpan? RegenerationTimeout => TimeoutPreference(RegenerationTimeoutVariable);
 
         /// <summary>
         /// A time bound from a preference variable: a TimeSpan, a number of seconds, or text either way; null when
         /// the variable is not set. Anything else (zero, negative, words) stops the command with a clear error.
         /// </summary>
-        protected TimeSpan? TimeoutPreference(string variable)
+        private protected TimeSpan? TimeoutPreference(string variable)
         {
             var value = SessionState.PSVariable.GetValue(variable);
             if (value is PSObject pso) value = pso.BaseObject;
@@ -63,7 +63,7 @@ namespace GpuVirt.Commands
         }
 
         /// <summary>A wildcard pattern of a parameter; one PowerShell cannot read stops the command with <see cref="ErrorIds.InvalidWildcard"/>.</summary>
-        protected WildcardPattern Wildcard(string text, string parameter)
+        private protected WildcardPattern Wildcard(string text, string parameter)
         {
             try
             {
@@ -77,7 +77,7 @@ namespace GpuVirt.Commands
         }
 
         /// <summary>True when the user gave the parameter (an enum parameter has no null to tell "not given").</summary>
-        protected bool Given(string parameterName) => MyInvocation.BoundParameters.ContainsKey(parameterName);
+        private protected bool Given(string parameterName) => MyInvocation.BoundParameters.ContainsKey(parameterName);
 
         public void Dispose()
         {
@@ -90,7 +90,7 @@ namespace GpuVirt.Commands
         /// -Force lifted, then ShouldProcess with the plan's own text. True when the plan is to be applied (a plan with
         /// nothing to do says why on the verbose stream and is "applied" to give its result).
         /// </summary>
-        protected bool ShouldApply(ChangePlan plan)
+        private protected bool ShouldApply(ChangePlan plan)
         {
             ShownAsWhatIf = false;
             foreach (var warning in plan.Warnings) WriteWarning(warning);
@@ -112,10 +112,10 @@ namespace GpuVirt.Commands
         }
 
         /// <summary>True when the last plan <see cref="ShouldApply"/> showed was only described (-WhatIf).</summary>
-        protected bool ShownAsWhatIf { get; private set; }
+        private protected bool ShownAsWhatIf { get; private set; }
 
         /// <summary>The executor of this command: its verbose stream, its stop token.</summary>
-        protected PlanExecutor Executor
+        private protected PlanExecutor Executor
         {
             get
             {
@@ -126,36 +126,36 @@ namespace GpuVirt.Commands
         }
 
         /// <summary>Adds this command's recorders (the change journal of its host) to an executor.</summary>
-        protected virtual void AddRecorders(PlanExecutor executor)
+        private protected virtual void AddRecorders(PlanExecutor executor)
         {
         }
 
         /// <summary>Writes what came up after a plan was applied: the errors (a change not journaled) and the warnings.</summary>
-        protected void WriteApplied(ChangePlan plan)
+        private protected void WriteApplied(ChangePlan plan)
         {
             foreach (var error in plan.AppliedErrors) WriteError(error);
             foreach (var warning in plan.AppliedWarnings) WriteWarning(warning);
         }
 
         /// <summary>Applies the plan (<see cref="PlanExecutor"/>), shows the warnings that came up and returns the result.</summary>
-        protected TResult Apply<TResult>(ChangePlan<TResult> plan)
+        private protected TResult Apply<TResult>(ChangePlan<TResult> plan)
         {
             var result = Executor.Apply(plan);
             WriteApplied(plan);
             return result;
         }
 
-        protected static ErrorRecord ToErrorRecord(GpuVirtException e) =>
+        private protected static ErrorRecord ToErrorRecord(GpuVirtException e) =>
             new ErrorRecord(e, e.ErrorId, ToCategory(e.Kind), e.Target);
 
         /// <summary>Reports a failure about one input and goes on with the next.</summary>
-        protected void WriteError(GpuVirtException e) => WriteError(ToErrorRecord(e));
+        private protected void WriteError(GpuVirtException e) => WriteError(ToErrorRecord(e));
 
         /// <summary>
         /// Shows what the checks of a change found: their warnings (with <paramref name="force"/>, also one for each
         /// refusal it overrides), and their refusals as errors. True when the change must not go ahead.
         /// </summary>
-        protected bool Refused(CheckFindings findings, bool force)
+        private protected bool Refused(CheckFindings findings, bool force)
         {
             foreach (var warning in findings.WarningsFor(force)) WriteWarning(warning);
             var blocking = findings.Blocking(force);
@@ -164,9 +164,9 @@ namespace GpuVirt.Commands
         }
 
         /// <summary>Stops the command.</summary>
-        protected void ThrowTerminatingError(GpuVirtException e) => ThrowTerminatingError(ToErrorRecord(e));
+        private protected void ThrowTerminatingError(GpuVirtException e) => ThrowTerminatingError(ToErrorRecord(e));
 
-        protected static ErrorCategory ToCategory(ErrorKind kind) => kind switch
+        private protected static ErrorCategory ToCategory(ErrorKind kind) => kind switch
         {
             ErrorKind.InvalidArgument => ErrorCategory.InvalidArgument,
             ErrorKind.ObjectNotFound => ErrorCategory.ObjectNotFound,

@@ -15,7 +15,7 @@ namespace GpuVirt.Commands
         [ValidateNotNullOrEmpty]
         public string Root { get; set; } = "/";
 
-        protected HostRoot HostSystem
+        private protected HostRoot HostSystem
         {
             get
             {
@@ -38,10 +38,10 @@ namespace GpuVirt.Commands
         private ChangeRecorder? _recorder;
 
         /// <summary>Journals what this command applies to the host (<see cref="ChangeJournal"/> under the root).</summary>
-        protected ChangeRecorder Recorder => _recorder ??= new ChangeRecorder(HostSystem, ConnectUri, MyInvocation.MyCommand.Name, CommandLineText(), StopToken, WriteVerbose);
+        private protected ChangeRecorder Recorder => _recorder ??= new ChangeRecorder(HostSystem, ConnectUri, MyInvocation.MyCommand.Name, CommandLineText(), StopToken, WriteVerbose);
 
         /// <summary>Plans applied by this command go into its host's change journal.</summary>
-        protected override void AddRecorders(PlanExecutor executor) => executor.Recorders.Add(new JournalPlanRecorder(Recorder));
+        private protected override void AddRecorders(PlanExecutor executor) => executor.Recorders.Add(new JournalPlanRecorder(Recorder));
 
         private GuestReferences? _guests;
         private bool _guestsRead;
@@ -50,7 +50,7 @@ namespace GpuVirt.Commands
         /// The guests' references to devices, read once from libvirt at <paramref name="connect"/> for the <c>Guests</c>
         /// of the devices a Get- command writes; null without a connection or when libvirt does not answer (a warning says so).
         /// </summary>
-        protected GuestReferences? GuestsAt(string? connect)
+        private protected GuestReferences? GuestsAt(string? connect)
         {
             if (_guestsRead || connect is null) return _guests;
             _guestsRead = true;
@@ -59,7 +59,7 @@ namespace GpuVirt.Commands
         }
 
         /// <summary>The libvirt URI this command talks to, for the journal; null for commands that do not talk to libvirt.</summary>
-        protected virtual string? ConnectUri => null;
+        private protected virtual string? ConnectUri => null;
 
         /// <summary>The command line as the user typed it; for a call from a script without one, the command and its parameters.</summary>
         private string CommandLineText()
@@ -83,16 +83,16 @@ namespace GpuVirt.Commands
         };
 
         /// <summary>Says, as a warning, what was done about an earlier boot change that had been interrupted; returns the change.</summary>
-        protected BootChange Recovered(BootChange change)
+        private protected BootChange Recovered(BootChange change)
         {
             if (change.Recovered != null) WriteWarning(change.Recovered);
             return change;
         }
 
         /// <summary>The host's PCI functions, read once per command.</summary>
-        protected PciInventory Inventory => _inventory ??= new PciInventory(HostSystem, DisplayAsGpu);
+        private protected PciInventory Inventory => _inventory ??= new PciInventory(HostSystem, DisplayAsGpu);
 
         /// <summary>Whether display-class functions are read as <see cref="GpuDevice"/> objects.</summary>
-        protected virtual bool DisplayAsGpu => false;
+        private protected virtual bool DisplayAsGpu => false;
     }
 }

@@ -21,7 +21,7 @@ namespace GpuVirt.Commands
         public HostDriverMethod Method { get; set; } = HostDriverMethod.Auto;
 
         /// <summary>Plans the changes; one per command, so that the method is chosen once.</summary>
-        protected HostDriverPlanner Planner => _planner ??= NewPlanner();
+        private protected HostDriverPlanner Planner => _planner ??= NewPlanner();
 
         private HostDriverPlanner NewPlanner()
         {
@@ -36,13 +36,13 @@ namespace GpuVirt.Commands
         private readonly HashSet<PciAddress> _seen = new HashSet<PciAddress>();
 
         /// <summary>The functions this command changed, or under -WhatIf would have changed.</summary>
-        protected List<PciAddress> Carried { get; } = new List<PciAddress>();
+        private protected List<PciAddress> Carried { get; } = new List<PciAddress>();
 
         /// <summary>
         /// Plans, shows and applies one function's change per address (and per function <paramref name="functions"/>
         /// adds for it, each once); a failure is reported and the next goes on.
         /// </summary>
-        protected void Carry(Func<PciAddress, ChangePlan<PciDevice?>> plan, Func<PciAddress, IReadOnlyList<PciAddress>>? functions = null)
+        private protected void Carry(Func<PciAddress, ChangePlan<PciDevice?>> plan, Func<PciAddress, IReadOnlyList<PciAddress>>? functions = null)
         {
             foreach (var asked in Addresses())
             {

@@ -12,7 +12,7 @@ namespace GpuVirt.Commands
     public abstract class HostdevCmdlet : HostVirshCmdlet
     {
         /// <summary>The requests collected from the pipeline, changed per guest in EndProcessing.</summary>
-        protected List<HostdevRequest> Requests { get; } = new List<HostdevRequest>();
+        private protected List<HostdevRequest> Requests { get; } = new List<HostdevRequest>();
 
         /// <summary>The guest (libvirt domain); piped hostdevs bind by their Domain property.</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
@@ -47,6 +47,6 @@ namespace GpuVirt.Commands
         public SwitchParameter Live { get; set; }
 
         /// <summary>Which of the guest's configurations the change goes to, from the three switches.</summary>
-        protected DeviceChangeScope Scope => DeviceChangeScopeExtensions.From(Persistent, Config, Live);
+        private protected DeviceChangeScope Scope => DeviceChangeScopeExtensions.From(Persistent, Config, Live);
     }
 }

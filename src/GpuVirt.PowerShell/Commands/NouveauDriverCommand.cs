@@ -20,7 +20,7 @@ namespace GpuVirt.Commands
         [ValidateSet("dracut", "update-initramfs", "mkinitcpio")]
         public string? InitramfsTool { get; set; }
 
-        protected Core.InitramfsTool? Tool => InitramfsTool switch
+        private protected Core.InitramfsTool? Tool => InitramfsTool switch
         {
             "dracut" => Core.InitramfsTool.Dracut,
             "update-initramfs" => Core.InitramfsTool.InitramfsTools,
@@ -28,7 +28,7 @@ namespace GpuVirt.Commands
             _ => null,
         };
 
-        protected void Carry(NouveauPlan plan, string question)
+        private protected void Carry(NouveauPlan plan, string question)
         {
             foreach (var w in plan.Warnings) WriteWarning(w);
             if (plan.HasChanges && !ShouldProcess(plan.Describe(HostSystem), question + "\n" + plan.Describe(HostSystem), plan.Action)) return;

@@ -17,7 +17,7 @@ namespace GpuVirt.Commands
         [Parameter]
         public SwitchParameter Quiet { get; set; }
 
-        protected override bool DisplayAsGpu => true;
+        private protected override bool DisplayAsGpu => true;
 
         protected override void EndProcessing()
         {

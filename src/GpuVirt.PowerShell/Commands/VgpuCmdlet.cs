@@ -8,9 +8,9 @@ namespace GpuVirt.Commands
         private VgpuInventory? _vgpu;
         private VgpuManager? _manager;
 
-        protected VgpuInventory Vgpu => _vgpu ??= new VgpuInventory(HostSystem, Inventory);
+        private protected VgpuInventory Vgpu => _vgpu ??= new VgpuInventory(HostSystem, Inventory);
 
         /// <summary>Creates and removes vGPUs; each sysfs write and each program run goes to the verbose stream.</summary>
-        protected VgpuManager Manager => _manager ??= new VgpuManager(Vgpu, Runner, WriteVerbose) { Recorder = Recorder, LockTimeout = LockTimeout, Notice = WriteWarning };
+        private protected VgpuManager Manager => _manager ??= new VgpuManager(Vgpu, Runner, WriteVerbose) { Recorder = Recorder, LockTimeout = LockTimeout, Notice = WriteWarning };
     }
 }

@@ -32,7 +32,7 @@ namespace GpuVirt.Commands
     }
 
     /// <summary>Completes mdev and SR-IOV vGPU parents.</summary>
-    public sealed class VgpuParentCompleter : IArgumentCompleter
+    internal sealed class VgpuParentCompleter : IArgumentCompleter
     {
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
             CommandAst commandAst, IDictionary fakeBoundParameters)
@@ -48,7 +48,7 @@ namespace GpuVirt.Commands
     }
 
     /// <summary>Completes the vGPU types of the typed <c>-Parent</c> (or of every parent): ids and names, quoted when needed.</summary>
-    public sealed class VgpuTypeCompleter : IArgumentCompleter
+    internal sealed class VgpuTypeCompleter : IArgumentCompleter
     {
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
             CommandAst commandAst, IDictionary fakeBoundParameters)

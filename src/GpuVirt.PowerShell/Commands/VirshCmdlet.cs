@@ -13,7 +13,7 @@ namespace GpuVirt.Commands
         [ValidateNotNullOrEmpty]
         public string? Connect { get; set; }
 
-        protected Virsh Virsh => _virsh ??= new Virsh(Runner, Connect, StopToken);
+        private protected Virsh Virsh => _virsh ??= new Virsh(Runner, Connect, StopToken);
     }
 
     /// <summary>A cmdlet that reads the host through its root (<c>-Root</c>) and talks to libvirt (<c>-Connect</c>).</summary>
@@ -26,8 +26,8 @@ namespace GpuVirt.Commands
         [ValidateNotNullOrEmpty]
         public string? Connect { get; set; }
 
-        protected Virsh Virsh => _virsh ??= new Virsh(Runner, Connect, StopToken);
+        private protected Virsh Virsh => _virsh ??= new Virsh(Runner, Connect, StopToken);
 
-        protected override string? ConnectUri => Virsh.Uri;
+        private protected override string? ConnectUri => Virsh.Uri;
     }
 }

@@ -5,7 +5,7 @@ using System.Linq;
 namespace GpuVirt.Core
 {
     /// <summary>The GPU vendors a user names, and their PCI vendor ids.</summary>
-    public static class GpuVendors
+    internal static class GpuVendors
     {
         public static readonly IReadOnlyDictionary<string, ushort[]> ByName = new Dictionary<string, ushort[]>(StringComparer.OrdinalIgnoreCase)
         {

@@ -3,7 +3,7 @@ using System;
 namespace GpuVirt.Core
 {
     /// <summary>What kind of failure a <see cref="GpuVirtException"/> is; the cmdlets map it to an ErrorCategory.</summary>
-    public enum ErrorKind
+    internal enum ErrorKind
     {
         NotSpecified,
         InvalidArgument,
@@ -20,7 +20,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>The one exception type of the core: a stable error id, a kind, a message a user can act on and the target.</summary>
-    public class GpuVirtException : Exception
+    internal class GpuVirtException : Exception
     {
         public GpuVirtException(string errorId, ErrorKind kind, string message, object? target = null, Exception? inner = null)
             : base(message, inner)
@@ -39,7 +39,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>Every error id the module raises, in one place so they stay stable.</summary>
-    public static class ErrorIds
+    internal static class ErrorIds
     {
         public const string InvalidPciAddress = "InvalidPciAddress";
         public const string PciDeviceNotFound = "PciDeviceNotFound";

@@ -18,7 +18,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>What a detach or reattach did to one function.</summary>
-    public sealed class HostDriverChange
+    internal sealed class HostDriverChange
     {
         public HostDriverChange(PciAddress address, string? before, string? after, HostDriverMethod method)
         {
@@ -41,7 +41,7 @@ namespace GpuVirt.Core
     /// succeeds even when no driver takes the function, so the <c>driver</c> link is read again to decide. A detach
     /// that did not bind puts <c>driver_override</c> back and probes again so the old driver can return.
     /// </summary>
-    public sealed class HostDriverBinding
+    internal sealed class HostDriverBinding
     {
         public const string VfioPci = "vfio-pci";
         public const string PciStub = "pci-stub";

@@ -19,7 +19,7 @@ namespace GpuVirt.Core
     /// that takes it while its caller already holds it goes straight on; another thread of the same process (another
     /// runspace) waits like another process would, because each holder opens its own file description.
     /// </remarks>
-    public sealed class HostLock : IDisposable
+    internal sealed class HostLock : IDisposable
     {
         public const string HostPath = "/run/lock/gpuvirt.lock";
 

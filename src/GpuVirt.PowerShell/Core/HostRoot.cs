@@ -7,7 +7,7 @@ namespace GpuVirt.Core
     /// The host as a root directory. Every absolute host path the core touches (<c>/sys</c>, <c>/proc</c>, <c>/etc</c>,
     /// <c>/boot</c>, <c>/usr/share</c>) is resolved under it: <c>/</c> for the live host, a mounted image, or a test tree.
     /// </summary>
-    public sealed class HostRoot
+    internal sealed class HostRoot
     {
         public static readonly HostRoot Live = new HostRoot("/");
 
@@ -124,7 +124,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>Host paths the module knows, as constants.</summary>
-    public static class HostPaths
+    internal static class HostPaths
     {
         public const string PciDevices = "/sys/bus/pci/devices";
         public const string PciDrivers = "/sys/bus/pci/drivers";

@@ -51,7 +51,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>Reads <c>/sys/kernel/iommu_groups</c> under a host root.</summary>
-    public static class IommuGroups
+    internal static class IommuGroups
     {
         /// <summary>True when the kernel has IOMMU groups (the IOMMU is on).</summary>
         public static bool IsEnabled(HostRoot root) => GroupNumbers(root).Count > 0;

@@ -6,7 +6,7 @@ using System.Linq;
 namespace GpuVirt.Core
 {
     /// <summary>Which kernel modules are loaded (<c>/sys/module</c>, <c>/proc/modules</c>) and which are blacklisted (<c>/etc/modprobe.d</c>, the kernel command line).</summary>
-    public static class KernelModules
+    internal static class KernelModules
     {
         public const string ModprobeDirectory = "/etc/modprobe.d";
 

@@ -31,7 +31,7 @@ namespace GpuVirt.Core
         /// <summary>The address of function 0 of the same slot.</summary>
         public PciAddress Slot => new PciAddress(Domain, Bus, Device, 0);
 
-        public bool IsSameSlot(PciAddress other) => Domain == other.Domain && Bus == other.Bus && Device == other.Device;
+        internal bool IsSameSlot(PciAddress other) => Domain == other.Domain && Bus == other.Bus && Device == other.Device;
 
         /// <summary>libvirt's node-device name: <c>pci_0000_02_00_0</c>.</summary>
         public string NodeDeviceName => string.Format(CultureInfo.InvariantCulture, "pci_{0}_{1:x2}_{2:x2}_{3:x}", DomainText, Bus, Device, Function);
@@ -59,7 +59,7 @@ namespace GpuVirt.Core
         }
 
         /// <summary>The <see cref="ErrorIds.InvalidPciAddress"/> error for text that does not parse, showing the accepted forms.</summary>
-        public static GpuVirtException NotAnAddress(string? text) =>
+        internal static GpuVirtException NotAnAddress(string? text) =>
             new GpuVirtException(ErrorIds.InvalidPciAddress, ErrorKind.InvalidArgument,
                 $"'{text}' is not a PCI address. Accepted forms: {AcceptedForms}.", text);
 

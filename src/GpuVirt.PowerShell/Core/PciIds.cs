@@ -11,7 +11,7 @@ namespace GpuVirt.Core
     /// Looked up under the host root (hwdata first, then Debian's location), parsed once per file version and
     /// shared by every reader in the process; a missing file gives no names, never an error.
     /// </summary>
-    public sealed class PciIds
+    internal sealed class PciIds
     {
         private static readonly ConcurrentDictionary<string, Lazy<PciIds>> Cache = new ConcurrentDictionary<string, Lazy<PciIds>>(StringComparer.Ordinal);
 

@@ -10,7 +10,7 @@ namespace GpuVirt.Core
     /// Reads the PCI functions of a host from <c>/sys/bus/pci/devices</c> under its root. An attribute that is
     /// missing or unreadable leaves its property empty and never stops the enumeration.
     /// </summary>
-    public sealed class PciInventory
+    internal sealed class PciInventory
     {
         private const string VfioPci = "vfio-pci";
         private const string PciStub = "pci-stub";

@@ -16,7 +16,7 @@ namespace GpuVirt.Core
     /// <c>softdep HOSTDRIVER pre: vfio-pci</c> for the driver each address is taken from, so that vfio-pci is loaded
     /// before it at boot; a driver's line goes with the last address that needs it.
     /// </summary>
-    public sealed class PersistentDriverOverrides
+    internal sealed class PersistentDriverOverrides
     {
         public const string Directory = "/etc/driverctl.d";
         public const string SoftdepFile = "/etc/modprobe.d/gpuvirt-vfio-pci.conf";

@@ -11,7 +11,7 @@ using CliWrap.Buffered;
 namespace GpuVirt.Core
 {
     /// <summary>What an external program did: its command line, exit code and captured output.</summary>
-    public sealed class CommandResult
+    internal sealed class CommandResult
     {
         public CommandResult(string program, IReadOnlyList<string> arguments, int exitCode, string standardOutput, string standardError)
         {
@@ -34,7 +34,7 @@ namespace GpuVirt.Core
     /// Runs external programs (virsh, grub2-mkconfig, dracut, systemctl …) through CliWrap: an argument list, never a
     /// shell string; output captured; exit code checked; each command line reported to a log before it runs.
     /// </summary>
-    public sealed class ProcessRunner
+    internal sealed class ProcessRunner
     {
         private static readonly Dictionary<string, string> Packages = new Dictionary<string, string>(StringComparer.Ordinal)
         {

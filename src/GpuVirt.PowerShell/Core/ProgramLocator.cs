@@ -4,7 +4,7 @@ using System.IO;
 namespace GpuVirt.Core
 {
     /// <summary>Finds an installed program on PATH, to choose between a tool (mdevctl) and the module's own way.</summary>
-    public static class ProgramLocator
+    internal static class ProgramLocator
     {
         /// <summary>The full path of an executable file named <paramref name="program"/> on PATH, or null.</summary>
         public static string? Find(string program)

@@ -12,7 +12,7 @@ namespace GpuVirt.Core
     /// Tolerant readers of sysfs-style attribute files and links. Optional attributes that are missing or unreadable
     /// read as null; a permission error on a path the caller must have turns into a "requires root" error naming it.
     /// </summary>
-    public static class Sysfs
+    internal static class Sysfs
     {
         /// <summary>The trimmed text of an attribute, or null when it is missing or cannot be read.</summary>
         /// <remarks>

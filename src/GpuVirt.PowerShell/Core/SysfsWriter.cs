@@ -5,7 +5,7 @@ using System.Text;
 namespace GpuVirt.Core
 {
     /// <summary>Linux errno values the kernel answers sysfs writes with.</summary>
-    public static class Errno
+    internal static class Errno
     {
         public const int EPERM = 1;
         public const int ENOENT = 2;
@@ -35,7 +35,7 @@ namespace GpuVirt.Core
     /// <c>write</c>, one <c>close</c> — and returns the kernel's errno, so that callers can tell EBUSY from ENOSPC.
     /// The attribute must exist: nothing is created. The value is written as given (echo's newline is the caller's).
     /// </summary>
-    public static class SysfsWriter
+    internal static class SysfsWriter
     {
         private const int O_WRONLY = 0x1;
         private const int O_TRUNC = 0x200;

@@ -8,7 +8,7 @@ namespace GpuVirt.Core
     /// (<c>00:0a.0</c> → <c>PCI:0:10:0</c>, <c>PCI:bus@domain:device:function</c> for a non-zero domain) and the
     /// <c>Section "Device"</c> block that holds it.
     /// </summary>
-    public static class XorgConfig
+    internal static class XorgConfig
     {
         public const string DefaultIdentifier = "Device0";
         public const string DefaultDriver = "nvidia";

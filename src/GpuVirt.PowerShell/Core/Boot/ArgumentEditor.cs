@@ -5,7 +5,7 @@ using System.Linq;
 namespace GpuVirt.Core
 {
     /// <summary>What one recorded edit of a command line did.</summary>
-    public enum BootEditKind
+    internal enum BootEditKind
     {
         /// <summary>An item was added to <c>key=</c> (<see cref="BootEdit.Created"/>: the whole argument was new).</summary>
         Add,
@@ -30,7 +30,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>One edit the module made to a command line in a file, with all it takes to undo exactly that.</summary>
-    public sealed class BootEdit
+    internal sealed class BootEdit
     {
         public BootEditKind Kind { get; set; }
 

@@ -10,7 +10,7 @@ namespace GpuVirt.Core
     /// The record of what Enable-IommuBoot changed, kept on the host so that Disable-IommuBoot removes exactly that
     /// and leaves every argument the user had before. One edit per line, tab-separated, with backslash escapes.
     /// </summary>
-    public static class BootEditLog
+    internal static class BootEditLog
     {
         public const string HostPath = "/var/lib/gpuvirt/boot-edits.tsv";
 

@@ -6,7 +6,7 @@ using System.Text.Json;
 namespace GpuVirt.Core
 {
     /// <summary>How far an interrupted boot change got.</summary>
-    public enum BootIntentPhase
+    internal enum BootIntentPhase
     {
         /// <summary>The files were being replaced: some may hold the new content, some the old. Recovery puts every one back.</summary>
         Files,
@@ -65,7 +65,7 @@ namespace GpuVirt.Core
     /// (killed while the files were replaced) or runs the remaining programs again and journals the change (killed
     /// while they ran): a file edit and its record are one unit, and a regeneration is never silently lost.
     /// </summary>
-    public sealed class BootIntent
+    internal sealed class BootIntent
     {
         public const string HostPath = "/var/lib/gpuvirt/boot-pending.json";
         public const string FormatName = "GpuVirt boot change in progress";
@@ -170,7 +170,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>What the recovery of an interrupted boot change did.</summary>
-    public sealed class BootRecovery
+    internal sealed class BootRecovery
     {
         internal BootRecovery(BootIntent intent, IReadOnlyList<string> restored, IReadOnlyList<string> commands, IReadOnlyList<string> left)
         {

@@ -35,7 +35,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>How the kernel arguments of a boot loader family are kept.</summary>
-    public enum BootFileKind
+    internal enum BootFileKind
     {
         /// <summary>A shell file: <c>GRUB_CMDLINE_LINUX</c> then <c>GRUB_CMDLINE_LINUX_DEFAULT</c>.</summary>
         Shell,
@@ -48,7 +48,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary><c>/etc/os-release</c> (or <c>/usr/lib/os-release</c>): what distribution the root holds.</summary>
-    public sealed class OsRelease
+    internal sealed class OsRelease
     {
         public const string EtcPath = "/etc/os-release";
         public const string UsrPath = "/usr/lib/os-release";
@@ -95,7 +95,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>The file a boot loader family keeps the kernel command line in, and how to make it take effect.</summary>
-    public sealed class BootConfiguration
+    internal sealed class BootConfiguration
     {
         public const string GrubVariable = "GRUB_CMDLINE_LINUX";
         public const string GrubDefaultVariable = "GRUB_CMDLINE_LINUX_DEFAULT";
@@ -418,7 +418,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>A program and its arguments, run on the host (inside the root when the root is not <c>/</c>).</summary>
-    public sealed class HostCommand
+    internal sealed class HostCommand
     {
         public HostCommand(string program, params string[] arguments)
         {
@@ -433,7 +433,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>Reads the CPU vendor from <c>/proc/cpuinfo</c>.</summary>
-    public static class CpuInfo
+    internal static class CpuInfo
     {
         public static CpuVendor? TryReadVendor(HostRoot root)
         {

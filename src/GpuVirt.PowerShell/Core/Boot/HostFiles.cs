@@ -9,7 +9,7 @@ using System.Text;
 namespace GpuVirt.Core
 {
     /// <summary>Owner and permission bits of a file.</summary>
-    public readonly struct FileIdentity
+    internal readonly struct FileIdentity
     {
         public FileIdentity(uint uid, uint gid, int mode)
         {
@@ -34,7 +34,7 @@ namespace GpuVirt.Core
     /// ACLs), flushed to disk and renamed over the original, so that a reader sees the old file or the new one, never
     /// half of one.
     /// </summary>
-    public static class HostFiles
+    internal static class HostFiles
     {
         /// <summary>Bytes 0–255 map to chars 0–255 and back: what is read is written back byte for byte.</summary>
         public static readonly Encoding Bytes = Encoding.GetEncoding("iso-8859-1");

@@ -7,7 +7,7 @@ using System.Threading;
 namespace GpuVirt.Core
 {
     /// <summary>What Enable-IommuBoot is asked to configure.</summary>
-    public sealed class IommuBootRequest
+    internal sealed class IommuBootRequest
     {
         /// <summary>Null: read from <c>/proc/cpuinfo</c>.</summary>
         public CpuVendor? CpuVendor { get; set; }
@@ -28,7 +28,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>Everything a boot configuration command will do, worked out before anything is written.</summary>
-    public sealed class IommuBootPlan
+    internal sealed class IommuBootPlan
     {
         internal IommuBootPlan(string action, BootConfiguration boot, BootTransaction transaction, string? before, string? after,
             IReadOnlyList<string> added, IReadOnlyList<string> removed, IReadOnlyList<string> warnings, bool rebootRequired)
@@ -105,7 +105,7 @@ namespace GpuVirt.Core
     /// Enables the IOMMU and stub drivers on the kernel command line, and takes back exactly what it added, on the
     /// four boot loader families (RHEL 7 grub2-mkconfig, BLS with grubby, Debian update-grub, systemd-boot).
     /// </summary>
-    public static class IommuBoot
+    internal static class IommuBoot
     {
         /// <summary>The arguments Enable-IommuBoot wants for a request (before looking at any file).</summary>
         internal static IReadOnlyList<ArgumentRequirement> Requirements(CpuVendor vendor, IommuBootRequest request, IReadOnlyList<string> ids)

@@ -85,7 +85,7 @@ namespace GpuVirt.Core
         };
 
         /// <summary>Reads the status of a host root.</summary>
-        public static IommuBootStatus Read(HostRoot root, PciInventory inventory, BootLoaderFamily? family = null)
+        internal static IommuBootStatus Read(HostRoot root, PciInventory inventory, BootLoaderFamily? family = null)
         {
             var status = new IommuBootStatus { CpuVendor = CpuInfo.TryReadVendor(root) };
             BootConfiguration? boot = null;

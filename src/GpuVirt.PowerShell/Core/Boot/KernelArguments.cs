@@ -7,7 +7,7 @@ using System.Text.RegularExpressions;
 namespace GpuVirt.Core
 {
     /// <summary>The stub driver that holds a device at boot so that no host driver takes it.</summary>
-    public enum StubDriver
+    internal enum StubDriver
     {
         /// <summary><c>pci-stub.ids=</c>, as the RHEL 7 procedure writes it (pci-stub is built into RHEL kernels).</summary>
         PciStub,
@@ -27,7 +27,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>Kernel command line words: keys, comma lists, and the arguments this module manages.</summary>
-    public static class KernelArguments
+    internal static class KernelArguments
     {
         public const string IntelIommu = "intel_iommu";
         public const string AmdIommu = "amd_iommu";

@@ -8,7 +8,7 @@ using System.Threading;
 namespace GpuVirt.Core
 {
     /// <summary>The program that builds the initial ramdisk.</summary>
-    public enum InitramfsTool
+    internal enum InitramfsTool
     {
         /// <summary>RHEL, Fedora: <c>dracut --force</c> (all kernels: <c>dracut --regenerate-all --force</c>).</summary>
         Dracut,
@@ -21,7 +21,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>What Disable-NouveauDriver or Enable-NouveauDriver will do.</summary>
-    public sealed class NouveauPlan
+    internal sealed class NouveauPlan
     {
         internal NouveauPlan(string action, InitramfsTool tool, BootTransaction transaction, string? alreadyBy, IReadOnlyList<string> warnings, bool rebootRequired)
         {
@@ -76,7 +76,7 @@ namespace GpuVirt.Core
     /// <c>blacklist nouveau</c> and <c>options nouveau modeset=0</c>, unless the NVIDIA installer's file already does
     /// it, then a new initramfs so that the blacklist holds from early boot.
     /// </summary>
-    public static class NouveauBlacklist
+    internal static class NouveauBlacklist
     {
         public const string ModprobeDirectory = "/etc/modprobe.d";
         public const string NvidiaInstallerFile = "nvidia-installer-disable-nouveau.conf";

@@ -6,7 +6,7 @@ using System.Linq;
 namespace GpuVirt.Core
 {
     /// <summary>How a GPU can be reset between guests, from the kernel's <c>reset_method</c>, its config space and known reset bugs.</summary>
-    public sealed class GpuResetCapability
+    internal sealed class GpuResetCapability
     {
         internal GpuResetCapability(IReadOnlyList<string>? methods, bool? flr, string? knownBug)
         {
@@ -25,7 +25,7 @@ namespace GpuVirt.Core
         public string? KnownBug { get; }
     }
 
-    public static class GpuReset
+    internal static class GpuReset
     {
         public const string ResetMethodFile = "reset_method";
         public const string ConfigFile = "config";

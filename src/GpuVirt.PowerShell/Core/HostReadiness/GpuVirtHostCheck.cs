@@ -46,7 +46,7 @@ namespace GpuVirt.Core
     /// override, nouveau, the vGPU host checks, libvirt). Reads only; runs <c>virsh version</c> and, for vGPU hosts,
     /// <c>systemctl</c>.
     /// </summary>
-    public static class GpuVirtHostChecks
+    internal static class GpuVirtHostChecks
     {
         public const string DevKvm = "/dev/kvm";
         public const string IommuClass = "/sys/class/iommu";

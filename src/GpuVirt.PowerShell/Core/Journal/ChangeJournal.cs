@@ -26,7 +26,7 @@ namespace GpuVirt.Core
     /// is a clear error and is never overwritten. Kernel argument edits recorded before the journal existed
     /// (<see cref="BootEditLog"/>) become its first record.
     /// </summary>
-    public sealed class ChangeJournal
+    internal sealed class ChangeJournal
     {
         public const string HostPath = "/var/lib/gpuvirt/journal.json";
         public const string FormatName = "GpuVirt change journal";
@@ -228,7 +228,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>The journal under its lock: the records as they are now, and appends that see every earlier one.</summary>
-    public sealed class JournalSession : IDisposable
+    internal sealed class JournalSession : IDisposable
     {
         private readonly ChangeJournal _journal;
         private readonly IDisposable _lock;
@@ -269,7 +269,7 @@ namespace GpuVirt.Core
     /// the libvirt URI, the cmdlet and its command line. <see cref="Check"/> before a change (an unreadable journal
     /// stops the command before anything is changed); <see cref="Record"/> after it.
     /// </summary>
-    public sealed class ChangeRecorder
+    internal sealed class ChangeRecorder
     {
         private readonly CancellationToken _cancellationToken;
         private readonly Action<string>? _log;

@@ -7,7 +7,7 @@ using System.Threading;
 namespace GpuVirt.Core
 {
     /// <summary>What taking one record back will do, worked out against the host as it is now, before anything changes.</summary>
-    public sealed class UndoPlan
+    internal sealed class UndoPlan
     {
         internal UndoPlan(ChangeRecord record, IReadOnlyList<string> steps, IReadOnlyList<GpuVirtException> conflicts)
         {
@@ -35,7 +35,7 @@ namespace GpuVirt.Core
     /// the boot transaction (all or nothing), drivers through <see cref="HostDriverBinding"/> or virsh, hostdevs and
     /// definitions through <see cref="Virsh"/>, vGPUs through <see cref="VgpuManager"/> — and journals the undo.
     /// </summary>
-    public sealed class ChangeUndo
+    internal sealed class ChangeUndo
     {
         private readonly HostRoot _root;
         private readonly ProcessRunner _runner;

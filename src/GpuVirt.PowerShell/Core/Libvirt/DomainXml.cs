@@ -9,7 +9,7 @@ using System.Xml.Linq;
 namespace GpuVirt.Core
 {
     /// <summary>What the module reads from a guest's definition: its name, UUID and PCI and mdev hostdevs.</summary>
-    public sealed class DomainDefinition
+    internal sealed class DomainDefinition
     {
         public DomainDefinition(string name, Guid? uuid, IReadOnlyList<Hostdev> hostdevs, string xml)
         {
@@ -28,7 +28,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>Reads libvirt domain XML (<c>virsh dumpxml</c>) and hostdev elements. No DTDs, no external entities.</summary>
-    public static class DomainXml
+    internal static class DomainXml
     {
         public static XDocument Load(string xml, string what)
         {

@@ -10,7 +10,7 @@ namespace GpuVirt.Core
     /// What a guest's definition says about its 64-bit MMIO space: the machine, its memory, the <c>&lt;pcihole64&gt;</c>
     /// of the root PCI controller and the vCPU's <c>&lt;maxphysaddr&gt;</c>.
     /// </summary>
-    public sealed class GuestMmioDefinition
+    internal sealed class GuestMmioDefinition
     {
         /// <summary>QEMU's pci-hole64 when the definition sets none: 32 GiB on q35, 2 GiB on i440fx (pc).</summary>
         public const ulong DefaultQ35Hole64 = 32 * MmioSize.GiB;
@@ -82,7 +82,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>Reads and writes the MMIO parts of libvirt domain XML.</summary>
-    public static class GuestMmioXml
+    internal static class GuestMmioXml
     {
         public static GuestMmioDefinition Read(XDocument doc)
         {

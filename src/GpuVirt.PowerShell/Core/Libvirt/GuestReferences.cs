@@ -10,7 +10,7 @@ namespace GpuVirt.Core
     /// the <c>Guests</c> of PCI devices, GPUs and vGPUs, and the <see cref="ErrorIds.DeviceReferencedByGuest"/>
     /// refusal of a change that would leave a guest with a dangling hostdev.
     /// </summary>
-    public sealed class GuestReferences
+    internal sealed class GuestReferences
     {
         private readonly HostdevOwnership _ownership;
 

@@ -20,9 +20,9 @@ namespace GpuVirt.Core
             Uuid = uuid;
         }
 
-        public static HostdevSource Pci(PciAddress address) => new HostdevSource(HostdevKind.Pci, address, null);
+        internal static HostdevSource Pci(PciAddress address) => new HostdevSource(HostdevKind.Pci, address, null);
 
-        public static HostdevSource Mdev(Guid uuid) => new HostdevSource(HostdevKind.Mdev, null, uuid);
+        internal static HostdevSource Mdev(Guid uuid) => new HostdevSource(HostdevKind.Mdev, null, uuid);
 
         public HostdevKind Kind { get; }
         public PciAddress? Address { get; }
@@ -88,7 +88,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>Parses mdev UUIDs as libvirt and sysfs write them.</summary>
-    public static class MdevUuid
+    internal static class MdevUuid
     {
         public const string AcceptedForm = "8-4-4-4-12 hex digits, such as 30820a6f-b1a5-4503-91ca-0c10ba58692a";
 

@@ -6,7 +6,7 @@ using GpuVirt.Core.Planning;
 namespace GpuVirt.Core
 {
     /// <summary>The procedure's limit of assigned PCI devices per guest (RHEL 7: 32).</summary>
-    public static class HostdevLimits
+    internal static class HostdevLimits
     {
         public const int MaxAssignedDevices = 32;
 
@@ -20,7 +20,7 @@ namespace GpuVirt.Core
     /// devices, counting those attached before it in the same command) with <see cref="ErrorIds.HostdevLimitExceeded"/>;
     /// <c>-Force</c> lifts it, with a warning.
     /// </summary>
-    public sealed class HostdevLimitCheck : IPlanCheck
+    internal sealed class HostdevLimitCheck : IPlanCheck
     {
         public void Check(ChangePlan plan)
         {

@@ -10,7 +10,7 @@ namespace GpuVirt.Core
     /// guests that run (a device attached with <c>--live</c> only is there), read in one virsh process. Enforces the
     /// procedure's rules "each GPU is owned by one guest" and "each vGPU UUID is assigned to one guest at a time".
     /// </summary>
-    public sealed class HostdevOwnership
+    internal sealed class HostdevOwnership
     {
         private readonly Dictionary<HostdevSource, List<Hostdev>> _bySource;
 

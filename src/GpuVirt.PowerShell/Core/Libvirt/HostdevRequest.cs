@@ -4,7 +4,7 @@ using System.Linq;
 namespace GpuVirt.Core
 {
     /// <summary>One hostdev to attach to or detach from a guest, with the XML that does it.</summary>
-    public sealed class HostdevRequest
+    internal sealed class HostdevRequest
     {
         public HostdevRequest(string domain, HostdevSource source, bool managed = true, bool display = false)
         {
@@ -54,7 +54,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>The functions that go with one being assigned.</summary>
-    public static class AssignmentCompanions
+    internal static class AssignmentCompanions
     {
         /// <summary>
         /// The other endpoints in the function's slot or IOMMU group: the HDMI audio function of a GPU. Every endpoint of

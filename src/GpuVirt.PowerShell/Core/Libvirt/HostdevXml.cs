@@ -21,7 +21,7 @@ namespace GpuVirt.Core
     /// &lt;/hostdev&gt;
     /// </code>
     /// </summary>
-    public static class HostdevXml
+    internal static class HostdevXml
     {
         /// <summary>A PCI hostdev with the vfio driver; <paramref name="managed"/> lets libvirt detach the host driver itself.</summary>
         public static string Pci(PciAddress address, bool managed = true) => Write(w =>

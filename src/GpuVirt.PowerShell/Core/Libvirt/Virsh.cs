@@ -10,7 +10,7 @@ using System.Threading;
 namespace GpuVirt.Core
 {
     /// <summary>What one virsh process printed for a list of commands: one stdout part per command, and stderr.</summary>
-    public sealed class VirshBatchResult
+    internal sealed class VirshBatchResult
     {
         public VirshBatchResult(IReadOnlyList<VirshCommand> commands, IReadOnlyList<string> outputs, string standardError, int exitCode)
         {
@@ -33,7 +33,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>What happened to one device of an attach or detach batch.</summary>
-    public sealed class DeviceChangeOutcome
+    internal sealed class DeviceChangeOutcome
     {
         public DeviceChangeOutcome(int index, GpuVirtException? error)
         {
@@ -54,7 +54,7 @@ namespace GpuVirt.Core
     /// lists, never a shell), several commands in one process when asked, and turns libvirt's messages into errors
     /// with stable ids. The connection is <c>-Connect</c>, else <c>LIBVIRT_DEFAULT_URI</c>, else virsh's default.
     /// </summary>
-    public sealed class Virsh
+    internal sealed class Virsh
     {
         public const string Program = "virsh";
         public const string DefaultUriVariable = "LIBVIRT_DEFAULT_URI";
@@ -500,7 +500,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>A guest as libvirt lists it: its UUID (how the module names it to virsh), its exact name, whether it runs.</summary>
-    public sealed class Guest
+    internal sealed class Guest
     {
         public Guest(Guid uuid, string name, bool active)
         {

@@ -11,7 +11,7 @@ namespace GpuVirt.Core
     /// with <c>--</c>, so a domain called <c>--config</c> stays a name. Several commands run in one virsh process as
     /// virsh's own command string (<c>'a; b; c'</c>), where every word is single-quoted for virsh's parser, never a shell.
     /// </summary>
-    public sealed class VirshCommand
+    internal sealed class VirshCommand
     {
         public VirshCommand(string name, params string[] arguments)
         {
@@ -122,7 +122,7 @@ namespace GpuVirt.Core
         Live = 4,
     }
 
-    public static class DeviceChangeScopeExtensions
+    internal static class DeviceChangeScopeExtensions
     {
         /// <summary>The scope the switches ask for; none of them means <see cref="DeviceChangeScope.Persistent"/>.</summary>
         public static DeviceChangeScope From(bool persistent, bool config, bool live)

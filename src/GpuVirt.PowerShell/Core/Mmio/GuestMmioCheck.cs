@@ -10,7 +10,7 @@ namespace GpuVirt.Core
     /// functions of the command added. Of the command's plans, the last one whose function has a 64-bit BAR says it,
     /// once, with what all of them need.
     /// </summary>
-    public sealed class GuestMmioCheck : IPlanCheck
+    internal sealed class GuestMmioCheck : IPlanCheck
     {
         public void Check(ChangePlan plan)
         {

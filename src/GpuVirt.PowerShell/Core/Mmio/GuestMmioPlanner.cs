@@ -11,7 +11,7 @@ namespace GpuVirt.Core
     /// What a guest's definition lacks for the 64-bit MMIO space and physical address bits its hostdevs need: the new
     /// definition, the diff, the definition it was computed from. <see cref="GuestMmioPlanner"/> turns it into a plan.
     /// </summary>
-    public sealed class GuestMmioChange
+    internal sealed class GuestMmioChange
     {
         internal GuestMmioChange(string domain, string baseXml, string newXml, GuestMmioSpace before, bool active)
         {
@@ -61,7 +61,7 @@ namespace GpuVirt.Core
     /// its inverse, applied by <see cref="PlanExecutor"/> under the host lock after the definition was read again
     /// (<see cref="ErrorIds.GuestDefinitionChanged"/> when it changed since it was planned), and journaled.
     /// </summary>
-    public sealed class GuestMmioPlanner
+    internal sealed class GuestMmioPlanner
     {
         private readonly ChangeHost _host;
         private readonly Virsh _virsh;

@@ -74,7 +74,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>Computes <see cref="GuestMmioSpace"/> from a guest's definition and the host's sysfs.</summary>
-    public static class GuestMmio
+    internal static class GuestMmio
     {
         /// <summary>Evaluates a definition, counting <paramref name="adding"/> as if already attached.</summary>
         public static GuestMmioSpace Evaluate(string domainXml, PciInventory inventory, IEnumerable<PciAddress>? adding = null)

@@ -8,19 +8,19 @@ namespace GpuVirt.Core
     /// <summary>Byte sizes, alignment and address bits for MMIO sizing.</summary>
     public static class MmioSize
     {
-        public const ulong KiB = 1UL << 10;
-        public const ulong MiB = 1UL << 20;
-        public const ulong GiB = 1UL << 30;
+        internal const ulong KiB = 1UL << 10;
+        internal const ulong MiB = 1UL << 20;
+        internal const ulong GiB = 1UL << 30;
 
         /// <summary>The smallest multiple of <paramref name="alignment"/> (a power of two) not below <paramref name="value"/>.</summary>
-        public static ulong AlignUp(ulong value, ulong alignment)
+        internal static ulong AlignUp(ulong value, ulong alignment)
         {
             if (alignment <= 1) return value;
             var mask = alignment - 1;
             return (value + mask) & ~mask;
         }
 
-        public static ulong NextPowerOfTwo(ulong value)
+        internal static ulong NextPowerOfTwo(ulong value)
         {
             if (value <= 1) return 1;
             var p = 1UL;
@@ -29,7 +29,7 @@ namespace GpuVirt.Core
         }
 
         /// <summary>The address bits needed to reach every byte below <paramref name="end"/> (exclusive).</summary>
-        public static int BitsFor(ulong end)
+        internal static int BitsFor(ulong end)
         {
             if (end <= 1) return 1;
             var last = end - 1;
@@ -98,7 +98,7 @@ namespace GpuVirt.Core
     /// What a guest's 64-bit MMIO space (QEMU's pci-hole64) must hold for its assigned functions: their windows packed
     /// largest alignment first (no gaps, since every size is a multiple of its power-of-two alignment), plus headroom.
     /// </summary>
-    public sealed class MmioRequirement
+    internal sealed class MmioRequirement
     {
         private MmioRequirement(IReadOnlyList<MmioWindow> windows)
         {

@@ -58,7 +58,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>Reads the BARs of PCI functions from sysfs.</summary>
-    public static class PciBars
+    internal static class PciBars
     {
         /// <summary>The sysfs attribute with one <c>start end flags</c> line per resource.</summary>
         public const string ResourceFile = "resource";

@@ -1,7 +1,7 @@
 namespace GpuVirt.Core.Planning
 {
     /// <summary>The host a plan reads and changes: its root directory and, for libvirt changes, the connection URI.</summary>
-    public sealed class ChangeHost
+    internal sealed class ChangeHost
     {
         public ChangeHost(HostRoot root, string? connect = null)
         {

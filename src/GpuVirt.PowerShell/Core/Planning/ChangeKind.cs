@@ -1,7 +1,7 @@
 namespace GpuVirt.Core.Planning
 {
     /// <summary>What kind of change a plan makes; plan checks choose the plans they look at by it.</summary>
-    public enum ChangeKind
+    internal enum ChangeKind
     {
         /// <summary>PCI functions leave their host driver (Dismount-GpuHostDriver).</summary>
         HostDriverDetach,

@@ -10,7 +10,7 @@ namespace GpuVirt.Core.Planning
     /// (<see cref="Target"/>, <see cref="Action"/>), the steps that make it, what blocks it, what to warn about and what
     /// follows from it. The cmdlet shows it (ShouldProcess, -WhatIf) and <see cref="PlanExecutor"/> applies it.
     /// </summary>
-    public class ChangePlan
+    internal class ChangePlan
     {
         public ChangePlan(ChangeKind kind, ChangeHost host, string target, string action)
         {
@@ -110,7 +110,7 @@ namespace GpuVirt.Core.Planning
     }
 
     /// <summary>A plan whose application gives a result the cmdlet writes out (the device as it is afterwards).</summary>
-    public sealed class ChangePlan<TResult> : ChangePlan
+    internal sealed class ChangePlan<TResult> : ChangePlan
     {
         public ChangePlan(ChangeKind kind, ChangeHost host, string target, string action, Func<TResult> result)
             : base(kind, host, target, action)

@@ -10,7 +10,7 @@ namespace GpuVirt.Core.Planning
     /// (Mount-GpuHostDriver), through virsh (<c>nodedev-detach</c>/<c>nodedev-reattach</c>) or sysfs
     /// (<c>driver_override</c>, <c>unbind</c>, <c>drivers_probe</c>).
     /// </summary>
-    public sealed class HostDriverPlanner
+    internal sealed class HostDriverPlanner
     {
         private readonly ChangeHost _host;
         private readonly Func<Virsh> _virsh;

@@ -6,7 +6,7 @@ using System.Linq;
 namespace GpuVirt.Core.Planning
 {
     /// <summary>How Add-GpuHostdev attaches.</summary>
-    public sealed class HostdevAttachOptions
+    internal sealed class HostdevAttachOptions
     {
         /// <summary>managed='no' on PCI hostdevs.</summary>
         public bool Unmanaged { get; set; }
@@ -28,7 +28,7 @@ namespace GpuVirt.Core.Planning
     /// one plan per device, so that each is confirmed on its own, and the plans of one guest applied in one virsh
     /// process (<see cref="HostdevBatch"/>).
     /// </summary>
-    public sealed class HostdevPlanner
+    internal sealed class HostdevPlanner
     {
         private readonly ChangeHost _host;
         private readonly Virsh _virsh;
@@ -210,7 +210,7 @@ namespace GpuVirt.Core.Planning
     }
 
     /// <summary>The step of one hostdev attach or detach; the steps of one guest run in one virsh process.</summary>
-    public sealed class HostdevStep : PlanStep
+    internal sealed class HostdevStep : PlanStep
     {
         public HostdevStep(HostdevRequest request, string description, HostdevBatch batch, Action<PlanContext> undo)
             : base(description, batch, undo)
@@ -222,7 +222,7 @@ namespace GpuVirt.Core.Planning
     }
 
     /// <summary>Attaches (or detaches) the hostdevs of one guest in one virsh process; each device succeeds or fails on its own.</summary>
-    public sealed class HostdevBatch : IStepBatch
+    internal sealed class HostdevBatch : IStepBatch
     {
         private readonly Virsh _virsh;
         private readonly Guest _guest;

@@ -4,7 +4,7 @@ using System.Threading;
 namespace GpuVirt.Core.Planning
 {
     /// <summary>Takes the host's lock for the time a plan is re-checked and applied.</summary>
-    public interface IHostLockProvider
+    internal interface IHostLockProvider
     {
         /// <summary>
         /// Waits for the lock, at most <paramref name="timeout"/> (null: <see cref="HostLock.DefaultTimeout"/>) and

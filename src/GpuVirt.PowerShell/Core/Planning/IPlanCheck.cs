@@ -5,7 +5,7 @@ namespace GpuVirt.Core.Planning
     /// <see cref="ChangePlan.Warnings"/> and <see cref="ChangePlan.Refusals"/> to the plans of the kinds it cares about
     /// (<see cref="ChangePlan.Kind"/>). Adding a safety check is adding one class to <see cref="PlanChecks.All"/>.
     /// </summary>
-    public interface IPlanCheck
+    internal interface IPlanCheck
     {
         void Check(ChangePlan plan);
     }

@@ -5,7 +5,7 @@ namespace GpuVirt.Core.Planning
     /// after each step, and at the end with the outcome. The change journal records here, so that a change cut off
     /// by a kill can be finished or rolled back.
     /// </summary>
-    public interface IPlanRecorder
+    internal interface IPlanRecorder
     {
         void Starting(ChangePlan plan);
 

@@ -5,7 +5,7 @@ namespace GpuVirt.Core.Planning
     /// checked before the first step (a journal that cannot take a record stops the change before anything is made),
     /// and the record appended when the plan succeeded.
     /// </summary>
-    public sealed class JournalPlanRecorder : IPlanRecorder
+    internal sealed class JournalPlanRecorder : IPlanRecorder
     {
         private readonly ChangeRecorder _recorder;
 

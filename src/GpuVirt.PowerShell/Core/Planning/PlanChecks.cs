@@ -4,7 +4,7 @@ using System.Linq;
 namespace GpuVirt.Core.Planning
 {
     /// <summary>The checks every planner runs over its plans (and the executor runs again before applying them).</summary>
-    public static class PlanChecks
+    internal static class PlanChecks
     {
         /// <summary>The module's checks, in the order they run.</summary>
         public static IReadOnlyList<IPlanCheck> All { get; } = new List<IPlanCheck>

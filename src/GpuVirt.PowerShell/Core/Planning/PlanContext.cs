@@ -4,7 +4,7 @@ using System.Threading;
 namespace GpuVirt.Core.Planning
 {
     /// <summary>What a step gets when it is applied or undone: the plan, the stop token and the verbose log.</summary>
-    public sealed class PlanContext
+    internal sealed class PlanContext
     {
         public PlanContext(ChangePlan plan, CancellationToken cancellationToken, Action<string>? log)
         {

@@ -12,7 +12,7 @@ namespace GpuVirt.Core.Planning
     /// the steps in order; when a step fails, the steps already applied are undone in reverse and the error says
     /// exactly what state was left. The recorders hear about every plan, step and outcome.
     /// </summary>
-    public sealed class PlanExecutor
+    internal sealed class PlanExecutor
     {
         private readonly Action<string>? _log;
         private readonly CancellationToken _cancellationToken;

@@ -3,7 +3,7 @@ using System.Collections.Generic;
 namespace GpuVirt.Core.Planning
 {
     /// <summary>What applying a plan did: the steps applied, and on failure the error and what was undone.</summary>
-    public sealed class PlanOutcome
+    internal sealed class PlanOutcome
     {
         internal PlanOutcome(ChangePlan plan, IReadOnlyList<PlanStep> applied, IReadOnlyList<PlanStep> undone, IReadOnlyList<string> notUndone, GpuVirtException? error)
         {

@@ -6,7 +6,7 @@ namespace GpuVirt.Core.Planning
     /// Something the plan was built on (a function's driver, a type's free instances), read again by the executor under
     /// the host lock: when it changed, the plan is refused rather than applied to a host it was not made for.
     /// </summary>
-    public sealed class PlanPrecondition
+    internal sealed class PlanPrecondition
     {
         private readonly Func<string?> _changed;
 

@@ -4,7 +4,7 @@ namespace GpuVirt.Core.Planning
     /// A reason the plan must not be applied. An overridable refusal is lifted by <c>-Force</c>: the cmdlet then shows
     /// <see cref="OverriddenWarning"/> instead of the error.
     /// </summary>
-    public sealed class PlanRefusal
+    internal sealed class PlanRefusal
     {
         public PlanRefusal(GpuVirtException error, string? overriddenWarning = null)
         {

@@ -7,7 +7,7 @@ namespace GpuVirt.Core.Planning
     /// /sys/bus/pci/devices/0000:02:00.1/driver_override</c>), how to apply it and, where it can be undone, its inverse.
     /// Steps that can be applied together (several attaches in one virsh process) share a <see cref="Batch"/>.
     /// </summary>
-    public class PlanStep
+    internal class PlanStep
     {
         private readonly Action<PlanContext>? _apply;
         private readonly Action<PlanContext>? _undo;

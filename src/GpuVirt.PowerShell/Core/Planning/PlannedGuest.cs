@@ -9,7 +9,7 @@ namespace GpuVirt.Core.Planning
     /// host lock is held (the executor's checks before applying), the ones read again then, once for all the guest's
     /// plans of one command. Persistent definition first, then the running one.
     /// </summary>
-    public sealed class GuestDefinitions
+    internal sealed class GuestDefinitions
     {
         private readonly HostRoot _root;
         private readonly IReadOnlyList<DomainDefinition> _planned;
@@ -49,7 +49,7 @@ namespace GpuVirt.Core.Planning
     /// other devices the same command attaches to the guest, in the plans before and after this one (the plans of one
     /// guest are applied together).
     /// </summary>
-    public sealed class PlannedGuest
+    internal sealed class PlannedGuest
     {
         public PlannedGuest(GuestDefinitions definitions, HostdevSource adding, IReadOnlyList<HostdevSource> attachedBefore,
             IReadOnlyList<HostdevSource> attachedAfter, PciInventory inventory)

@@ -10,7 +10,7 @@ namespace GpuVirt.Core.Planning
     /// host lock the executor reads it again and refuses the plan (<see cref="ErrorIds.GuestDefinitionChanged"/>) when
     /// anything changed it meanwhile, so that a hostdev attached in between is never defined away.
     /// </summary>
-    public sealed class VgpuConsolePlanner
+    internal sealed class VgpuConsolePlanner
     {
         private readonly ChangeHost _host;
         private readonly Virsh _virsh;

@@ -9,7 +9,7 @@ namespace GpuVirt.Core
     /// function of the host with one of those <c>vendor:device</c> ids, not only the ones that were chosen — a second
     /// identical GPU, or the console GPU, goes too. The boot planner calls it; it reads the host and writes nothing.
     /// </summary>
-    public sealed class BootClaims
+    internal sealed class BootClaims
     {
         private BootClaims(IReadOnlyList<PciDevice> claimed, IReadOnlyList<PciDevice> beyond, CheckFindings findings)
         {

@@ -8,7 +8,7 @@ using System.Text;
 namespace GpuVirt.Core
 {
     /// <summary>A process that has a device node open.</summary>
-    public sealed class DeviceHolder
+    internal sealed class DeviceHolder
     {
         public DeviceHolder(int pid, string command, string? guest, string devicePath)
         {
@@ -51,7 +51,7 @@ namespace GpuVirt.Core
     /// for a mediated device its group and VFIO device nodes. A QEMU process is named by its libvirt guest. Processes
     /// whose descriptors cannot be read (another user's, without root) are passed over.
     /// </summary>
-    public static class DeviceHolders
+    internal static class DeviceHolders
     {
         public const string Proc = "/proc";
         public const string NvidiaGpus = "/proc/driver/nvidia/gpus";

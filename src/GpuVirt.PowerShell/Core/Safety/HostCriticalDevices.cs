@@ -50,7 +50,7 @@ namespace GpuVirt.Core
     /// (<c>boot_vga</c> = 1, or the device of a framebuffer in <c>/sys/class/graphics</c>). The physical function of
     /// an SR-IOV virtual function the host needs is needed too: its driver owns the virtual function.
     /// </summary>
-    public sealed class HostCriticalDevices
+    internal sealed class HostCriticalDevices
     {
         public const string MountInfo = "/proc/self/mountinfo";
         public const string Swaps = "/proc/swaps";

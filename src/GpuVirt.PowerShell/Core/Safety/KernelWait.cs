@@ -15,7 +15,7 @@ namespace GpuVirt.Core
     /// write does, when the caller stops (the write stays pending in the kernel and completes when the holder lets go,
     /// which the error says), or after <see cref="Limit"/>.
     /// </summary>
-    public sealed class KernelWait
+    internal sealed class KernelWait
     {
         public TimeSpan FirstNotice { get; set; } = TimeSpan.FromSeconds(2);
         public TimeSpan Repeat { get; set; } = TimeSpan.FromSeconds(10);

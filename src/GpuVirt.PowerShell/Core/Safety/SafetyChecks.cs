@@ -10,7 +10,7 @@ namespace GpuVirt.Core
     /// What a check found about a change before anything is written: refusals that block it, refusals that
     /// <c>-Force</c> may override (they become warnings then), and warnings.
     /// </summary>
-    public sealed class CheckFindings
+    internal sealed class CheckFindings
     {
         private readonly List<GpuVirtException> _refusals = new List<GpuVirtException>();
         private readonly List<GpuVirtException> _overridable = new List<GpuVirtException>();
@@ -62,7 +62,7 @@ namespace GpuVirt.Core
     /// host: binding it to vfio-pci or pci-stub, attaching it to a guest with <c>managed='yes'</c>, or claiming it at
     /// boot by id. <c>-Force</c> overrides it, with a warning naming each function.
     /// </summary>
-    public static class HostCriticalCheck
+    internal static class HostCriticalCheck
     {
         /// <param name="change">What would take the functions, as a sentence subject: <c>Binding it to vfio-pci</c>.</param>
         public static CheckFindings Check(PciInventory inventory, IEnumerable<PciAddress> functions, string change)
@@ -88,7 +88,7 @@ namespace GpuVirt.Core
     /// the holder instead of answering EBUSY): <see cref="ErrorIds.DeviceInUse"/> for a PCI function,
     /// <see cref="ErrorIds.VgpuDeviceBusy"/> for a vGPU, naming pid, command and guest.
     /// </summary>
-    public static class DeviceHolderCheck
+    internal static class DeviceHolderCheck
     {
         /// <param name="hostDriverNodes">Also count the host driver's users (DRM and NVIDIA nodes): true when unbinding a host driver.</param>
         public static CheckFindings CheckPci(HostRoot root, PciAddress address, bool hostDriverNodes, string change)
@@ -136,7 +136,7 @@ namespace GpuVirt.Core
     /// Refuses to unbind the driver of a vGPU parent that has live vGPUs: unbinding removes its mediated devices
     /// (an SR-IOV physical function's driver owns its virtual functions' vGPU types), from under the guests using them.
     /// </summary>
-    public static class VgpuParentCheck
+    internal static class VgpuParentCheck
     {
         public static CheckFindings Check(VgpuInventory vgpu, PciAddress address)
         {

@@ -9,7 +9,7 @@ namespace GpuVirt.Core
     /// (<see cref="ErrorIds.VgpuParentInUse"/>, see <see cref="VgpuParentCheck"/>): Dismount-GpuHostDriver.
     /// -Force does not lift it.
     /// </summary>
-    public sealed class VgpuParentPlanCheck : IPlanCheck
+    internal sealed class VgpuParentPlanCheck : IPlanCheck
     {
         public void Check(ChangePlan plan)
         {
@@ -25,7 +25,7 @@ namespace GpuVirt.Core
     /// driver's users too: DRM and NVIDIA nodes) and Mount-GpuHostDriver (the VFIO group or device). -Force does not
     /// lift it: the write would wait in the kernel until the holder lets go.
     /// </summary>
-    public sealed class DeviceHolderPlanCheck : IPlanCheck
+    internal sealed class DeviceHolderPlanCheck : IPlanCheck
     {
         public void Check(ChangePlan plan)
         {
@@ -46,7 +46,7 @@ namespace GpuVirt.Core
     /// see <see cref="HostCriticalCheck"/>): Dismount-GpuHostDriver, and Add-GpuHostdev of a managed PCI hostdev
     /// (libvirt binds it to vfio-pci when the guest starts). -Force lifts it, with a warning naming the function.
     /// </summary>
-    public sealed class HostCriticalPlanCheck : IPlanCheck
+    internal sealed class HostCriticalPlanCheck : IPlanCheck
     {
         public void Check(ChangePlan plan)
         {

@@ -8,7 +8,7 @@ using System.Text.Json;
 namespace GpuVirt.Core
 {
     /// <summary>A persistent mediated device as mdevctl keeps it: <c>/etc/mdevctl.d/&lt;parent&gt;/&lt;uuid&gt;</c>.</summary>
-    public sealed class MdevDefinition
+    internal sealed class MdevDefinition
     {
         public MdevDefinition(string parent, string uuid, string typeId, string startMode, IReadOnlyList<KeyValuePair<string, string>>? attributes = null)
         {
@@ -38,7 +38,7 @@ namespace GpuVirt.Core
     /// (<c>{"mdev_type": "nvidia-63", "start": "auto", "attrs": []}</c>), so that mdevctl and this module see the same
     /// devices. A malformed file is reported in <see cref="Problems"/> and skipped, never fatal.
     /// </summary>
-    public sealed class MdevDefinitions
+    internal sealed class MdevDefinitions
     {
         public const string Directory = "/etc/mdevctl.d";
         public const string StartAuto = "auto";

@@ -13,7 +13,7 @@ namespace GpuVirt.Core
     /// installed (and no count is asked for), or write the count to the PF's <c>sriov_numvfs</c>. No steps when the
     /// functions are enabled already.
     /// </summary>
-    public sealed class SriovEnablePlan
+    internal sealed class SriovEnablePlan
     {
         internal SriovEnablePlan(PciAddress physicalFunction, string? name, int count, int enabled, string? program, IReadOnlyList<string> arguments, string numVfsHostPath)
         {
@@ -59,7 +59,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>Plans and applies <see cref="SriovEnablePlan"/>s.</summary>
-    public static class SriovEnabler
+    internal static class SriovEnabler
     {
         /// <summary>How long to wait for the driver to show the virtual functions.</summary>
         public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);

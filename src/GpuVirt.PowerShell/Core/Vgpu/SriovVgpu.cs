@@ -7,7 +7,7 @@ using System.Linq;
 namespace GpuVirt.Core
 {
     /// <summary>One step of an SR-IOV vGPU change: a vGPU type written to one virtual function.</summary>
-    public sealed class SriovVgpuAssignment
+    internal sealed class SriovVgpuAssignment
     {
         public SriovVgpuAssignment(PciAddress virtualFunction, string typeId, string? typeName, string hostPath)
         {
@@ -31,7 +31,7 @@ namespace GpuVirt.Core
     /// What creating SR-IOV vGPUs will do: which free virtual functions get the type, chosen from what each VF lists in
     /// <c>nvidia/creatable_vgpu_types</c> now. Built without writing anything; <see cref="VgpuManager.ApplySriov"/> applies it.
     /// </summary>
-    public sealed class SriovVgpuPlan
+    internal sealed class SriovVgpuPlan
     {
         internal SriovVgpuPlan(VgpuType type, IReadOnlyList<SriovVgpuAssignment> assignments)
         {
@@ -57,7 +57,7 @@ namespace GpuVirt.Core
     /// The SR-IOV side of NVIDIA vGPU 17+: which virtual functions of a GPU are free and what each can take now, and
     /// why a GPU offers nothing (its VFs are not enabled, or the types it runs exclude the one asked for).
     /// </summary>
-    public static class SriovVgpu
+    internal static class SriovVgpu
     {
         /// <summary>NVIDIA's tool that enables a GPU's virtual functions (<c>sriov-manage -e &lt;PF|ALL&gt;</c>).</summary>
         public const string SriovManage = "/usr/lib/nvidia/sriov-manage";

@@ -8,7 +8,7 @@ using System.Text;
 namespace GpuVirt.Core
 {
     /// <summary>One SR-IOV vGPU to bring back at boot: the GPU, its virtual function and the type to set.</summary>
-    public sealed class SriovVgpuProfile
+    internal sealed class SriovVgpuProfile
     {
         public SriovVgpuProfile(PciAddress physicalFunction, PciAddress virtualFunction, string typeId, string? typeName)
         {
@@ -34,7 +34,7 @@ namespace GpuVirt.Core
     /// (sriov-manage -e, or sriov_numvfs), waits a bounded time for each VF and writes its type. The unit is enabled the
     /// way <c>systemctl enable</c> does it (a link in <c>multi-user.target.wants</c>), so no running systemd is needed.
     /// </summary>
-    public sealed class SriovVgpuProfiles
+    internal sealed class SriovVgpuProfiles
     {
         public const string ProfileFile = "/etc/gpuvirt/vgpu-profiles.conf";
         public const string UnitName = "gpuvirt-vgpu.service";

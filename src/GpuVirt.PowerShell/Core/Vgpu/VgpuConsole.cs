@@ -45,7 +45,7 @@ namespace GpuVirt.Core
     /// besides the vGPU), and a <c>&lt;graphics&gt;</c> of the chosen type (beside any other). It reads the persistent definition, changes only
     /// those elements and defines the result; everything else in the definition is kept as it was.
     /// </summary>
-    public static class VgpuConsole
+    internal static class VgpuConsole
     {
         public static readonly IReadOnlyList<string> GraphicsTypes = new[] { "vnc", "spice" };
 

@@ -30,7 +30,7 @@ namespace GpuVirt.Core
     /// The procedure's vGPU host checks (16.7.2.1 steps 2–4): nouveau blacklisted, <c>nvidia_vgpu_vfio</c> loaded,
     /// <c>nvidia-vgpu-mgr.service</c> running, and GPUs that offer vGPU types.
     /// </summary>
-    public static class VgpuHostChecks
+    internal static class VgpuHostChecks
     {
         public const string VfioModule = "nvidia_vgpu_vfio";
         public const string ManagerService = "nvidia-vgpu-mgr.service";

@@ -11,7 +11,7 @@ namespace GpuVirt.Core
     /// mediated devices (<c>/sys/bus/mdev/devices</c>), mdevctl definitions (<c>/etc/mdevctl.d</c>) and NVIDIA SR-IOV
     /// virtual functions (<c>nvidia/creatable_vgpu_types</c>, <c>nvidia/current_vgpu_type</c>).
     /// </summary>
-    public sealed class VgpuInventory
+    internal sealed class VgpuInventory
     {
         public const string SupportedTypes = "mdev_supported_types";
         public const string CreatableVgpuTypes = "nvidia/creatable_vgpu_types";

@@ -9,7 +9,7 @@ using System.Threading;
 namespace GpuVirt.Core
 {
     /// <summary>mdevctl's options for a mediated device: define only, start mode, attributes.</summary>
-    public sealed class MdevOptions
+    internal sealed class MdevOptions
     {
         private string? _startMode;
 
@@ -36,7 +36,7 @@ namespace GpuVirt.Core
     /// has it, else by writing mdevctl's files directly. Every change is checked after it is made; a change that fails
     /// leaves nothing behind.
     /// </summary>
-    public sealed class VgpuManager
+    internal sealed class VgpuManager
     {
         private readonly ProcessRunner _runner;
         private readonly Action<string>? _log;

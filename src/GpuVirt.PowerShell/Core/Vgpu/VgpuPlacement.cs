@@ -37,7 +37,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>What one parent can take of a type, and why.</summary>
-    public sealed class VgpuPlacementCandidate
+    internal sealed class VgpuPlacementCandidate
     {
         internal VgpuPlacementCandidate(string parent, VgpuType? type, int available, bool runsType, string reason, IReadOnlyList<PciAddress> vfs)
         {
@@ -68,7 +68,7 @@ namespace GpuVirt.Core
     /// the most room (depth-first, as NVIDIA's default allocation); <c>spread</c> puts one on each GPU in turn instead.
     /// Reads only; the result says why when the vGPUs do not fit.
     /// </summary>
-    public static class VgpuPlacementPlanner
+    internal static class VgpuPlacementPlanner
     {
         private static readonly Regex ProfileSize = new Regex(@"-(\d+)([A-Z])\d*$", RegexOptions.CultureInvariant);
 

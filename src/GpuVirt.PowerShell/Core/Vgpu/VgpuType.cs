@@ -76,7 +76,7 @@ namespace GpuVirt.Core
         private static readonly Regex SeriesPattern = new Regex(@"-\d+([ABCQ])\d*$", RegexOptions.CultureInvariant);
 
         /// <summary>The series letter of an NVIDIA vGPU type name (<c>GRID P4-1Q</c> → Q, <c>GRID M60-1B4</c> → B), or null.</summary>
-        public static string? ParseSeries(string? name)
+        internal static string? ParseSeries(string? name)
         {
             if (name is null) return null;
             var trimmed = name.Trim();
@@ -89,7 +89,7 @@ namespace GpuVirt.Core
         /// Parses a type description: NVIDIA's one line <c>num_heads=4, frl_config=60, framebuffer=1024M</c> and Intel
         /// GVT-g's lines <c>low_gm_size: 128MB</c>. Pieces that are neither are left out.
         /// </summary>
-        public static IReadOnlyDictionary<string, string> ParseDescription(string? description)
+        internal static IReadOnlyDictionary<string, string> ParseDescription(string? description)
         {
             var result = new Dictionary<string, string>(StringComparer.Ordinal);
             if (string.IsNullOrWhiteSpace(description)) return result;

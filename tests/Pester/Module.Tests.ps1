@@ -1,0 +1,91 @@
+# The module as an assembly: what it makes public, and that its version has one source.
+BeforeAll {
+    Import-Module $env:GPUVIRT_MODULE -Force
+    $script:Repo = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
+    $script:Assembly = (Get-Command Get-PciDevice).ImplementingType.Assembly
+    $script:Public = @($Assembly.GetExportedTypes())
+    $script:CmdletTypes = @($Public | Where-Object { $_.IsSubclassOf([System.Management.Automation.PSCmdlet]) })
+
+    # The module's own types a type stands for: itself, an array's element, a generic's arguments, Nullable's value.
+    function Get-ModuleType([type] $Type) {
+        if ($null -eq $Type) { return }
+        if ($Type.HasElementType) { Get-ModuleType $Type.GetElementType(); return }
+        if ($Type.IsGenericType) { foreach ($argument in $Type.GetGenericArguments()) { Get-ModuleType $argument } }
+        if ($Type.Assembly -eq $script:Assembly) { $Type }
+    }
+
+    # Every type a user meets at the prompt: what the cmdlets take and emit, and the types of those types' public
+    # properties, to the end; and the types the module's own format views call.
+    function Get-ReachableType {
+        $seen = [System.Collections.Generic.HashSet[type]]::new()
+        $queue = [System.Collections.Generic.Queue[type]]::new()
+        foreach ($command in Get-Command -Module GpuVirt -CommandType Cmdlet) {
+            foreach ($parameter in $command.Parameters.Values) { Get-ModuleType $parameter.ParameterType | ForEach-Object { $queue.Enqueue($_) } }
+            foreach ($output in $command.OutputType) { Get-ModuleType $output.Type | ForEach-Object { $queue.Enqueue($_) } }
+        }
+        $format = Get-Content -Raw (Join-Path $env:GPUVIRT_MODULE 'GpuVirt.Format.ps1xml')
+        foreach ($match in [regex]::Matches($format, '\[(GpuVirt\.[A-Za-z0-9_.]+)\]::')) {
+            $queue.Enqueue($script:Assembly.GetType($match.Groups[1].Value, $true))
+        }
+        while ($queue.Count -gt 0) {
+            $type = $queue.Dequeue()
+            if (-not $seen.Add($type)) { continue }
+            foreach ($property in $type.GetProperties([Reflection.BindingFlags]'Public, Instance, Static')) {
+                Get-ModuleType $property.PropertyType | ForEach-Object { $queue.Enqueue($_) }
+            }
+        }
+        $seen
+    }
+}
+
+Describe 'The public surface' {
+    It 'is the cmdlets, their abstract bases, and the types they take and emit: no core plumbing' {
+        $reachable = Get-ReachableType
+        $extra = @($Public | Where-Object { $_ -notin $CmdletTypes -and -not $reachable.Contains($_) } | ForEach-Object FullName)
+        $extra | Should -BeNullOrEmpty -Because 'sysfs writers, runners, parsers, planners and journals are internal'
+    }
+
+    It 'has plumbing behind it: the runner, the sysfs writer, the planners and the journal are not public' {
+        foreach ($name in 'GpuVirt.Core.ProcessRunner', 'GpuVirt.Core.SysfsWriter', 'GpuVirt.Core.Planning.PlanExecutor',
+            'GpuVirt.Core.Planning.HostdevPlanner', 'GpuVirt.Core.ChangeJournal', 'GpuVirt.Core.Virsh', 'GpuVirt.Core.HostRoot') {
+            $type = $Assembly.GetType($name, $true)
+            $type.IsPublic | Should -BeFalse -Because "$name is core plumbing"
+        }
+        'GpuVirt.Core.ProcessRunner' -as [type] | Should -BeNullOrEmpty
+    }
+
+    It 'gives a non-cmdlet type no public method beyond value methods (no method that changes the host)' {
+        $allowed = 'ToString', 'Equals', 'GetHashCode', 'CompareTo', 'Parse', 'TryParse', 'Format'
+        $methods = foreach ($type in $Public | Where-Object { $_ -notin $CmdletTypes -and -not $_.IsEnum }) {
+            $type.GetMethods([Reflection.BindingFlags]'Public, Instance, Static, DeclaredOnly') |
+                Where-Object { -not $_.IsSpecialName -and $_.Name -notin $allowed } |
+                ForEach-Object { "$($type.FullName).$($_.Name)" }
+        }
+        @($methods) | Should -BeNullOrEmpty
+    }
+
+    It 'gives the cmdlets no public method of their own but Dispose, and exports every concrete one' {
+        $methods = foreach ($type in $CmdletTypes) {
+            $type.GetMethods([Reflection.BindingFlags]'Public, Instance, Static, DeclaredOnly') |
+                Where-Object { -not $_.IsSpecialName -and $_.Name -ne 'Dispose' } |
+                ForEach-Object { "$($type.FullName).$($_.Name)" }
+        }
+        @($methods) | Should -BeNullOrEmpty
+        $concrete = @($CmdletTypes | Where-Object { -not $_.IsAbstract })
+        $concrete | ForEach-Object { $_.IsSealed | Should -BeTrue -Because "$($_.Name) is a concrete cmdlet" }
+        $exported = (Get-Command -Module GpuVirt -CommandType Cmdlet).ImplementingType
+        @($concrete | Where-Object { $_ -notin $exported } | ForEach-Object FullName) | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'The version' {
+    It 'is one: Directory.Build.props, the laid-out manifest and the assembly agree' {
+        $props = ([xml](Get-Content -Raw (Join-Path $Repo 'Directory.Build.props'))).Project.PropertyGroup.Version | Where-Object { $_ } | Select-Object -First 1
+        $props | Should -Match '^\d+\.\d+\.\d+$'
+        $manifest = (Import-PowerShellDataFile (Join-Path $env:GPUVIRT_MODULE 'GpuVirt.psd1')).ModuleVersion
+        $manifest | Should -Be $props
+        (Import-PowerShellDataFile (Join-Path $Repo 'GpuVirt.psd1')).ModuleVersion | Should -Be $props
+        $Assembly.GetName().Version.ToString(3) | Should -Be $props
+        (Get-Module GpuVirt).Version.ToString() | Should -Be $props
+    }
+}
