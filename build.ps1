@@ -83,11 +83,15 @@ function Invoke-Build {
     # The module folder holds exactly these files, nothing else that the build happened to produce.
     if (Test-Path $ModuleOut) { Remove-Item -Recurse -Force $ModuleOut }
     $null = New-Item -ItemType Directory -Force -Path (Join-Path $ModuleOut 'en-US')
+    # CliWrap, and the one assembly that calls it, load in the module's own AssemblyLoadContext from dependencies/
+    # (Core/ModuleLoadContext.cs), where pwsh's default context never looks: another module's CliWrap cannot conflict.
+    $null = New-Item -ItemType Directory -Force -Path (Join-Path $ModuleOut 'dependencies')
     $allow = @(
         @{ From = $Manifest; To = 'GpuVirt.psd1' }
         @{ From = (Join-Path $RepoRoot 'src/GpuVirt.PowerShell/GpuVirt.Format.ps1xml'); To = 'GpuVirt.Format.ps1xml' }
         @{ From = (Join-Path $bin 'GpuVirt.PowerShell.dll'); To = 'GpuVirt.PowerShell.dll' }
-        @{ From = (Join-Path $bin 'CliWrap.dll'); To = 'CliWrap.dll' }
+        @{ From = (Join-Path $bin 'GpuVirt.ProcessLauncher.dll'); To = 'dependencies/GpuVirt.ProcessLauncher.dll' }
+        @{ From = (Join-Path $bin 'CliWrap.dll'); To = 'dependencies/CliWrap.dll' }
     )
     foreach ($item in $allow) { Copy-Item -LiteralPath $item.From -Destination (Join-Path $ModuleOut $item.To) }
     Invoke-Docs

@@ -89,3 +89,45 @@ Describe 'The version' {
         (Get-Module GpuVirt).Version.ToString() | Should -Be $props
     }
 }
+
+Describe "CliWrap in the module's own load context" {
+    BeforeAll {
+        Add-Type -Path $env:GPUVIRT_FIXTURES
+        # A script in a new pwsh; its last line of output is JSON.
+        function Invoke-ChildPwsh([string] $Script) {
+            $out = & dotnet ([Environment]::GetCommandLineArgs()[0]) -NoProfile -NonInteractive -Command $Script 2>&1
+            $LASTEXITCODE | Should -Be 0 -Because ($out -join "`n")
+            $out[-1] | ConvertFrom-Json
+        }
+        # Runs virsh through the module's runner (test:///default needs no daemon) and reports every CliWrap loaded.
+        $script:Report = @'
+$hostdevs = @(Get-GpuHostdev -Domain test -Connect test:///default -ErrorAction Stop)
+$loaded = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'CliWrap' } | ForEach-Object {
+    [pscustomobject]@{ Version = $_.GetName().Version.ToString(); Context = [Runtime.Loader.AssemblyLoadContext]::GetLoadContext($_).GetType().Name }
+}
+[pscustomobject]@{ Other = $other; Hostdevs = $hostdevs.Count; Loaded = @($loaded) } | ConvertTo-Json -Compress
+'@
+    }
+
+    It 'keeps working when another module loaded CliWrap <Version> first, and leaves that copy to it' -ForEach @(
+        @{ Version = '1.0.0.0' }, @{ Version = '99.0.0.0' }
+    ) {
+        $other = [GpuVirt.Fixtures.OtherCliWrap]::Write((Join-Path $TestDrive $Version), $Version)
+        $r = Invoke-ChildPwsh "Add-Type -Path '$other'; `$other = [CliWrap.Cli]::Wrap('first'); Import-Module '$env:GPUVIRT_MODULE'; $Report"
+        $r.Other | Should -Be "other CliWrap ${Version}: first"
+        $r.Hostdevs | Should -Be 0
+        $mine = @($r.Loaded | Where-Object Context -eq 'ModuleLoadContext')
+        $mine.Count | Should -Be 1
+        $mine[0].Version | Should -Not -Be $Version
+        @($r.Loaded | Where-Object { $_.Version -eq $Version -and $_.Context -ne 'ModuleLoadContext' }).Count | Should -Be 1
+    }
+
+    It 'does not take the name CliWrap from a module imported after it' {
+        $other = [GpuVirt.Fixtures.OtherCliWrap]::Write((Join-Path $TestDrive 'after'), '1.0.0.0')
+        $r = Invoke-ChildPwsh "Import-Module '$env:GPUVIRT_MODULE'; `$null = Get-GpuHostdev -Domain test -Connect test:///default -ErrorAction Stop; Add-Type -Path '$other'; `$other = [CliWrap.Cli]::Wrap('second'); $Report"
+        $r.Other | Should -Be 'other CliWrap 1.0.0.0: second'
+        $r.Hostdevs | Should -Be 0
+        @($r.Loaded | Where-Object Context -eq 'ModuleLoadContext').Count | Should -Be 1
+        @($r.Loaded).Count | Should -Be 2
+    }
+}

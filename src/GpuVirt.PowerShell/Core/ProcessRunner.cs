@@ -5,8 +5,7 @@ using System.Diagnostics;
 using System.Linq;
 using System.Text;
 using System.Threading;
-using CliWrap;
-using CliWrap.Buffered;
+using GpuVirt.ProcessLauncher;
 
 namespace GpuVirt.Core
 {
@@ -56,6 +55,8 @@ namespace GpuVirt.Core
 
         public ProcessRunner(Action<string>? log = null)
         {
+            // Before Run is first compiled: compiling it loads GpuVirt.ProcessLauncher, which lives in the module's own load context.
+            ModuleLoadContext.EnsureResolver();
             _log = log;
         }
 
@@ -95,27 +96,13 @@ namespace GpuVirt.Core
             if (setsid != null && Locate(program, environment) is null) throw NotFound(program, null);
             var stdout = new StringBuilder();
             var stderr = new StringBuilder();
-            var command = (setsid != null
-                    ? Cli.Wrap(setsid).WithArguments(new[] { "--wait", "--", program }.Concat(args))
-                    : Cli.Wrap(program).WithArguments(args))
-                .WithValidation(CommandResultValidation.None)
-                .WithStandardOutputPipe(PipeTarget.ToStringBuilder(stdout, Encoding.UTF8))
-                .WithStandardErrorPipe(PipeTarget.ToStringBuilder(stderr, Encoding.UTF8));
-            if (standardInput != null) command = command.WithStandardInputPipe(PipeSource.FromString(standardInput));
-            if (environment != null)
-            {
-                command = command.WithEnvironmentVariables(env =>
-                {
-                    foreach (var pair in environment) env.Set(pair.Key, pair.Value);
-                });
-            }
-
+            var file = setsid ?? program;
+            var argv = setsid != null ? new[] { "--wait", "--", program }.Concat(args) : args;
             using var abort = new CancellationTokenSource();
-            Process? process = null;
-            System.Threading.Tasks.Task<CliWrap.CommandResult> task;
+            LaunchedProgram launched;
             try
             {
-                task = command.ExecuteAsync(null, p => process = p, abort.Token, CancellationToken.None).Task;
+                launched = Launcher.Start(file, argv, stdout, stderr, standardInput, environment, abort.Token);
             }
             catch (Win32Exception e)
             {
@@ -125,6 +112,8 @@ namespace GpuVirt.Core
             {
                 throw NotFound(program, w);
             }
+            var process = launched.Process;
+            var task = launched.Completion;
             if (process is null)
             {
                 // The start failed inside the task (the program could not be started).
@@ -195,7 +184,7 @@ namespace GpuVirt.Core
         private const int SIGKILL = 9;
 
         /// <summary>The exit code once the process has exited (waiting at most <paramref name="milliseconds"/>), else null.</summary>
-        private static int? ExitCodeWithin(Process process, System.Threading.Tasks.Task<CliWrap.CommandResult> task, int milliseconds)
+        private static int? ExitCodeWithin(Process process, System.Threading.Tasks.Task<int> task, int milliseconds)
         {
             try
             {
@@ -205,14 +194,14 @@ namespace GpuVirt.Core
             catch (Exception e) when (e is InvalidOperationException || e is ObjectDisposedException)
             {
                 // CliWrap disposed the process object: it saw the end first and its task holds the exit code.
-                if (WaitQuietly(task, StopGrace) && task.Status == System.Threading.Tasks.TaskStatus.RanToCompletion) return task.Result.ExitCode;
+                if (WaitQuietly(task, StopGrace) && task.Status == System.Threading.Tasks.TaskStatus.RanToCompletion) return task.Result;
                 throw new GpuVirtException(ErrorIds.ProgramFailed, ErrorKind.InvalidOperation,
                     $"The end of '{process.StartInfo.FileName}' could not be observed: {e.Message}", process.StartInfo.FileName, e);
             }
         }
 
         /// <summary>Ends the program: SIGTERM to its whole group, SIGKILL after the grace; then lets CliWrap's task go.</summary>
-        private static void Stop(Process process, System.Threading.Tasks.Task<CliWrap.CommandResult> task, int pid, bool group, CancellationTokenSource abort)
+        private static void Stop(Process process, System.Threading.Tasks.Task<int> task, int pid, bool group, CancellationTokenSource abort)
         {
             if (group && pid > 0)
             {
