@@ -14,6 +14,14 @@ BeforeAll {
         if ($Type.Assembly -eq $script:Assembly) { $Type }
     }
 
+    # The module's static methods its own format views call: [GpuVirt.X.Type]::Method(...).
+    function Get-FormatCall {
+        $format = Get-Content -Raw (Join-Path $env:GPUVIRT_MODULE 'GpuVirt.Format.ps1xml')
+        foreach ($match in [regex]::Matches($format, '\[(GpuVirt\.[A-Za-z0-9_.]+)\]::([A-Za-z0-9_]+)')) {
+            [pscustomobject]@{ Type = $match.Groups[1].Value; Method = $match.Groups[2].Value }
+        }
+    }
+
     # Every type a user meets at the prompt: what the cmdlets take and emit, and the types of those types' public
     # properties, to the end; and the types the module's own format views call.
     function Get-ReachableType {
@@ -23,10 +31,7 @@ BeforeAll {
             foreach ($parameter in $command.Parameters.Values) { Get-ModuleType $parameter.ParameterType | ForEach-Object { $queue.Enqueue($_) } }
             foreach ($output in $command.OutputType) { Get-ModuleType $output.Type | ForEach-Object { $queue.Enqueue($_) } }
         }
-        $format = Get-Content -Raw (Join-Path $env:GPUVIRT_MODULE 'GpuVirt.Format.ps1xml')
-        foreach ($match in [regex]::Matches($format, '\[(GpuVirt\.[A-Za-z0-9_.]+)\]::')) {
-            $queue.Enqueue($script:Assembly.GetType($match.Groups[1].Value, $true))
-        }
+        foreach ($call in Get-FormatCall) { $queue.Enqueue($script:Assembly.GetType($call.Type, $true)) }
         while ($queue.Count -gt 0) {
             $type = $queue.Dequeue()
             if (-not $seen.Add($type)) { continue }
@@ -54,11 +59,12 @@ Describe 'The public surface' {
         'GpuVirt.Core.ProcessRunner' -as [type] | Should -BeNullOrEmpty
     }
 
-    It 'gives a non-cmdlet type no public method beyond value methods (no method that changes the host)' {
-        $allowed = 'ToString', 'Equals', 'GetHashCode', 'CompareTo', 'Parse', 'TryParse', 'Format'
+    It 'gives a non-cmdlet type no public method but value methods and what the format views call (none that changes the host)' {
+        $allowed = 'ToString', 'Equals', 'GetHashCode', 'CompareTo', 'Parse', 'TryParse'
+        $formatCalls = @(Get-FormatCall | ForEach-Object { "$($_.Type).$($_.Method)" })
         $methods = foreach ($type in $Public | Where-Object { $_ -notin $CmdletTypes -and -not $_.IsEnum }) {
             $type.GetMethods([Reflection.BindingFlags]'Public, Instance, Static, DeclaredOnly') |
-                Where-Object { -not $_.IsSpecialName -and $_.Name -notin $allowed } |
+                Where-Object { -not $_.IsSpecialName -and $_.Name -notin $allowed -and "$($type.FullName).$($_.Name)" -notin $formatCalls } |
                 ForEach-Object { "$($type.FullName).$($_.Name)" }
         }
         @($methods) | Should -BeNullOrEmpty
