@@ -103,7 +103,7 @@ Describe "CliWrap in the module's own load context" {
         function Invoke-ChildPwsh([string] $Script) {
             $out = & dotnet ([Environment]::GetCommandLineArgs()[0]) -NoProfile -NonInteractive -Command $Script 2>&1
             $LASTEXITCODE | Should -Be 0 -Because ($out -join "`n")
-            $out[-1] | ConvertFrom-Json
+            @($out)[-1] | ConvertFrom-Json
         }
         # Runs virsh through the module's runner (test:///default needs no daemon) and reports every CliWrap loaded.
         $script:Report = @'
