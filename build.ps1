@@ -78,6 +78,7 @@ function Invoke-Build {
         @{ From = (Join-Path $RepoRoot 'src/GpuVirt.PowerShell/GpuVirt.Format.ps1xml'); To = 'GpuVirt.Format.ps1xml' }
         @{ From = (Join-Path $bin 'GpuVirt.PowerShell.dll'); To = 'GpuVirt.PowerShell.dll' }
         @{ From = (Join-Path $bin 'CliWrap.dll'); To = 'CliWrap.dll' }
+        @{ From = (Join-Path $RepoRoot 'LICENSE'); To = 'LICENSE' }
     )
     foreach ($item in $allow) { Copy-Item -LiteralPath $item.From -Destination (Join-Path $ModuleOut $item.To) }
     Invoke-Docs
