@@ -92,6 +92,7 @@ function Invoke-Build {
         @{ From = (Join-Path $bin 'GpuVirt.PowerShell.dll'); To = 'GpuVirt.PowerShell.dll' }
         @{ From = (Join-Path $bin 'GpuVirt.ProcessLauncher.dll'); To = 'dependencies/GpuVirt.ProcessLauncher.dll' }
         @{ From = (Join-Path $bin 'CliWrap.dll'); To = 'dependencies/CliWrap.dll' }
+        @{ From = (Join-Path $RepoRoot 'LICENSE'); To = 'LICENSE' }
     )
     foreach ($item in $allow) { Copy-Item -LiteralPath $item.From -Destination (Join-Path $ModuleOut $item.To) }
     Invoke-Docs

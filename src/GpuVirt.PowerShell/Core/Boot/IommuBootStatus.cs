@@ -151,7 +151,7 @@ namespace GpuVirt.Core
             status.StubIdsConfigured = StubIds(configured);
             status.StubIdsActive = StubIds(running);
             status.StubbedDevices = inventory.Devices
-                .Where(d => d.Driver == "pci-stub" || d.Driver == "vfio-pci")
+                .Where(d => d.Driver != null && PciInventory.IsPassthroughDriver(d.Driver))
                 .Select(d => new StubbedDevice(d.Address, d.Ids, d.Driver!))
                 .ToList();
             status.NouveauBlacklisted = NouveauBlacklist.FindBlacklist(root) != null
