@@ -188,12 +188,12 @@ $assembly = (Get-Command Get-PciDevice).ImplementingType.Assembly
 $host_ = [Activator]::CreateInstance($assembly.GetType('GpuVirt.Core.HostRoot', $true), [object[]]@($Root))
 $journalType = $assembly.GetType('GpuVirt.Core.ChangeJournal', $true)
 $journal = [Activator]::CreateInstance($journalType, [object[]]@($host_))
-$append = $journalType.GetMethod('Append', [type[]]@([GpuVirt.Core.ChangeRecord]))
+$append = $journalType.GetMethod('Append', [type[]]@([GpuVirt.Core.ChangeRecord], [Threading.CancellationToken], [Action[string]]))
 for ($i = 0; $i -lt $Count; $i++) {
     $record = [GpuVirt.Core.ChangeRecord]::new()
     $record.Target = "$Name $i"
     $record.Action = 'concurrent append'
-    $null = $append.Invoke($journal, [object[]]@($record))
+    $null = $append.Invoke($journal, [object[]]@($record, [Threading.CancellationToken]::None, $null))
 }
 '@
         $procs = foreach ($name in 'a', 'b') {
