@@ -114,7 +114,7 @@ Describe 'Test-GpuVirtHost on a real kernel' {
         $missing = @('vfio', 'vfio_pci', 'vfio_iommu_type1' | Where-Object { -not (Test-Path "/sys/module/$_") })
         Get-Verdict $checks 'vfio modules' | Should -Be $(if ($missing.Count -eq 0) { 'Pass' } else { 'Warn' })
         Get-Verdict $checks 'Console GPU' $StdVga.Address.ToString() | Should -Be 'Warn'
-        # No disk and no other route in the guest: only the routed e1000's group fails.
+        # No mounted disk (the guest's disk is mounted only by its own test) and no other route: only the routed e1000's group fails.
         Get-Verdict $checks 'Host-critical partners' $SecondaryVga.Address.ToString() | Should -Be 'Fail'
         @($checks | Where-Object { $_.Name -eq 'Host-critical partners' -and $_.Status -eq 'Fail' }).Detail | Should -BeLike "*$($nic.Address) (*network interface $ifname carries the IPv4 route 10.99.0.0/24*"
         Get-Verdict $checks 'Host-critical partners' $VirtioGpu.Address.ToString() | Should -Be 'Pass'
