@@ -83,16 +83,16 @@ public class SafetyPlanCheckTests
         var host = new HostRoot(root.Path);
         var overrides = new PersistentDriverOverrides(host);
         Assert.Null(overrides.Driverctl);
-        Apply(p => overrides.PlanPersist(p, A("02:00.1"), "vfio-pci", "snd_hda_intel", viaDriverctl: false, new List<FileState>()), host);
-        Apply(p => overrides.PlanPersist(p, A("03:00.1"), "vfio-pci", "snd-hda-intel", viaDriverctl: false, new List<FileState>()), host);
+        Apply(p => overrides.PlanPersist(p, A("02:00.1"), "vfio-pci", "snd_hda_intel", viaDriverctl: false, new List<FileState>(), new List<HostCommand>()), host);
+        Apply(p => overrides.PlanPersist(p, A("03:00.1"), "vfio-pci", "snd-hda-intel", viaDriverctl: false, new List<FileState>(), new List<HostCommand>()), host);
         var file = Path.Combine(root.Path, "etc/modprobe.d/gpuvirt-vfio-pci.conf");
         Assert.Single(File.ReadAllLines(file), l => l.StartsWith("softdep ", StringComparison.Ordinal));
         Assert.Equal(new[] { A("02:00.1"), A("03:00.1") }, overrides.SoftdepEntries().Keys.OrderBy(a => a));
 
-        Apply(p => overrides.PlanUnpersist(p, A("02:00.1"), viaDriverctl: false, new List<FileState>()), host);
+        Apply(p => overrides.PlanUnpersist(p, A("02:00.1"), viaDriverctl: false, new List<FileState>(), new List<HostCommand>()), host);
         Assert.Contains("softdep snd_hda_intel pre: vfio-pci", File.ReadAllLines(file));
         Assert.False(File.Exists(Path.Combine(root.Path, "etc/driverctl.d/pci-0000:02:00.1")));
-        Apply(p => overrides.PlanUnpersist(p, A("03:00.1"), viaDriverctl: false, new List<FileState>()), host);
+        Apply(p => overrides.PlanUnpersist(p, A("03:00.1"), viaDriverctl: false, new List<FileState>(), new List<HostCommand>()), host);
         Assert.False(File.Exists(file));
     }
 

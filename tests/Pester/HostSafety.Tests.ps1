@@ -291,6 +291,59 @@ Describe 'A binding for one address that survives reboot (driverctl''s record, r
         (Invoke-Driverctl $P.Root @('--noprobe', 'load-override', '0000:02:00.1')).ExitCode | Should -Be 1 -Because 'driverctl finds no record to load'
     }
 
+    It 'puts vfio-pci in the initramfs with <Tool> (<File>), builds it again, and Undo-GpuVirtChange gives every file back byte for byte' -ForEach @(
+        @{ Tool = 'dracut'; File = 'etc/dracut.conf.d/gpuvirt-vfio-pci.conf'; Entry = 'force_drivers+=" vfio_pci vfio vfio_iommu_type1 "'; Run = @('dracut', '--force'); Setup = {} }
+        @{ Tool = 'update-initramfs'; File = 'etc/initramfs-tools/modules'; Entry = "vfio_pci`nvfio`nvfio_iommu_type1"; Run = @('update-initramfs', '-u')
+           Setup = { param($Root) $null = New-Item -ItemType Directory -Force (Join-Path $Root 'etc/initramfs-tools'); Set-HostFile -Root $Root -Path 'etc/initramfs-tools/modules' -Text "# List of modules that you want to include in your initramfs.`n#`n# Syntax:  module_name [args ...]`nnvme`n" } }
+        @{ Tool = 'mkinitcpio'; File = 'etc/mkinitcpio.conf.d/gpuvirt-vfio-pci.conf'; Entry = 'MODULES+=(vfio_pci vfio vfio_iommu_type1)'; Run = @('mkinitcpio', '-P')
+           Setup = { param($Root) Set-HostFile -Root $Root -Path 'etc/mkinitcpio.conf' -Text "MODULES=(nvme)`nHOOKS=(base udev autodetect modconf block filesystems fsck)`n" } }
+    ) {
+        & $Setup $P.Root
+        $null = [GpuVirt.Fixtures.StandIns]::Install($P.Root, $Tool, 0, $null, $null)
+        $before = Get-TreeHash $P.Root -Exclude '/var/lib/gpuvirt/journal.json'
+        $list = Join-Path $P.Root $File
+        $original = if (Test-Path $list) { Get-Content -Raw $list } else { $null }
+
+        $text = Get-WhatIfText { Dismount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -WhatIf }
+        $text | Should -BeLike "*write /$File (put vfio-pci in the initramfs: $($Entry -replace "`n", ' ')), then run chroot $($P.Root) $($Run -join ' ')*"
+        (Get-StandInCall $P.Root).Count | Should -Be 0
+
+        $null = Dismount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -Confirm:$false
+        Get-Content -Raw $list | Should -BeExactly ("$original$(if ($original -and -not $original.EndsWith("`n")) { "`n" })# Added by GpuVirt (Dismount-GpuHostDriver -Persistent; Mount-GpuHostDriver -Persistent takes it back): vfio-pci in the initramfs`n$Entry`n")
+        Get-Softdeps $P.Root | Should -Be @('softdep snd_hda_intel pre: vfio-pci')
+        (Get-StandInCall $P.Root).Count | Should -Be 1
+        (Get-StandInCall $P.Root)[0] | Should -Be $Run
+        $change = Get-GpuVirtChange -Root $P.Root -Last 1
+        $change.RebootRequired | Should -BeTrue
+        $restore = @($change.Inverse | Where-Object Kind -eq 'RestoreFiles')
+        $restore.Count | Should -Be 1
+        $restore[0].Commands.Count | Should -Be 1
+        $restore[0].Commands[0] | Should -Be $Run
+
+        $null = $change | Undo-GpuVirtChange -Confirm:$false -WarningAction SilentlyContinue
+        (Get-PciDevice 02:00.1 -Root $P.Root).Driver | Should -Be 'snd_hda_intel'
+        Get-TreeHash $P.Root -Exclude '/var/lib/gpuvirt/journal.json' | Should -Be $before
+        (Get-StandInCall $P.Root).Count | Should -Be 2 -Because 'the undo builds the initramfs again from the files as they were'
+        (Get-StandInCall $P.Root)[1] | Should -Be $Run
+
+        # Mount-GpuHostDriver -Persistent takes it back too, leaving the administrator's lines as they were.
+        $null = Dismount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -Confirm:$false
+        $null = Mount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -Confirm:$false
+        Get-TreeHash $P.Root -Exclude '/var/lib/gpuvirt/journal.json' | Should -Be $before
+        (Get-StandInCall $P.Root).Count | Should -Be 4
+    }
+
+    It 'a failing initramfs build takes back the whole -Persistent change: binding, record, softdep and module list' {
+        $null = [GpuVirt.Fixtures.StandIns]::Install($P.Root, 'dracut', 1, 'dracut: cannot find module directory', $null)
+        $before = Get-TreeHash $P.Root -Exclude '/var/lib/gpuvirt/journal.json'
+        { Dismount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'BootRegenerationFailed,GpuVirt.Commands.DismountGpuHostDriverCommand'
+        (Get-PciDevice 02:00.1 -Root $P.Root).Driver | Should -Be 'snd_hda_intel'
+        Get-TreeHash $P.Root -Exclude '/var/lib/gpuvirt/journal.json' | Should -Be $before
+        (Get-StandInCall $P.Root).Count | Should -Be 1
+        (Get-StandInCall $P.Root)[0] | Should -Be @('dracut', '--force')
+    }
+
     It 'the softdep of a host driver stays while another address taken from it is recorded' {
         $null = Dismount-GpuHostDriver 02:00.0 -Persistent -Root $P.Root -Confirm:$false -WarningAction SilentlyContinue
         $null = Dismount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -Confirm:$false

@@ -11,6 +11,32 @@ BeforeAll {
         if (Test-Path $link) { Split-Path -Leaf (Get-Item $link).LinkTarget } else { $null }
     }
 
+    # A process that holds a device through VFIO as QEMU does (tests/kernel/helper/vfio_hold.c, built by run.sh):
+    # the container, the group set to it, the type 1 IOMMU, then VFIO_GROUP_GET_DEVICE_FD for the device.
+    function Start-VfioHolder([string] $Group, [string] $Device) {
+        $psi = [Diagnostics.ProcessStartInfo]::new($env:GPUVIRT_VFIO_HOLD)
+        $psi.ArgumentList.Add($Group); $psi.ArgumentList.Add($Device)
+        $psi.RedirectStandardInput = $true; $psi.RedirectStandardOutput = $true; $psi.RedirectStandardError = $true
+        $p = [Diagnostics.Process]::Start($psi)
+        $line = $p.StandardOutput.ReadLine()
+        if ($line -ne "holding $($p.Id)") { throw "vfio-hold $Group $Device did not start: $line $($p.StandardError.ReadToEnd())" }
+        $p
+    }
+    function Stop-VfioHolder($Process) { $Process.StandardInput.Close(); $null = $Process.WaitForExit(30000) }
+
+    # Runs a change that must be refused (its command line with -ErrorAction Stop) and returns the error and how long the
+    # refusal took; the seconds go to the output and to $RESULTS/waits.txt.
+    function Measure-Refusal([string] $What, [scriptblock] $Change) {
+        $err = $null
+        $watch = [Diagnostics.Stopwatch]::StartNew()
+        try { & $Change } catch { $err = $_ }
+        $watch.Stop()
+        $line = '{0}: {1:0.00} s' -f $What, $watch.Elapsed.TotalSeconds
+        Write-Host $line
+        Add-Content -Path (Join-Path $env:RESULTS 'waits.txt') -Value $line
+        [pscustomobject]@{ Error = $err; Seconds = $watch.Elapsed.TotalSeconds }
+    }
+
     $script:Gpus = @(Get-GpuDevice)
     $script:VirtioGpu = $Gpus | Where-Object { $_.VendorId -eq 0x1af4 }
     $script:StdVga = $Gpus | Where-Object { $_.Address.ToString() -eq '0000:00:02.0' }
@@ -88,7 +114,7 @@ Describe 'Test-GpuVirtHost on a real kernel' {
         $missing = @('vfio', 'vfio_pci', 'vfio_iommu_type1' | Where-Object { -not (Test-Path "/sys/module/$_") })
         Get-Verdict $checks 'vfio modules' | Should -Be $(if ($missing.Count -eq 0) { 'Pass' } else { 'Warn' })
         Get-Verdict $checks 'Console GPU' $StdVga.Address.ToString() | Should -Be 'Warn'
-        # No disk and no other route in the guest: only the routed e1000's group fails.
+        # No mounted disk (the guest's disk is mounted only by its own test) and no other route: only the routed e1000's group fails.
         Get-Verdict $checks 'Host-critical partners' $SecondaryVga.Address.ToString() | Should -Be 'Fail'
         @($checks | Where-Object { $_.Name -eq 'Host-critical partners' -and $_.Status -eq 'Fail' }).Detail | Should -BeLike "*$($nic.Address) (*network interface $ifname carries the IPv4 route 10.99.0.0/24*"
         Get-Verdict $checks 'Host-critical partners' $VirtioGpu.Address.ToString() | Should -Be 'Pass'
@@ -113,6 +139,50 @@ Describe 'Host driver detach on a real kernel' {
         $addresses | Mount-GpuHostDriver -Method Sysfs -Confirm:$false
         $addresses | ForEach-Object { Get-Driver $_ } | Should -Be $before
         ($VirtioGpu | Get-IommuGroup).IsViable | Should -BeFalse
+    }
+
+    It 'Mount-GpuHostDriver refuses in seconds, naming the pid, while a process holds the vfio-pci device through VFIO' {
+        $addresses = @($VirtioGpu.Address.ToString(), $VirtioGpu.Companions[0].Address.ToString())
+        $before = $addresses | ForEach-Object { Get-Driver $_ }
+        $addresses | Dismount-GpuHostDriver -Method Sysfs -Confirm:$false -Force:$VirtioGpu.IsHostCritical -WarningAction SilentlyContinue
+        $holder = Start-VfioHolder $VirtioGpu.IommuGroup $addresses[0]
+        try {
+            $refused = Measure-Refusal 'Mount-GpuHostDriver of a vfio-pci device held through VFIO refused in' {
+                Mount-GpuHostDriver $addresses[0] -Method Sysfs -Confirm:$false -ErrorAction Stop -WarningAction SilentlyContinue
+            }
+            $refused.Seconds | Should -BeLessThan 15
+            $refused.Error.FullyQualifiedErrorId | Should -Be 'DeviceInUse,GpuVirt.Commands.MountGpuHostDriverCommand'
+            $refused.Error.Exception.Message | Should -BeLike "*pid $($holder.Id) (vfio-hold) holds /dev/vfio/$($VirtioGpu.IommuGroup)*"
+            Get-Driver $addresses[0] | Should -Be 'vfio-pci'
+            (Get-Content "/sys/bus/pci/devices/$($addresses[0])/driver_override") | Should -Be 'vfio-pci'
+        }
+        finally { Stop-VfioHolder $holder }
+        $addresses | Mount-GpuHostDriver -Method Sysfs -Confirm:$false
+        $addresses | ForEach-Object { Get-Driver $_ } | Should -Be $before
+    }
+}
+
+Describe 'What the host needs, on a real kernel' {
+    It 'a mounted filesystem on the guest disk makes its virtio-blk controller host-critical, and Dismount refuses it' {
+        $disk = @(Get-PciDevice | Where-Object { $_.VendorId -eq 0x1af4 -and ($_.ClassCode -shr 8) -eq 0x0100 })
+        $disk.Count | Should -Be 1 -Because 'run.sh gives the guest one virtio-blk disk'
+        $disk = $disk[0]
+        $disk.HostCritical | Should -BeNullOrEmpty
+        $driver = Get-Driver $disk.Address
+        $block = @(Get-ChildItem "/sys/bus/pci/devices/$($disk.Address)/virtio*/block" -Directory | Get-ChildItem)[0].Name
+        $mountPoint = Join-Path ([IO.Path]::GetTempPath()) ('gpuvirt-disk-' + [guid]::NewGuid().ToString('N'))
+        $null = New-Item -ItemType Directory $mountPoint
+        & mount -t ext4 "/dev/$block" $mountPoint
+        $LASTEXITCODE | Should -Be 0
+        try {
+            $now = Get-PciDevice $disk.Address
+            $now.HostCritical | Should -BeLike "*mounted filesystem $mountPoint (ext4 on /dev/$block*"
+            { Dismount-GpuHostDriver $disk.Address -Method Sysfs -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'HostCriticalDevice,GpuVirt.Commands.DismountGpuHostDriverCommand'
+            Get-Driver $disk.Address | Should -Be $driver
+        }
+        finally { & umount $mountPoint; Remove-Item $mountPoint }
+        (Get-PciDevice $disk.Address).HostCritical | Should -BeNullOrEmpty
     }
 }
 
@@ -156,6 +226,69 @@ Describe 'vGPU mediated devices on a real kernel' {
         $created | Remove-VgpuDevice -Confirm:$false
         foreach ($device in $created) { "/sys/bus/mdev/devices/$($device.Uuid)" | Should -Not -Exist }
         (Get-VgpuType -Parent 00:02.0 -Name 'GRID T4-4Q').AvailableInstances | Should -Be $free
+    }
+
+    It 'a process holding an mdev through VFIO: Remove-VgpuDevice refuses in seconds naming the pid, and Dismount of its parent is refused' {
+        $type = Get-VgpuType -Parent 00:02.0 -Name 'GRID T4-1Q'
+        $device = New-VgpuDevice -Parent 00:02.0 -Type $type.Id -Confirm:$false
+        $holder = Start-VfioHolder $device.IommuGroup $device.Uuid
+        try {
+            $refused = Measure-Refusal 'Remove-VgpuDevice of an mdev held through VFIO refused in' {
+                $device | Remove-VgpuDevice -Confirm:$false -ErrorAction Stop -WarningAction SilentlyContinue
+            }
+            $refused.Seconds | Should -BeLessThan 15
+            $refused.Error.FullyQualifiedErrorId | Should -Be 'VgpuDeviceBusy,GpuVirt.Commands.RemoveVgpuDeviceCommand'
+            $refused.Error.Exception.Message | Should -BeLike "*pid $($holder.Id) (vfio-hold) holds /dev/vfio/$($device.IommuGroup)*"
+            "/sys/bus/mdev/devices/$($device.Uuid)" | Should -Exist
+        }
+        finally { Stop-VfioHolder $holder }
+        $device | Remove-VgpuDevice -Confirm:$false
+        "/sys/bus/mdev/devices/$($device.Uuid)" | Should -Not -Exist
+    }
+
+    It 'Dismount-GpuHostDriver of the mdev parent with live vGPUs is refused, listing them, and they stay' {
+        $type = Get-VgpuType -Parent 00:02.0 -Name 'GRID T4-2Q'
+        $devices = @(New-VgpuDevice -Parent 00:02.0 -Type $type.Id -Count 2 -Confirm:$false)
+        try {
+            $refused = Measure-Refusal 'Dismount-GpuHostDriver of an mdev parent with live vGPUs refused in' {
+                Dismount-GpuHostDriver 00:02.0 -Method Sysfs -Force -Confirm:$false -ErrorAction Stop -WarningAction SilentlyContinue
+            }
+            $refused.Seconds | Should -BeLessThan 15
+            $refused.Error.FullyQualifiedErrorId | Should -Be 'VgpuParentInUse,GpuVirt.Commands.DismountGpuHostDriverCommand'
+            foreach ($device in $devices) { $refused.Error.Exception.Message | Should -BeLike "*$($device.Uuid)*" }
+            Get-Driver 0000:00:02.0 | Should -Be 'gpuvirt_mdev_parent'
+            foreach ($device in $devices) { "/sys/bus/mdev/devices/$($device.Uuid)" | Should -Exist }
+        }
+        finally { $devices | Remove-VgpuDevice -Confirm:$false }
+        foreach ($device in $devices) { "/sys/bus/mdev/devices/$($device.Uuid)" | Should -Not -Exist }
+    }
+
+    It 'Get-GpuVirtChange | Undo-GpuVirtChange takes back a real bind to vfio-pci and a real vGPU, and marks the records undone' {
+        $audio = $VirtioGpu.Companions[0].Address.ToString()
+        $driver = Get-Driver $audio
+        $driver | Should -Not -Be 'vfio-pci'
+        $mdevctl = [bool](Get-Command mdevctl -CommandType Application -ErrorAction SilentlyContinue)
+        $audio | Dismount-GpuHostDriver -Method Sysfs -Confirm:$false -WarningAction SilentlyContinue
+        Get-Driver $audio | Should -Be 'vfio-pci'
+        $type = Get-VgpuType -Parent 00:02.0 -Name 'GRID T4-1Q'
+        $device = New-VgpuDevice -Parent 00:02.0 -Type $type.Id -Persistent:$mdevctl -Confirm:$false
+        "/sys/bus/mdev/devices/$($device.Uuid)" | Should -Exist
+        if ($mdevctl) { (& mdevctl list --defined --uuid $device.Uuid) -join "`n" | Should -Match $device.Uuid }
+
+        $records = @(Get-GpuVirtChange -Last 2)
+        $records.Count | Should -Be 2
+        $records[0].Target | Should -BeLike "*$($device.Uuid)*"
+        $records[1].Target | Should -BeLike "*$audio*"
+        $records | ForEach-Object { $_.Undone | Should -BeFalse }
+        $records | Undo-GpuVirtChange -Confirm:$false -WarningAction SilentlyContinue
+
+        Get-Driver $audio | Should -Be $driver
+        (Get-Content "/sys/bus/pci/devices/$audio/driver_override") | Should -Be '(null)'
+        "/sys/bus/mdev/devices/$($device.Uuid)" | Should -Not -Exist
+        if ($mdevctl) { (& mdevctl list --defined --uuid $device.Uuid) -join "`n" | Should -Not -Match $device.Uuid }
+        foreach ($record in $records) { (Get-GpuVirtChange -Id $record.Id).Undone | Should -BeTrue -Because "record $($record.Id) ($($record.Action)) was undone" }
+        $undo = @(Get-GpuVirtChange -Last 2)
+        ($undo.Undoes | Sort-Object) | Should -Be ($records.Id | Sort-Object)
     }
 
     It 'the kernel itself refuses a create beyond capacity (ENOSPC) and the module reports it clearly' {

@@ -145,12 +145,24 @@ build() {
     say "built: $(cd "$mods/extra" && echo *.ko)"
 }
 
+# The VFIO holder (a process that opens a device as QEMU does), static so that it runs the same in the guest.
+build_helper() {
+    local out=$CACHE/$KVERSION/helper/vfio-hold cc
+    cc=$(command -v gcc-12 || command -v gcc) || die "gcc not found (see apt-packages.txt)"
+    if [[ ! -x $out || $HERE/helper/vfio_hold.c -nt $out ]]; then
+        mkdir -p "${out%/*}"
+        say "${cc##*/} -static helper/vfio_hold.c"
+        "$cc" -O2 -Wall -static -o "$out" "$HERE/helper/vfio_hold.c" || die "helper build failed"
+    fi
+}
+
 # ---------------------------------------------------------------- initramfs
 # busybox-static, init.sh as /init, and the modules below with their dependencies
 # (resolved through the unpacked kernel's modules.dep) in load order.
 BOOT_MODULES=(
     virtio_pci 9pnet_virtio 9p overlay                      # to reach the host's /
     vfio vfio_iommu_type1 vfio_pci mdev                     # vfio and mediated devices
+    virtio_blk crc32c_generic ext4                          # a guest disk with a mounted filesystem (ext4 checksums need crc32c)
     "${SAMPLE_MODULES[@]}" "${OUR_MODULES[@]}"              # built above
 )
 
@@ -214,11 +226,12 @@ initramfs() {
 }
 
 # ---------------------------------------------------------------- boot
-QEMU_PID=
+QEMU_PID= DISK=
 cleanup() {
     if [[ -n $QEMU_PID ]] && kill -0 "$QEMU_PID" 2>/dev/null; then
         kill "$QEMU_PID" 2>/dev/null || true
     fi
+    if [[ -n $DISK ]]; then rm -f "$DISK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -243,6 +256,7 @@ write_job() { # write_job PAYLOAD ARG...: init.env for /init, job.sh for the chr
         echo "export PATH=$(shquote "$PATH") HOME=$(shquote "${HOME:-/root}") LANG=C.UTF-8 TERM=dumb"
         echo "export RESULTS=$(shquote "$RESULTS")"
         echo "export GPUVIRT_KERNEL_GUEST=1 GPUVIRT_KERNEL_RELEASE=$(shquote "$KREL")"
+        echo "export GPUVIRT_VFIO_HOLD=$(shquote "$dir/helper/vfio-hold")"
         echo "export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1"
         # Hand a few of the host's settings through (CI flags, .NET and NuGet locations).
         local v
@@ -297,6 +311,9 @@ boot() {
         -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot,bus=pcie.0,addr=04.0
         -fsdev "local,id=results,path=$RESULTS,security_model=none,multidevs=remap"
         -device virtio-9p-pci,fsdev=results,mount_tag=results,bus=pcie.0,addr=05.0
+        # a disk with an ext4 filesystem: the test mounts it and its controller becomes host-critical
+        -drive "file=$DISK,if=none,id=disk0,format=raw"
+        -device virtio-blk-pci,drive=disk0,bus=pcie.0,addr=06.0
     )
     say "qemu: q35 + intel-iommu, ${GPUVIRT_KERNEL_ACCEL:-tcg}, ${MEMORY} memory, 2 vCPUs, timeout ${TIMEOUT}s"
     say "guest console follows (also in ${RESULTS#"$REPO"/}/console.log)"
@@ -329,6 +346,7 @@ phase fetch
 fetch
 phase build
 build
+build_helper
 phase initramfs
 initramfs
 phase_end
@@ -353,10 +371,14 @@ fi
 mkdir -p "$RESULTS"; RESULTS=$(realpath "$RESULTS")
 rm -f "$RESULTS"/{exit-code,init-error,guest-times,console.log,init.env,job.sh}
 write_job "$PAYLOAD" "$@"
+# The guest's disk: an empty ext4 filesystem, made for each boot and removed after it.
+DISK=$(mktemp -p "$CACHE" disk.XXXXXX.img)
+truncate -s 16M "$DISK"; mkfs.ext4 -q -F "$DISK" || { rm -f "$DISK"; die "mkfs.ext4 of the guest disk failed"; }
 
 say "== boot+payload"
 qrc=0 qstart=$(now)
 boot || qrc=$?
+rm -f "$DISK"; DISK=
 qemu_s=$(elapsed "$qstart")
 # The guest measures the payload itself (uptime before and after); boot is the rest.
 guest_payload=

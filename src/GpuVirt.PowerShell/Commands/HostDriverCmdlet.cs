@@ -31,6 +31,7 @@ namespace GpuVirt.Commands
             planner.Binding.Notice = WriteWarning;
             planner.Binding.Cancellation = StopToken;
             planner.Runner = Runner;
+            planner.RegenerationTimeout = RegenerationTimeout;
             return planner;
         }
 

@@ -14,7 +14,11 @@ namespace GpuVirt.Core
     /// and removes (<c>unset-override</c>); otherwise the file is written or removed under the root and the binding is
     /// changed through sysfs as usual. For vfio-pci, <c>/etc/modprobe.d/gpuvirt-vfio-pci.conf</c> holds
     /// <c>softdep HOSTDRIVER pre: vfio-pci</c> for the driver each address is taken from, so that vfio-pci is loaded
-    /// before it at boot; a driver's line goes with the last address that needs it.
+    /// before it at boot; a driver's line goes with the last address that needs it. Where the host builds an initramfs
+    /// (dracut, initramfs-tools, mkinitcpio, <see cref="NouveauBlacklist.DetectTool"/>), vfio-pci is put in its module
+    /// list too (<see cref="InitramfsModules"/>) while the softdep file has an address, and each change of the softdep
+    /// file builds the initramfs again (it carries a copy of modprobe.d), through the boot code's transaction: bounded,
+    /// every file put back when the program fails, finished or taken back after a kill.
     /// </summary>
     internal sealed class PersistentDriverOverrides
     {
@@ -32,6 +36,33 @@ namespace GpuVirt.Core
         {
             _root = root;
             Driverctl = root.IsLive ? ProgramLocator.Find(Program) : null;
+        }
+
+        /// <summary>Runs the initramfs tool.</summary>
+        public ProcessRunner Runner { get; set; } = new ProcessRunner();
+
+        /// <summary>The bound of the initramfs tool's run (<see cref="BootTransaction.DefaultCommandTimeout"/> when null).</summary>
+        public TimeSpan? RegenerationTimeout { get; set; }
+
+        private InitramfsTool? _tool;
+        private bool _toolDetected;
+
+        /// <summary>The host's initramfs tool, or null when it has none (vfio-pci then loads from the root filesystem).</summary>
+        public InitramfsTool? Tool
+        {
+            get
+            {
+                if (_toolDetected) return _tool;
+                _toolDetected = true;
+                try { _tool = NouveauBlacklist.DetectTool(_root, null); }
+                catch (GpuVirtException e) when (e.ErrorId == ErrorIds.InitramfsToolNotDetected) { _tool = null; }
+                return _tool;
+            }
+            set
+            {
+                _tool = value;
+                _toolDetected = true;
+            }
         }
 
         /// <summary>driverctl when the root is the live host and it is installed; null: the files are written directly.</summary>
@@ -54,9 +85,10 @@ namespace GpuVirt.Core
         /// Adds to <paramref name="plan"/> the steps that keep <paramref name="address"/> bound to
         /// <paramref name="driver"/> at boot: the driverctl record (unless driverctl itself is the plan's bind step,
         /// <paramref name="viaDriverctl"/>) and, for vfio-pci taken from <paramref name="hostDriver"/>, its softdep.
-        /// Each step restores the file as it was when undone; the journal record gets the same inverse.
+        /// Each step restores the file as it was when undone; the journal record gets the same inverse, with the
+        /// initramfs tool's command in <paramref name="regenerate"/> when the initramfs is built again.
         /// </summary>
-        public void PlanPersist(ChangePlan plan, PciAddress address, string driver, string? hostDriver, bool viaDriverctl, List<FileState> journal)
+        public void PlanPersist(ChangePlan plan, PciAddress address, string driver, string? hostDriver, bool viaDriverctl, List<FileState> journal, List<HostCommand> regenerate)
         {
             HostDriverBinding.CheckDriverName(driver);
             if (!viaDriverctl && Read(address) != driver)
@@ -71,6 +103,7 @@ namespace GpuVirt.Core
                 {
                     entries[address] = module;
                     AddFileStep(plan, SoftdepFile, Render(entries), $"add 'softdep {module} pre: vfio-pci' for {address} to {SoftdepFile} (vfio-pci loads before {module} at boot)", journal);
+                    PlanInitramfs(plan, wanted: true, journal, regenerate);
                 }
             }
         }
@@ -79,7 +112,7 @@ namespace GpuVirt.Core
         /// Adds the steps that drop the boot-time binding of <paramref name="address"/>: its driverctl record (unless
         /// driverctl's <c>unset-override</c> is the plan's step) and its softdep entry.
         /// </summary>
-        public void PlanUnpersist(ChangePlan plan, PciAddress address, bool viaDriverctl, List<FileState> journal)
+        public void PlanUnpersist(ChangePlan plan, PciAddress address, bool viaDriverctl, List<FileState> journal, List<HostCommand> regenerate)
         {
             if (!viaDriverctl && File.Exists(_root.Resolve(PathOf(address))))
             {
@@ -91,6 +124,7 @@ namespace GpuVirt.Core
                 entries.Remove(address);
                 var left = entries.Values.Contains(module) ? string.Empty : $": 'softdep {module} pre: vfio-pci' goes";
                 AddFileStep(plan, SoftdepFile, entries.Count == 0 ? null : Render(entries), $"take {address} out of {SoftdepFile}{left}", journal);
+                PlanInitramfs(plan, wanted: entries.Count > 0, journal, regenerate);
             }
         }
 
@@ -101,6 +135,68 @@ namespace GpuVirt.Core
         /// <summary>driverctl's command line that binds and saves (<c>set-override</c>) or gives back and removes (<c>unset-override</c>).</summary>
         public static IReadOnlyList<string> Arguments(PciAddress address, string? driver) =>
             driver is null ? new[] { "unset-override", address.ToString() } : new[] { "set-override", address.ToString(), driver };
+
+        /// <summary>
+        /// The initramfs step, after the softdep file changed: vfio-pci put in (or, <paramref name="wanted"/> false, taken
+        /// out of) the tool's module list, and the initramfs built again. Nothing on a host without an initramfs tool.
+        /// </summary>
+        private void PlanInitramfs(ChangePlan plan, bool wanted, List<FileState> journal, List<HostCommand> regenerate)
+        {
+            if (!(Tool is InitramfsTool tool)) return;
+            var path = InitramfsModules.FileOf(tool);
+            var original = ReadFile(path);
+            var content = wanted ? InitramfsModules.With(tool, original) : InitramfsModules.Without(tool, original);
+            var command = NouveauBlacklist.Regenerate(tool, allKernels: false);
+            var run = _root.IsLive ? command.ToString() : ProcessRunner.Render("chroot", new[] { _root.Directory, command.Program }.Concat(command.Arguments));
+            var forward = Transaction(path, original, content, command);
+            string description;
+            if (content == original)
+            {
+                description = $"run {run} (the initramfs carries {SoftdepFile})";
+            }
+            else
+            {
+                var what = wanted ? "put vfio-pci in" : "take vfio-pci out of";
+                description = $"{(content is null ? "remove" : "write")} {path} ({what} the initramfs: {InitramfsModules.Entry(tool).Replace('\n', ' ')}), then run {run}";
+                plan.Preconditions.Add(new PlanPrecondition($"{path} is as it was read", () =>
+                    ReadFile(path) == original ? null : $"{path} was changed since"));
+                journal.Add(new FileState { Path = path, Content = original is null ? null : FileState.Encode(original), Expected = FileState.Hash(content) });
+            }
+            plan.Preflight.Add(forward.Preflight);
+            plan.Steps.Add(new PlanStep(description,
+                c => RunTransaction(forward, c),
+                c => RunTransaction(Transaction(path, content, original, command), c),
+                (content == original ? string.Empty : $"put {path} back as it was, then ") + $"run {run}"));
+            plan.Consequences.Add($"The new initramfs ({ProcessRunner.Render(command.Program, command.Arguments)}) is used from the next boot.");
+            regenerate.Add(command);
+        }
+
+        private BootTransaction Transaction(string path, string? original, string? content, HostCommand command)
+        {
+            var transaction = new BootTransaction(_root) { Action = "Dismount-GpuHostDriver -Persistent" };
+            if (content != original) transaction.Writes.Add(new FileWrite(path, original, content, backup: false));
+            transaction.Commands.Add(command);
+            return transaction;
+        }
+
+        /// <summary>
+        /// Runs the boot code's transaction (under the plan's host lock): an interrupted boot change settled first,
+        /// then the file written and the tool run within its bound; a failing tool puts the file back and fails the step.
+        /// </summary>
+        private void RunTransaction(BootTransaction transaction, PlanContext context)
+        {
+            var timeout = RegenerationTimeout ?? BootTransaction.DefaultCommandTimeout;
+            BootTransaction.Recover(_root, Runner, context.CancellationToken, timeout);
+            var changed = transaction.ChangedSincePlanned();
+            if (changed.Count > 0)
+            {
+                throw new GpuVirtException(ErrorIds.HostChangedSincePlan, ErrorKind.ResourceBusy,
+                    $"{string.Join(", ", changed)} changed since this command read it; nothing of it was written.", changed[0]);
+            }
+            transaction.CommandTimeout = timeout;
+            foreach (var c in transaction.Commands) context.Log?.Invoke("Running " + c);
+            transaction.Execute(Runner, context.CancellationToken);
+        }
 
         private void AddFileStep(ChangePlan plan, string hostPath, string? content, string description, List<FileState> journal)
         {

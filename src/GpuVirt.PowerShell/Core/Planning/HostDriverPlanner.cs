@@ -32,6 +32,11 @@ namespace GpuVirt.Core.Planning
         /// <summary>Runs driverctl for -Persistent on the live host (the command's runner: each command line on the verbose stream).</summary>
         public ProcessRunner Runner { get; set; } = new ProcessRunner();
 
+        /// <summary>The bound of the initramfs tool's run for -Persistent (<c>$GpuVirtRegenerationTimeout</c>; 30 minutes when null).</summary>
+        public TimeSpan? RegenerationTimeout { get; set; }
+
+        private PersistentDriverOverrides Overrides() => new PersistentDriverOverrides(Root) { Runner = Runner, RegenerationTimeout = RegenerationTimeout };
+
         private HostRoot Root => _host.Root;
 
         private Lazy<GuestReferences?>? _guests;
@@ -95,7 +100,7 @@ namespace GpuVirt.Core.Planning
             }
             var before = Binding.CurrentDriver(address);
             var backend = HostDriverBinding.VirshBackend(driver);
-            var overrides = persistent ? new PersistentDriverOverrides(Root) : null;
+            var overrides = persistent ? Overrides() : null;
             var driverctl = before == driver ? null : overrides?.Driverctl;
             var resolved = before == driver || driverctl != null ? HostDriverMethod.Sysfs : Resolve(method, virshCanDoIt: backend != null);
             string action;
@@ -155,6 +160,7 @@ namespace GpuVirt.Core.Planning
                 $"Detach from the host driver and bind to {driver}: {action}", () => Reread(address)) { Force = force };
             plan.Devices.Add(address);
             var files = new List<FileState>();
+            var regenerate = new List<HostCommand>();
             if (before == driver)
             {
                 plan.NothingToDo = $"{address} is already bound to {driver}.";
@@ -163,24 +169,24 @@ namespace GpuVirt.Core.Planning
                 var keep = new ChangePlan<PciDevice?>(ChangeKind.HostDriverDetach, _host, plan.Target,
                     $"Keep the binding to {driver} at boot", () => Reread(address)) { Force = force };
                 keep.Devices.Add(address);
-                overrides.PlanPersist(keep, address, driver, null, viaDriverctl: false, files);
+                overrides.PlanPersist(keep, address, driver, null, viaDriverctl: false, files, regenerate);
                 if (!keep.HasChanges) return plan;
-                keep.Journal = () => Persisted(address, driver, files, null);
+                keep.Journal = () => Persisted(address, driver, files, regenerate, null);
                 return keep;
             }
             plan.Steps.Add(step);
-            overrides?.PlanPersist(plan, address, driver, before, viaDriverctl: driverctl != null, files);
+            overrides?.PlanPersist(plan, address, driver, before, viaDriverctl: driverctl != null, files, regenerate);
             plan.Preconditions.Add(DriverStill(address, before));
-            plan.Journal = () => Persisted(address, driver, files, HostDriverBinding.Journaled(address, before, Binding.CurrentDriver(address), resolved, detach: true));
+            plan.Journal = () => Persisted(address, driver, files, regenerate, HostDriverBinding.Journaled(address, before, Binding.CurrentDriver(address), resolved, detach: true));
             PlanChecks.Run(plan, _checks);
             return plan;
         }
 
         /// <summary>
         /// The journal record of a change with boot-time records: the binding's own record (when the binding changed)
-        /// and the files put back as they were.
+        /// and the files put back as they were, then the initramfs built again when the change built it.
         /// </summary>
-        private static ChangeRecord Persisted(PciAddress address, string? driver, List<FileState> files, ChangeRecord? binding)
+        private static ChangeRecord Persisted(PciAddress address, string? driver, List<FileState> files, List<HostCommand> regenerate, ChangeRecord? binding)
         {
             var record = binding ?? new ChangeRecord
             {
@@ -192,9 +198,12 @@ namespace GpuVirt.Core.Planning
             record.Inverse.Add(new InverseStep
             {
                 Kind = InverseKind.RestoreFiles,
-                Description = "put back " + string.Join(", ", files.Select(f => f.Path)) + " as they were",
+                Description = "put back " + string.Join(", ", files.Select(f => f.Path)) + " as they were" +
+                    (regenerate.Count == 0 ? string.Empty : ", then run " + string.Join(", ", regenerate.Select(c => c.ToString()))),
                 Files = files,
+                Commands = regenerate.Count == 0 ? null : regenerate.Select(c => new List<string> { c.Program }.Concat(c.Arguments).ToList()).ToList(),
             });
+            if (regenerate.Count > 0) record.RebootRequired = true;
             return record;
         }
 
@@ -204,7 +213,7 @@ namespace GpuVirt.Core.Planning
         {
             var before = Binding.CurrentDriver(address);
             var redirected = Binding.IsRedirected(address);
-            var overrides = persistent ? new PersistentDriverOverrides(Root) : null;
+            var overrides = persistent ? Overrides() : null;
             var driverctl = redirected && overrides?.Read(address) != null ? overrides!.Driverctl : null;
             var resolved = redirected && driverctl is null ? Resolve(method) : HostDriverMethod.Sysfs;
             string action;
@@ -250,6 +259,7 @@ namespace GpuVirt.Core.Planning
                 $"Give back to the host driver: {action}", () => Reread(address)) { Force = force };
             plan.Devices.Add(address);
             var files = new List<FileState>();
+            var regenerate = new List<HostCommand>();
             if (!redirected)
             {
                 plan.NothingToDo = $"{address} is already bound to the host driver {before}.";
@@ -257,19 +267,19 @@ namespace GpuVirt.Core.Planning
                 var drop = new ChangePlan<PciDevice?>(ChangeKind.HostDriverReattach, _host, plan.Target,
                     "Drop the binding at boot", () => Reread(address)) { Force = force };
                 drop.Devices.Add(address);
-                overrides.PlanUnpersist(drop, address, viaDriverctl: false, files);
+                overrides.PlanUnpersist(drop, address, viaDriverctl: false, files, regenerate);
                 if (!drop.HasChanges) return plan;
-                drop.Journal = () => Persisted(address, null, files, null);
+                drop.Journal = () => Persisted(address, null, files, regenerate, null);
                 return drop;
             }
             plan.Steps.Add(step);
-            overrides?.PlanUnpersist(plan, address, viaDriverctl: driverctl != null, files);
+            overrides?.PlanUnpersist(plan, address, viaDriverctl: driverctl != null, files, regenerate);
             if (Guests is GuestReferences guests)
             {
                 GuestReferences.Check(guests.Of(address), address.ToString(), address.ToString(), "Giving it back to the host driver").AddTo(plan);
             }
             plan.Preconditions.Add(DriverStill(address, before));
-            plan.Journal = () => Persisted(address, null, files, HostDriverBinding.Journaled(address, before, after, resolved, detach: false));
+            plan.Journal = () => Persisted(address, null, files, regenerate, HostDriverBinding.Journaled(address, before, after, resolved, detach: false));
             PlanChecks.Run(plan, _checks);
             return plan;
         }
