@@ -43,7 +43,7 @@ namespace GpuVirt.Commands
                         if (names![i].IsMatch(type.Id) || (type.Name != null && names[i].IsMatch(type.Name))) _matched.Add(Name![i]);
                     }
                     if (Available && type.AvailableInstances < 1) continue;
-                    if (_written.Add(type.Parent + "\n" + type.Id)) WriteObject(type);
+                    if (_written.Add(type.Root + "\n" + type.Parent + "\n" + type.Id)) WriteObject(type);
                 }
             }
         }

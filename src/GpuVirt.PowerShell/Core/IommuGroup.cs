@@ -24,7 +24,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>An IOMMU group: the unit of isolation. Every endpoint in it must leave its host driver before any is assigned.</summary>
-    public sealed class IommuGroup
+    public sealed class IommuGroup : HostObject
     {
         public int Number { get; internal set; }
 
@@ -115,6 +115,7 @@ namespace GpuVirt.Core
                 .ToList();
             return new IommuGroup
             {
+                Root = inventory.Root.Directory,
                 Number = number,
                 Type = Sysfs.TryReadText(Path.Combine(dir, "type")),
                 Devices = devices,

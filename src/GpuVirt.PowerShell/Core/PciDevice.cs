@@ -4,7 +4,7 @@ using System.Globalization;
 namespace GpuVirt.Core
 {
     /// <summary>One PCI function as sysfs shows it.</summary>
-    public class PciDevice
+    public class PciDevice : HostObject
     {
         public PciAddress Address { get; internal set; }
         public ushort VendorId { get; internal set; }

@@ -279,6 +279,7 @@ namespace GpuVirt.Core
             var device = _displayAsGpu && (classCode >> 16) == 0x03 ? new GpuDevice() : new PciDevice();
             device.Address = address;
             device.Directory = entry;
+            device.Root = Root.Directory;
             device.SysfsPath = Root.ToHostPath(realDir);
             device.ClassCode = classCode;
             device.VendorId = (ushort)Identity(dir, VendorFile, "vendor", unreadable);

@@ -42,7 +42,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>The record of one boot configuration command: files, arguments, programs run, and whether to reboot.</summary>
-    public sealed class BootChange
+    public sealed class BootChange : HostObject
     {
         internal BootChange(string action, BootLoaderFamily? bootLoader, string? initramfsTool, IReadOnlyList<BootFileChange> files,
             IReadOnlyList<string> added, IReadOnlyList<string> removed, IReadOnlyList<string> commands, bool rebootRequired)

@@ -461,7 +461,7 @@ namespace GpuVirt.Core
                 return new BootChange(plan.Action, plan.Boot.Family, null, files, plan.ArgumentsAdded, plan.ArgumentsRemoved, before.Concat(commands).ToList(), plan.RebootRequired)
                 {
                     Recovered = recovered?.ToString(),
-                };
+                }.On(root);
             }
         }
 

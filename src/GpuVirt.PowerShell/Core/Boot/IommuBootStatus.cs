@@ -25,7 +25,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>What the boot configuration asks for, next to what the running kernel has.</summary>
-    public sealed class IommuBootStatus
+    public sealed class IommuBootStatus : HostObject
     {
         public BootLoaderFamily? BootLoader { get; internal set; }
 
@@ -87,7 +87,7 @@ namespace GpuVirt.Core
         /// <summary>Reads the status of a host root.</summary>
         public static IommuBootStatus Read(HostRoot root, PciInventory inventory, BootLoaderFamily? family = null)
         {
-            var status = new IommuBootStatus { CpuVendor = CpuInfo.TryReadVendor(root) };
+            var status = new IommuBootStatus { Root = root.Directory, CpuVendor = CpuInfo.TryReadVendor(root) };
             BootConfiguration? boot = null;
             try
             {

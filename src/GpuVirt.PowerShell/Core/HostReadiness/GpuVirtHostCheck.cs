@@ -16,7 +16,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>One readiness check of a GPU passthrough host: what was checked, the verdict, what was seen and how to fix it.</summary>
-    public sealed class GpuVirtHostCheck
+    public sealed class GpuVirtHostCheck : HostObject
     {
         public GpuVirtHostCheck(string name, HostCheckStatus status, string detail, string? fix = null, PciAddress? device = null)
         {
@@ -91,6 +91,7 @@ namespace GpuVirt.Core
                 checks.Add(Nouveau(root, gpus.Where(g => g.VendorId == 0x10de).ToList()));
             }
             checks.Add(Libvirt(virsh));
+            foreach (var check in checks) check.From(root, virsh.Uri);
             return checks;
         }
 

@@ -43,7 +43,7 @@ namespace GpuVirt.Core
     /// A <c>&lt;hostdev mode='subsystem'&gt;</c> of type <c>pci</c> or <c>mdev</c> in a guest's definition: the host
     /// device it gives the guest, how, and the PCI address the guest sees it at.
     /// </summary>
-    public sealed class Hostdev
+    public sealed class Hostdev : HostObject
     {
         public Hostdev(string domain, HostdevSource source, string xml)
         {

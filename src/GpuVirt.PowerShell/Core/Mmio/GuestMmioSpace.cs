@@ -10,7 +10,7 @@ namespace GpuVirt.Core
     /// alignment, headroom) and the vCPU physical address bits that reach it, against the definition's
     /// <c>&lt;pcihole64&gt;</c> and <c>&lt;maxphysaddr&gt;</c>.
     /// </summary>
-    public sealed class GuestMmioSpace
+    public sealed class GuestMmioSpace : HostObject
     {
         public string Domain { get; internal set; } = string.Empty;
         public string? Machine { get; internal set; }
@@ -76,6 +76,13 @@ namespace GpuVirt.Core
     /// <summary>Computes <see cref="GuestMmioSpace"/> from a guest's definition and the host's sysfs.</summary>
     public static class GuestMmio
     {
+        /// <summary>Reads a guest's persistent definition through <paramref name="virsh"/> and evaluates it on the host of <paramref name="inventory"/>.</summary>
+        public static GuestMmioSpace Read(Virsh virsh, string domain, PciInventory inventory)
+        {
+            var name = virsh.ResolveDomain(domain);
+            return Evaluate(virsh.Run(VirshCommand.DumpXml(name, inactive: true), name), inventory).Through(virsh.Uri);
+        }
+
         /// <summary>Evaluates a definition, counting <paramref name="adding"/> as if already attached.</summary>
         public static GuestMmioSpace Evaluate(string domainXml, PciInventory inventory, IEnumerable<PciAddress>? adding = null)
         {
@@ -108,7 +115,7 @@ namespace GpuVirt.Core
             }
             var requirement = MmioRequirement.For(functions);
             var hostBits = CpuInfo.TryReadPhysicalAddressBits(inventory.Root);
-            return Compose(definition, addresses, notSized, requirement, hostBits);
+            return Compose(definition, addresses, notSized, requirement, hostBits).On(inventory.Root);
         }
 
         internal static GuestMmioSpace Compose(GuestMmioDefinition definition, IReadOnlyList<PciAddress> addresses, IReadOnlyList<string> notSized,

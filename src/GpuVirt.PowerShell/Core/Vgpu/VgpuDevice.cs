@@ -8,7 +8,7 @@ namespace GpuVirt.Core
     /// <c>/etc/mdevctl.d/&lt;parent&gt;/&lt;uuid&gt;</c>, or both) or an NVIDIA SR-IOV virtual function with a vGPU type set.
     /// Its <c>Uuid</c> (mdev) or <c>Address</c> (SR-IOV VF) is what a guest's hostdev names.
     /// </summary>
-    public sealed class VgpuDevice
+    public sealed class VgpuDevice : HostObject
     {
         /// <summary>The mediated device's UUID; null for an SR-IOV vGPU, which a guest takes by its VF address.</summary>
         public string? Uuid { get; internal set; }

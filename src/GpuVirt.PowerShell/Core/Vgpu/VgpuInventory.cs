@@ -91,7 +91,7 @@ namespace GpuVirt.Core
                 types.Add(ReadMdevType(parent, typeDir));
             }
             types.Sort((a, b) => CompareIds(a.Id, b.Id));
-            return types;
+            return types.On(Root);
         }
 
         private static VgpuType ReadMdevType(string parent, string typeDir)
@@ -172,6 +172,7 @@ namespace GpuVirt.Core
             }
             return byId.OrderBy(kv => int.Parse(kv.Key, CultureInfo.InvariantCulture)).Select(kv => new VgpuType
             {
+                Root = Root.Directory,
                 Parent = parent.ToString(),
                 ParentAddress = parent,
                 Id = kv.Key,
@@ -208,6 +209,7 @@ namespace GpuVirt.Core
                 }
                 var stopped = new VgpuDevice
                 {
+                    Root = Root.Directory,
                     Uuid = d.Uuid,
                     Parent = d.Parent,
                     ParentAddress = PciAddress.TryParse(d.Parent, out var pa) ? pa : (PciAddress?)null,
@@ -233,6 +235,7 @@ namespace GpuVirt.Core
             {
                 devices.Add(new VgpuDevice
                 {
+                    Root = Root.Directory,
                     Address = p.VirtualFunction,
                     Parent = p.PhysicalFunction.ToString(),
                     ParentAddress = p.PhysicalFunction,
@@ -278,6 +281,7 @@ namespace GpuVirt.Core
             var name = TypeNameOf(new[] { vf }.Concat(siblings).ToList(), id) ?? profile?.TypeName;
             return new VgpuDevice
             {
+                Root = Root.Directory,
                 Persistent = profile != null,
                 StartMode = profile != null ? MdevDefinitions.StartAuto : null,
                 DefinitionPath = profile != null ? SriovVgpuProfiles.ProfileFile : null,
@@ -306,6 +310,7 @@ namespace GpuVirt.Core
             var group = Sysfs.TryReadLinkName(Path.Combine(real, "iommu_group"));
             return new VgpuDevice
             {
+                Root = Root.Directory,
                 Uuid = uuid.ToLowerInvariant(),
                 Parent = parent,
                 ParentAddress = PciAddress.TryParse(parent, out var pa) ? pa : (PciAddress?)null,

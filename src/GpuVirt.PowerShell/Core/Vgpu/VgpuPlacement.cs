@@ -10,7 +10,7 @@ namespace GpuVirt.Core
     /// One proposed part of a placement: <see cref="Count"/> vGPUs of a type on one parent (a mediated-device GPU or an
     /// SR-IOV physical function). Its Parent, Type and Count bind to New-VgpuDevice by property name.
     /// </summary>
-    public sealed class VgpuPlacement
+    public sealed class VgpuPlacement : HostObject
     {
         public string Parent { get; internal set; } = string.Empty;
 
@@ -174,6 +174,7 @@ namespace GpuVirt.Core
             }
             return usable.Where(c => counts[c] > 0).Select(c => new VgpuPlacement
             {
+                Root = inventory.Root.Directory,
                 Parent = c.Parent,
                 Type = c.Type!.Id,
                 TypeName = c.Type.Name,

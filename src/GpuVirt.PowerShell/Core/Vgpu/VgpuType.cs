@@ -16,7 +16,7 @@ namespace GpuVirt.Core
     /// One vGPU type a parent device offers: <c>/sys/class/mdev_bus/&lt;parent&gt;/mdev_supported_types/&lt;id&gt;</c>, or an
     /// entry of NVIDIA's <c>nvidia/creatable_vgpu_types</c> on SR-IOV virtual functions.
     /// </summary>
-    public sealed class VgpuType
+    public sealed class VgpuType : HostObject
     {
         /// <summary>The parent device as named under <c>/sys/class/mdev_bus</c> (a PCI address for GPUs); for SR-IOV the physical function, or the VF asked for.</summary>
         public string Parent { get; internal set; } = string.Empty;
