@@ -30,7 +30,15 @@ namespace GpuVirt.Commands
                     beforeHost?.Invoke();
                     foreach (var guest in host.Select(r => r.Request).GroupBy(r => r.Domain, System.StringComparer.Ordinal))
                     {
-                        change(guest.Key, guest.ToList());
+                        try
+                        {
+                            change(guest.Key, guest.ToList());
+                        }
+                        catch (GpuVirtException e)
+                        {
+                            // One guest (or one host's libvirt) failing leaves the others to be changed.
+                            WriteError(e);
+                        }
                     }
                 });
             }
