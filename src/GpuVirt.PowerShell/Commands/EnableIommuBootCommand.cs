@@ -19,6 +19,7 @@ namespace GpuVirt.Commands
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(PciAddressCompleter))]
         public string[]? Address { get; set; }
 
         /// <summary><c>vendor:device</c> ids for the stub driver's list (devices not present, an offline image).</summary>
