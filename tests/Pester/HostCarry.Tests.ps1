@@ -2,6 +2,12 @@
 # libvirt at a URI that is not the default) stays on R and U to its end, each composing pair on its own. This machine's
 # / has no IOMMU groups, no vGPU types and no libvirtd: a second cmdlet that fell back to / or the default URI fails
 # or finds nothing, so each test asserts what only R and U hold.
+BeforeDiscovery {
+    # The output types of the module's cmdlets (one test below checks that this is all of them).
+    $Cases = @('PciDevice', 'GpuDevice', 'IommuGroup', 'VgpuType', 'VgpuDevice', 'VgpuPlacement', 'Hostdev', 'GuestMmioSpace',
+        'VgpuConsoleChange', 'GpuVirtHostCheck', 'VgpuHostCheck', 'BootChange', 'IommuBootStatus') | ForEach-Object { @{ Type = $_ } }
+}
+
 BeforeAll {
     Import-Module $env:GPUVIRT_MODULE -Force
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
@@ -188,5 +194,139 @@ Describe 'Objects carry their host' {
         @($checks.Root | Select-Object -Unique) | Should -Be @($R)
         ($checks | Where-Object Name -eq 'libvirt').Status | Should -Be 'Pass' -Because "the URI of the objects ($Uri) was used"
         $checks.Count | Should -Be @(Test-GpuVirtHost -Root $R -Connect $Uri).Count
+    }
+}
+
+Describe 'Objects serialize well' {
+    BeforeAll {
+        # One host with one of every output type: a vGPU (stand-in mdev driver), a guest at U with a PCI and an mdev
+        # hostdev, a boot change (stand-in grub2-mkconfig), and the readers' objects.
+        $script:S = New-FixtureHost -Name Seed -Configure { param($b) $null = $b.AddDriver('vfio-pci') }
+        $script:SR = $S.Root
+        [GpuVirt.Fixtures.BootFixture]::Rhel7($SR, 'grub/rhel7-sysconfig-grub', $false)
+        $script:Driver = [GpuVirt.Fixtures.MdevDriverStandIn]::new($SR)
+        $script:Vm = New-TestGuest $Libvirt -Graphics
+        $vgpu = New-VgpuDevice -Root $SR -Parent 01:00.0 -Type 'GRID P4-1Q'
+        $null = Add-GpuHostdev -Domain $Vm -Address 02:00.0 -Root $SR -Connect $Uri -WarningAction SilentlyContinue
+        $null = Add-GpuHostdev -Domain $Vm -Uuid $vgpu.Uuid -Root $SR -Connect $Uri -WarningAction SilentlyContinue
+        $script:Objects = [ordered]@{
+            PciDevice = @(Get-PciDevice -Root $SR)
+            GpuDevice = @(Get-GpuDevice -Root $SR -Connect $Uri)
+            IommuGroup = @(Get-IommuGroup -Root $SR)
+            VgpuType = @(Get-VgpuType -Root $SR)
+            VgpuDevice = @(Get-VgpuDevice -Root $SR -Connect $Uri)
+            VgpuPlacement = @(Find-VgpuPlacement -Root $SR -Type 'GRID P4-1Q' -Count 2)
+            Hostdev = @(Get-GpuHostdev -Connect $Uri $Vm -Inactive)
+            GuestMmioSpace = @(Get-GuestMmioSpace -Root $SR -Connect $Uri $Vm -WarningAction SilentlyContinue)
+            VgpuConsoleChange = @(Set-VgpuConsole -Domain $Vm -Root $SR -Connect $Uri -Confirm:$false -WarningAction SilentlyContinue)
+            GpuVirtHostCheck = @(Test-GpuVirtHost -Root $SR -Connect $Uri)
+            VgpuHostCheck = @(Test-VgpuHost -Root $SR)
+            BootChange = @(Get-GpuDevice -Root $SR 02:00.0 | Enable-IommuBoot -Confirm:$false)
+            IommuBootStatus = @(Get-IommuBootStatus -Root $SR)
+        }
+
+        function Get-Nested($Value, [string] $Path) {
+            # The places where a JSON document holds an object inside an object's value (a nested record).
+            if ($Value -is [System.Collections.IDictionary]) {
+                foreach ($k in $Value.Keys) {
+                    $v = $Value[$k]
+                    if ($v -is [System.Collections.IDictionary]) { "$Path.$k" }
+                    elseif ($v -is [System.Collections.IList]) { foreach ($e in $v) { if ($e -is [System.Collections.IDictionary] -or $e -is [System.Collections.IList]) { "$Path.$k[]" } } }
+                }
+            }
+        }
+    }
+    AfterAll {
+        Clear-TestGuest $Libvirt
+        if ($Driver) { $Driver.Dispose() }
+        $script:S | Remove-FixtureHost
+    }
+
+    It 'has objects of every type to test (<Type>)' -TestCases $Cases {
+        param($Type)
+        $Objects[$Type].Count | Should -BeGreaterThan 0
+        $Objects[$Type][0] | Should -BeOfType "GpuVirt.Core.$Type"
+        # Read from libvirt only, a guest's hostdevs belong to the live host; Add-GpuHostdev's carry its root.
+        $Objects[$Type][0].Root | Should -Be $(if ($Type -eq 'Hostdev') { '/' } else { $SR })
+        if ($Type -in 'Hostdev', 'GpuDevice', 'VgpuDevice', 'GuestMmioSpace', 'VgpuConsoleChange', 'GpuVirtHostCheck') { $Objects[$Type][0].Connect | Should -Be $Uri }
+    }
+
+    It 'every output type of every cmdlet is among them' {
+        $declared = Get-Command -Module GpuVirt | ForEach-Object { $_.OutputType.Type } | Where-Object { $_ -and $_.Namespace -eq 'GpuVirt.Core' } |
+            ForEach-Object Name | Sort-Object -Unique
+        # ChangeRecord is the journal's record (Get-GpuVirtChange, Undo-GpuVirtChange): its inverse steps nest by design.
+        @($declared | Where-Object { $_ -ne 'ChangeRecord' }) | Should -Be @($Objects.Keys | Sort-Object)
+    }
+
+    It 'ConvertTo-Json at its default depth writes <Type> flat, one object or all of them, with no truncation warning' -TestCases $Cases {
+        param($Type)
+        $all = $Objects[$Type]
+        $warnings = $null
+        $one = ConvertTo-Json -InputObject $all[0] -WarningVariable warnings -WarningAction SilentlyContinue
+        $warnings | Should -BeNullOrEmpty
+        $many = $all | ConvertTo-Json -WarningVariable warnings -WarningAction SilentlyContinue
+        $warnings | Should -BeNullOrEmpty
+        $doc = $one | ConvertFrom-Json -AsHashtable
+        $doc.Root | Should -Be $Objects[$Type][0].Root
+        # Flat: no value is an object; lists hold values. (Sub-records of a change, a status or a guest's space are flat records.)
+        $allowed = @{ VgpuType = @('.Properties'); BootChange = @('.Files[]'); IommuBootStatus = @('.StubbedDevices[]'); GuestMmioSpace = @('.Windows[]') }
+        @(Get-Nested $doc '' | Select-Object -Unique | Where-Object { $_ -notin $allowed[$Type] }) | Should -BeNullOrEmpty
+        if ($doc.Contains('Address') -and $null -ne $doc.Address) { $doc.Address | Should -Match '^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$' }
+        @($many | ConvertFrom-Json -AsHashtable).Count | Should -Be $all.Count
+    }
+
+    It 'writes the address as the kernel does: "Address": "0000:02:00.0"' {
+        ($Objects.PciDevice | Where-Object Address -eq '0000:02:00.0' | ConvertTo-Json) | Should -Match '"Address": "0000:02:00.0"'
+        ($Objects.IommuGroup | Where-Object Number -eq 13 | ConvertTo-Json -Compress) | Should -Match '"Devices":\["0000:02:00.0","0000:02:00.1"\]'
+        ($Objects.Hostdev | Where-Object Kind -eq 'Pci' | ConvertTo-Json) | Should -Match '"Address": "0000:02:00.0"'
+    }
+
+    It 'Export-Clixml and Import-Clixml round-trip <Type>: Deserialized type name, same properties, same table' -TestCases $Cases {
+        param($Type)
+        $file = Join-Path $SR "shape-$Type.xml"
+        $Objects[$Type] | Export-Clixml -LiteralPath $file
+        $back = @(Import-Clixml -LiteralPath $file)
+        Remove-Item -LiteralPath $file
+        $back.Count | Should -Be $Objects[$Type].Count
+        $back[0].pstypenames[0] | Should -Be "Deserialized.GpuVirt.Core.$Type"
+        foreach ($p in $Objects[$Type][0].PSObject.Properties) {
+            $value = $back[0].($p.Name)
+            if ($p.Value -is [System.Collections.IDictionary]) {
+                @($value.Keys | Sort-Object | ForEach-Object { "$_=$($value[$_])" }) | Should -Be @($p.Value.Keys | Sort-Object | ForEach-Object { "$_=$($p.Value[$_])" })
+                continue
+            }
+            # An enum comes back as its number with its name as the text (ToString), which is what the views show.
+            if ($p.Value -is [enum]) { $value.ToString() | Should -Be $p.Value.ToString() -Because "property $($p.Name) round-trips"; continue }
+            "$value" | Should -Be "$($p.Value)" -Because "property $($p.Name) round-trips"
+        }
+        # Formatted by the module's view (tables, and the status's list), as the live objects are.
+        ($back | Out-String -Width 300) | Should -Be ($Objects[$Type] | Out-String -Width 300)
+        if ($Type -ne 'IommuBootStatus') { ($back | Format-Table | Out-String -Width 300) | Should -Be ($Objects[$Type] | Format-Table | Out-String -Width 300) }
+    }
+
+    It 'deserialized objects bind by property name into the cmdlets, Root and Connect too' {
+        $file = Join-Path $SR 'shape-bind.xml'
+        try {
+            Get-GpuDevice -Root $SR -Connect $Uri | Export-Clixml -LiteralPath $file
+            $gpus = Import-Clixml -LiteralPath $file
+            @($gpus | Get-IommuGroup -ErrorAction Stop | ForEach-Object { "$($_.Root) $($_.Number)" }) |
+                Should -Be @(Get-GpuDevice -Root $SR | Get-IommuGroup | ForEach-Object { "$($_.Root) $($_.Number)" })
+            @($gpus | Get-VgpuType -ErrorAction Stop).Count | Should -Be @(Get-GpuDevice -Root $SR | Get-VgpuType).Count
+
+            $vm = New-TestGuest $Libvirt
+            Get-PciDevice -Root $SR -Connect $Uri 00:19.0 | Export-Clixml -LiteralPath $file
+            $out = Import-Clixml -LiteralPath $file | Add-GpuHostdev -Domain $vm -WarningAction SilentlyContinue -ErrorAction Stop
+            $out.Root | Should -Be $SR
+            $out.Connect | Should -Be $Uri
+            $out | Export-Clixml -LiteralPath $file
+            Import-Clixml -LiteralPath $file | Remove-GpuHostdev -Confirm:$false -ErrorAction Stop
+            @(Get-GpuHostdev -Connect $Uri $vm -Inactive).Count | Should -Be 0
+
+            $made = New-VgpuDevice -Root $SR -Parent 01:00.0 -Type 'GRID P4-2Q'
+            Get-VgpuDevice -Root $SR | Where-Object Uuid -eq $made.Uuid | Export-Clixml -LiteralPath $file
+            Import-Clixml -LiteralPath $file | Remove-VgpuDevice -Confirm:$false -ErrorAction Stop
+            Join-Path $SR "sys/bus/mdev/devices/$($made.Uuid)" | Should -Not -Exist
+        }
+        finally { if (Test-Path -LiteralPath $file) { Remove-Item -LiteralPath $file } }
     }
 }

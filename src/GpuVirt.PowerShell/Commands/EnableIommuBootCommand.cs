@@ -85,12 +85,12 @@ namespace GpuVirt.Commands
                 {
                     foreach (var device in DeviceSelector.ByAddress(Inventory.Devices, addresses.ToArray(), e => throw e))
                     {
-                        chosen.Add(device.Address);
+                        chosen.Add(device.PciAddress);
                         request.StubIds.Add(device.Ids);
                         if (!IncludeCompanion) continue;
                         foreach (var companion in AssignmentCompanions.Of(Inventory, device))
                         {
-                            chosen.Add(companion.Address);
+                            chosen.Add(companion.PciAddress);
                             request.StubIds.Add(companion.Ids);
                         }
                     }
@@ -129,7 +129,7 @@ namespace GpuVirt.Commands
 
         private static BootChange WithClaims(BootChange change, BootClaims claims)
         {
-            change.ClaimedDevices = claims.Claimed;
+            change.ClaimedDeviceList = claims.Claimed;
             return change;
         }
     }

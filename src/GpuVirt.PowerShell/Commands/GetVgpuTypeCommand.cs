@@ -79,7 +79,7 @@ namespace GpuVirt.Commands
                 var name = VgpuInventory.NormalizeParent(text);
                 // A virtual function coming down the pipeline (Get-GpuDevice lists them) stands for its GPU, which sums its functions' types.
                 if (piped && PciAddress.TryParse(name, out var address) && Vgpu.IsSriovVgpuFunction(address)
-                    && Inventory.Find(address)?.PhysicalFunction is PciAddress pf && Vgpu.Types(pf.ToString()) is { } pfTypes)
+                    && Inventory.Find(address)?.PhysicalFunctionAddress is PciAddress pf && Vgpu.Types(pf.ToString()) is { } pfTypes)
                 {
                     yield return pfTypes;
                     continue;

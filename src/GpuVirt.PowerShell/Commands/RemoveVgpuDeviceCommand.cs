@@ -93,7 +93,7 @@ namespace GpuVirt.Commands
         {
             try
             {
-                var device = Vgpu.Devices().FirstOrDefault(d => d.Kind == VgpuKind.SriovVf && d.Address == vf)
+                var device = Vgpu.Devices().FirstOrDefault(d => d.Kind == VgpuKind.SriovVf && d.PciAddress == vf)
                     ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
                         $"{vf} is not an SR-IOV virtual function with a vGPU type set or recorded in {SriovVgpuProfiles.ProfileFile}.", vf.ToString());
                 var action = (device.Active ? "Clear the vGPU type" : "Nothing to clear") +

@@ -10,12 +10,15 @@ namespace GpuVirt.Core
     {
         public StubbedDevice(PciAddress address, string ids, string driver)
         {
-            Address = address;
+            PciAddress = address;
             Ids = ids;
             Driver = driver;
         }
 
-        public PciAddress Address { get; }
+        public string Address => PciAddress.ToString();
+
+        internal PciAddress PciAddress { get; }
+
         public string Ids { get; }
 
         /// <summary><c>pci-stub</c> or <c>vfio-pci</c>.</summary>
@@ -144,7 +147,7 @@ namespace GpuVirt.Core
             status.StubIdsActive = StubIds(running);
             status.StubbedDevices = inventory.Devices
                 .Where(d => d.Driver == "pci-stub" || d.Driver == "vfio-pci")
-                .Select(d => new StubbedDevice(d.Address, d.Ids, d.Driver!))
+                .Select(d => new StubbedDevice(d.PciAddress, d.Ids, d.Driver!))
                 .ToList();
             status.NouveauBlacklisted = NouveauBlacklist.FindBlacklist(root) != null
                 || KernelArguments.ItemsFor(configured, KernelArguments.ModprobeBlacklist).Contains(KernelArguments.Nouveau);

@@ -54,14 +54,14 @@ namespace GpuVirt.Core
         public IReadOnlyList<string> Of(PciAddress address) => _ownership.OwnersOf(address);
 
         public IReadOnlyList<string> Of(VgpuDevice device) =>
-            device.Uuid != null ? _ownership.OwnersOf(MdevUuid.Parse(device.Uuid)) : _ownership.OwnersOf(device.Address!.Value);
+            device.Uuid != null ? _ownership.OwnersOf(MdevUuid.Parse(device.Uuid)) : _ownership.OwnersOf(device.PciAddress!.Value);
 
         /// <summary>Fills the <c>Guests</c> of each device.</summary>
         public void Fill(IEnumerable<PciDevice> devices)
         {
             foreach (var d in devices)
             {
-                d.Guests = Of(d.Address);
+                d.Guests = Of(d.PciAddress);
                 d.Through(Connect);
             }
         }

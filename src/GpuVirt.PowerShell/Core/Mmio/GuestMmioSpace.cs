@@ -16,7 +16,9 @@ namespace GpuVirt.Core
         public string? Machine { get; internal set; }
 
         /// <summary>The host PCI functions the guest is given (PCI hostdevs, and any about to be attached).</summary>
-        public IReadOnlyList<PciAddress> Hostdevs { get; internal set; } = Array.Empty<PciAddress>();
+        public IReadOnlyList<string> Hostdevs => HostdevAddresses.Select(a => a.ToString()).ToList();
+
+        internal IReadOnlyList<PciAddress> HostdevAddresses { get; set; } = Array.Empty<PciAddress>();
 
         /// <summary>Hostdevs whose BARs cannot be read here: mediated devices (their BARs are the vGPU driver's) and functions missing from this host.</summary>
         public IReadOnlyList<string> NotSized { get; internal set; } = Array.Empty<string>();
@@ -94,7 +96,7 @@ namespace GpuVirt.Core
         internal static GuestMmioSpace Evaluate(XDocument doc, DomainDefinition parsed, PciInventory inventory, IEnumerable<PciAddress>? adding)
         {
             var definition = GuestMmioXml.Read(doc);
-            var addresses = parsed.Hostdevs.Where(h => h.Kind == HostdevKind.Pci).Select(h => h.Address!.Value)
+            var addresses = parsed.Hostdevs.Where(h => h.Kind == HostdevKind.Pci).Select(h => h.PciAddress!.Value)
                 .Concat(adding ?? Enumerable.Empty<PciAddress>())
                 .Distinct()
                 .OrderBy(a => a)
@@ -125,7 +127,7 @@ namespace GpuVirt.Core
             {
                 Domain = definition.Name,
                 Machine = definition.Machine,
-                Hostdevs = addresses,
+                HostdevAddresses = addresses,
                 NotSized = notSized,
                 Windows = requirement.Windows,
                 BarBytes = requirement.BarBytes,

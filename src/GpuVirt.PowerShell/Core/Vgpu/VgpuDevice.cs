@@ -20,12 +20,16 @@ namespace GpuVirt.Core
         public IReadOnlyList<string>? Guests { get; internal set; }
 
         /// <summary>SR-IOV: the virtual function that carries the vGPU; null for a mediated device.</summary>
-        public PciAddress? Address { get; internal set; }
+        public string? Address => PciAddress?.ToString();
+
+        internal PciAddress? PciAddress { get; set; }
 
         /// <summary>The parent device as named under <c>/sys/class/mdev_bus</c>; for SR-IOV the physical function.</summary>
         public string Parent { get; internal set; } = string.Empty;
 
-        public PciAddress? ParentAddress { get; internal set; }
+        public string? ParentAddress => ParentPciAddress?.ToString();
+
+        internal PciAddress? ParentPciAddress { get; set; }
 
         public string TypeId { get; internal set; } = string.Empty;
 
@@ -54,7 +58,7 @@ namespace GpuVirt.Core
         /// <summary>The series letter of an NVIDIA type name (Q, A, B, C).</summary>
         public string? Series => VgpuType.ParseSeries(TypeName);
 
-        public override string ToString() => Uuid ?? Address?.ToString() ?? string.Empty;
+        public override string ToString() => Uuid ?? Address ?? string.Empty;
 
         internal static string NormalizeUuid(string uuid) => Guid.Parse(uuid).ToString("D");
     }
