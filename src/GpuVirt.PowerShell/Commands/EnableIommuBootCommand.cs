@@ -29,8 +29,8 @@ namespace GpuVirt.Commands
 
         /// <summary><c>pci-stub</c> (the guide's choice) or <c>vfio-pci</c>.</summary>
         [Parameter]
-        [ValidateSet("pci-stub", "vfio-pci")]
-        public string StubDriver { get; set; } = "pci-stub";
+        [ValidateSet(HostDriverBinding.PciStub, HostDriverBinding.VfioPci)]
+        public string StubDriver { get; set; } = HostDriverBinding.PciStub;
 
         /// <summary>Also hold the other endpoints of each device's slot or IOMMU group (a GPU's HDMI audio function), as Add-GpuHostdev and Dismount-GpuHostDriver -IncludeCompanion take them.</summary>
         [Parameter]
@@ -76,7 +76,7 @@ namespace GpuVirt.Commands
                 {
                     CpuVendor = Given(nameof(CpuVendor)) ? CpuVendor : (CpuVendor?)null,
                     NoIommuPt = NoIommuPt,
-                    StubDriver = StubDriver == "vfio-pci" ? Core.StubDriver.VfioPci : Core.StubDriver.PciStub,
+                    StubDriver = StubDriver == HostDriverBinding.VfioPci ? Core.StubDriver.VfioPci : Core.StubDriver.PciStub,
                     BlacklistNouveau = BlacklistNouveau,
                     BootLoader = Given(nameof(BootLoader)) ? BootLoader : (BootLoaderFamily?)null,
                 };

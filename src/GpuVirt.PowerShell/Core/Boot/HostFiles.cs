@@ -110,17 +110,23 @@ namespace GpuVirt.Core
         }
 
         /// <summary>
-        /// Replaces (or creates) a file atomically. An existing file keeps its owner, mode and extended attributes;
-        /// a new one gets <paramref name="newFileMode"/>, owned by the caller.
+        /// THE atomic file writer, for boot files, backups, journals' neighbours and mdevctl definitions alike: the content
+        /// goes to a temporary file in the same directory, is flushed to disk (fsync), then renamed over the target and
+        /// the directory is synced, so that after a crash the file is the old one or the new one, whole. An existing
+        /// file keeps its owner, mode and extended attributes; a new one gets <paramref name="newFileMode"/>, owned by
+        /// the caller. With <paramref name="replace"/> false the target must not exist: the temporary file is linked
+        /// to its name (link(2) refuses a name that is taken, as mdevctl refuses to overwrite a definition). A failure
+        /// is <paramref name="failedId"/>.
         /// </summary>
-        public static void WriteAtomically(string fullPath, string hostPath, string content, int newFileMode = 0x1a4 /* 0644 */)
+        public static void WriteAtomically(string fullPath, string hostPath, string content, int newFileMode = 0x1a4 /* 0644 */,
+            bool replace = true, string failedId = ErrorIds.BootFileWriteFailed)
         {
             var dir = Path.GetDirectoryName(fullPath) ?? "/";
             var temp = Path.Combine(dir, "." + Path.GetFileName(fullPath) + ".gpuvirt-" + Guid.NewGuid().ToString("N").Substring(0, 8) + ".tmp");
             var bytes = Bytes.GetBytes(content);
             try
             {
-                var existing = File.Exists(fullPath) ? GetIdentity(fullPath) : (FileIdentity?)null;
+                var existing = replace && File.Exists(fullPath) ? GetIdentity(fullPath) : (FileIdentity?)null;
                 using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
                 {
                     stream.Write(bytes, 0, bytes.Length);
@@ -136,7 +142,15 @@ namespace GpuVirt.Core
                 {
                     Check(LibC.chmod(LibC.Path(temp), newFileMode), temp, "chmod");
                 }
-                Check(LibC.rename(LibC.Path(temp), LibC.Path(fullPath)), fullPath, "rename");
+                if (replace)
+                {
+                    Check(LibC.rename(LibC.Path(temp), LibC.Path(fullPath)), fullPath, "rename");
+                }
+                else
+                {
+                    Check(LibC.link(LibC.Path(temp), LibC.Path(fullPath)), fullPath, "link");
+                    TryDelete(temp);
+                }
                 SyncDirectory(dir);
             }
             catch (UnauthorizedAccessException e)
@@ -149,7 +163,7 @@ namespace GpuVirt.Core
                 TryDelete(temp);
                 if (e.Message.Contains("Read-only file system") || e.Message.Contains("Permission denied"))
                     throw Sysfs.RootRequired(hostPath, "write", e);
-                throw new GpuVirtException(ErrorIds.BootFileWriteFailed, ErrorKind.WriteError, $"Cannot write '{hostPath}': {e.Message}", hostPath, e);
+                throw new GpuVirtException(failedId, ErrorKind.WriteError, $"Cannot write '{hostPath}': {e.Message}", hostPath, e);
             }
         }
 

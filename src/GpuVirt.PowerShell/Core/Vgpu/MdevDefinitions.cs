@@ -281,33 +281,28 @@ namespace GpuVirt.Core
             return list;
         }
 
-        /// <summary>Writes a definition file: the whole file or nothing (a temporary file renamed over the target).</summary>
+        /// <summary>
+        /// Writes a definition file with the one atomic writer (<see cref="HostFiles.WriteAtomically"/>): the whole file
+        /// or nothing, on disk before this returns; an existing definition is refused unless <paramref name="replace"/>,
+        /// as mdevctl refuses to overwrite one.
+        /// </summary>
         public void Write(MdevDefinition definition, bool replace = false)
         {
             var path = _root.Resolve(definition.Path);
-            var dir = System.IO.Path.GetDirectoryName(path)!;
-            var temp = System.IO.Path.Combine(dir, "." + definition.Uuid + ".tmp");
             try
             {
-                System.IO.Directory.CreateDirectory(dir);
-                File.WriteAllText(temp, ToJson(definition));
-                if (replace && File.Exists(path))
-                    File.Replace(temp, path, null);
-                else
-                    File.Move(temp, path); // refuses to overwrite a definition, as mdevctl does
-
+                System.IO.Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
             }
             catch (UnauthorizedAccessException e)
             {
-                TryDelete(temp);
                 throw Sysfs.RootRequired(definition.Path, "write", e);
             }
             catch (IOException e)
             {
-                TryDelete(temp);
                 throw new GpuVirtException(ErrorIds.MdevDefinitionWriteFailed, ErrorKind.WriteError,
                     $"Cannot write the definition '{definition.Path}': {e.Message}", definition.Path, e);
             }
+            HostFiles.WriteAtomically(path, definition.Path, ToJson(definition), replace: replace, failedId: ErrorIds.MdevDefinitionWriteFailed);
             _all = null;
         }
 
@@ -331,20 +326,6 @@ namespace GpuVirt.Core
                     $"Cannot remove the definition '{definition.Path}': {e.Message}", definition.Path, e);
             }
             _all = null;
-        }
-
-        private static void TryDelete(string path)
-        {
-            try
-            {
-                File.Delete(path);
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
         }
     }
 }
