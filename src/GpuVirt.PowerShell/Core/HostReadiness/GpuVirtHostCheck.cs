@@ -239,7 +239,7 @@ namespace GpuVirt.Core
             }
             if (!group.IsViable)
             {
-                problems.Add("not viable: " + string.Join("; ", group.Blockers.Select(b => b.ToString())));
+                problems.Add("not viable: " + string.Join("; ", group.BlockerList.Select(b => b.ToString())));
                 fixes.Add("Detach the group's functions with Dismount-GpuHostDriver, or attach them with Add-GpuHostdev -IncludeCompanion (managed hostdevs are detached when the guest starts)");
             }
             var members = string.Join(", ", group.EndpointDevices.Select(d => d.PciAddress + " (" + (d.Driver ?? "no driver") + ")"));
