@@ -90,7 +90,7 @@ namespace GpuVirt.Core
                     return new FileIdentity(BitConverter.ToUInt32(buffer, 20), BitConverter.ToUInt32(buffer, 24), BitConverter.ToUInt16(buffer, 28) & 0xfff);
                 }
                 var errno = Marshal.GetLastWin32Error();
-                if (errno != Native.ENOSYS) throw new IOException($"Cannot read the owner and mode of '{fullPath}': {new Win32Exception(errno).Message}");
+                if (errno != Errno.ENOSYS) throw new IOException($"Cannot read the owner and mode of '{fullPath}': {new Win32Exception(errno).Message}");
             }
             catch (EntryPointNotFoundException)
             {
@@ -263,7 +263,7 @@ namespace GpuVirt.Core
                 {
                     var errno = Marshal.GetLastWin32Error();
                     // A label the file system cannot take is not worth failing over; anything else is.
-                    if (errno != Native.ENOTSUP && errno != Native.EPERM)
+                    if (errno != Errno.ENOTSUP && errno != Errno.EPERM)
                         throw new IOException($"Cannot copy the extended attribute '{name}' to '{to}': {new Win32Exception(errno).Message}");
                 }
             }
@@ -282,7 +282,7 @@ namespace GpuVirt.Core
             if (result == 0) return;
             var errno = Marshal.GetLastWin32Error();
             var message = $"{call} '{path}': {new Win32Exception(errno).Message}";
-            if (errno == Native.EACCES || errno == Native.EPERM || errno == Native.EROFS) throw new UnauthorizedAccessException(message);
+            if (errno == Errno.EACCES || errno == Errno.EPERM || errno == Errno.EROFS) throw new UnauthorizedAccessException(message);
             throw new IOException(message);
         }
 
@@ -305,11 +305,6 @@ namespace GpuVirt.Core
             public const int AtFdCwd = -100;
             public const int AtSymlinkNoFollow = 0x100;
             public const uint StatxBasicStats = 0x7ff;
-            public const int EPERM = 1;
-            public const int EACCES = 13;
-            public const int ENOSYS = 38;
-            public const int EROFS = 30;
-            public const int ENOTSUP = 95;
         }
     }
 }
