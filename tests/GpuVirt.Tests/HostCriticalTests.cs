@@ -100,7 +100,7 @@ public class HostCriticalTests
         Assert.False(inventory.Find(A("02:00.0"))!.IsHostCritical);
 
         var group8 = IommuGroups.TryRead(inventory, 8)!;
-        Assert.Equal(new[] { "0000:00:1f.2" }, group8.HostCritical.Select(d => d.Address.ToString()).Distinct());
+        Assert.Equal(new[] { "0000:00:1f.2" }, group8.HostDependencies.Select(d => d.Address.ToString()).Distinct());
         Assert.Equal(3, group8.HostCritical.Count);
         Assert.Empty(IommuGroups.TryRead(inventory, 13)!.HostCritical);
     }

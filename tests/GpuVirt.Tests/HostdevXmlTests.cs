@@ -66,7 +66,7 @@ public class HostdevXmlTests
     {
         var pci = DomainXml.ParseHostdev("vm1", HostdevXml.Pci(PciAddress.Parse("02:00.1")));
         Assert.Equal(HostdevKind.Pci, pci.Kind);
-        Assert.Equal(PciAddress.Parse("0000:02:00.1"), pci.Address);
+        Assert.Equal(PciAddress.Parse("0000:02:00.1"), pci.PciAddress);
         Assert.True(pci.Managed);
         Assert.Equal("vfio", pci.Driver);
         Assert.Null(pci.GuestAddress);

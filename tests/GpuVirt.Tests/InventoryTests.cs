@@ -36,7 +36,7 @@ public class InventoryTests
         Assert.Equal("8.0 GT/s PCIe", quadro.MaxLinkSpeed);
         Assert.Equal(16, quadro.MaxLinkWidth);
         Assert.Equal("/sys/devices/pci0000:00/0000:00:03.0/0000:02:00.0", quadro.SysfsPath);
-        Assert.Equal(PciAddress.Parse("0000:00:03.0"), quadro.ParentBridge);
+        Assert.Equal(PciAddress.Parse("0000:00:03.0"), quadro.ParentBridgeAddress);
 
         var rootPort = inventory.Find(PciAddress.Parse("00:03.0"))!;
         Assert.True(rootPort.IsBridge);
@@ -58,7 +58,7 @@ public class InventoryTests
         var quadro = gpus[1];
         Assert.Equal("VGA", quadro.DisplayKind);
         Assert.False(quadro.SupportsMdev);
-        Assert.Equal("0000:02:00.1", Assert.Single(quadro.Companions).Address.ToString());
+        Assert.Equal("0000:02:00.1", Assert.Single(quadro.CompanionDevices).Address.ToString());
         Assert.Equal(13, quadro.IommuGroup);
     }
 
@@ -85,12 +85,12 @@ public class InventoryTests
         var ast = gpus.Single(g => g.VendorId == 0x1a03);
         Assert.True(ast.IsBootVga);
         Assert.Equal("/sys/devices/pci0000:00/0000:00:14.4/0000:09:00.0/0000:0b:00.0", ast.SysfsPath);
-        var a40 = gpus.Single(g => g.Address == PciAddress.Parse("01:00.0"));
+        var a40 = gpus.Single(g => g.PciAddress == PciAddress.Parse("01:00.0"));
         Assert.True(a40.SupportsSriovVgpu);
         Assert.Equal(4, a40.VgpuVirtualFunctions.Count);
-        Assert.DoesNotContain(a40.Companions, c => c.IsDisplay);
+        Assert.DoesNotContain(a40.CompanionDevices, c => c.IsDisplay);
         var amd = gpus.Single(g => g.VendorId == 0x1002);
-        Assert.Equal("0000:04:00.1", Assert.Single(amd.Companions).Address.ToString());
+        Assert.Equal("0000:04:00.1", Assert.Single(amd.CompanionDevices).Address.ToString());
     }
 
     [Fact]
@@ -103,17 +103,17 @@ public class InventoryTests
 
         var shared = groups.Single(g => g.Number == 22);
         Assert.Equal(new[] { "0000:00:03.1", "0000:05:00.0", "0000:06:00.0", "0000:06:01.0", "0000:07:00.0", "0000:08:00.0" },
-            shared.Devices.Select(d => d.Address.ToString()));
-        Assert.Equal(new[] { "0000:07:00.0", "0000:08:00.0" }, shared.Endpoints.Select(d => d.Address.ToString()));
+            shared.DeviceList.Select(d => d.Address.ToString()));
+        Assert.Equal(new[] { "0000:07:00.0", "0000:08:00.0" }, shared.EndpointDevices.Select(d => d.Address.ToString()));
         Assert.False(shared.IsViable);
-        Assert.Equal(new[] { "nvidia", "mlx5_core" }, shared.Blockers.Select(b => b.Driver));
-        Assert.Contains("mlx5_core", shared.Blockers[1].Reason);
+        Assert.Equal(new[] { "nvidia", "mlx5_core" }, shared.BlockerList.Select(b => b.Driver));
+        Assert.Contains("mlx5_core", shared.BlockerList[1].Reason);
         Assert.Equal("DMA", shared.Type);
 
         Assert.True(groups.Single(g => g.Number == 42).IsViable);   // L4 on vfio-pci
         Assert.True(groups.Single(g => g.Number == 32).IsViable);   // VF with no driver
         var bridgeGroup = groups.Single(g => g.Number == 23);
-        Assert.Equal(new[] { true, true, false }, bridgeGroup.Devices.Select(d => d.IsBridge));
+        Assert.Equal(new[] { true, true, false }, bridgeGroup.DeviceList.Select(d => d.IsBridge));
     }
 
     [Fact]
@@ -122,8 +122,8 @@ public class InventoryTests
         using var root = new TempRoot();
         SampleHosts.Seed(root.Path).Build();
         var group = IommuGroups.TryRead(new PciInventory(new HostRoot(root.Path)), 13)!;
-        Assert.Equal(new[] { "0000:02:00.0", "0000:02:00.1" }, group.Devices.Select(d => d.Address.ToString()));
-        var blocker = Assert.Single(group.Blockers);
+        Assert.Equal(new[] { "0000:02:00.0", "0000:02:00.1" }, group.DeviceList.Select(d => d.Address.ToString()));
+        var blocker = Assert.Single(group.BlockerList);
         Assert.Equal("0000:02:00.1", blocker.Address.ToString());
         Assert.Equal("snd_hda_intel", blocker.Driver);
     }
@@ -159,11 +159,11 @@ public class InventoryTests
 
         var devices = new PciInventory(new HostRoot(root.Path)).Devices;
         Assert.Equal(9, devices.Count);
-        var quadro = devices.Single(d => d.Address == PciAddress.Parse("02:00.0"));
+        var quadro = devices.Single(d => d.PciAddress == PciAddress.Parse("02:00.0"));
         Assert.Null(quadro.Revision);
         Assert.Null(quadro.SubsystemVendorId);
         Assert.Equal("10de:11fa", quadro.Ids);
-        Assert.Equal(0u, devices.Single(d => d.Address == PciAddress.Parse("02:00.1")).ClassCode);
+        Assert.Equal(0u, devices.Single(d => d.PciAddress == PciAddress.Parse("02:00.1")).ClassCode);
     }
 
     [Fact]

@@ -91,7 +91,7 @@ public class LibvirtTests : IClassFixture<EmbeddedLibvirt>
         Assert.Contains("--persistent", line);
         Assert.Contains("dumpxml --domain " + vm + " --inactive", line);
         Assert.NotNull(after);
-        Assert.Equal(new PciAddress?[] { Gpu, Audio }, after!.Hostdevs.Select(h => h.Address));
+        Assert.Equal(new PciAddress?[] { Gpu, Audio }, after!.Hostdevs.Select(h => h.PciAddress));
 
         // Read back in a new process, as libvirt stored it: managed, the vfio driver, and a guest address libvirt chose.
         var stored = _libvirt.Virsh().ReadDefinition(vm, inactive: true);

@@ -287,7 +287,7 @@ public class PlanExecutorTests
         Assert.Equal(new[] { "attach" }, applied);
         var again = new ChangePlan(ChangeKind.HostdevAttach, new ChangeHost(root), "guest 'g'", "Attach")
         {
-            Guest = new PlannedGuest(definitions, GuestWith(31).Hostdevs[0].Source, Array.Empty<HostdevSource>(), Array.Empty<HostdevSource>(), new PciInventory(root)),
+            Guest = new PlannedGuest(definitions, GuestWith(31).Hostdevs[0].SourceDevice, Array.Empty<HostdevSource>(), Array.Empty<HostdevSource>(), new PciInventory(root)),
         };
         PlanChecks.Run(again, checks);
         Assert.Empty(again.Refusals);

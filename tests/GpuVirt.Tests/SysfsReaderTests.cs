@@ -97,7 +97,7 @@ public class SysfsReaderTests
         Assert.Equal("pci-stub", quadro.Driver);
         Assert.Null(inventory.Find(PciAddress.Parse("05:00.0")));
         Assert.Same(quadro, inventory.Devices.Single(d => d.Address == quadro.Address));
-        Assert.Same(quadro, inventory.Find(quadro.Address));
+        Assert.Same(quadro, inventory.Find(quadro.PciAddress));
     }
 
     [Fact]
@@ -112,7 +112,7 @@ public class SysfsReaderTests
 
         Assert.Equal(6, lazy.Count);
         Assert.Equal(eager.Select(g => g.Address), lazy.Select(g => g.Address));
-        Assert.Equal(eager.Select(g => string.Join(",", g.Companions.Select(c => c.Address))), lazy.Select(g => string.Join(",", g.Companions.Select(c => c.Address))));
+        Assert.Equal(eager.Select(g => string.Join(",", g.CompanionDevices.Select(c => c.Address))), lazy.Select(g => string.Join(",", g.CompanionDevices.Select(c => c.Address))));
         Assert.Equal(eager.Select(g => g.SupportsMdev), lazy.Select(g => g.SupportsMdev));
         Assert.Equal(eager.Select(g => g.Description + g.Driver + g.IommuGroup), lazy.Select(g => g.Description + g.Driver + g.IommuGroup));
     }
@@ -129,9 +129,9 @@ public class SysfsReaderTests
         var expected = HostCriticalDevices.Read(host).Describe(console);
         Assert.Equal("console GPU (boot_vga)", expected);
 
-        Assert.Equal(expected, new PciInventory(host).Devices.Single(d => d.Address == console).HostCritical);
-        Assert.Equal(expected, new PciInventory(host, displayAsGpu: true).Gpus().Single(d => d.Address == console).HostCritical);
+        Assert.Equal(expected, new PciInventory(host).Devices.Single(d => d.PciAddress == console).HostCritical);
+        Assert.Equal(expected, new PciInventory(host, displayAsGpu: true).Gpus().Single(d => d.PciAddress == console).HostCritical);
         Assert.Equal(expected, new PciInventory(host).Find(console)!.HostCritical);
-        Assert.Equal("framebuffer fb0 (console display)", new PciInventory(host, displayAsGpu: true).Gpus().Single(d => d.Address == PciAddress.Parse("04:00.0")).HostCritical);
+        Assert.Equal("framebuffer fb0 (console display)", new PciInventory(host, displayAsGpu: true).Gpus().Single(d => d.PciAddress == PciAddress.Parse("04:00.0")).HostCritical);
     }
 }

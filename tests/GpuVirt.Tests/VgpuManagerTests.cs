@@ -229,7 +229,7 @@ public class VgpuManagerTests
         var owners = VgpuManager.GuestOwners(new Virsh(new ProcessRunner(), uri));
         Assert.Equal("vm1", owners(new VgpuDevice { Uuid = Uuid }));
         Assert.Null(owners(new VgpuDevice { Uuid = "ba26a3e2-8e1e-4f39-9de7-b26bd210268a" }));
-        Assert.Equal("vm2", owners(new VgpuDevice { Address = PciAddress.Parse("0000:01:00.5"), Kind = VgpuKind.SriovVf }));
+        Assert.Equal("vm2", owners(new VgpuDevice { PciAddress = PciAddress.Parse("0000:01:00.5"), Kind = VgpuKind.SriovVf }));
         var busy = VgpuManager.Busy(new VgpuDevice { Uuid = Uuid }, "/sys/bus/mdev/devices/" + Uuid + "/remove", owners);
         Assert.Contains("guest 'vm1' holds it (its definition has this UUID)", busy.Message);
     }
@@ -246,12 +246,12 @@ public class VgpuManagerTests
 
         Assert.Equal(ErrorIds.VgpuUuidNotApplicable, Assert.Throws<GpuVirtException>(() => m.Create(type, Uuid, false)).ErrorId);
         var device = m.Create(type, null, false);
-        Assert.Equal(PciAddress.Parse("0000:01:00.4"), device.Address);
+        Assert.Equal(PciAddress.Parse("0000:01:00.4"), device.PciAddress);
         Assert.Null(device.Uuid);
         Assert.Equal("558", device.TypeId);
         Assert.Equal("558\n", File.ReadAllText(Path.Combine(b.DeviceDirectory("0000:01:00.4"), "nvidia/current_vgpu_type")));
         Assert.Contains("Writing 558 to /sys/bus/pci/devices/0000:01:00.4/nvidia/current_vgpu_type", log);
-        Assert.Equal(PciAddress.Parse("0000:01:00.5"), m.Create(type, null, false).Address);
+        Assert.Equal(PciAddress.Parse("0000:01:00.5"), m.Create(type, null, false).PciAddress);
 
         m.Remove(device, persistent: false, ownerOf: null);
         Assert.Equal("0\n", File.ReadAllText(Path.Combine(b.DeviceDirectory("0000:01:00.4"), "nvidia/current_vgpu_type")));
@@ -259,7 +259,7 @@ public class VgpuManagerTests
 
         // -Persistent records the VF for the boot unit; removing it persistently takes the record and the unit out again.
         var kept = m.Create(type, null, true);
-        Assert.Equal(PciAddress.Parse("0000:01:00.4"), kept.Address);
+        Assert.Equal(PciAddress.Parse("0000:01:00.4"), kept.PciAddress);
         Assert.True(kept.Persistent);
         Assert.Equal("0000:01:00.0 0000:01:00.4 558 NVIDIA A40-2Q", Assert.Single(File.ReadAllLines(Path.Combine(root.Path, "etc/gpuvirt/vgpu-profiles.conf")), l => !l.StartsWith('#')));
         Assert.Equal(SriovVgpuProfiles.UnitText, File.ReadAllText(Path.Combine(root.Path, "etc/systemd/system/gpuvirt-vgpu.service")));

@@ -26,7 +26,7 @@ public class VgpuTypeTests
             Assert.Equal(seed[t.Id], (t.Name!, t.AvailableInstances));
             Assert.Equal("vfio-pci", t.DeviceApi);
             Assert.Equal("0000:01:00.0", t.Parent);
-            Assert.Equal(PciAddress.Parse("0000:01:00.0"), t.ParentAddress);
+            Assert.Equal(PciAddress.Parse("0000:01:00.0"), t.ParentPciAddress);
             Assert.Equal(VgpuKind.Mdev, t.Kind);
         }
         var q1 = types[0];
@@ -116,7 +116,7 @@ public class VgpuTypeTests
         Assert.Equal(1, vgpu.Types("0000:01:00.4")![0].AvailableInstances);
         var device = Assert.Single(vgpu.Devices());
         Assert.Null(device.Uuid);
-        Assert.Equal(PciAddress.Parse("0000:01:00.5"), device.Address);
+        Assert.Equal(PciAddress.Parse("0000:01:00.5"), device.PciAddress);
         Assert.Equal("0000:01:00.0", device.Parent);
         Assert.Equal("557", device.TypeId);
         Assert.Equal("NVIDIA A40-1Q", device.TypeName);

@@ -443,7 +443,8 @@ Describe 'ConvertTo-XorgBusId' {
         [pscustomobject]@{ Address = '00:0b.0' } | ConvertTo-XorgBusId | Should -Be 'PCI:0:11:0'
         $vm = New-TestGuest $Libvirt
         $h = Add-GpuHostdev $vm -Address 00:19.0 -Root $Root -Connect $Uri
-        $expected = 'PCI:{0}:{1}:{2}' -f $h.GuestAddress.Bus, $h.GuestAddress.Device, $h.GuestAddress.Function
+        $guest = [GpuVirt.Core.PciAddress]::Parse($h.GuestAddress)
+        $expected = 'PCI:{0}:{1}:{2}' -f $guest.Bus, $guest.Device, $guest.Function
         Get-GpuHostdev $vm -Connect $Uri | ConvertTo-XorgBusId | Should -Be $expected
         $expected | Should -Not -Be 'PCI:0:25:0'
     }
@@ -617,7 +618,7 @@ Describe 'Dismount-GpuHostDriver through virsh' {
         $uri = [GpuVirt.Fixtures.LibvirtFixture]::TestDriver().AddPciDevice($endpoint.Address.ToString(), $endpoint.Driver).Write((Join-Path $Libvirt.Directory 'node-detach.xml'))
         $err = $null
         $out = Dismount-GpuHostDriver $endpoint.Address -Method Virsh -Connect $uri -Confirm:$false -Verbose -ErrorVariable err -ErrorAction SilentlyContinue 4>&1
-        "$($out | Where-Object { "$_" -like 'Running:*' })" | Should -Be "Running: virsh -c $uri nodedev-detach --device $($endpoint.Address.NodeDeviceName) --driver vfio"
+        "$($out | Where-Object { "$_" -like 'Running:*' })" | Should -Be "Running: virsh -c $uri nodedev-detach --device $([GpuVirt.Core.PciAddress]::Parse($endpoint.Address).NodeDeviceName) --driver vfio"
         $err[0].FullyQualifiedErrorId | Should -Be 'VirshCommandFailed,GpuVirt.Commands.DismountGpuHostDriverCommand'
         $err[0].Exception.Message | Should -BeLike '*not supported*'
         (Get-PciDevice $endpoint.Address).Driver | Should -Be $endpoint.Driver

@@ -207,7 +207,7 @@ Describe 'Boot-claim simulation' {
             $text | Should -BeLike '*At the next boot pci-stub claims 0000:00:1c.0 (10de:11fa *)*At the next boot pci-stub claims 0000:02:00.0 (10de:11fa *)*'
             "$script:claimWarn" | Should -BeLike '*also claims 0000:00:1c.0*'
             $change = Get-GpuDevice -Root $t.Root -Address 02:00.0 | Enable-IommuBoot -Root $t.Root -Confirm:$false -WarningAction SilentlyContinue
-            $change.ClaimedDevices.Address.ForEach({ $_.ToString() }) | Should -Be @('0000:00:1c.0', '0000:02:00.0')
+            $change.ClaimedDevices | Should -Be @('0000:00:1c.0', '0000:02:00.0')
         }
         finally { $t | Remove-FixtureHost }
     }

@@ -101,7 +101,7 @@ Describe 'Get-GpuDevice' {
         ($gpus | ForEach-Object { $_.Address.ToString() }) | Should -Be @('0000:01:00.0', '0000:02:00.0')
         $gpus[0] | Should -BeOfType ([GpuVirt.Core.GpuDevice])
         $gpus[0].SupportsMdev | Should -BeTrue
-        $gpus[1].Companions.Address.ToString() | Should -Be '0000:02:00.1'
+        $gpus[1].Companions | Should -Be '0000:02:00.1'
         $gpus[1].IommuGroup | Should -Be 13
     }
 
@@ -146,9 +146,10 @@ Describe 'Get-IommuGroup' {
     It 'pipes from Get-GpuDevice: the seed GPU and its audio in group 13, held back by the audio driver' {
         $groups = Get-GpuDevice -Root $Seed.Root -Address 02:00.0 | Get-IommuGroup -Root $Seed.Root
         $groups.Number | Should -Be 13
-        $groups.Devices.Address.ForEach({ $_.ToString() }) | Should -Be @('0000:02:00.0', '0000:02:00.1')
+        $groups.Devices | Should -Be @('0000:02:00.0', '0000:02:00.1')
         $groups.IsViable | Should -BeFalse
-        $groups.Blockers.Driver | Should -Be 'snd_hda_intel'
+        $groups.Blockers | Should -Be '0000:02:00.1'
+        $groups.BlockerReasons | Should -BeLike "0000:02:00.1: bound to host driver 'snd_hda_intel'*"
     }
 
     It 'pipes from Get-PciDevice and writes each group once' {
@@ -158,7 +159,7 @@ Describe 'Get-IommuGroup' {
 
     It 'shows the shared group behind a switch with its bridges marked' {
         $g = Get-IommuGroup -Root $Two.Root -Number 22
-        ($g.Devices | Where-Object IsBridge).Count | Should -Be 4
+        @($g.Members | Where-Object { $_ -like '* (bridge) *' }).Count | Should -Be 4
         $g.Endpoints.Count | Should -Be 2
         $g.IsViable | Should -BeFalse
         (Get-IommuGroup -Root $Two.Root 42).IsViable | Should -BeTrue

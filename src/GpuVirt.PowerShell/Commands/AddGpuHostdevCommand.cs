@@ -33,7 +33,29 @@ namespace GpuVirt.Commands
 
         private HostdevPlanner? _planner;
 
-        private HostdevPlanner Planner => _planner ??= new HostdevPlanner(new ChangeHost(HostSystem, Connect), Virsh, () => Inventory);
+        private HostdevPlanner Planner
+        {
+            get
+            {
+                var host = new ChangeHost(HostSystem, ConnectGiven);
+                var virsh = Virsh;
+                return _planner ??= new HostdevPlanner(host, virsh, () => Inventory);
+            }
+        }
+
+        /// <summary>A record from another host: its own planner.</summary>
+        private protected override void HostChanged()
+        {
+            base.HostChanged();
+            _planner = null;
+        }
+
+        /// <summary>A record through another connection: its own planner.</summary>
+        private protected override void ConnectionChanged()
+        {
+            base.ConnectionChanged();
+            _planner = null;
+        }
 
         private HostdevAttachOptions Options => new HostdevAttachOptions
         {
@@ -63,7 +85,7 @@ namespace GpuVirt.Commands
                 var warnings = new List<string>();
                 try
                 {
-                    Requests.AddRange(Planner.Ask(domain, source, options, warnings));
+                    foreach (var request in Planner.Ask(domain, source, options, warnings)) Collect(request);
                 }
                 catch (GpuVirtException e)
                 {
@@ -75,32 +97,22 @@ namespace GpuVirt.Commands
 
         protected override void EndProcessing()
         {
-            if (Requests.Count == 0) return;
-            try
-            {
-                _ = Planner.Ownership;
-            }
-            catch (GpuVirtException e)
-            {
-                ThrowTerminatingError(e);
-                return;
-            }
-
+            if (NothingCollected) return;
             var options = Options;
-            foreach (var group in Requests.GroupBy(r => r.Domain, StringComparer.Ordinal))
+            ChangePerGuest((domain, requests) =>
             {
                 IReadOnlyList<ChangePlan<Hostdev>> plans;
                 try
                 {
-                    plans = Planner.PlanAttach(group.Key, group.ToList(), options);
+                    plans = Planner.PlanAttach(domain, requests, options);
                 }
                 catch (GpuVirtException e)
                 {
                     WriteError(e);
-                    continue;
+                    return;
                 }
                 var confirmed = plans.Where(ShouldApply).ToList();
-                if (confirmed.Count == 0) continue;
+                if (confirmed.Count == 0) return;
                 var outcomes = Executor.ApplyEach(confirmed);
                 for (var i = 0; i < outcomes.Count; i++)
                 {
@@ -112,7 +124,17 @@ namespace GpuVirt.Commands
                     WriteApplied(confirmed[i]);
                     WriteObject(confirmed[i].Result());
                 }
-            }
+            }, () =>
+            {
+                try
+                {
+                    _ = Planner.Ownership;
+                }
+                catch (GpuVirtException e)
+                {
+                    ThrowTerminatingError(e);
+                }
+            });
         }
     }
 }

@@ -75,7 +75,7 @@ namespace GpuVirt.Commands
                 case string text:
                     return PciAddress.Parse(text);
                 case Hostdev hostdev:
-                    return hostdev.GuestAddress ?? throw NotAssigned(hostdev.Domain, hostdev.Source.ToString());
+                    return hostdev.GuestPciAddress ?? throw NotAssigned(hostdev.Domain, hostdev.Source.ToString());
             }
 
             var wrapped = PSObject.AsPSObject(item);

@@ -37,9 +37,9 @@ namespace GpuVirt.Commands
                         reportError(e);
                         continue;
                     }
-                    foreach (var d in devices.Where(d => Matches(pattern, d.Address)))
+                    foreach (var d in devices.Where(d => Matches(pattern, d.PciAddress)))
                     {
-                        if (seen.Add(d.Address)) yield return d;
+                        if (seen.Add(d.PciAddress)) yield return d;
                     }
                     continue;
                 }
@@ -48,13 +48,13 @@ namespace GpuVirt.Commands
                     reportError(PciAddress.NotAnAddress(text));
                     continue;
                 }
-                var found = devices.FirstOrDefault(d => d.Address == address);
+                var found = devices.FirstOrDefault(d => d.PciAddress == address);
                 if (found is null)
                 {
                     reportError(PciInventory.NotFound(address));
                     continue;
                 }
-                if (seen.Add(found.Address)) yield return found;
+                if (seen.Add(found.PciAddress)) yield return found;
             }
         }
 

@@ -12,7 +12,7 @@ namespace GpuVirt.Commands
         [Parameter]
         public BootLoaderFamily BootLoader { get; set; }
 
-        protected override void EndProcessing()
+        protected override void EndProcessing() => ForEachHost(() =>
         {
             try
             {
@@ -28,6 +28,6 @@ namespace GpuVirt.Commands
             {
                 ThrowTerminatingError(e);
             }
-        }
+        });
     }
 }

@@ -8,7 +8,7 @@ namespace GpuVirt.Commands
     [OutputType(typeof(BootChange))]
     public sealed class DisableNouveauDriverCommand : NouveauDriverCommand
     {
-        protected override void EndProcessing()
+        protected override void EndProcessing() => ForEachHost(() =>
         {
             try
             {
@@ -20,6 +20,6 @@ namespace GpuVirt.Commands
             {
                 ThrowTerminatingError(e);
             }
-        }
+        });
     }
 }

@@ -1,3 +1,4 @@
+using System.Linq;
 using System.Management.Automation;
 using GpuVirt.Core;
 
@@ -49,14 +50,19 @@ namespace GpuVirt.Commands
         /// <summary>Once every function is done: a group with endpoints still on host drivers cannot be given to a guest.</summary>
         protected override void EndProcessing()
         {
-            if (Carried.Count == 0) return;
-            try
+            foreach (var host in Carried.GroupBy(c => c.Host))
             {
-                foreach (var warning in Planner.GroupsLeftNotViable(Carried)) WriteWarning(warning);
-            }
-            catch (GpuVirtException e)
-            {
-                WriteError(e);
+                On(host.Key, () =>
+                {
+                    try
+                    {
+                        foreach (var warning in Planner.GroupsLeftNotViable(host.Select(c => c.Address).ToList())) WriteWarning(warning);
+                    }
+                    catch (GpuVirtException e)
+                    {
+                        WriteError(e);
+                    }
+                });
             }
         }
     }

@@ -13,7 +13,7 @@ namespace GpuVirt.Commands
     [OutputType(typeof(BootChange))]
     public sealed class EnableIommuBootCommand : HostCmdlet
     {
-        private readonly List<string> _addresses = new List<string>();
+        private readonly List<((string Root, string? Connect) Host, string Address)> _addresses = new List<((string Root, string? Connect) Host, string Address)>();
 
         /// <summary>Devices (piped from Get-GpuDevice or Get-PciDevice) whose ids go on the stub driver's list.</summary>
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -60,11 +60,16 @@ namespace GpuVirt.Commands
 
         protected override void ProcessRecord()
         {
-            if (Address != null) _addresses.AddRange(Address);
+            NoteHost();
+            if (Address != null) _addresses.AddRange(Address.Select(a => (CurrentHost, a)));
         }
 
-        protected override void EndProcessing()
+        /// <summary>One boot change per host the devices came from (<c>Get-GpuDevice -Root R | Enable-IommuBoot</c> changes R).</summary>
+        protected override void EndProcessing() => ForEachHost(EnableOnCurrentHost);
+
+        private void EnableOnCurrentHost()
         {
+            var addresses = _addresses.Where(a => a.Host == CurrentHost).Select(a => a.Address).ToList();
             try
             {
                 var request = new IommuBootRequest
@@ -76,16 +81,16 @@ namespace GpuVirt.Commands
                     BootLoader = Given(nameof(BootLoader)) ? BootLoader : (BootLoaderFamily?)null,
                 };
                 var chosen = new List<PciAddress>();
-                if (_addresses.Count > 0)
+                if (addresses.Count > 0)
                 {
-                    foreach (var device in DeviceSelector.ByAddress(Inventory.Devices, _addresses.ToArray(), e => throw e))
+                    foreach (var device in DeviceSelector.ByAddress(Inventory.Devices, addresses.ToArray(), e => throw e))
                     {
-                        chosen.Add(device.Address);
+                        chosen.Add(device.PciAddress);
                         request.StubIds.Add(device.Ids);
                         if (!IncludeCompanion) continue;
                         foreach (var companion in AssignmentCompanions.Of(Inventory, device))
                         {
-                            chosen.Add(companion.Address);
+                            chosen.Add(companion.PciAddress);
                             request.StubIds.Add(companion.Ids);
                         }
                     }
@@ -124,7 +129,7 @@ namespace GpuVirt.Commands
 
         private static BootChange WithClaims(BootChange change, BootClaims claims)
         {
-            change.ClaimedDevices = claims.Claimed;
+            change.ClaimedDeviceList = claims.Claimed;
             return change;
         }
     }

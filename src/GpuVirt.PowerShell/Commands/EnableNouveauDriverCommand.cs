@@ -8,7 +8,7 @@ namespace GpuVirt.Commands
     [OutputType(typeof(BootChange))]
     public sealed class EnableNouveauDriverCommand : NouveauDriverCommand
     {
-        protected override void EndProcessing()
+        protected override void EndProcessing() => ForEachHost(() =>
         {
             try
             {
@@ -18,6 +18,6 @@ namespace GpuVirt.Commands
             {
                 ThrowTerminatingError(e);
             }
-        }
+        });
     }
 }

@@ -7,7 +7,7 @@ namespace GpuVirt.Commands
     /// <summary>Lists the host's GPUs (display-class functions) with their companions, IOMMU group and vGPU capability.</summary>
     [Cmdlet(VerbsCommon.Get, "GpuDevice")]
     [OutputType(typeof(GpuDevice))]
-    public sealed class GetGpuDeviceCommand : HostCmdlet
+    public sealed class GetGpuDeviceCommand : HostVirshCmdlet
     {
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [SupportsWildcards]
@@ -21,11 +21,6 @@ namespace GpuVirt.Commands
         public string[]? Vendor { get; set; }
 
         private bool _problemsReported;
-
-        /// <summary>The libvirt connection URI; with it, each device's Guests lists the guests whose definitions reference it.</summary>
-        [Parameter]
-        [ValidateNotNullOrEmpty]
-        public string? Connect { get; set; }
 
         private protected override bool DisplayAsGpu => true;
 
@@ -44,7 +39,7 @@ namespace GpuVirt.Commands
             foreach (var gpu in DeviceSelector.ByAddress(Inventory.Gpus(), Address, WriteError))
             {
                 if (vendors != null && !vendors.Contains(gpu.VendorId)) continue;
-                GuestsAt(Connect)?.Fill(new[] { gpu });
+                GuestsAt(ConnectGiven)?.Fill(new[] { gpu });
                 WriteObject(gpu);
             }
             if (!_problemsReported)

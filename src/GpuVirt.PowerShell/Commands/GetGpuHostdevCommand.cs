@@ -12,6 +12,7 @@ namespace GpuVirt.Commands
     public sealed class GetGpuHostdevCommand : VirshCmdlet
     {
         private IReadOnlyList<Guest>? _guests;
+        private Virsh? _guestsOf;
 
         /// <summary>Guest names (wildcards allowed); every guest when none is given.</summary>
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -28,7 +29,12 @@ namespace GpuVirt.Commands
         {
             try
             {
-                _guests ??= Virsh.ListGuests();
+                // Listed once per connection (each piped object may name another).
+                if (_guests is null || !ReferenceEquals(_guestsOf, Virsh))
+                {
+                    _guestsOf = Virsh;
+                    _guests = Virsh.ListGuests();
+                }
                 var selected = Select(_guests);
                 if (selected.Count == 0) return;
                 // Each guest is read by its UUID: a name with spaces, or one that looks like another guest's UUID, reads its own.

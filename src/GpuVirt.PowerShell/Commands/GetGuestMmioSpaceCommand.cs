@@ -21,9 +21,8 @@ namespace GpuVirt.Commands
         {
             try
             {
-                var name = Virsh.ResolveDomain(Domain);
-                var space = GuestMmio.Evaluate(Virsh.Run(VirshCommand.DumpXml(name, inactive: true), name), Inventory);
-                foreach (var item in space.NotSized) WriteWarning($"Guest '{name}': not counted: {item}.");
+                var space = GuestMmio.Read(Virsh, Domain, Inventory);
+                foreach (var item in space.NotSized) WriteWarning($"Guest '{space.Domain}': not counted: {item}.");
                 WriteObject(space);
             }
             catch (GpuVirtException e)

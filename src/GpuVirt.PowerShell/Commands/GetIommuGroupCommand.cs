@@ -9,8 +9,8 @@ namespace GpuVirt.Commands
     [OutputType(typeof(IommuGroup))]
     public sealed class GetIommuGroupCommand : HostCmdlet
     {
-        private readonly HashSet<int> _written = new HashSet<int>();
-        private bool? _enabled;
+        private readonly HashSet<(string Root, int Number)> _written = new HashSet<(string Root, int Number)>();
+        private readonly Dictionary<string, bool> _enabled = new Dictionary<string, bool>(System.StringComparer.Ordinal);
 
         /// <summary>Group numbers; piped devices bind by their IommuGroup property.</summary>
         [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
@@ -22,9 +22,10 @@ namespace GpuVirt.Commands
 
         protected override void ProcessRecord()
         {
-            // Checked once per command: listing every group for each piped device would make a pipeline quadratic.
-            _enabled ??= IommuGroups.IsEnabled(HostSystem);
-            if (_enabled == false)
+            // Checked once per host: listing every group for each piped device would make a pipeline quadratic.
+            var host = HostSystem;
+            if (!_enabled.TryGetValue(host.Directory, out var enabled)) _enabled[host.Directory] = enabled = IommuGroups.IsEnabled(host);
+            if (!enabled)
             {
                 ThrowTerminatingError(IommuGroups.NotEnabled(HostSystem));
                 return;
@@ -58,7 +59,7 @@ namespace GpuVirt.Commands
 
         private void Write(IommuGroup group)
         {
-            if (_written.Add(group.Number)) WriteObject(group);
+            if (_written.Add((group.Root, group.Number))) WriteObject(group);
         }
     }
 }

@@ -7,7 +7,7 @@ namespace GpuVirt.Commands
     /// <summary>Lists the host's PCI functions from sysfs, like <c>lspci -Dnnk</c> with IOMMU groups.</summary>
     [Cmdlet(VerbsCommon.Get, "PciDevice")]
     [OutputType(typeof(PciDevice))]
-    public sealed class GetPciDeviceCommand : HostCmdlet
+    public sealed class GetPciDeviceCommand : HostVirshCmdlet
     {
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [SupportsWildcards]
@@ -33,10 +33,6 @@ namespace GpuVirt.Commands
         [ArgumentCompleter(typeof(PciDriverCompleter))]
         public string[]? Driver { get; set; }
 
-        /// <summary>The libvirt connection URI; with it, each device's Guests lists the guests whose definitions reference it.</summary>
-        [Parameter]
-        [ValidateNotNullOrEmpty]
-        public string? Connect { get; set; }
 
         protected override void ProcessRecord()
         {
@@ -61,7 +57,7 @@ namespace GpuVirt.Commands
                 if (devices != null && !devices.Contains(device.DeviceId)) continue;
                 if (classes != null && !DeviceSelector.ClassMatches(device.ClassCode, classes)) continue;
                 if (drivers != null && !drivers.Any(p => p.IsMatch(device.Driver ?? string.Empty))) continue;
-                GuestsAt(Connect)?.Fill(new[] { device });
+                GuestsAt(ConnectGiven)?.Fill(new[] { device });
                 WriteObject(device);
             }
         }

@@ -25,9 +25,13 @@ namespace GpuVirt.Commands
         [ArgumentCompleter(typeof(VgpuParentCompleter))]
         public string[]? Parent { get; set; }
 
-        /// <summary>The libvirt connection URI; with it, each device's Guests lists the guests whose definitions reference it.</summary>
-        [Parameter]
-        [ValidateNotNullOrEmpty]
+        /// <summary>
+        /// The libvirt connection URI; with it, each device's Guests lists the guests whose definitions reference it.
+        /// Piped objects bind it by their Connect property (null or empty: none).
+        /// </summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [AllowNull]
+        [AllowEmptyString]
         public string? Connect { get; set; }
 
         protected override void ProcessRecord()
@@ -44,7 +48,7 @@ namespace GpuVirt.Commands
             {
                 if (uuids != null && (device.Uuid is null || !uuids.Any(p => p.IsMatch(device.Uuid)))) continue;
                 if (parents != null && !parents.Any(p => p.IsMatch(device.Parent))) continue;
-                GuestsAt(Connect)?.Fill(new[] { device });
+                GuestsAt(VirshConnection.Given(Connect))?.Fill(new[] { device });
                 WriteObject(device);
             }
             if (Uuid != null)

@@ -43,7 +43,7 @@ namespace GpuVirt.Commands
                         if (names![i].IsMatch(type.Id) || (type.Name != null && names[i].IsMatch(type.Name))) _matched.Add(Name![i]);
                     }
                     if (Available && type.AvailableInstances < 1) continue;
-                    if (_written.Add(type.Parent + "\n" + type.Id)) WriteObject(type);
+                    if (_written.Add(type.Root + "\n" + type.Parent + "\n" + type.Id)) WriteObject(type);
                 }
             }
         }
@@ -79,7 +79,7 @@ namespace GpuVirt.Commands
                 var name = VgpuInventory.NormalizeParent(text);
                 // A virtual function coming down the pipeline (Get-GpuDevice lists them) stands for its GPU, which sums its functions' types.
                 if (piped && PciAddress.TryParse(name, out var address) && Vgpu.IsSriovVgpuFunction(address)
-                    && Inventory.Find(address)?.PhysicalFunction is PciAddress pf && Vgpu.Types(pf.ToString()) is { } pfTypes)
+                    && Inventory.Find(address)?.PhysicalFunctionAddress is PciAddress pf && Vgpu.Types(pf.ToString()) is { } pfTypes)
                 {
                     yield return pfTypes;
                     continue;

@@ -21,24 +21,45 @@ namespace GpuVirt.Commands
         [Parameter]
         public HostDriverMethod Method { get; set; } = HostDriverMethod.Auto;
 
-        /// <summary>Plans the changes; one per command, so that the method is chosen once.</summary>
-        private protected HostDriverPlanner Planner => _planner ??= NewPlanner();
+        /// <summary>Plans the changes; one per host of the command, so that the method is chosen once for each.</summary>
+        private protected HostDriverPlanner Planner
+        {
+            get
+            {
+                _ = HostSystem;
+                _ = Virsh;
+                return _planner ??= NewPlanner();
+            }
+        }
+
+        /// <summary>A record from another host: its own planner.</summary>
+        private protected override void HostChanged()
+        {
+            base.HostChanged();
+            _planner = null;
+        }
+
+        /// <summary>A record through another connection: its own planner.</summary>
+        private protected override void ConnectionChanged()
+        {
+            base.ConnectionChanged();
+            _planner = null;
+        }
 
         private HostDriverPlanner NewPlanner()
         {
-            var planner = new HostDriverPlanner(new ChangeHost(HostSystem, Connect), () => Virsh, line => WriteVerbose(line));
+            var planner = new HostDriverPlanner(new ChangeHost(HostSystem, ConnectGiven), () => Virsh, line => WriteVerbose(line));
             // A blocked unbind (a holder that came after the checks) says on the warning stream who the kernel waits for.
             planner.Binding.Notice = WriteWarning;
             planner.Binding.Cancellation = StopToken;
             planner.Runner = Runner;
-            planner.RegenerationTimeout = RegenerationTimeout;
             return planner;
         }
 
-        private readonly HashSet<PciAddress> _seen = new HashSet<PciAddress>();
+        private readonly HashSet<(string Root, PciAddress Address)> _seen = new HashSet<(string Root, PciAddress Address)>();
 
-        /// <summary>The functions this command changed, or under -WhatIf would have changed.</summary>
-        private protected List<PciAddress> Carried { get; } = new List<PciAddress>();
+        /// <summary>The functions this command changed, or under -WhatIf would have changed, with the host of each.</summary>
+        private protected List<((string Root, string? Connect) Host, PciAddress Address)> Carried { get; } = new List<((string Root, string? Connect) Host, PciAddress Address)>();
 
         /// <summary>
         /// Plans, shows and applies one function's change per address (and per function <paramref name="functions"/>
@@ -60,18 +81,18 @@ namespace GpuVirt.Commands
                 }
                 foreach (var address in all)
                 {
-                    if (!_seen.Add(address)) continue;
+                    if (!_seen.Add((HostSystem.Directory, address))) continue;
                     try
                     {
                         var change = plan(address);
                         if (ShouldApply(change))
                         {
                             WriteObject(Apply(change));
-                            Carried.Add(address);
+                            Carried.Add((CurrentHost, address));
                         }
                         else if (ShownAsWhatIf)
                         {
-                            Carried.Add(address);
+                            Carried.Add((CurrentHost, address));
                         }
                     }
                     catch (GpuVirtException e)

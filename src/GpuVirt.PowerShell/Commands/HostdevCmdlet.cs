@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Linq;
 using System.Management.Automation;
 using GpuVirt.Core;
 
@@ -11,8 +12,40 @@ namespace GpuVirt.Commands
     /// </summary>
     public abstract class HostdevCmdlet : HostVirshCmdlet
     {
-        /// <summary>The requests collected from the pipeline, changed per guest in EndProcessing.</summary>
-        private protected List<HostdevRequest> Requests { get; } = new List<HostdevRequest>();
+        private readonly List<((string Root, string? Connect) Host, HostdevRequest Request)> _requests = new List<((string Root, string? Connect) Host, HostdevRequest Request)>();
+
+        /// <summary>Collects a request of the current record, with the record's host (root and connection).</summary>
+        private protected void Collect(HostdevRequest request) => _requests.Add((CurrentHost, request));
+
+        /// <summary>
+        /// Changes the collected requests (EndProcessing): per host the records came from, that host made current, then
+        /// per guest; <paramref name="change"/> gets one guest's requests.
+        /// </summary>
+        private protected void ChangePerGuest(System.Action<string, List<HostdevRequest>> change, System.Action? beforeHost = null)
+        {
+            foreach (var host in _requests.GroupBy(r => r.Host))
+            {
+                On(host.Key, () =>
+                {
+                    beforeHost?.Invoke();
+                    foreach (var guest in host.Select(r => r.Request).GroupBy(r => r.Domain, System.StringComparer.Ordinal))
+                    {
+                        try
+                        {
+                            change(guest.Key, guest.ToList());
+                        }
+                        catch (GpuVirtException e)
+                        {
+                            // One guest (or one host's libvirt) failing leaves the others to be changed.
+                            WriteError(e);
+                        }
+                    }
+                });
+            }
+        }
+
+        /// <summary>True when the pipeline gave nothing to change.</summary>
+        private protected bool NothingCollected => _requests.Count == 0;
 
         /// <summary>The guest (libvirt domain); piped hostdevs bind by their Domain property.</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]

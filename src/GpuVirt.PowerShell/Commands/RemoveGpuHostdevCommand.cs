@@ -27,22 +27,24 @@ namespace GpuVirt.Commands
             }
             foreach (var source in HostdevSelector.Sources(Address, Uuid, MyInvocation.ExpectingInput, WriteError))
             {
-                Requests.Add(new HostdevRequest(Domain, source));
+                Collect(new HostdevRequest(Domain, source));
             }
         }
 
         protected override void EndProcessing()
         {
-            var planner = new HostdevPlanner(new ChangeHost(HostSystem, Connect), Virsh);
-            foreach (var group in Requests.GroupBy(r => r.Domain, StringComparer.Ordinal))
+            HostdevPlanner? planner = null;
+            ChangePerGuest((domain, requests) => Detach(planner!, domain, requests), () => planner = new HostdevPlanner(new ChangeHost(HostSystem, ConnectGiven), Virsh));
+        }
+
+        private void Detach(HostdevPlanner planner, string domain, List<HostdevRequest> requests)
+        {
+            var confirmed = planner.PlanDetach(domain, requests, Scope).Where(ShouldApply).ToList();
+            if (confirmed.Count == 0) return;
+            foreach (var outcome in Executor.ApplyEach(confirmed))
             {
-                var confirmed = planner.PlanDetach(group.Key, group.ToList(), Scope).Where(ShouldApply).ToList();
-                if (confirmed.Count == 0) continue;
-                foreach (var outcome in Executor.ApplyEach(confirmed))
-                {
-                    if (outcome.Error != null) WriteError(outcome.Error);
-                    else WriteApplied(outcome.Plan);
-                }
+                if (outcome.Error != null) WriteError(outcome.Error);
+                else WriteApplied(outcome.Plan);
             }
         }
     }

@@ -34,22 +34,26 @@ namespace GpuVirt.Commands
         [Parameter]
         public SwitchParameter Persistent { get; set; }
 
-        /// <summary>The libvirt connection used to name the guest that holds a busy device (qemu:///system by default).</summary>
-        [Parameter]
-        [ValidateNotNullOrEmpty]
+        /// <summary>
+        /// The libvirt connection used to name the guest that holds a busy device (qemu:///system by default); piped vGPU
+        /// devices bind it by their Connect property (null or empty: the default).
+        /// </summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [AllowNull]
+        [AllowEmptyString]
         public string? Connect { get; set; }
 
         /// <summary>Removes the vGPU even when a guest's definition still references it, with a warning.</summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
 
-        private Func<VgpuDevice, string?> Owners => VgpuManager.GuestOwners(new Virsh(Runner, Connect, StopToken));
+        private Func<VgpuDevice, string?> Owners => VgpuManager.GuestOwners(new Virsh(Runner, VirshConnection.Given(Connect), StopToken));
 
         private Lazy<GuestReferences?>? _guests;
 
         /// <summary>The guests' references, read once when libvirt is the host's to ask (-Connect, or the live host with virsh).</summary>
         private GuestReferences? Guests =>
-            (_guests ??= GuestReferences.OnFirstUse(new Core.Planning.ChangeHost(HostSystem, Connect), () => new Virsh(Runner, Connect, StopToken), WriteVerbose)).Value;
+            (_guests ??= GuestReferences.OnFirstUse(new Core.Planning.ChangeHost(HostSystem, VirshConnection.Given(Connect)), () => new Virsh(Runner, VirshConnection.Given(Connect), StopToken), WriteVerbose)).Value;
 
         /// <summary>The refusal (or, with -Force, the warning) for a vGPU a guest's definition references.</summary>
         private CheckFindings Referenced(VgpuDevice device, string change) =>
@@ -89,7 +93,7 @@ namespace GpuVirt.Commands
         {
             try
             {
-                var device = Vgpu.Devices().FirstOrDefault(d => d.Kind == VgpuKind.SriovVf && d.Address == vf)
+                var device = Vgpu.Devices().FirstOrDefault(d => d.Kind == VgpuKind.SriovVf && d.PciAddress == vf)
                     ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
                         $"{vf} is not an SR-IOV virtual function with a vGPU type set or recorded in {SriovVgpuProfiles.ProfileFile}.", vf.ToString());
                 var action = (device.Active ? "Clear the vGPU type" : "Nothing to clear") +

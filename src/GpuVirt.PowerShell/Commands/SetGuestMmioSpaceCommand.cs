@@ -22,7 +22,7 @@ namespace GpuVirt.Commands
         {
             try
             {
-                var plan = new GuestMmioPlanner(new ChangeHost(HostSystem, Connect), Virsh, Inventory).Plan(Domain);
+                var plan = new GuestMmioPlanner(new ChangeHost(HostSystem, ConnectGiven), Virsh, Inventory).Plan(Domain);
                 if (!ShouldApply(plan)) return;
                 WriteObject(Apply(plan));
             }

@@ -41,7 +41,7 @@ namespace GpuVirt.Commands
             {
                 var uuids = Uuid?.Select(MdevUuid.Parse).ToList();
                 Virsh.CheckDomainName(Domain);
-                var plan = new VgpuConsolePlanner(new ChangeHost(HostSystem, Connect), Virsh).Plan(Domain, Graphics, NoEmulatedVideo, uuids);
+                var plan = new VgpuConsolePlanner(new ChangeHost(HostSystem, ConnectGiven), Virsh).Plan(Domain, Graphics, NoEmulatedVideo, uuids);
                 if (!ShouldApply(plan)) return;
                 WriteObject(Apply(plan));
             }

@@ -19,7 +19,7 @@ namespace GpuVirt.Commands
 
         private protected override bool DisplayAsGpu => true;
 
-        protected override void EndProcessing()
+        protected override void EndProcessing() => ForEachHost(() =>
         {
             var checks = GpuVirtHostChecks.Run(Inventory, Virsh, Runner, StopToken);
             if (Quiet)
@@ -28,6 +28,6 @@ namespace GpuVirt.Commands
                 return;
             }
             WriteObject(checks, enumerateCollection: true);
-        }
+        });
     }
 }

@@ -14,7 +14,7 @@ namespace GpuVirt.Commands
         [Parameter]
         public SwitchParameter Quiet { get; set; }
 
-        protected override void EndProcessing()
+        protected override void EndProcessing() => ForEachHost(() =>
         {
             var checks = VgpuHostChecks.Run(Vgpu, Runner, StopToken);
             if (Quiet)
@@ -23,6 +23,6 @@ namespace GpuVirt.Commands
                 return;
             }
             WriteObject(checks, enumerateCollection: true);
-        }
+        });
     }
 }

@@ -24,28 +24,47 @@ namespace GpuVirt.Core
     }
 
     /// <summary>An IOMMU group: the unit of isolation. Every endpoint in it must leave its host driver before any is assigned.</summary>
-    public sealed class IommuGroup
+    public sealed class IommuGroup : HostObject
     {
         public int Number { get; internal set; }
 
         /// <summary><c>DMA</c>, <c>DMA-FQ</c>, <c>identity</c>, <c>unknown</c> (mdev groups), or null when the kernel does not say.</summary>
         public string? Type { get; internal set; }
 
+        /// <summary>The addresses of the group's PCI functions, bridges included, sorted.</summary>
+        public IReadOnlyList<string> Devices => DeviceList.Select(d => d.Address).ToList();
+
         /// <summary>The PCI functions of the group, bridges included, sorted by address.</summary>
-        public IReadOnlyList<PciDevice> Devices { get; internal set; } = Array.Empty<PciDevice>();
+        internal IReadOnlyList<PciDevice> DeviceList { get; set; } = Array.Empty<PciDevice>();
+
+        /// <summary>Each PCI function with its driver, as the table shows it: <c>0000:02:00.0 vfio-pci</c>, <c>0000:00:01.0 (bridge) pcieport</c>.</summary>
+        public IReadOnlyList<string> Members => DeviceList
+            .Select(d => d.Address + " " + (d.IsBridge ? "(bridge) " : string.Empty) + (d.Driver ?? "-"))
+            .ToList();
 
         /// <summary>Members that are not PCI functions (mediated devices in their own group).</summary>
         public IReadOnlyList<string> OtherMembers { get; internal set; } = Array.Empty<string>();
 
-        public IReadOnlyList<PciDevice> Endpoints => Devices.Where(d => d.IsEndpoint).ToList();
+        /// <summary>The addresses of the endpoints (the functions that are not bridges).</summary>
+        public IReadOnlyList<string> Endpoints => EndpointDevices.Select(d => d.Address).ToList();
+
+        internal IReadOnlyList<PciDevice> EndpointDevices => DeviceList.Where(d => d.IsEndpoint).ToList();
 
         /// <summary>True when every endpoint is bound to vfio-pci or pci-stub, or to no driver.</summary>
-        public bool IsViable => Blockers.Count == 0;
+        public bool IsViable => BlockerList.Count == 0;
 
-        public IReadOnlyList<IommuGroupBlocker> Blockers { get; internal set; } = Array.Empty<IommuGroupBlocker>();
+        /// <summary>The addresses of the endpoints that keep the group from being assigned.</summary>
+        public IReadOnlyList<string> Blockers => BlockerList.Select(b => b.Address.ToString()).ToList();
 
-        /// <summary>The members the running host needs, and why; assigning the group would take them from the host.</summary>
-        public IReadOnlyList<HostDependency> HostCritical { get; internal set; } = Array.Empty<HostDependency>();
+        /// <summary>Why each of <see cref="Blockers"/> keeps the group from being assigned: <c>0000:02:00.1: bound to host driver 'snd_hda_intel'; ...</c>.</summary>
+        public IReadOnlyList<string> BlockerReasons => BlockerList.Select(b => b.ToString()).ToList();
+
+        internal IReadOnlyList<IommuGroupBlocker> BlockerList { get; set; } = Array.Empty<IommuGroupBlocker>();
+
+        /// <summary>The members the running host needs, and why (<c>0000:00:1f.2: filesystem / ...</c>); assigning the group would take them from the host.</summary>
+        public IReadOnlyList<string> HostCritical => HostDependencies.Select(d => d.ToString()).ToList();
+
+        internal IReadOnlyList<HostDependency> HostDependencies { get; set; } = Array.Empty<HostDependency>();
 
         public override string ToString() => Number.ToString(CultureInfo.InvariantCulture);
     }
@@ -106,21 +125,22 @@ namespace GpuVirt.Core
                         others.Add(name);
                 }
             }
-            devices.Sort((a, b) => a.Address.CompareTo(b.Address));
+            devices.Sort((a, b) => a.PciAddress.CompareTo(b.PciAddress));
             others.Sort(StringComparer.Ordinal);
             var blockers = devices
                 .Where(d => d.IsEndpoint && !PciInventory.IsPassthroughDriver(d.Driver))
-                .Select(d => new IommuGroupBlocker(d.Address, d.Driver,
+                .Select(d => new IommuGroupBlocker(d.PciAddress, d.Driver,
                     $"bound to host driver '{d.Driver}'; it must be bound to vfio-pci or pci-stub, or to no driver"))
                 .ToList();
             return new IommuGroup
             {
+                Root = inventory.Root.Directory,
                 Number = number,
                 Type = Sysfs.TryReadText(Path.Combine(dir, "type")),
-                Devices = devices,
+                DeviceList = devices,
                 OtherMembers = others,
-                Blockers = blockers,
-                HostCritical = devices.SelectMany(d => inventory.HostCritical.For(d.Address)).ToList(),
+                BlockerList = blockers,
+                HostDependencies = devices.SelectMany(d => inventory.HostCritical.For(d.PciAddress)).ToList(),
             };
         }
     }

@@ -1,12 +1,19 @@
 using System.Collections.Generic;
 using System.Globalization;
+using System.Linq;
 
 namespace GpuVirt.Core
 {
-    /// <summary>One PCI function as sysfs shows it.</summary>
-    public class PciDevice
+    /// <summary>
+    /// One PCI function as sysfs shows it. What users see (and ConvertTo-Json and Export-Clixml write) is flat: addresses
+    /// are text in the kernel's form (<c>0000:02:00.0</c>); the core works with the typed members beside them.
+    /// </summary>
+    public class PciDevice : HostObject
     {
-        public PciAddress Address { get; internal set; }
+        /// <summary>The address in the kernel's form, <c>0000:02:00.0</c>: what <c>-Address</c> binds.</summary>
+        public string Address => PciAddress.ToString();
+
+        internal PciAddress PciAddress { get; set; }
         public ushort VendorId { get; internal set; }
         public ushort DeviceId { get; internal set; }
         public ushort? SubsystemVendorId { get; internal set; }
@@ -40,7 +47,13 @@ namespace GpuVirt.Core
         public string HostCritical { get; internal set; } = string.Empty;
 
         /// <summary>The same, one entry per thing the host needs the function for.</summary>
-        public IReadOnlyList<HostDependency> HostDependencies { get; internal set; } = System.Array.Empty<HostDependency>();
+        internal IReadOnlyList<HostDependency> Dependencies { get; set; } = System.Array.Empty<HostDependency>();
+
+        /// <summary>What the host needs the function for, one entry each, in words (<c>filesystem / (xfs on /dev/sda2)</c>).</summary>
+        public IReadOnlyList<string> HostDependencies => Dependencies.Select(d => d.Reason).ToList();
+
+        /// <summary>The kinds of what the host needs it for, each once: <c>disk</c>, <c>swap</c>, <c>net</c>, <c>console</c>.</summary>
+        public IReadOnlyList<string> HostNeeds => Dependencies.Select(d => d.ShortKind).Distinct().ToList();
 
         public bool IsHostCritical => HostCritical.Length > 0;
 
@@ -57,10 +70,14 @@ namespace GpuVirt.Core
         public int? MaxLinkWidth { get; internal set; }
 
         /// <summary>For an SR-IOV virtual function: its physical function.</summary>
-        public PciAddress? PhysicalFunction { get; internal set; }
+        public string? PhysicalFunction => PhysicalFunctionAddress?.ToString();
+
+        internal PciAddress? PhysicalFunctionAddress { get; set; }
 
         /// <summary>For an SR-IOV physical function: its enabled virtual functions.</summary>
-        public IReadOnlyList<PciAddress> VirtualFunctions { get; internal set; } = System.Array.Empty<PciAddress>();
+        public IReadOnlyList<string> VirtualFunctions => VirtualFunctionAddresses.Select(a => a.ToString()).ToList();
+
+        internal IReadOnlyList<PciAddress> VirtualFunctionAddresses { get; set; } = System.Array.Empty<PciAddress>();
 
         public int? SriovTotalVfs { get; internal set; }
 
@@ -71,7 +88,9 @@ namespace GpuVirt.Core
         public string Directory { get; internal set; } = string.Empty;
 
         /// <summary>The parent bridge's address, null for a device on a root bus.</summary>
-        public PciAddress? ParentBridge { get; internal set; }
+        public string? ParentBridge => ParentBridgeAddress?.ToString();
+
+        internal PciAddress? ParentBridgeAddress { get; set; }
 
         /// <summary><c>vendor:device</c> in lower-case hex, as pci-stub.ids and lspci -nn write it.</summary>
         public string Ids => VendorId.ToString("x4", CultureInfo.InvariantCulture) + ":" + DeviceId.ToString("x4", CultureInfo.InvariantCulture);
@@ -93,6 +112,6 @@ namespace GpuVirt.Core
             get { return VendorName is null ? "Device" : VendorName + " " + (DeviceName ?? "Device"); }
         }
 
-        public override string ToString() => Address.ToString();
+        public override string ToString() => Address;
     }
 }

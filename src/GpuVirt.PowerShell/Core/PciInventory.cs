@@ -58,7 +58,7 @@ namespace GpuVirt.Core
             {
                 var all = Devices;
                 Dictionary<PciAddress, PciDevice> byAddress;
-                lock (_gate) byAddress = _byAddress ??= all.ToDictionary(d => d.Address);
+                lock (_gate) byAddress = _byAddress ??= all.ToDictionary(d => d.PciAddress);
                 return byAddress.TryGetValue(address, out var found) ? found : null;
             }
             return ReadOne(address, DeviceDirectory(address));
@@ -92,12 +92,12 @@ namespace GpuVirt.Core
             }
             var gpus = candidates.OfType<GpuDevice>().ToList();
             if (gpus.Count == 0) return gpus;
-            var bySlot = candidates.ToLookup(d => d.Address.Slot);
+            var bySlot = candidates.ToLookup(d => d.PciAddress.Slot);
             foreach (var gpu in gpus)
             {
-                gpu.Companions = bySlot[gpu.Address.Slot].Where(d => d.Address != gpu.Address && !d.IsDisplay).ToList();
+                gpu.CompanionDevices = bySlot[gpu.PciAddress.Slot].Where(d => d.PciAddress != gpu.PciAddress && !d.IsDisplay).ToList();
                 gpu.SupportsMdev = System.IO.Directory.Exists(Path.Combine(gpu.Directory, "mdev_supported_types"));
-                gpu.VgpuVirtualFunctions = gpu.VirtualFunctions
+                gpu.VgpuVirtualFunctionAddresses = gpu.VirtualFunctionAddresses
                     .Where(vf => File.Exists(Path.Combine(DeviceDirectory(vf), "nvidia", "creatable_vgpu_types")))
                     .ToList();
             }
@@ -181,20 +181,20 @@ namespace GpuVirt.Core
             }
             var list = new List<PciDevice>(entries.Count);
             foreach (var device in devices) if (device != null) list.Add(device);
-            list.Sort((a, b) => a.Address.CompareTo(b.Address));
+            list.Sort((a, b) => a.PciAddress.CompareTo(b.PciAddress));
             if (includesEveryDisplay)
             {
-                lock (_gate) _critical ??= HostCriticalDevices.Read(Root, list.Where(d => d.IsBootVga).Select(d => d.Address).ToList());
+                lock (_gate) _critical ??= HostCriticalDevices.Read(Root, list.Where(d => d.IsBootVga).Select(d => d.PciAddress).ToList());
             }
             var critical = HostCritical;
             lock (_gate)
             {
                 foreach (var device in list)
                 {
-                    if (_read.ContainsKey(device.Address)) continue;
-                    device.HostDependencies = critical.For(device.Address);
-                    device.HostCritical = critical.Describe(device.Address);
-                    _read[device.Address] = device;
+                    if (_read.ContainsKey(device.PciAddress)) continue;
+                    device.Dependencies = critical.For(device.PciAddress);
+                    device.HostCritical = critical.Describe(device.PciAddress);
+                    _read[device.PciAddress] = device;
                 }
             }
             return list;
@@ -209,7 +209,7 @@ namespace GpuVirt.Core
             var device = ReadDevice(entry, address, Ids);
             if (device != null)
             {
-                device.HostDependencies = HostCritical.For(address);
+                device.Dependencies = HostCritical.For(address);
                 device.HostCritical = HostCritical.Describe(address);
             }
             lock (_gate)
@@ -275,8 +275,9 @@ namespace GpuVirt.Core
             var unreadable = new List<string>();
             var classCode = Identity(dir, ClassFile, "class", unreadable);
             var device = _displayAsGpu && (classCode >> 16) == 0x03 ? new GpuDevice() : new PciDevice();
-            device.Address = address;
+            device.PciAddress = address;
             device.Directory = entry;
+            device.Root = Root.Directory;
             device.SysfsPath = Root.ToHostPath(realDir);
             device.ClassCode = classCode;
             device.VendorId = (ushort)Identity(dir, VendorFile, "vendor", unreadable);
@@ -318,14 +319,14 @@ namespace GpuVirt.Core
             device.MaxLinkWidth = dir.Int(MaxLinkWidthFile);
 
             var parentName = Path.GetFileName(Path.GetDirectoryName(realDir) ?? string.Empty);
-            device.ParentBridge = PciAddress.TryParse(parentName, out var parent) ? parent : (PciAddress?)null;
+            device.ParentBridgeAddress = PciAddress.TryParse(parentName, out var parent) ? parent : (PciAddress?)null;
 
             var physfn = dir.LinkName(PhysfnLink);
-            device.PhysicalFunction = PciAddress.TryParse(physfn, out var pf) ? pf : (PciAddress?)null;
+            device.PhysicalFunctionAddress = PciAddress.TryParse(physfn, out var pf) ? pf : (PciAddress?)null;
             device.SriovTotalVfs = dir.Int(SriovTotalVfsFile);
             if (device.SriovTotalVfs.HasValue)
             {
-                device.VirtualFunctions = ReadVirtualFunctions(dir);
+                device.VirtualFunctionAddresses = ReadVirtualFunctions(dir);
             }
             return device;
         }

@@ -42,7 +42,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>The record of one boot configuration command: files, arguments, programs run, and whether to reboot.</summary>
-    public sealed class BootChange
+    public sealed class BootChange : HostObject
     {
         internal BootChange(string action, BootLoaderFamily? bootLoader, string? initramfsTool, IReadOnlyList<BootFileChange> files,
             IReadOnlyList<string> added, IReadOnlyList<string> removed, IReadOnlyList<string> commands, bool rebootRequired)
@@ -82,7 +82,9 @@ namespace GpuVirt.Core
         public bool RebootRequired { get; }
 
         /// <summary>For stub ids: every function they claim at the next boot (see <see cref="BootClaims"/>).</summary>
-        public IReadOnlyList<PciDevice> ClaimedDevices { get; internal set; } = Array.Empty<PciDevice>();
+        public IReadOnlyList<string> ClaimedDevices => ClaimedDeviceList.Select(d => d.Address).ToList();
+
+        internal IReadOnlyList<PciDevice> ClaimedDeviceList { get; set; } = Array.Empty<PciDevice>();
     }
 
     /// <summary>One file to write (or delete) as part of a <see cref="BootTransaction"/>.</summary>

@@ -12,7 +12,7 @@ namespace GpuVirt.Core
     /// in a drop-in of <c>/etc/mkinitcpio.conf.d</c> (read after <c>/etc/mkinitcpio.conf</c>, which is left as it is);
     /// initramfs-tools: a block of lines, under a marker, appended to the administrator's <c>/etc/initramfs-tools/modules</c>.
     /// </summary>
-    public static class InitramfsModules
+    internal static class InitramfsModules
     {
         /// <summary>The modules, in the order the tools load them (vfio-pci's dependencies are resolved by the tools too).</summary>
         public static readonly IReadOnlyList<string> Modules = new[] { "vfio_pci", "vfio", "vfio_iommu_type1" };

@@ -176,8 +176,8 @@ namespace GpuVirt.Core
                     }
                     warnings.Add(what + ": it will be held by the stub driver at boot (-Force).");
                 }
-                var ofChosen = matches.Any(d => chosen.Contains(d.Address));
-                foreach (var d in matches.Where(d => ofChosen && !chosen.Contains(d.Address)))
+                var ofChosen = matches.Any(d => chosen.Contains(d.PciAddress));
+                foreach (var d in matches.Where(d => ofChosen && !chosen.Contains(d.PciAddress)))
                 {
                     warnings.Add($"The stub id {id} also claims {d.Address} ({d.Description}): ids match every function of the same model.");
                 }
@@ -461,7 +461,7 @@ namespace GpuVirt.Core
                 return new BootChange(plan.Action, plan.Boot.Family, null, files, plan.ArgumentsAdded, plan.ArgumentsRemoved, before.Concat(commands).ToList(), plan.RebootRequired)
                 {
                     Recovered = recovered?.ToString(),
-                };
+                }.On(root);
             }
         }
 

@@ -10,12 +10,15 @@ namespace GpuVirt.Core
     {
         public StubbedDevice(PciAddress address, string ids, string driver)
         {
-            Address = address;
+            PciAddress = address;
             Ids = ids;
             Driver = driver;
         }
 
-        public PciAddress Address { get; }
+        public string Address => PciAddress.ToString();
+
+        internal PciAddress PciAddress { get; }
+
         public string Ids { get; }
 
         /// <summary><c>pci-stub</c> or <c>vfio-pci</c>.</summary>
@@ -25,7 +28,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>What the boot configuration asks for, next to what the running kernel has.</summary>
-    public sealed class IommuBootStatus
+    public sealed class IommuBootStatus : HostObject
     {
         public BootLoaderFamily? BootLoader { get; internal set; }
 
@@ -93,7 +96,7 @@ namespace GpuVirt.Core
         /// <summary>Reads the status of a host root.</summary>
         internal static IommuBootStatus Read(HostRoot root, PciInventory inventory, BootLoaderFamily? family = null)
         {
-            var status = new IommuBootStatus { CpuVendor = CpuInfo.TryReadVendor(root) };
+            var status = new IommuBootStatus { Root = root.Directory, CpuVendor = CpuInfo.TryReadVendor(root) };
             BootConfiguration? boot = null;
             try
             {
@@ -152,7 +155,7 @@ namespace GpuVirt.Core
             status.StubIdsActive = StubIds(running);
             status.StubbedDevices = inventory.Devices
                 .Where(d => d.Driver != null && PciInventory.IsPassthroughDriver(d.Driver))
-                .Select(d => new StubbedDevice(d.Address, d.Ids, d.Driver!))
+                .Select(d => new StubbedDevice(d.PciAddress, d.Ids, d.Driver!))
                 .ToList();
             status.NouveauBlacklisted = NouveauBlacklist.FindBlacklist(root) != null
                 || KernelArguments.ItemsFor(configured, KernelArguments.ModprobeBlacklist).Contains(KernelArguments.Nouveau);

@@ -258,7 +258,7 @@ namespace GpuVirt.Core
                 return new BootChange(plan.Action, null, tool, files, Array.Empty<string>(), Array.Empty<string>(), before.Concat(commands).ToList(), plan.RebootRequired)
                 {
                     Recovered = recovered?.ToString(),
-                };
+                }.On(root);
             }
         }
     }

@@ -16,7 +16,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>One readiness check of a GPU passthrough host: what was checked, the verdict, what was seen and how to fix it.</summary>
-    public sealed class GpuVirtHostCheck
+    public sealed class GpuVirtHostCheck : HostObject
     {
         public GpuVirtHostCheck(string name, HostCheckStatus status, string detail, string? fix = null, PciAddress? device = null)
         {
@@ -24,7 +24,7 @@ namespace GpuVirt.Core
             Status = status;
             Detail = detail;
             Fix = status == HostCheckStatus.Pass ? null : fix;
-            Device = device;
+            DeviceAddress = device;
         }
 
         public string Name { get; }
@@ -35,9 +35,11 @@ namespace GpuVirt.Core
         public string? Fix { get; }
 
         /// <summary>The GPU a per-GPU check is about; null for host-wide checks.</summary>
-        public PciAddress? Device { get; }
+        public string? Device => DeviceAddress?.ToString();
 
-        public override string ToString() => Status.ToString().ToUpperInvariant() + " " + Name + (Device is PciAddress d ? " " + d : string.Empty);
+        internal PciAddress? DeviceAddress { get; }
+
+        public override string ToString() => Status.ToString().ToUpperInvariant() + " " + Name + (Device is string d ? " " + d : string.Empty);
     }
 
     /// <summary>
@@ -91,6 +93,7 @@ namespace GpuVirt.Core
                 checks.Add(Nouveau(root, gpus.Where(g => g.VendorId == 0x10de).ToList()));
             }
             checks.Add(Libvirt(virsh));
+            foreach (var check in checks) check.From(root, virsh.Uri);
             return checks;
         }
 
@@ -215,17 +218,17 @@ namespace GpuVirt.Core
                     ? new GpuVirtHostCheck(name, HostCheckStatus.Fail,
                         $"no IOMMU group, though the IOMMU is on ({groups} groups): it does not cover this function, which cannot be assigned",
                         "Check the firmware's DMAR (Intel) or IVRS (AMD) table covers this slot (a firmware update, or another slot), and that no kernel argument leaves the device out.",
-                        gpu.Address)
+                        gpu.PciAddress)
                     : new GpuVirtHostCheck(name, HostCheckStatus.Fail, "no IOMMU group: it cannot be assigned",
-                        "Turn the IOMMU on: Enable-IommuBoot, then reboot the host.", gpu.Address);
+                        "Turn the IOMMU on: Enable-IommuBoot, then reboot the host.", gpu.PciAddress);
             }
             var group = IommuGroups.TryRead(inventory, number);
             if (group is null)
             {
                 return new GpuVirtHostCheck(name, HostCheckStatus.Fail, $"group {number} is missing from {HostPaths.IommuGroups}",
-                    "Get-IommuGroup shows the groups; reboot the host if they changed.", gpu.Address);
+                    "Get-IommuGroup shows the groups; reboot the host if they changed.", gpu.PciAddress);
             }
-            var partners = group.Endpoints.Where(d => !d.Address.IsSameSlot(gpu.Address)).ToList();
+            var partners = group.EndpointDevices.Where(d => !d.PciAddress.IsSameSlot(gpu.PciAddress)).ToList();
             var problems = new List<string>();
             var fixes = new List<string>();
             if (partners.Count > 0)
@@ -236,16 +239,16 @@ namespace GpuVirt.Core
             }
             if (!group.IsViable)
             {
-                problems.Add("not viable: " + string.Join("; ", group.Blockers.Select(b => b.ToString())));
+                problems.Add("not viable: " + string.Join("; ", group.BlockerList.Select(b => b.ToString())));
                 fixes.Add("Detach the group's functions with Dismount-GpuHostDriver, or attach them with Add-GpuHostdev -IncludeCompanion (managed hostdevs are detached when the guest starts)");
             }
-            var members = string.Join(", ", group.Endpoints.Select(d => d.Address + " (" + (d.Driver ?? "no driver") + ")"));
+            var members = string.Join(", ", group.EndpointDevices.Select(d => d.PciAddress + " (" + (d.Driver ?? "no driver") + ")"));
             if (problems.Count == 0)
             {
-                return new GpuVirtHostCheck(name, HostCheckStatus.Pass, $"group {number}: {members}; viable", null, gpu.Address);
+                return new GpuVirtHostCheck(name, HostCheckStatus.Pass, $"group {number}: {members}; viable", null, gpu.PciAddress);
             }
             return new GpuVirtHostCheck(name, HostCheckStatus.Warn, $"group {number}: " + string.Join("; ", problems),
-                string.Join(". ", fixes) + ".", gpu.Address);
+                string.Join(". ", fixes) + ".", gpu.PciAddress);
         }
 
         /// <summary>
@@ -259,11 +262,11 @@ namespace GpuVirt.Core
             if (gpu.IommuGroup is not int number) return null;
             var group = IommuGroups.TryRead(inventory, number);
             if (group is null) return null;
-            var needed = group.HostCritical.Where(d => d.Address != gpu.Address).GroupBy(d => d.Address).ToList();
+            var needed = group.HostDependencies.Where(d => d.Address != gpu.PciAddress).GroupBy(d => d.Address).ToList();
             if (needed.Count == 0)
             {
                 return new GpuVirtHostCheck(name, HostCheckStatus.Pass,
-                    $"group {number}: no other member is needed by the running host (filesystems, swap, routed network interfaces, console)", null, gpu.Address);
+                    $"group {number}: no other member is needed by the running host (filesystems, swap, routed network interfaces, console)", null, gpu.PciAddress);
             }
             var what = needed.Select(g =>
             {
@@ -274,7 +277,7 @@ namespace GpuVirt.Core
             return new GpuVirtHostCheck(name, HostCheckStatus.Fail,
                 $"group {number} holds what the running host needs: {string.Join(". ", what)}. Assigning the GPU takes the whole group from the host",
                 "Move the GPU to a slot whose IOMMU group holds nothing the host needs, or move the host's disks and network off that group " +
-                "(Get-IommuGroup shows each group's HostCritical members).", gpu.Address);
+                "(Get-IommuGroup shows each group's HostCritical members).", gpu.PciAddress);
         }
 
         private static GpuVirtHostCheck ConsoleGpu(GpuDevice gpu)
@@ -282,8 +285,8 @@ namespace GpuVirt.Core
             const string name = "Console GPU";
             return gpu.IsBootVga
                 ? new GpuVirtHostCheck(name, HostCheckStatus.Warn, "boot_vga is 1: the host's console runs on it, and giving it to a guest takes the console away",
-                    "Give a guest another GPU, or make another GPU the primary display in the firmware setup.", gpu.Address)
-                : new GpuVirtHostCheck(name, HostCheckStatus.Pass, "not the host's boot VGA device", null, gpu.Address);
+                    "Give a guest another GPU, or make another GPU the primary display in the firmware setup.", gpu.PciAddress)
+                : new GpuVirtHostCheck(name, HostCheckStatus.Pass, "not the host's boot VGA device", null, gpu.PciAddress);
         }
 
         private static GpuVirtHostCheck Reset(GpuDevice gpu)
@@ -296,13 +299,13 @@ namespace GpuVirt.Core
             if (reset.KnownBug != null)
             {
                 return new GpuVirtHostCheck(name, HostCheckStatus.Warn, reset.KnownBug + " has a known reset bug: it may not come back after a guest stops (" + seen + ")",
-                    "Load the vendor-reset module for it, or reboot the host between guests.", gpu.Address);
+                    "Load the vendor-reset module for it, or reboot the host between guests.", gpu.PciAddress);
             }
             var usable = reset.Methods?.Count > 0 || reset.Flr == true;
-            if (usable) return new GpuVirtHostCheck(name, HostCheckStatus.Pass, seen, null, gpu.Address);
+            if (usable) return new GpuVirtHostCheck(name, HostCheckStatus.Pass, seen, null, gpu.PciAddress);
             return new GpuVirtHostCheck(name, HostCheckStatus.Warn,
                 (reset.Methods is null && reset.Flr is null ? "cannot tell: no reset_method attribute and config space past the header needs root" : seen + ": the kernel has no way to reset it between guests"),
-                "Run as root to read its capabilities; without a reset, reboot the host between guests.", gpu.Address);
+                "Run as root to read its capabilities; without a reset, reboot the host between guests.", gpu.PciAddress);
         }
 
         private static GpuVirtHostCheck AcsOverride(HostRoot root)

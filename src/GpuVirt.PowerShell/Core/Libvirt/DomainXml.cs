@@ -113,7 +113,7 @@ namespace GpuVirt.Core
                 Model = (string?)element.Attribute("model"),
                 Display = (string?)element.Attribute("display") == "on",
                 Driver = (string?)element.Element("driver")?.Attribute("name"),
-                GuestAddress = guest is null ? null : TryReadPciAddress(guest),
+                GuestPciAddress = guest is null ? null : TryReadPciAddress(guest),
             };
         }
 

@@ -14,10 +14,14 @@ namespace GpuVirt.Core
     {
         private readonly HostdevOwnership _ownership;
 
-        private GuestReferences(HostdevOwnership ownership)
+        private GuestReferences(HostdevOwnership ownership, string? connect)
         {
             _ownership = ownership;
+            Connect = connect;
         }
+
+        /// <summary>The libvirt URI the references were read from; null for virsh's default connection.</summary>
+        public string? Connect { get; }
 
         /// <summary>
         /// Reads every guest's hostdevs; null when libvirt cannot be asked (virsh not installed, libvirt does not
@@ -27,7 +31,7 @@ namespace GpuVirt.Core
         {
             try
             {
-                return new GuestReferences(HostdevOwnership.Read(virsh));
+                return new GuestReferences(HostdevOwnership.Read(virsh), virsh.Uri);
             }
             catch (GpuVirtException e) when (e.ErrorId == ErrorIds.LibvirtConnectFailed || e.ErrorId == ErrorIds.ProgramNotFound)
             {
@@ -50,17 +54,25 @@ namespace GpuVirt.Core
         public IReadOnlyList<string> Of(PciAddress address) => _ownership.OwnersOf(address);
 
         public IReadOnlyList<string> Of(VgpuDevice device) =>
-            device.Uuid != null ? _ownership.OwnersOf(MdevUuid.Parse(device.Uuid)) : _ownership.OwnersOf(device.Address!.Value);
+            device.Uuid != null ? _ownership.OwnersOf(MdevUuid.Parse(device.Uuid)) : _ownership.OwnersOf(device.PciAddress!.Value);
 
         /// <summary>Fills the <c>Guests</c> of each device.</summary>
         public void Fill(IEnumerable<PciDevice> devices)
         {
-            foreach (var d in devices) d.Guests = Of(d.Address);
+            foreach (var d in devices)
+            {
+                d.Guests = Of(d.PciAddress);
+                d.Through(Connect);
+            }
         }
 
         public void Fill(IEnumerable<VgpuDevice> devices)
         {
-            foreach (var d in devices) d.Guests = Of(d);
+            foreach (var d in devices)
+            {
+                d.Guests = Of(d);
+                d.Through(Connect);
+            }
         }
 
         /// <summary>

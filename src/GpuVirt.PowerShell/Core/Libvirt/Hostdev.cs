@@ -43,27 +43,32 @@ namespace GpuVirt.Core
     /// A <c>&lt;hostdev mode='subsystem'&gt;</c> of type <c>pci</c> or <c>mdev</c> in a guest's definition: the host
     /// device it gives the guest, how, and the PCI address the guest sees it at.
     /// </summary>
-    public sealed class Hostdev
+    public sealed class Hostdev : HostObject
     {
         public Hostdev(string domain, HostdevSource source, string xml)
         {
             Domain = domain;
-            Source = source;
+            SourceDevice = source;
             Xml = xml;
         }
 
         /// <summary>The guest (libvirt domain) name.</summary>
         public string Domain { get; }
 
-        public HostdevSource Source { get; }
+        /// <summary>The host device given to the guest: its PCI address (<c>0000:02:00.0</c>) or the mdev UUID.</summary>
+        public string Source => SourceDevice.ToString();
 
-        public HostdevKind Kind => Source.Kind;
+        internal HostdevSource SourceDevice { get; }
 
-        /// <summary>The host PCI address of a PCI hostdev; null for an mdev.</summary>
-        public PciAddress? Address => Source.Address;
+        public HostdevKind Kind => SourceDevice.Kind;
+
+        /// <summary>The host PCI address of a PCI hostdev (<c>0000:02:00.0</c>); null for an mdev.</summary>
+        public string? Address => PciAddress?.ToString();
+
+        internal PciAddress? PciAddress => SourceDevice.Address;
 
         /// <summary>The mediated device's UUID; null for a PCI hostdev.</summary>
-        public Guid? Uuid => Source.Uuid;
+        public Guid? Uuid => SourceDevice.Uuid;
 
         /// <summary><c>managed='yes'</c>: libvirt detaches the device from its host driver when the guest starts.</summary>
         public bool Managed { get; internal set; }
@@ -77,14 +82,16 @@ namespace GpuVirt.Core
         /// <summary>The <c>&lt;driver name&gt;</c> of a PCI hostdev (<c>vfio</c>), null when libvirt picks it.</summary>
         public string? Driver { get; internal set; }
 
-        /// <summary>The PCI address the guest sees the device at (libvirt assigns it); null until assigned.</summary>
-        public PciAddress? GuestAddress { get; internal set; }
+        /// <summary>The PCI address the guest sees the device at (libvirt assigns it), <c>0000:00:09.0</c>; null until assigned.</summary>
+        public string? GuestAddress => GuestPciAddress?.ToString();
+
+        internal PciAddress? GuestPciAddress { get; set; }
 
         /// <summary>The hostdev element as libvirt wrote it (or as the module generated it).</summary>
         public string Xml { get; internal set; }
 
         /// <summary>The source (host PCI address or UUID), as a device's ToString is its address.</summary>
-        public override string ToString() => Source.ToString();
+        public override string ToString() => Source;
     }
 
     /// <summary>Parses mdev UUIDs as libvirt and sysfs write them.</summary>

@@ -26,7 +26,7 @@ namespace GpuVirt.Core
         {
             if (plan.Kind != ChangeKind.HostdevAttach || plan.Guest is null) return;
             var guest = plan.Guest;
-            var assigned = new HashSet<HostdevSource>(guest.Definitions.Hostdevs.Where(HostdevLimits.IsAssignedPciDevice).Select(h => h.Source));
+            var assigned = new HashSet<HostdevSource>(guest.Definitions.Hostdevs.Where(HostdevLimits.IsAssignedPciDevice).Select(h => h.SourceDevice));
             // A device the guest has already is no new device (libvirt refuses it as already attached).
             if (assigned.Contains(guest.Adding)) return;
             var before = guest.AttachedBefore.Where(s => !assigned.Contains(s)).Distinct().Count();

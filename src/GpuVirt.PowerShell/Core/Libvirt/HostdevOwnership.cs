@@ -20,7 +20,7 @@ namespace GpuVirt.Core
             Domains = guests.Select(g => g.Name).ToList();
             ActiveDomains = guests.Where(g => g.Active).Select(g => g.Name).ToList();
             Hostdevs = hostdevs;
-            _bySource = hostdevs.GroupBy(h => h.Source).ToDictionary(g => g.Key, g => g.ToList());
+            _bySource = hostdevs.GroupBy(h => h.SourceDevice).ToDictionary(g => g.Key, g => g.ToList());
         }
 
         /// <summary>Every guest, with its UUID.</summary>
@@ -50,7 +50,7 @@ namespace GpuVirt.Core
             {
                 foreach (var hostdev in definition.Hostdevs)
                 {
-                    if (seen.Add((hostdev.Domain, hostdev.Source))) hostdevs.Add(hostdev);
+                    if (seen.Add((hostdev.Domain, hostdev.SourceDevice))) hostdevs.Add(hostdev);
                 }
             }
             return new HostdevOwnership(guests, hostdevs) { Definitions = definitions };

@@ -69,11 +69,11 @@ namespace GpuVirt.Core
         public static IReadOnlyList<PciDevice> Of(PciInventory inventory, PciDevice device) =>
             inventory.Devices
                 .Where(d => d.Address != device.Address && d.IsEndpoint && d.BaseClass != 0x06
-                    && ((d.Address.IsSameSlot(device.Address) && !IsVirtualFunction(d) && !IsVirtualFunction(device))
+                    && ((d.PciAddress.IsSameSlot(device.PciAddress) && !IsVirtualFunction(d) && !IsVirtualFunction(device))
                         || (device.IommuGroup.HasValue && d.IommuGroup == device.IommuGroup)))
                 .ToList();
 
-        private static bool IsVirtualFunction(PciDevice d) => d.PhysicalFunction.HasValue;
+        private static bool IsVirtualFunction(PciDevice d) => d.PhysicalFunctionAddress.HasValue;
 
         /// <summary>
         /// Whether libvirt may manage a PCI function's host driver (<c>managed='yes'</c>): not for an NVIDIA SR-IOV vGPU

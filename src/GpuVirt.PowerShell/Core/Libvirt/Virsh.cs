@@ -298,11 +298,19 @@ namespace GpuVirt.Core
             throw DomainNotFound(domain);
         }
 
+        /// <summary>A definition as virsh printed it, its hostdevs marked as read through this connection.</summary>
+        private DomainDefinition Parsed(string xml)
+        {
+            var definition = DomainXml.Parse(xml);
+            foreach (var hostdev in definition.Hostdevs) hostdev.Through(Uri);
+            return definition;
+        }
+
         /// <summary>A guest's definition: the persistent one with <paramref name="inactive"/>, else the running one (if it runs).</summary>
         public DomainDefinition ReadDefinition(string domain, bool inactive)
         {
             CheckDomainName(domain);
-            return DomainXml.Parse(Run(VirshCommand.DumpXml(domain, inactive), domain));
+            return Parsed(Run(VirshCommand.DumpXml(domain, inactive), domain));
         }
 
         /// <summary>Several definitions in one process; a guest that vanished meanwhile is left out.</summary>
@@ -313,7 +321,7 @@ namespace GpuVirt.Core
             var list = new List<DomainDefinition>(commands.Count);
             foreach (var output in batch.Outputs)
             {
-                if (output.Length > 0) list.Add(DomainXml.Parse(output));
+                if (output.Length > 0) list.Add(Parsed(output));
             }
             return list;
         }
@@ -397,7 +405,7 @@ namespace GpuVirt.Core
 
                 var batch = RunBatch(commands);
                 var success = attach ? AttachedMessage : DetachedMessage;
-                readBefore?.Invoke(batch.Outputs[0].Length > 0 ? DomainXml.Parse(batch.Outputs[0]) : null);
+                readBefore?.Invoke(batch.Outputs[0].Length > 0 ? Parsed(batch.Outputs[0]) : null);
                 var failed = Enumerable.Range(0, files.Count).Where(i => batch.Outputs[first + i].IndexOf(success, StringComparison.Ordinal) < 0).ToList();
                 var outcomes = new List<DeviceChangeOutcome>(files.Count);
                 for (var i = 0; i < files.Count; i++)
@@ -411,7 +419,7 @@ namespace GpuVirt.Core
                     outcomes.Add(new DeviceChangeOutcome(i, error));
                 }
                 DomainDefinition? after = null;
-                if (readBack && batch.Outputs[first + files.Count].Length > 0) after = DomainXml.Parse(batch.Outputs[first + files.Count]);
+                if (readBack && batch.Outputs[first + files.Count].Length > 0) after = Parsed(batch.Outputs[first + files.Count]);
                 return (outcomes, after);
             }
             finally

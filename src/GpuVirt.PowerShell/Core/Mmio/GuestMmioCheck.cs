@@ -31,7 +31,7 @@ namespace GpuVirt.Core
                 // A definition whose MMIO parts cannot be read leaves the space unjudged here; Get-GuestMmioSpace says why.
                 return;
             }
-            if (space.Fits || !space.Windows.Any(w => w.Device == adding) || space.Windows.Any(w => later.Contains(w.Device))) return;
+            if (space.Fits || !space.Windows.Any(w => w.DeviceAddress == adding) || space.Windows.Any(w => later.Contains(w.DeviceAddress))) return;
             plan.Warnings.Add($"Guest '{guest.Domain}' will not give its hostdevs the 64-bit MMIO space they need: " + string.Join("; ", space.Missing) +
                 $". Run Set-GuestMmioSpace -Domain '{guest.Domain}' to size it, or the GPUs may not work in the guest.");
         }

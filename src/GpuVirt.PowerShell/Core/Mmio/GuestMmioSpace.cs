@@ -10,13 +10,15 @@ namespace GpuVirt.Core
     /// alignment, headroom) and the vCPU physical address bits that reach it, against the definition's
     /// <c>&lt;pcihole64&gt;</c> and <c>&lt;maxphysaddr&gt;</c>.
     /// </summary>
-    public sealed class GuestMmioSpace
+    public sealed class GuestMmioSpace : HostObject
     {
         public string Domain { get; internal set; } = string.Empty;
         public string? Machine { get; internal set; }
 
         /// <summary>The host PCI functions the guest is given (PCI hostdevs, and any about to be attached).</summary>
-        public IReadOnlyList<PciAddress> Hostdevs { get; internal set; } = Array.Empty<PciAddress>();
+        public IReadOnlyList<string> Hostdevs => HostdevAddresses.Select(a => a.ToString()).ToList();
+
+        internal IReadOnlyList<PciAddress> HostdevAddresses { get; set; } = Array.Empty<PciAddress>();
 
         /// <summary>Hostdevs whose BARs cannot be read here: mediated devices (their BARs are the vGPU driver's) and functions missing from this host.</summary>
         public IReadOnlyList<string> NotSized { get; internal set; } = Array.Empty<string>();
@@ -76,6 +78,13 @@ namespace GpuVirt.Core
     /// <summary>Computes <see cref="GuestMmioSpace"/> from a guest's definition and the host's sysfs.</summary>
     internal static class GuestMmio
     {
+        /// <summary>Reads a guest's persistent definition through <paramref name="virsh"/> and evaluates it on the host of <paramref name="inventory"/>.</summary>
+        public static GuestMmioSpace Read(Virsh virsh, string domain, PciInventory inventory)
+        {
+            var name = virsh.ResolveDomain(domain);
+            return Evaluate(virsh.Run(VirshCommand.DumpXml(name, inactive: true), name), inventory).Through(virsh.Uri);
+        }
+
         /// <summary>Evaluates a definition, counting <paramref name="adding"/> as if already attached.</summary>
         public static GuestMmioSpace Evaluate(string domainXml, PciInventory inventory, IEnumerable<PciAddress>? adding = null)
         {
@@ -87,7 +96,7 @@ namespace GpuVirt.Core
         internal static GuestMmioSpace Evaluate(XDocument doc, DomainDefinition parsed, PciInventory inventory, IEnumerable<PciAddress>? adding)
         {
             var definition = GuestMmioXml.Read(doc);
-            var addresses = parsed.Hostdevs.Where(h => h.Kind == HostdevKind.Pci).Select(h => h.Address!.Value)
+            var addresses = parsed.Hostdevs.Where(h => h.Kind == HostdevKind.Pci).Select(h => h.PciAddress!.Value)
                 .Concat(adding ?? Enumerable.Empty<PciAddress>())
                 .Distinct()
                 .OrderBy(a => a)
@@ -108,7 +117,7 @@ namespace GpuVirt.Core
             }
             var requirement = MmioRequirement.For(functions);
             var hostBits = CpuInfo.TryReadPhysicalAddressBits(inventory.Root);
-            return Compose(definition, addresses, notSized, requirement, hostBits);
+            return Compose(definition, addresses, notSized, requirement, hostBits).On(inventory.Root);
         }
 
         internal static GuestMmioSpace Compose(GuestMmioDefinition definition, IReadOnlyList<PciAddress> addresses, IReadOnlyList<string> notSized,
@@ -118,7 +127,7 @@ namespace GpuVirt.Core
             {
                 Domain = definition.Name,
                 Machine = definition.Machine,
-                Hostdevs = addresses,
+                HostdevAddresses = addresses,
                 NotSized = notSized,
                 Windows = requirement.Windows,
                 BarBytes = requirement.BarBytes,

@@ -70,17 +70,23 @@ namespace GpuVirt.Core
 
         public MmioWindow(PciAddress device, IReadOnlyList<PciBar> bars)
         {
-            Device = device;
+            DeviceAddress = device;
             Bars = bars.OrderByDescending(b => b.Size).ThenBy(b => b.Index).ToList();
             BarBytes = Bars.Aggregate(0UL, (sum, b) => sum + MmioSize.NextPowerOfTwo(b.Size));
             Alignment = Math.Max(MinimumAlignment, Bars.Count == 0 ? 0 : MmioSize.NextPowerOfTwo(Bars[0].Size));
             Size = MmioSize.AlignUp(Math.Max(BarBytes, MinimumAlignment), Alignment);
         }
 
-        public PciAddress Device { get; }
+        /// <summary>The function's address (<c>0000:02:00.0</c>).</summary>
+        public string Device => DeviceAddress.ToString();
+
+        internal PciAddress DeviceAddress { get; }
 
         /// <summary>The function's 64-bit memory BARs, largest first.</summary>
-        public IReadOnlyList<PciBar> Bars { get; }
+        internal IReadOnlyList<PciBar> Bars { get; }
+
+        /// <summary>The BARs, largest first, in one line (<c>BAR1 256 GiB, BAR3 32 MiB</c>).</summary>
+        public string BarSizes => string.Join(", ", Bars.Select(b => "BAR" + b.Index.ToString(System.Globalization.CultureInfo.InvariantCulture) + " " + MmioSize.Format(b.Size)));
 
         /// <summary>The BARs' sizes added up.</summary>
         public ulong BarBytes { get; }

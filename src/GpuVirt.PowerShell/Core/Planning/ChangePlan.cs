@@ -115,10 +115,17 @@ namespace GpuVirt.Core.Planning
         public ChangePlan(ChangeKind kind, ChangeHost host, string target, string action, Func<TResult> result)
             : base(kind, host, target, action)
         {
-            Result = result ?? throw new ArgumentNullException(nameof(result));
+            if (result is null) throw new ArgumentNullException(nameof(result));
+            Result = () => OnHost(result());
         }
 
-        /// <summary>Reads the result after the steps were applied (or when there was nothing to do).</summary>
+        /// <summary>Reads the result after the steps were applied (or when there was nothing to do), marked with the plan's host.</summary>
         public Func<TResult> Result { get; }
+
+        private TResult OnHost(TResult value)
+        {
+            if (value is HostObject item) item.From(Host.Root, Host.Connect);
+            return value;
+        }
     }
 }

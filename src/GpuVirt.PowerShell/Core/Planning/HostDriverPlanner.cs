@@ -56,7 +56,7 @@ namespace GpuVirt.Core.Planning
             var inventory = new PciInventory(Root);
             if (inventory.Find(address) is PciDevice device)
             {
-                functions.AddRange(AssignmentCompanions.Of(inventory, device).Select(c => c.Address));
+                functions.AddRange(AssignmentCompanions.Of(inventory, device).Select(c => c.PciAddress));
             }
             return functions;
         }
@@ -74,7 +74,7 @@ namespace GpuVirt.Core.Planning
             {
                 var group = IommuGroups.TryRead(inventory, number);
                 if (group is null) continue;
-                var left = group.Blockers.Where(b => !detached.Contains(b.Address)).ToList();
+                var left = group.BlockerList.Where(b => !detached.Contains(b.Address)).ToList();
                 if (left.Count == 0) continue;
                 var names = string.Join(", ", left.Select(b => $"{b.Address} (driver {b.Driver})"));
                 warnings.Add($"IOMMU group {number} is not viable yet: {names} still on host drivers. Every endpoint of the group must " +

@@ -84,7 +84,7 @@ namespace GpuVirt.Core.Planning
             {
                 foreach (var companion in AssignmentCompanions.Of(Inventory, device))
                 {
-                    requests.Add(new HostdevRequest(domain, HostdevSource.Pci(companion.Address), managed: !options.Unmanaged) { CompanionOf = address });
+                    requests.Add(new HostdevRequest(domain, HostdevSource.Pci(companion.PciAddress), managed: !options.Unmanaged) { CompanionOf = address });
                 }
             }
             return requests;
@@ -114,7 +114,7 @@ namespace GpuVirt.Core.Planning
                 var step = new HostdevStep(request, commandLine + Environment.NewLine + request.Xml.TrimEnd(), batch,
                     c => _virsh.ChangeDevices(guest.Key, new[] { request.Xml }, options.Scope, attach: false, readBack: false));
                 var plan = new ChangePlan<Hostdev>(ChangeKind.HostdevAttach, _host, $"guest '{name}'", $"Attach {request.Describe()}",
-                    () => batch.After?.Hostdevs.FirstOrDefault(h => h.Source == request.Source) ?? DomainXml.ParseHostdev(name, request.Xml))
+                    () => batch.After?.Hostdevs.FirstOrDefault(h => h.SourceDevice == request.Source) ?? DomainXml.ParseHostdev(name, request.Xml))
                 {
                     Summary = $"Attach {request.Describe()} to guest '{name}':",
                     Domain = name,
@@ -160,7 +160,7 @@ namespace GpuVirt.Core.Planning
                 Subject(plan, request.Source);
                 plan.Steps.Add(step);
                 // The hostdev as the definition had it, so that the journal can attach it back exactly.
-                plan.Journal = () => request.Journaled(domain, scope, attach: false, batch.Before?.Hostdevs.FirstOrDefault(h => h.Source == request.Source)?.Xml);
+                plan.Journal = () => request.Journaled(domain, scope, attach: false, batch.Before?.Hostdevs.FirstOrDefault(h => h.SourceDevice == request.Source)?.Xml);
                 PlanChecks.Run(plan, _checks);
                 plans.Add(plan);
             }
@@ -200,7 +200,7 @@ namespace GpuVirt.Core.Planning
             var asked = new HashSet<HostdevSource>(all.Select(r => r.Source));
             var device = Inventory.Find(request.Source.Address!.Value);
             if (device is null) return;
-            var left = AssignmentCompanions.Of(Inventory, device).Where(c => !asked.Contains(HostdevSource.Pci(c.Address))).ToList();
+            var left = AssignmentCompanions.Of(Inventory, device).Where(c => !asked.Contains(HostdevSource.Pci(c.PciAddress))).ToList();
             if (left.Count == 0) return;
             var names = string.Join(", ", left.Select(c => $"{c.Address} ({c.ClassName ?? c.ClassId}, driver {c.Driver ?? "none"})"));
             var group = device.IommuGroup.HasValue ? $" or IOMMU group {device.IommuGroup}" : string.Empty;

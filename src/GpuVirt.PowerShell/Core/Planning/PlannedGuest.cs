@@ -39,7 +39,7 @@ namespace GpuVirt.Core.Planning
             get
             {
                 var seen = new HashSet<HostdevSource>();
-                return Current.SelectMany(d => d.Hostdevs).Where(h => seen.Add(h.Source)).ToList();
+                return Current.SelectMany(d => d.Hostdevs).Where(h => seen.Add(h.SourceDevice)).ToList();
             }
         }
     }

@@ -31,8 +31,8 @@ namespace GpuVirt.Core
         public static BootClaims Simulate(PciInventory inventory, IReadOnlyList<string> ids, string driver, IReadOnlyCollection<PciAddress> chosen)
         {
             var claimed = inventory.Devices.Where(d => ids.Contains(d.Ids, StringComparer.OrdinalIgnoreCase)).ToList();
-            var beyond = chosen.Count == 0 ? new List<PciDevice>() : claimed.Where(d => !chosen.Contains(d.Address)).ToList();
-            var findings = HostCriticalCheck.Check(inventory, claimed.Select(d => d.Address), $"{driver}.ids={string.Join(",", ids)} claims it at the next boot, which");
+            var beyond = chosen.Count == 0 ? new List<PciDevice>() : claimed.Where(d => !chosen.Contains(d.PciAddress)).ToList();
+            var findings = HostCriticalCheck.Check(inventory, claimed.Select(d => d.PciAddress), $"{driver}.ids={string.Join(",", ids)} claims it at the next boot, which");
             // IommuBoot.CheckStubIds warns about each function claimed beyond the chosen ones.
             return new BootClaims(claimed, beyond, findings);
         }

@@ -38,6 +38,15 @@ namespace GpuVirt.Core
         /// <summary>What depends on it, in words: <c>filesystem / (xfs on /dev/mapper/vg-root: dm-0 over sda2)</c>.</summary>
         public string Reason { get; }
 
+        /// <summary>The kind in one short word, as the tables show it: <c>disk</c>, <c>swap</c>, <c>net</c>, <c>console</c>.</summary>
+        public string ShortKind => Kind switch
+        {
+            HostDependencyKind.Filesystem => "disk",
+            HostDependencyKind.Swap => "swap",
+            HostDependencyKind.Network => "net",
+            _ => "console",
+        };
+
         public override string ToString() => Address + ": " + Reason;
     }
 

@@ -110,7 +110,7 @@ namespace GpuVirt.Core
             var findings = new CheckFindings();
             var holders = device.Uuid != null
                 ? DeviceHolders.OfMdev(root, device.Uuid)
-                : DeviceHolders.OfPci(root, device.Address!.Value, hostDriverNodes: false);
+                : DeviceHolders.OfPci(root, device.PciAddress!.Value, hostDriverNodes: false);
             if (holders.Count > 0)
             {
                 var what = device.Uuid != null ? "mediated device " + device.Uuid : "vGPU on virtual function " + device.Address;
@@ -142,7 +142,7 @@ namespace GpuVirt.Core
         {
             var findings = new CheckFindings();
             var live = vgpu.Devices()
-                .Where(d => d.Active && (d.ParentAddress == address || (d.Kind == VgpuKind.SriovVf && d.Address == address)))
+                .Where(d => d.Active && (d.ParentPciAddress == address || (d.Kind == VgpuKind.SriovVf && d.PciAddress == address)))
                 .ToList();
             if (live.Count == 0) return findings;
             var names = string.Join(", ", live.Select(d => d.Kind == VgpuKind.SriovVf

@@ -69,7 +69,7 @@ namespace GpuVirt.Core
         {
             var pci = new PciInventory(root);
             var device = pci.Find(pf) ?? throw PciInventory.NotFound(pf, pf.ToString());
-            if (device.PhysicalFunction is PciAddress parent)
+            if (device.PhysicalFunctionAddress is PciAddress parent)
             {
                 throw new GpuVirtException(ErrorIds.VgpuSriovNotSupported, ErrorKind.InvalidArgument,
                     $"{pf} is a virtual function of {parent}: give the physical function.", pf.ToString());
@@ -140,7 +140,7 @@ namespace GpuVirt.Core
                 while (true)
                 {
                     var device = new PciInventory(root).Find(pf);
-                    var vfs = device?.VirtualFunctions ?? Array.Empty<PciAddress>();
+                    var vfs = device?.VirtualFunctionAddresses ?? Array.Empty<PciAddress>();
                     var ready = vfs.Count(v => File.Exists(Path.Combine(new PciInventory(root).DeviceDirectory(v), VgpuInventory.CreatableVgpuTypes)));
                     if (device != null && vfs.Count >= plan.Count && ready == vfs.Count) return device;
                     state = vfs.Count == 0

@@ -72,8 +72,8 @@ namespace GpuVirt.Core
         {
             if (!PciAddress.TryParse(VgpuInventory.NormalizeParent(parent), out var address)) return null;
             var device = inventory.Pci.Find(address);
-            if (device is null || device.VendorId != NvidiaVendor || device.PhysicalFunction.HasValue) return null;
-            if (!(device.SriovTotalVfs is int total) || total < 1 || device.VirtualFunctions.Count > 0) return null;
+            if (device is null || device.VendorId != NvidiaVendor || device.PhysicalFunctionAddress.HasValue) return null;
+            if (!(device.SriovTotalVfs is int total) || total < 1 || device.VirtualFunctionAddresses.Count > 0) return null;
             var numvfs = Sysfs.TryReadInt(Path.Combine(inventory.Pci.DeviceDirectory(address), "sriov_numvfs")) ?? 0;
             var how = File.Exists(inventory.Root.Resolve(SriovManage))
                 ? $"it runs {SriovManage} -e {address}"
@@ -104,9 +104,9 @@ namespace GpuVirt.Core
         /// <summary>The virtual functions a type's parent stands for: itself when it is a VF, else the PF's vGPU VFs.</summary>
         internal static IReadOnlyList<PciAddress> Candidates(VgpuInventory inventory, VgpuType type)
         {
-            if (type.ParentAddress is PciAddress pa && inventory.IsSriovVgpuFunction(pa)) return new[] { pa };
-            var pf = inventory.Pci.Find(type.ParentAddress ?? default);
-            return (pf?.VirtualFunctions ?? Array.Empty<PciAddress>()).Where(inventory.IsSriovVgpuFunction).ToList();
+            if (type.ParentPciAddress is PciAddress pa && inventory.IsSriovVgpuFunction(pa)) return new[] { pa };
+            var pf = inventory.Pci.Find(type.ParentPciAddress ?? default);
+            return (pf?.VirtualFunctionAddresses ?? Array.Empty<PciAddress>()).Where(inventory.IsSriovVgpuFunction).ToList();
         }
 
         /// <summary>Says why the type cannot be made <paramref name="count"/> times: VFs in use, the type the GPU runs, or no VF at all.</summary>
@@ -143,8 +143,8 @@ namespace GpuVirt.Core
         public static string? WhyNotOffered(VgpuInventory inventory, string parent)
         {
             if (!PciAddress.TryParse(VgpuInventory.NormalizeParent(parent), out var address)) return null;
-            var pf = inventory.Pci.Find(address)?.PhysicalFunction ?? address;
-            var vfs = (inventory.Pci.Find(pf)?.VirtualFunctions ?? Array.Empty<PciAddress>()).Where(inventory.IsSriovVgpuFunction).ToList();
+            var pf = inventory.Pci.Find(address)?.PhysicalFunctionAddress ?? address;
+            var vfs = (inventory.Pci.Find(pf)?.VirtualFunctionAddresses ?? Array.Empty<PciAddress>()).Where(inventory.IsSriovVgpuFunction).ToList();
             var running = vfs.Select(inventory.CurrentType).Where(t => t != 0).Distinct().Select(t => t.ToString(CultureInfo.InvariantCulture)).ToList();
             if (running.Count == 0) return null;
             return $" The GPU {pf} runs vGPU type {string.Join(", ", running.Select(id => id + NameSuffix(inventory, vfs, id)))} on " +

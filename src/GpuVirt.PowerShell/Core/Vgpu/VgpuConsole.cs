@@ -8,7 +8,7 @@ using System.Xml.Linq;
 namespace GpuVirt.Core
 {
     /// <summary>A planned (or made) change of a guest's console for vGPU output: what changes and the definition before and after.</summary>
-    public sealed class VgpuConsoleChange
+    public sealed class VgpuConsoleChange : HostObject
     {
         internal VgpuConsoleChange(string domain, string before, string after, IReadOnlyList<string> changes)
         {

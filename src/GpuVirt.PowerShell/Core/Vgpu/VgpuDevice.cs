@@ -8,7 +8,7 @@ namespace GpuVirt.Core
     /// <c>/etc/mdevctl.d/&lt;parent&gt;/&lt;uuid&gt;</c>, or both) or an NVIDIA SR-IOV virtual function with a vGPU type set.
     /// Its <c>Uuid</c> (mdev) or <c>Address</c> (SR-IOV VF) is what a guest's hostdev names.
     /// </summary>
-    public sealed class VgpuDevice
+    public sealed class VgpuDevice : HostObject
     {
         /// <summary>The mediated device's UUID; null for an SR-IOV vGPU, which a guest takes by its VF address.</summary>
         public string? Uuid { get; internal set; }
@@ -20,12 +20,24 @@ namespace GpuVirt.Core
         public IReadOnlyList<string>? Guests { get; internal set; }
 
         /// <summary>SR-IOV: the virtual function that carries the vGPU; null for a mediated device.</summary>
+        /// <remarks>
+        /// A PCI address value, not text like the other objects' addresses: Remove-VgpuDevice tells an SR-IOV vGPU from a
+        /// mediated device (whose Address is null) by this property's type when it binds a piped device.
+        /// </remarks>
         public PciAddress? Address { get; internal set; }
+
+        internal PciAddress? PciAddress
+        {
+            get => Address;
+            set => Address = value;
+        }
 
         /// <summary>The parent device as named under <c>/sys/class/mdev_bus</c>; for SR-IOV the physical function.</summary>
         public string Parent { get; internal set; } = string.Empty;
 
-        public PciAddress? ParentAddress { get; internal set; }
+        public string? ParentAddress => ParentPciAddress?.ToString();
+
+        internal PciAddress? ParentPciAddress { get; set; }
 
         public string TypeId { get; internal set; } = string.Empty;
 

@@ -6,7 +6,7 @@ using System.Threading;
 namespace GpuVirt.Core
 {
     /// <summary>One readiness check of a vGPU host: what was checked, whether it passed, what was seen and how to fix it.</summary>
-    public sealed class VgpuHostCheck
+    public sealed class VgpuHostCheck : HostObject
     {
         public VgpuHostCheck(string name, bool passed, string detail, string? fix)
         {
@@ -62,7 +62,7 @@ namespace GpuVirt.Core
                 names.Count > 0 ? string.Join(", ", names) : $"'{HostPaths.MdevBusClass}' lists no device and no virtual function offers vGPU types",
                 "Check that the GPU supports vGPU and that the vGPU Manager driver is bound to it (Get-GpuDevice); " +
                 "for vGPU 17 and later (SR-IOV), enable the virtual functions with Enable-VgpuSriov."));
-            return checks;
+            return checks.On(root);
         }
 
         /// <summary>

@@ -50,7 +50,7 @@ namespace GpuVirt.Core
 
         /// <summary>PCI functions whose virtual functions offer NVIDIA SR-IOV vGPU types.</summary>
         public IReadOnlyList<PciDevice> SriovParents() =>
-            Pci.Devices.Where(d => d.VirtualFunctions.Any(IsSriovVgpuFunction)).ToList();
+            Pci.Devices.Where(d => d.VirtualFunctionAddresses.Any(IsSriovVgpuFunction)).ToList();
 
         public bool IsMdevParent(string parent) => Directory.Exists(TypesDirectory(parent));
 
@@ -59,7 +59,7 @@ namespace GpuVirt.Core
 
         /// <summary>Every type of every parent: mdev parents first, then SR-IOV physical functions.</summary>
         public IReadOnlyList<VgpuType> AllTypes() =>
-            MdevParents().SelectMany(MdevTypes).Concat(SriovParents().SelectMany(p => SriovTypes(p.Address, p.VirtualFunctions))).ToList();
+            MdevParents().SelectMany(MdevTypes).Concat(SriovParents().SelectMany(p => SriovTypes(p.PciAddress, p.VirtualFunctionAddresses))).ToList();
 
         /// <summary>
         /// The types a parent offers: an mdev parent's types; for an SR-IOV physical function the types of its virtual
@@ -74,7 +74,7 @@ namespace GpuVirt.Core
             if (IsSriovVgpuFunction(address)) return SriovTypes(address, new[] { address });
             var device = Pci.Find(address);
             if (device is null) return null;
-            var vfs = device.VirtualFunctions.Where(IsSriovVgpuFunction).ToList();
+            var vfs = device.VirtualFunctionAddresses.Where(IsSriovVgpuFunction).ToList();
             return vfs.Count > 0 ? SriovTypes(address, vfs) : null;
         }
 
@@ -91,7 +91,7 @@ namespace GpuVirt.Core
                 types.Add(ReadMdevType(parent, typeDir));
             }
             types.Sort((a, b) => CompareIds(a.Id, b.Id));
-            return types;
+            return types.On(Root);
         }
 
         private static VgpuType ReadMdevType(string parent, string typeDir)
@@ -101,7 +101,7 @@ namespace GpuVirt.Core
             return new VgpuType
             {
                 Parent = parent,
-                ParentAddress = PciAddress.TryParse(parent, out var a) ? a : (PciAddress?)null,
+                ParentPciAddress = PciAddress.TryParse(parent, out var a) ? a : (PciAddress?)null,
                 Id = Path.GetFileName(typeDir),
                 Name = string.IsNullOrEmpty(name) ? null : name,
                 DeviceApi = Sysfs.TryReadText(Path.Combine(typeDir, "device_api")),
@@ -151,8 +151,8 @@ namespace GpuVirt.Core
         {
             var name = vfs.SelectMany(CreatableTypes).FirstOrDefault(t => t.Key == id).Value;
             if (name != null) return name;
-            return Pci.Devices.Where(d => d.PhysicalFunction.HasValue && IsSriovVgpuFunction(d.Address))
-                .SelectMany(d => CreatableTypes(d.Address)).FirstOrDefault(t => t.Key == id).Value;
+            return Pci.Devices.Where(d => d.PhysicalFunctionAddress.HasValue && IsSriovVgpuFunction(d.PciAddress))
+                .SelectMany(d => CreatableTypes(d.PciAddress)).FirstOrDefault(t => t.Key == id).Value;
         }
 
         /// <summary>The vGPU type id set on a virtual function; 0 when none.</summary>
@@ -172,15 +172,16 @@ namespace GpuVirt.Core
             }
             return byId.OrderBy(kv => int.Parse(kv.Key, CultureInfo.InvariantCulture)).Select(kv => new VgpuType
             {
+                Root = Root.Directory,
                 Parent = parent.ToString(),
-                ParentAddress = parent,
+                ParentPciAddress = parent,
                 Id = kv.Key,
                 Name = kv.Value.Name,
                 DeviceApi = "vfio-pci",
                 AvailableInstances = kv.Value.Free.Count,
                 Series = VgpuType.ParseSeries(kv.Value.Name),
                 Kind = VgpuKind.SriovVf,
-                VirtualFunctions = kv.Value.Free,
+                VirtualFunctionAddresses = kv.Value.Free,
             }).ToList();
         }
 
@@ -208,9 +209,10 @@ namespace GpuVirt.Core
                 }
                 var stopped = new VgpuDevice
                 {
+                    Root = Root.Directory,
                     Uuid = d.Uuid,
                     Parent = d.Parent,
-                    ParentAddress = PciAddress.TryParse(d.Parent, out var pa) ? pa : (PciAddress?)null,
+                    ParentPciAddress = PciAddress.TryParse(d.Parent, out var pa) ? pa : (PciAddress?)null,
                     TypeId = d.TypeId,
                     TypeName = TypeName(d.Parent, d.TypeId),
                     Kind = VgpuKind.Mdev,
@@ -221,21 +223,22 @@ namespace GpuVirt.Core
             var profiles = Profiles.Read();
             foreach (var pf in SriovParents())
             {
-                foreach (var vf in pf.VirtualFunctions.Where(IsSriovVgpuFunction))
+                foreach (var vf in pf.VirtualFunctionAddresses.Where(IsSriovVgpuFunction))
                 {
                     var current = CurrentType(vf);
                     if (current == 0) continue;
-                    devices.Add(ReadSriov(pf.Address, vf, current, profiles));
+                    devices.Add(ReadSriov(pf.PciAddress, vf, current, profiles));
                 }
             }
             // Recorded for boot but not set now (the VF is free, or its GPU's functions are not enabled yet).
-            foreach (var p in profiles.Where(p => !devices.Any(d => d.Address == p.VirtualFunction)))
+            foreach (var p in profiles.Where(p => !devices.Any(d => d.PciAddress == p.VirtualFunction)))
             {
                 devices.Add(new VgpuDevice
                 {
-                    Address = p.VirtualFunction,
+                    Root = Root.Directory,
+                    PciAddress = p.VirtualFunction,
                     Parent = p.PhysicalFunction.ToString(),
-                    ParentAddress = p.PhysicalFunction,
+                    ParentPciAddress = p.PhysicalFunction,
                     TypeId = p.TypeId,
                     TypeName = p.TypeName,
                     Kind = VgpuKind.SriovVf,
@@ -266,24 +269,25 @@ namespace GpuVirt.Core
             if (!IsSriovVgpuFunction(vf)) return null;
             var current = CurrentType(vf);
             if (current == 0) return null;
-            var pf = Pci.Find(vf)?.PhysicalFunction ?? vf;
+            var pf = Pci.Find(vf)?.PhysicalFunctionAddress ?? vf;
             return ReadSriov(pf, vf, current, Profiles.Read());
         }
 
         private VgpuDevice ReadSriov(PciAddress pf, PciAddress vf, int current, IReadOnlyList<SriovVgpuProfile> profiles)
         {
             var id = current.ToString(CultureInfo.InvariantCulture);
-            var siblings = Pci.Find(pf)?.VirtualFunctions ?? (IReadOnlyList<PciAddress>)new[] { vf };
+            var siblings = Pci.Find(pf)?.VirtualFunctionAddresses ?? (IReadOnlyList<PciAddress>)new[] { vf };
             var profile = profiles.FirstOrDefault(p => p.VirtualFunction == vf && p.TypeId == id);
             var name = TypeNameOf(new[] { vf }.Concat(siblings).ToList(), id) ?? profile?.TypeName;
             return new VgpuDevice
             {
+                Root = Root.Directory,
                 Persistent = profile != null,
                 StartMode = profile != null ? MdevDefinitions.StartAuto : null,
                 DefinitionPath = profile != null ? SriovVgpuProfiles.ProfileFile : null,
-                Address = vf,
+                PciAddress = vf,
                 Parent = pf.ToString(),
-                ParentAddress = pf,
+                ParentPciAddress = pf,
                 TypeId = id,
                 TypeName = name,
                 IommuGroup = Pci.Find(vf)?.IommuGroup,
@@ -306,9 +310,10 @@ namespace GpuVirt.Core
             var group = Sysfs.TryReadLinkName(Path.Combine(real, "iommu_group"));
             return new VgpuDevice
             {
+                Root = Root.Directory,
                 Uuid = uuid.ToLowerInvariant(),
                 Parent = parent,
-                ParentAddress = PciAddress.TryParse(parent, out var pa) ? pa : (PciAddress?)null,
+                ParentPciAddress = PciAddress.TryParse(parent, out var pa) ? pa : (PciAddress?)null,
                 TypeId = typeId ?? string.Empty,
                 TypeName = string.IsNullOrEmpty(typeName) ? null : typeName,
                 IommuGroup = int.TryParse(group, NumberStyles.None, CultureInfo.InvariantCulture, out var g) ? g : (int?)null,
@@ -338,7 +343,7 @@ namespace GpuVirt.Core
         {
             var c = string.CompareOrdinal(ParentSortKey(a.Parent), ParentSortKey(b.Parent));
             if (c != 0) return c;
-            c = Nullable.Compare(a.Address, b.Address);
+            c = Nullable.Compare(a.PciAddress, b.PciAddress);
             return c != 0 ? c : string.CompareOrdinal(a.Uuid, b.Uuid);
         }
 

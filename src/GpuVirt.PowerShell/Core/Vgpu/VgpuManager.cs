@@ -357,7 +357,7 @@ namespace GpuVirt.Core
                     {
                         foreach (var vf in done)
                         {
-                            var pf = Inventory.Pci.Find(vf)?.PhysicalFunction ?? type.ParentAddress ?? vf;
+                            var pf = Inventory.Pci.Find(vf)?.PhysicalFunctionAddress ?? type.ParentPciAddress ?? vf;
                             _log?.Invoke($"Recording {vf} type {type.Id} in {SriovVgpuProfiles.ProfileFile}");
                             Inventory.Profiles.Add(new SriovVgpuProfile(pf, vf, type.Id, type.Name));
                         }
@@ -481,7 +481,7 @@ namespace GpuVirt.Core
 
         private void RemoveSriov(VgpuDevice device, bool persistent, Func<VgpuDevice, string?>? ownerOf, CancellationToken ct)
         {
-            var vf = device.Address!.Value;
+            var vf = device.PciAddress!.Value;
             var path = Path.Combine(Inventory.Pci.DeviceDirectory(vf), VgpuInventory.CurrentVgpuType);
             var hostPath = Root.ToHostPath(path);
             using (HostLock.Acquire(Root, "remove an SR-IOV vGPU", ct, LockTimeout, _log))
@@ -540,7 +540,7 @@ namespace GpuVirt.Core
         public static Func<VgpuDevice, string?> GuestOwners(Virsh virsh) => device =>
         {
             var ownership = HostdevOwnership.Read(virsh);
-            var owners = device.Uuid != null ? ownership.OwnersOf(MdevUuid.Parse(device.Uuid)) : ownership.OwnersOf(device.Address!.Value);
+            var owners = device.Uuid != null ? ownership.OwnersOf(MdevUuid.Parse(device.Uuid)) : ownership.OwnersOf(device.PciAddress!.Value);
             return owners.Count == 0 ? null : string.Join("', '", owners);
         };
 

@@ -10,7 +10,7 @@ namespace GpuVirt.Core
     /// One proposed part of a placement: <see cref="Count"/> vGPUs of a type on one parent (a mediated-device GPU or an
     /// SR-IOV physical function). Its Parent, Type and Count bind to New-VgpuDevice by property name.
     /// </summary>
-    public sealed class VgpuPlacement
+    public sealed class VgpuPlacement : HostObject
     {
         public string Parent { get; internal set; } = string.Empty;
 
@@ -28,7 +28,9 @@ namespace GpuVirt.Core
         public VgpuKind Kind { get; internal set; }
 
         /// <summary>SR-IOV: the free virtual functions New-VgpuDevice will pick, in order.</summary>
-        public IReadOnlyList<PciAddress> VirtualFunctions { get; internal set; } = Array.Empty<PciAddress>();
+        public IReadOnlyList<string> VirtualFunctions => VirtualFunctionAddresses.Select(a => a.ToString()).ToList();
+
+        internal IReadOnlyList<PciAddress> VirtualFunctionAddresses { get; set; } = Array.Empty<PciAddress>();
 
         /// <summary>Why the parent takes this many (or a note such as an estimate from profile sizes).</summary>
         public string Reason { get; internal set; } = string.Empty;
@@ -94,7 +96,7 @@ namespace GpuVirt.Core
             }
             foreach (var pf in inventory.SriovParents())
             {
-                var vfs = pf.VirtualFunctions.Where(inventory.IsSriovVgpuFunction).ToList();
+                var vfs = pf.VirtualFunctionAddresses.Where(inventory.IsSriovVgpuFunction).ToList();
                 var types = inventory.Types(pf.Address.ToString()) ?? Array.Empty<VgpuType>();
                 var t = Match(types, type);
                 if (t is null)
@@ -174,13 +176,14 @@ namespace GpuVirt.Core
             }
             return usable.Where(c => counts[c] > 0).Select(c => new VgpuPlacement
             {
+                Root = inventory.Root.Directory,
                 Parent = c.Parent,
                 Type = c.Type!.Id,
                 TypeName = c.Type.Name,
                 Count = counts[c],
                 Available = c.Available,
                 Kind = c.Type.Kind,
-                VirtualFunctions = c.VirtualFunctions.Take(counts[c]).ToList(),
+                VirtualFunctionAddresses = c.VirtualFunctions.Take(counts[c]).ToList(),
                 Reason = (c.RunsType ? "runs this type already; " : string.Empty) + c.Reason,
             }).ToList();
         }

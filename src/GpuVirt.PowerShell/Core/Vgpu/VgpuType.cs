@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
@@ -16,13 +17,15 @@ namespace GpuVirt.Core
     /// One vGPU type a parent device offers: <c>/sys/class/mdev_bus/&lt;parent&gt;/mdev_supported_types/&lt;id&gt;</c>, or an
     /// entry of NVIDIA's <c>nvidia/creatable_vgpu_types</c> on SR-IOV virtual functions.
     /// </summary>
-    public sealed class VgpuType
+    public sealed class VgpuType : HostObject
     {
         /// <summary>The parent device as named under <c>/sys/class/mdev_bus</c> (a PCI address for GPUs); for SR-IOV the physical function, or the VF asked for.</summary>
         public string Parent { get; internal set; } = string.Empty;
 
         /// <summary>The parent as a PCI address, null for a parent that is not a PCI function.</summary>
-        public PciAddress? ParentAddress { get; internal set; }
+        public string? ParentAddress => ParentPciAddress?.ToString();
+
+        internal PciAddress? ParentPciAddress { get; set; }
 
         /// <summary>The type id: the directory name (<c>nvidia-63</c>, <c>i915-GVTg_V5_4</c>) or the SR-IOV vGPU type number (<c>557</c>).</summary>
         public string Id { get; internal set; } = string.Empty;
@@ -61,7 +64,9 @@ namespace GpuVirt.Core
         public string? Directory { get; internal set; }
 
         /// <summary>SR-IOV: the virtual functions that can take this type now.</summary>
-        public IReadOnlyList<PciAddress> VirtualFunctions { get; internal set; } = Array.Empty<PciAddress>();
+        public IReadOnlyList<string> VirtualFunctions => VirtualFunctionAddresses.Select(a => a.ToString()).ToList();
+
+        internal IReadOnlyList<PciAddress> VirtualFunctionAddresses { get; set; } = Array.Empty<PciAddress>();
 
         /// <summary>The name when there is one, else the id.</summary>
         public string DisplayName => Name ?? Id;
