@@ -281,34 +281,52 @@ namespace GpuVirt.Core
             return list;
         }
 
-        /// <summary>Writes a definition file: the whole file or nothing (a temporary file renamed over the target).</summary>
-        public void Write(MdevDefinition definition, bool replace = false)
+        /// <summary>
+        /// Writes a definition file through the one atomic writer (<see cref="HostFiles.WriteAtomically"/>: temporary
+        /// file, fsync, rename, directory fsync). Without <paramref name="replace"/> an existing definition is not
+        /// overwritten, as mdevctl does.
+        /// </summary>
+        public void Write(MdevDefinition definition, bool replace = false) => WriteText(definition.Path, ToJson(definition), replace);
+
+        /// <summary>A definition file's bytes as they are (for the journal: put back byte for byte); null when there is none.</summary>
+        public string? ReadText(string hostPath)
         {
-            var path = _root.Resolve(definition.Path);
+            var path = _root.Resolve(hostPath);
+            return File.Exists(path) ? HostFiles.ReadText(path, hostPath) : null;
+        }
+
+        /// <summary>Writes a definition file's bytes (a definition put back as it was) through the one atomic writer.</summary>
+        public void WriteText(string hostPath, string text, bool replace = false)
+        {
+            var path = _root.Resolve(hostPath);
             var dir = System.IO.Path.GetDirectoryName(path)!;
-            var temp = System.IO.Path.Combine(dir, "." + definition.Uuid + ".tmp");
             try
             {
+                if (!replace && File.Exists(path))
+                {
+                    throw new GpuVirtException(ErrorIds.MdevDefinitionWriteFailed, ErrorKind.WriteError,
+                        $"Cannot write the definition '{hostPath}': it exists already.", hostPath);
+                }
                 System.IO.Directory.CreateDirectory(dir);
-                File.WriteAllText(temp, ToJson(definition));
-                if (replace && File.Exists(path))
-                    File.Replace(temp, path, null);
-                else
-                    File.Move(temp, path); // refuses to overwrite a definition, as mdevctl does
-
+                HostFiles.WriteAtomically(path, hostPath, text);
             }
             catch (UnauthorizedAccessException e)
             {
-                TryDelete(temp);
-                throw Sysfs.RootRequired(definition.Path, "write", e);
+                throw Sysfs.RootRequired(hostPath, "write", e);
             }
             catch (IOException e)
             {
-                TryDelete(temp);
                 throw new GpuVirtException(ErrorIds.MdevDefinitionWriteFailed, ErrorKind.WriteError,
-                    $"Cannot write the definition '{definition.Path}': {e.Message}", definition.Path, e);
+                    $"Cannot write the definition '{hostPath}': {e.Message}", hostPath, e);
             }
-            _all = null;
+            catch (GpuVirtException e) when (e.ErrorId == ErrorIds.BootFileWriteFailed)
+            {
+                throw new GpuVirtException(ErrorIds.MdevDefinitionWriteFailed, ErrorKind.WriteError, e.Message, hostPath, e);
+            }
+            finally
+            {
+                _all = null;
+            }
         }
 
         /// <summary>Removes a definition file, and its parent directory when that is left empty.</summary>
@@ -331,20 +349,6 @@ namespace GpuVirt.Core
                     $"Cannot remove the definition '{definition.Path}': {e.Message}", definition.Path, e);
             }
             _all = null;
-        }
-
-        private static void TryDelete(string path)
-        {
-            try
-            {
-                File.Delete(path);
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
         }
     }
 }
