@@ -47,8 +47,6 @@
     PrivateData          = @{
         PSData = @{
             Tags       = @('Linux', 'KVM', 'libvirt', 'GPU', 'vGPU', 'VFIO', 'IOMMU', 'PCI', 'Passthrough', 'Virtualization', 'PSEdition_Core')
-            ProjectUri = 'https://github.com/gpuvirt/GpuVirt'
-            LicenseUri = 'https://github.com/gpuvirt/GpuVirt/blob/main/LICENSE'
         }
     }
 }

@@ -78,6 +78,7 @@ function Invoke-Build {
         @{ From = (Join-Path $RepoRoot 'src/GpuVirt.PowerShell/GpuVirt.Format.ps1xml'); To = 'GpuVirt.Format.ps1xml' }
         @{ From = (Join-Path $bin 'GpuVirt.PowerShell.dll'); To = 'GpuVirt.PowerShell.dll' }
         @{ From = (Join-Path $bin 'CliWrap.dll'); To = 'CliWrap.dll' }
+        @{ From = (Join-Path $RepoRoot 'LICENSE'); To = 'LICENSE' }
     )
     foreach ($item in $allow) { Copy-Item -LiteralPath $item.From -Destination (Join-Path $ModuleOut $item.To) }
     Invoke-Docs
@@ -266,17 +267,21 @@ function Invoke-Run {
     New-SampleHost
     $show = @"
 Import-Module '$ModuleOut'
-function Show { `$input | Format-Table | Out-String -Width ([Math]::Max(160, `$Host.UI.RawUI.WindowSize.Width)) | Write-Host }
-Write-Host "`nThis host (/):" -ForegroundColor Green
-Get-PciDevice | Show
-`$gpus = @(Get-GpuDevice)
-if (`$gpus.Count) { `$gpus | Show } else { Write-Host 'No GPU on this host.' }
-Write-Host "`nSample host ($SampleHost), the seed's Quadro K4000 and Tesla P4:" -ForegroundColor Green
-Get-PciDevice -Root '$SampleHost' | Show
-Get-GpuDevice -Root '$SampleHost' | Show
-Get-GpuDevice -Root '$SampleHost' | Get-IommuGroup -Root '$SampleHost' | Show
-Get-GpuDevice -Root '$SampleHost' | Get-VgpuType -Root '$SampleHost' | Show
-Write-Host "Try: Get-Help about_GpuVirt; Get-GpuDevice -Root '$SampleHost' | Get-IommuGroup -Root '$SampleHost'" -ForegroundColor Green
+function Show([string] `$Title) {
+    Write-Host "``n`$Title" -ForegroundColor Cyan
+    `$items = @(`$input)
+    if (`$items.Count) { `$items | Format-Table | Out-String -Width ([Math]::Max(160, `$Host.UI.RawUI.WindowSize.Width)) | Write-Host }
+    else { Write-Host '  (none)' }
+}
+Write-Host "``nThis host (/):" -ForegroundColor Green
+Get-PciDevice | Show 'PCI functions: Get-PciDevice'
+Get-GpuDevice | Show 'GPUs: Get-GpuDevice'
+Write-Host "``nSample host ($SampleHost), the seed's Quadro K4000 and Tesla P4:" -ForegroundColor Green
+Get-PciDevice -Root '$SampleHost' | Show "PCI functions: Get-PciDevice -Root '$SampleHost'"
+Get-GpuDevice -Root '$SampleHost' | Show "GPUs: Get-GpuDevice -Root '$SampleHost'"
+Get-GpuDevice -Root '$SampleHost' | Get-IommuGroup -Root '$SampleHost' | Show "IOMMU groups of the GPUs: Get-GpuDevice -Root '$SampleHost' | Get-IommuGroup"
+Get-GpuDevice -Root '$SampleHost' | Get-VgpuType -Root '$SampleHost' | Show "vGPU types of the GPUs: Get-GpuDevice -Root '$SampleHost' | Get-VgpuType"
+Write-Host "``nTry: Get-Help about_GpuVirt; Get-GpuDevice -Root '$SampleHost' | Get-IommuGroup" -ForegroundColor Green
 "@
     $interactive = -not $NoShell -and -not [Console]::IsInputRedirected
     $pwshArgs = @('pwsh', '-NoProfile') + $(if ($interactive) { @('-NoExit') } else { @('-NonInteractive') }) + @('-Command', $show)

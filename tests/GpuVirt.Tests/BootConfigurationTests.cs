@@ -417,8 +417,8 @@ public class BootConfigurationTests
         runner.RunOnHost(new HostRoot(temp.Path), "update-grub", new[] { "--x" });
         Assert.Equal(new[] { "echo ok", "chroot " + temp.Path + " update-grub --x" }, log);
         Assert.Equal(new[] { new[] { "update-grub", "--x" } }, StandIns.Calls(temp.Path));
-        Assert.True(ProcessRunner.ExistsOnHost(new HostRoot(temp.Path), "update-grub"));
-        Assert.False(ProcessRunner.ExistsOnHost(new HostRoot(temp.Path), "grubby"));
+        Assert.True(ProgramLocator.ExistsOnHost(new HostRoot(temp.Path), "update-grub"));
+        Assert.False(ProgramLocator.ExistsOnHost(new HostRoot(temp.Path), "grubby"));
     }
 
     /// <summary>Every file under etc, var and boot (links not followed: sysfs trees loop), with its bytes.</summary>

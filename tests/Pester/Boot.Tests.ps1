@@ -300,6 +300,16 @@ Describe 'Get-IommuBootStatus' {
         $status.IommuActive | Should -BeFalse
         $status.BootLoader | Should -BeNullOrEmpty
         $status.RebootPending | Should -BeFalse
+        $status.IommuConfigured | Should -BeFalse
+        $status.BootConfigurationFound | Should -BeLike "None: No known boot loader configuration was found under '$($builder.Root)' (/etc/default/grub, *"
+        ($status | Format-List | Out-String) | Should -Match 'BootConfigurationFound +: None: No known boot loader'
+    }
+
+    It 'says which boot configuration it read' {
+        $root = New-BootHost Rhel7; $Roots.Add($root)
+        $status = Get-IommuBootStatus -Root $root
+        $status.BootConfigurationFound | Should -Be 'Rhel7: /etc/default/grub'
+        ($status | Format-List | Out-String) | Should -Not -Match 'BootConfigurationFound'
     }
 }
 

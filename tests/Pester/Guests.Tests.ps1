@@ -357,6 +357,43 @@ Describe 'Get-GpuHostdev and Remove-GpuHostdev' {
         $line = "Add-GpuHostdev -Connect '$Uri' -Domain we"
         $result = [System.Management.Automation.CommandCompletion]::CompleteInput($line, $line.Length, $null)
         $result.CompletionMatches.CompletionText | Should -Be @("'" + $Odd.Replace("'", "''") + "'")
+
+        $line = "Set-VgpuConsole -Connect '$Uri' -Domain compl"
+        [System.Management.Automation.CommandCompletion]::CompleteInput($line, $line.Length, $null).CompletionMatches.CompletionText | Should -Be @('complete-me')
+    }
+
+    It 'offers no guest names when libvirt does not answer, after one virsh stopped at 2 s (hung virsh stand-in)' {
+        # A stand-in for a virsh whose libvirtd hangs: it logs its argv and its pid, then sleeps.
+        $dir = Join-Path ([IO.Path]::GetTempPath()) ('gpuvirt-hung-virsh-' + [guid]::NewGuid().ToString('N'))
+        $null = New-Item -ItemType Directory $dir
+        $stub = Join-Path $dir 'virsh'
+        Set-Content -LiteralPath $stub -Value "#!/bin/sh`nprintf '%s\n' `"`$@`" > '$dir/argv'`necho `$`$ > '$dir/pid'`nexec sleep 120"
+        chmod +x $stub
+        $saved = $env:PATH
+        try {
+            $env:PATH = "$dir" + [IO.Path]::PathSeparator + $saved
+            $line = "Set-VgpuConsole -Connect test:///hung -Domain v"
+            $watch = [Diagnostics.Stopwatch]::StartNew()
+            $offered = [System.Management.Automation.CommandCompletion]::CompleteInput($line, $line.Length, $null).CompletionMatches
+            $watch.Stop()
+            $offered | Should -BeNullOrEmpty
+            $watch.Elapsed.TotalSeconds | Should -BeLessThan 10 -Because 'a completer is bounded at 2 s'
+            $argv = @(Get-Content -LiteralPath "$dir/argv")
+            $argv[0..1] | Should -Be @('-c', 'test:///hung')
+            $argv[2] | Should -BeLike 'list --all --uuid --name; echo @gpuvirt-*-0; list --uuid --name; echo @gpuvirt-*-1'
+            $argv.Count | Should -Be 3
+            # Stopped, not left behind, and not started again.
+            $stubPid = [int](Get-Content -LiteralPath "$dir/pid")
+            $deadline = [DateTime]::UtcNow.AddSeconds(15)
+            while ((Test-Path "/proc/$stubPid") -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            Test-Path "/proc/$stubPid" | Should -BeFalse
+            Start-Sleep -Seconds 3
+            [int](Get-Content -LiteralPath "$dir/pid") | Should -Be $stubPid
+        }
+        finally {
+            $env:PATH = $saved
+            Remove-Item -Recurse -Force -LiteralPath $dir
+        }
     }
 }
 

@@ -88,10 +88,14 @@ Describe 'Get-Help <Name>' -ForEach $Cmdlets {
         }
     }
 
-    It 'lists as AcceptedValues exactly the values a ValidateSet parameter takes' {
+    It 'lists as AcceptedValues exactly the values a ValidateSet or enum parameter takes' {
         $doc = Get-Content -Raw $DocPath
         foreach ($parameter in $Command.Parameters.Values | Where-Object { $_.Name -notin $Common }) {
             $set = @($parameter.Attributes | Where-Object { $_ -is [System.Management.Automation.ValidateSetAttribute] })
+            $type = $parameter.ParameterType
+            if ($type.IsArray) { $type = $type.GetElementType() }
+            if ([Nullable]::GetUnderlyingType($type)) { $type = [Nullable]::GetUnderlyingType($type) }
+            if ($set.Count -eq 0 -and $type.IsEnum) { $set = @([pscustomobject]@{ ValidValues = [Enum]::GetNames($type) }) }
             if ($set.Count -eq 0) { continue }
             $section = [regex]::Match($doc, '(?ms)^### -' + $parameter.Name + '\s*$.*?^```yaml\s*$(.*?)^```')
             $section.Success | Should -BeTrue -Because "-$($parameter.Name) of $Name needs its yaml block"

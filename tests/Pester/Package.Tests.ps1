@@ -60,6 +60,10 @@ Describe 'build.ps1 -Task Package' {
         $tested.Version | Should -Be ([version]$Manifest.ModuleVersion)
         @($tested.ExportedCmdlets.Keys | Sort-Object) | Should -Be @($Manifest.CmdletsToExport | Sort-Object)
         @((Get-Module GpuVirt).ExportedCmdlets.Keys | Sort-Object) | Should -Be @($Manifest.CmdletsToExport | Sort-Object)
+        # The license ships with the module; no project or license address the module cannot vouch for.
+        (Get-FileHash (Join-Path $env:GPUVIRT_MODULE 'LICENSE')).Hash | Should -Be (Get-FileHash (Join-Path $PSScriptRoot '../../LICENSE')).Hash
+        $tested.ProjectUri | Should -BeNullOrEmpty
+        $tested.LicenseUri | Should -BeNullOrEmpty
     }
 }
 

@@ -533,7 +533,8 @@ Describe 'Test-VgpuHost' {
             $env:PATH = "${bin}:$path"
             $checks = Test-VgpuHost -Root $h.Root
             $checks.Passed | Should -Be @($false, $false, $false, $true)
-            $checks[0].Fix | Should -BeLike "*'blacklist nouveau' and 'options nouveau modeset=0'*dracut --force*"
+            $checks[0].Fix | Should -Be 'Run Disable-NouveauDriver (it writes the blacklist to /etc/modprobe.d and rebuilds the initramfs), then reboot.'
+            Get-Command Disable-NouveauDriver -Module GpuVirt | Should -Not -BeNullOrEmpty
             $checks[1].Fix | Should -BeLike '*modprobe nvidia_vgpu_vfio*'
             $checks[2].Detail | Should -Be "systemctl says 'inactive'"
             $checks[3].Detail | Should -Be '0000:01:00.0 (SR-IOV)'
@@ -542,6 +543,11 @@ Describe 'Test-VgpuHost' {
             $live[2].Name | Should -Be 'nvidia-vgpu-mgr.service active'
             Get-Content (Join-Path $bin 'argv') | Should -Be @('is-active', 'nvidia-vgpu-mgr.service')
             ($checks | Out-String -Width 200) | Should -Match 'FAIL\s+nvidia_vgpu_vfio loaded'
+            # The table breaks Detail and Fix at spaces for the console's width: every word short enough stays whole.
+            $tokens = ($checks | Format-Table | Out-String -Width $Host.UI.RawUI.BufferSize.Width) -split '\s+'
+            foreach ($word in (@($checks.Detail) + @($checks.Fix) -split ' ' | Where-Object { $_ -and $_.Length -le 16 })) {
+                $tokens | Should -Contain $word
+            }
         }
         finally { $env:PATH = $path; Remove-Item -Recurse -Force $bin; $h | Remove-FixtureHost }
     }

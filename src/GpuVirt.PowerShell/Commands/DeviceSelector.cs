@@ -74,7 +74,7 @@ namespace GpuVirt.Commands
                 var parsed = Sysfs.ParseHex(v?.Trim());
                 if (parsed is null || parsed > 0xffff)
                 {
-                    throw new GpuVirtException("InvalidPciId", ErrorKind.InvalidArgument,
+                    throw new GpuVirtException(ErrorIds.InvalidPciId, ErrorKind.InvalidArgument,
                         $"-{parameter} '{v}' is not a 16-bit hex id such as 10de or 0x10de.", v);
                 }
                 return (ushort)parsed.Value;
@@ -91,7 +91,7 @@ namespace GpuVirt.Commands
                 if (s.StartsWith("0x", StringComparison.Ordinal)) s = s.Substring(2);
                 if (s.Length == 0 || s.Length > 6 || s.Length % 2 != 0 || Sysfs.ParseHex(s) is null)
                 {
-                    throw new GpuVirtException("InvalidPciClass", ErrorKind.InvalidArgument,
+                    throw new GpuVirtException(ErrorIds.InvalidPciClass, ErrorKind.InvalidArgument,
                         $"-Class '{v}' is not a class code: give 2, 4 or 6 hex digits (03 display, 0300 VGA, 030000).", v);
                 }
                 return s;

@@ -19,6 +19,7 @@ namespace GpuVirt.Commands
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(PciAddressCompleter))]
         public string[]? Address { get; set; }
 
         /// <summary><c>vendor:device</c> ids for the stub driver's list (devices not present, an offline image).</summary>
@@ -28,8 +29,8 @@ namespace GpuVirt.Commands
 
         /// <summary><c>pci-stub</c> (the guide's choice) or <c>vfio-pci</c>.</summary>
         [Parameter]
-        [ValidateSet("pci-stub", "vfio-pci")]
-        public string StubDriver { get; set; } = "pci-stub";
+        [ValidateSet(HostDriverBinding.PciStub, HostDriverBinding.VfioPci)]
+        public string StubDriver { get; set; } = HostDriverBinding.PciStub;
 
         /// <summary>Also hold the other endpoints of each device's slot or IOMMU group (a GPU's HDMI audio function), as Add-GpuHostdev and Dismount-GpuHostDriver -IncludeCompanion take them.</summary>
         [Parameter]
@@ -70,7 +71,7 @@ namespace GpuVirt.Commands
                 {
                     CpuVendor = Given(nameof(CpuVendor)) ? CpuVendor : (CpuVendor?)null,
                     NoIommuPt = NoIommuPt,
-                    StubDriver = StubDriver == "vfio-pci" ? Core.StubDriver.VfioPci : Core.StubDriver.PciStub,
+                    StubDriver = StubDriver == HostDriverBinding.VfioPci ? Core.StubDriver.VfioPci : Core.StubDriver.PciStub,
                     BlacklistNouveau = BlacklistNouveau,
                     BootLoader = Given(nameof(BootLoader)) ? BootLoader : (BootLoaderFamily?)null,
                 };

@@ -15,6 +15,7 @@ namespace GpuVirt.Commands
         /// <summary>The GPUs' physical functions; piped GPUs bind by their Address property.</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(PciAddressCompleter))]
         public string[] Address { get; set; } = Array.Empty<string>();
 
         /// <summary>How many virtual functions (all, sriov_totalvfs, when left out); given, sriov_numvfs is written directly.</summary>

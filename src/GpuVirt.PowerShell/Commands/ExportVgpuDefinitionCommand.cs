@@ -19,6 +19,7 @@ namespace GpuVirt.Commands
         [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(MdevUuidCompleter))]
         public string[]? Uuid { get; set; }
 
         /// <summary>Only the definitions of these parents, with wildcards.</summary>

@@ -12,6 +12,7 @@ namespace GpuVirt.Commands
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(PciAddressCompleter))]
         public string[]? Address { get; set; }
 
         [Parameter]

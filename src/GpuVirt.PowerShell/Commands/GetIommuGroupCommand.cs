@@ -17,6 +17,7 @@ namespace GpuVirt.Commands
         [Alias("IommuGroup")]
         [AllowNull]
         [AllowEmptyCollection]
+        [ArgumentCompleter(typeof(IommuGroupNumberCompleter))]
         public int[]? Number { get; set; }
 
         protected override void ProcessRecord()

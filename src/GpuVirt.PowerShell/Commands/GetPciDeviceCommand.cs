@@ -12,6 +12,7 @@ namespace GpuVirt.Commands
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(PciAddressCompleter))]
         public string[]? Address { get; set; }
 
         [Parameter]
@@ -29,6 +30,7 @@ namespace GpuVirt.Commands
         [Parameter]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(PciDriverCompleter))]
         public string[]? Driver { get; set; }
 
         /// <summary>The libvirt connection URI; with it, each device's Guests lists the guests whose definitions reference it.</summary>

@@ -15,6 +15,7 @@ namespace GpuVirt.Commands
         [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(MdevUuidCompleter))]
         public string[]? Uuid { get; set; }
 
         /// <summary>Only the vGPUs of these parents (PCI addresses in any form, or mdev parent names), with wildcards.</summary>

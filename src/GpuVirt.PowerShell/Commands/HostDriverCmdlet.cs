@@ -14,6 +14,7 @@ namespace GpuVirt.Commands
         /// <summary>PCI addresses of the functions; piped devices and hostdevs bind by their Address property.</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(PciAddressCompleter))]
         public string[] Address { get; set; } = Array.Empty<string>();
 
         /// <summary>virsh (nodedev-detach/-reattach), sysfs (driver_override, unbind, drivers_probe), or Auto.</summary>

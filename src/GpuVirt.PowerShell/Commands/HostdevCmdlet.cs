@@ -25,6 +25,7 @@ namespace GpuVirt.Commands
         [AllowNull]
         [AllowEmptyString]
         [AllowEmptyCollection]
+        [ArgumentCompleter(typeof(PciAddressCompleter))]
         public string[]? Address { get; set; }
 
         /// <summary>Mediated device UUIDs; piped vGPU devices and hostdevs bind by their Uuid property.</summary>
@@ -32,6 +33,7 @@ namespace GpuVirt.Commands
         [AllowNull]
         [AllowEmptyString]
         [AllowEmptyCollection]
+        [ArgumentCompleter(typeof(MdevUuidCompleter))]
         public string[]? Uuid { get; set; }
 
         /// <summary>virsh --persistent: the definition, and the running guest when it runs (the default).</summary>

@@ -21,10 +21,12 @@ namespace GpuVirt.Commands
         /// <summary>A mediated device UUID; piped devices bind by Uuid.</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = UuidSet)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(MdevUuidCompleter))]
         public string Uuid { get; set; } = string.Empty;
 
         /// <summary>An SR-IOV vGPU virtual function; piped SR-IOV devices bind by Address.</summary>
         [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = AddressSet)]
+        [ArgumentCompleter(typeof(PciAddressCompleter))]
         public PciAddress Address { get; set; }
 
         /// <summary>Also remove the mdevctl definition, so that the device does not come back at boot.</summary>

@@ -17,6 +17,7 @@ namespace GpuVirt.Commands
         /// <summary>The guest (name, UUID or id).</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(DomainNameCompleter))]
         public string Domain { get; set; } = string.Empty;
 
         /// <summary>The console protocol: vnc (the default) or spice.</summary>
@@ -31,6 +32,7 @@ namespace GpuVirt.Commands
         /// <summary>Only these mediated devices of the guest (by default, all of them).</summary>
         [Parameter(ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(MdevUuidCompleter))]
         public string[]? Uuid { get; set; }
 
         protected override void ProcessRecord()

@@ -42,6 +42,8 @@ namespace GpuVirt.Core
     public static class ErrorIds
     {
         public const string InvalidPciAddress = "InvalidPciAddress";
+        public const string InvalidPciId = "InvalidPciId";
+        public const string InvalidPciClass = "InvalidPciClass";
         public const string PciDeviceNotFound = "PciDeviceNotFound";
         public const string IommuNotEnabled = "IommuNotEnabled";
         public const string IommuGroupNotFound = "IommuGroupNotFound";

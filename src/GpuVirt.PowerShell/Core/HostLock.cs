@@ -26,15 +26,9 @@ namespace GpuVirt.Core
         /// <summary>How long a command waits for another one to finish when the caller names no bound.</summary>
         public static readonly TimeSpan DefaultTimeout = TimeSpan.FromMinutes(5);
 
-        private const int O_RDWR = 0x2;
-        private const int O_CREAT = 0x40;
-        private const int O_NOFOLLOW = 0x20000;
-        private const int O_CLOEXEC = 0x80000;
         private const int LOCK_EX = 2;
         private const int LOCK_NB = 4;
         private const int LOCK_UN = 8;
-        private const int EWOULDBLOCK = 11;
-        private const int EINTR = 4;
 
         private static readonly object Gate = new object();
 
@@ -101,12 +95,12 @@ namespace GpuVirt.Core
                     $"Cannot create the directory of the host lock '{HostPath}' under '{root.Directory}': {e.Message}", HostPath, e);
             }
             // O_NOFOLLOW: the last component was resolved inside the root already; a link planted there since is refused.
-            var fd = LibC.open(LibC.Path(path), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, Convert.ToInt32("644", 8));
+            var fd = LibC.open(LibC.Path(path), OpenFlags.ReadWrite | OpenFlags.Create | OpenFlags.CloseOnExec | OpenFlags.NoFollow, Convert.ToInt32("644", 8));
             if (fd < 0) throw Failed(Marshal.GetLastWin32Error(), "open");
             if (LibC.flock(fd, LOCK_EX | LOCK_NB) != 0)
             {
                 var errno = Marshal.GetLastWin32Error();
-                if (errno != EWOULDBLOCK)
+                if (errno != Errno.EWOULDBLOCK)
                 {
                     LibC.close(fd);
                     throw Failed(errno, "lock");
@@ -138,7 +132,7 @@ namespace GpuVirt.Core
                     rc = LibC.flock(fd, LOCK_EX);
                     err = rc == 0 ? 0 : Marshal.GetLastWin32Error();
                 }
-                while (rc != 0 && err == EINTR);
+                while (rc != 0 && err == Errno.EINTR);
                 if (Interlocked.CompareExchange(ref abandoned, 1, 0) != 0) LibC.close(fd);
                 return err;
             });

@@ -87,6 +87,10 @@ namespace GpuVirt.Core
         [DllImport("libc", SetLastError = true)]
         public static extern int rename(byte[] from, byte[] to);
 
+        /// <summary><c>link(2)</c>: a new name for a file, refused (EEXIST) when the name is taken.</summary>
+        [DllImport("libc", SetLastError = true)]
+        public static extern int link(byte[] existing, byte[] newPath);
+
         [DllImport("libc", SetLastError = true)]
         public static extern IntPtr llistxattr(byte[] path, byte[] list, IntPtr size);
 

@@ -12,8 +12,6 @@ namespace GpuVirt.Core
     /// </summary>
     public sealed class PciInventory
     {
-        private const string VfioPci = "vfio-pci";
-        private const string PciStub = "pci-stub";
 
         /// <summary>Below this many functions one thread reads them all; above it, one thread per processor.</summary>
         private const int ParallelThreshold = 64;
@@ -48,7 +46,7 @@ namespace GpuVirt.Core
 
         /// <summary>Drivers that leave a function free for a guest.</summary>
         public static bool IsPassthroughDriver(string? driver) =>
-            driver is null || driver == VfioPci || driver == PciStub;
+            driver is null || driver == HostDriverBinding.VfioPci || driver == HostDriverBinding.PciStub;
 
         /// <summary>Every PCI function, sorted by address.</summary>
         public IReadOnlyList<PciDevice> Devices => _devices.Value;

@@ -308,23 +308,6 @@ namespace GpuVirt.Core
             return Run("chroot", new[] { root.Directory, program }.Concat(arguments), cancellationToken, check, standardInput, timeout: timeout);
         }
 
-        /// <summary>
-        /// Whether a program can be run on the host: on <c>PATH</c> for <c>/</c>, in the usual bin directories of
-        /// another root (where <see cref="RunOnHost"/> runs it with chroot).
-        /// </summary>
-        public static bool ExistsOnHost(HostRoot root, string program)
-        {
-            IEnumerable<string> dirs = root.IsLive
-                ? (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':').Where(d => d.Length > 0)
-                : new[] { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
-            foreach (var dir in dirs)
-            {
-                var full = root.IsLive ? System.IO.Path.Combine(dir, program) : root.ResolveEntry(dir + "/" + program);
-                if (System.IO.File.Exists(full) || Sysfs.TryReadLink(full) != null) return true;
-            }
-            return false;
-        }
-
         /// <summary>The error for a program that is not installed on the host.</summary>
         public static GpuVirtException ProgramMissing(HostRoot root, string program) =>
             new GpuVirtException(ErrorIds.ProgramNotFound, ErrorKind.NotInstalled,
@@ -338,7 +321,7 @@ namespace GpuVirt.Core
             // A start can fail for reasons other than a missing program: the kernel's errno says which.
             var native = e;
             while (native != null && !(native is Win32Exception)) native = native.InnerException;
-            if (native is Win32Exception w && w.NativeErrorCode == E2BIG)
+            if (native is Win32Exception w && w.NativeErrorCode == Errno.E2BIG)
             {
                 return new GpuVirtException(ErrorIds.ProgramArgumentsTooLong, ErrorKind.InvalidArgument,
                     $"The program '{program}' could not be started: its arguments are longer than the kernel takes (E2BIG: at most {MaxArgumentLength / 1024} KiB in one argument). " +
@@ -348,7 +331,6 @@ namespace GpuVirt.Core
                 $"The program '{program}' was not found. Install {PackageFor(program)}.", program, e);
         }
 
-        private const int E2BIG = 7;
 
         /// <summary>MAX_ARG_STRLEN: the longest single argument Linux passes to a new program.</summary>
         private const int MaxArgumentLength = 128 * 1024;
@@ -362,12 +344,6 @@ namespace GpuVirt.Core
 
         /// <summary>A command line for people to read (the program is never run through a shell).</summary>
         public static string Render(string program, IEnumerable<string> arguments) =>
-            string.Join(" ", new[] { program }.Concat(arguments).Select(Quote));
-
-        private static string Quote(string s)
-        {
-            if (s.Length > 0 && s.All(c => char.IsLetterOrDigit(c) || "-_./:=,@%+".IndexOf(c) >= 0)) return s;
-            return "'" + s.Replace("'", "'\\''") + "'";
-        }
+            string.Join(" ", new[] { program }.Concat(arguments).Select(ShellQuote.Word));
     }
 }

@@ -30,7 +30,7 @@ namespace GpuVirt.Core
         private static string? TryReadUntrimmed(string path, out int errno)
         {
             errno = 0;
-            var fd = LibC.open(LibC.Path(path), OpenReadOnly);
+            var fd = LibC.open(LibC.Path(path), OpenFlags.ReadOnly | OpenFlags.CloseOnExec);
             if (fd < 0)
             {
                 errno = Marshal.GetLastWin32Error();
@@ -73,7 +73,6 @@ namespace GpuVirt.Core
         [ThreadStatic]
         private static byte[]? LinkBuffer;
 
-        private const int OpenReadOnly = 0x80000; // O_RDONLY | O_CLOEXEC
 
         /// <summary>The trimmed text of an attribute the caller needs; a missing or unreadable file is an error.</summary>
         public static string ReadText(string path)

@@ -12,7 +12,6 @@ namespace GpuVirt.Core
     /// </summary>
     internal sealed class SysfsDirectory : IDisposable
     {
-        private const int OpenReadOnly = 0x80000;    // O_RDONLY | O_CLOEXEC
         private const int DirentHeader = 19;         // struct linux_dirent64: ino, off, reclen, type, then the name
 
         /// <summary><c>getdents64</c>: 217 on x86-64, 61 on arm64 (the generic table); other architectures list nothing.</summary>
@@ -20,10 +19,6 @@ namespace GpuVirt.Core
             RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 217
             : RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 61 : -1;
 
-        // O_DIRECTORY is 0200000 on x86 and 040000 on the ARM ports.
-        private static readonly int OpenDirectory =
-            RuntimeInformation.ProcessArchitecture == Architecture.Arm64 || RuntimeInformation.ProcessArchitecture == Architecture.Arm
-                ? 0x4000 : 0x10000;
 
         [ThreadStatic]
         private static byte[]? _buffer;
@@ -49,7 +44,7 @@ namespace GpuVirt.Core
         /// <summary>Opens a directory; null when it does not exist or is not a directory.</summary>
         public static SysfsDirectory? TryOpen(string path)
         {
-            var fd = LibC.open(LibC.Path(path), OpenReadOnly | OpenDirectory);
+            var fd = LibC.open(LibC.Path(path), OpenFlags.ReadOnly | OpenFlags.CloseOnExec | OpenFlags.Directory);
             return fd < 0 ? null : new SysfsDirectory(path, fd);
         }
 
@@ -171,7 +166,7 @@ namespace GpuVirt.Core
                 errno = Errno.ENOENT;
                 return -1;
             }
-            var fd = LibC.openat(_fd, name, OpenReadOnly);
+            var fd = LibC.openat(_fd, name, OpenFlags.ReadOnly | OpenFlags.CloseOnExec);
             if (fd < 0)
             {
                 errno = Marshal.GetLastWin32Error();

@@ -4,32 +4,6 @@ using System.Text;
 
 namespace GpuVirt.Core
 {
-    /// <summary>Linux errno values the kernel answers sysfs writes with.</summary>
-    public static class Errno
-    {
-        public const int EPERM = 1;
-        public const int ENOENT = 2;
-        public const int EIO = 5;
-        public const int ENODEV = 19;
-        public const int EACCES = 13;
-        public const int EBUSY = 16;
-        public const int EEXIST = 17;
-        public const int EISDIR = 21;
-        public const int EINVAL = 22;
-        public const int ENOSPC = 28;
-        public const int EROFS = 30;
-        public const int EUSERS = 87;
-
-        /// <summary>The C library's text for an errno (<c>Device or resource busy</c>).</summary>
-        public static string Describe(int errno)
-        {
-            var p = LibC.strerror(errno);
-            var text = p == IntPtr.Zero ? null : Marshal.PtrToStringAnsi(p);
-            return string.IsNullOrEmpty(text) ? "errno " + errno : text!;
-        }
-
-    }
-
     /// <summary>
     /// Writes a sysfs attribute the way <c>echo VALUE &gt; ATTRIBUTE</c> does — one <c>open(O_WRONLY|O_TRUNC)</c>, one
     /// <c>write</c>, one <c>close</c> — and returns the kernel's errno, so that callers can tell EBUSY from ENOSPC.
@@ -37,15 +11,11 @@ namespace GpuVirt.Core
     /// </summary>
     public static class SysfsWriter
     {
-        private const int O_WRONLY = 0x1;
-        private const int O_TRUNC = 0x200;
-        private const int O_CLOEXEC = 0x80000;
-
         /// <summary>Writes <paramref name="value"/>; 0 on success, otherwise the errno.</summary>
         public static int Write(string path, string value)
         {
             var bytes = Encoding.UTF8.GetBytes(value);
-            var fd = LibC.open(LibC.Path(path), O_WRONLY | O_TRUNC | O_CLOEXEC);
+            var fd = LibC.open(LibC.Path(path), OpenFlags.WriteOnly | OpenFlags.Truncate | OpenFlags.CloseOnExec);
             if (fd < 0) return Marshal.GetLastWin32Error();
             try
             {
@@ -54,7 +24,7 @@ namespace GpuVirt.Core
                 {
                     n = LibC.write(fd, bytes, (IntPtr)bytes.Length).ToInt64();
                 }
-                while (n < 0 && Marshal.GetLastWin32Error() == 4); // EINTR
+                while (n < 0 && Marshal.GetLastWin32Error() == Errno.EINTR);
                 if (n < 0) return Marshal.GetLastWin32Error();
                 return n == bytes.Length ? 0 : Errno.EIO;
             }

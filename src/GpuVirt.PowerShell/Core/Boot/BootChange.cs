@@ -182,9 +182,9 @@ namespace GpuVirt.Core
             }
             foreach (var c in Commands)
             {
-                if (!ProcessRunner.ExistsOnHost(_root, c.Program)) throw ProcessRunner.ProgramMissing(_root, c.Program);
+                if (!ProgramLocator.ExistsOnHost(_root, c.Program)) throw ProcessRunner.ProgramMissing(_root, c.Program);
             }
-            if (Commands.Count > 0 && !_root.IsLive && !ProcessRunner.ExistsOnHost(HostRoot.Live, "chroot"))
+            if (Commands.Count > 0 && !_root.IsLive && !ProgramLocator.ExistsOnHost(HostRoot.Live, "chroot"))
                 throw ProcessRunner.ProgramMissing(HostRoot.Live, "chroot");
         }
 

@@ -358,8 +358,8 @@ namespace GpuVirt.Core
             candidates.Add(Grub2Cfg);
             candidates.Add(BootGrub2Cfg);
             candidates.Add(BootGrubCfg);
-            var hasGrub2 = ProcessRunner.ExistsOnHost(root, "grub2-mkconfig");
-            var hasGrub = ProcessRunner.ExistsOnHost(root, "grub-mkconfig");
+            var hasGrub2 = ProgramLocator.ExistsOnHost(root, "grub2-mkconfig");
+            var hasGrub = ProgramLocator.ExistsOnHost(root, "grub-mkconfig");
             var output = candidates.FirstOrDefault(c => System.IO.File.Exists(root.Resolve(root.ResolveLinks(c))))
                 ?? (hasGrub2 && !hasGrub ? BootGrub2Cfg : BootGrubCfg);
             var grub2Named = output.Contains("grub2");

@@ -90,7 +90,7 @@ namespace GpuVirt.Core
                     return new FileIdentity(BitConverter.ToUInt32(buffer, 20), BitConverter.ToUInt32(buffer, 24), BitConverter.ToUInt16(buffer, 28) & 0xfff);
                 }
                 var errno = Marshal.GetLastWin32Error();
-                if (errno != Native.ENOSYS) throw new IOException($"Cannot read the owner and mode of '{fullPath}': {new Win32Exception(errno).Message}");
+                if (errno != Errno.ENOSYS) throw new IOException($"Cannot read the owner and mode of '{fullPath}': {new Win32Exception(errno).Message}");
             }
             catch (EntryPointNotFoundException)
             {
@@ -110,17 +110,23 @@ namespace GpuVirt.Core
         }
 
         /// <summary>
-        /// Replaces (or creates) a file atomically. An existing file keeps its owner, mode and extended attributes;
-        /// a new one gets <paramref name="newFileMode"/>, owned by the caller.
+        /// THE atomic file writer, for boot files, backups, journals' neighbours and mdevctl definitions alike: the content
+        /// goes to a temporary file in the same directory, is flushed to disk (fsync), then renamed over the target and
+        /// the directory is synced, so that after a crash the file is the old one or the new one, whole. An existing
+        /// file keeps its owner, mode and extended attributes; a new one gets <paramref name="newFileMode"/>, owned by
+        /// the caller. With <paramref name="replace"/> false the target must not exist: the temporary file is linked
+        /// to its name (link(2) refuses a name that is taken, as mdevctl refuses to overwrite a definition). A failure
+        /// is <paramref name="failedId"/>.
         /// </summary>
-        public static void WriteAtomically(string fullPath, string hostPath, string content, int newFileMode = 0x1a4 /* 0644 */)
+        public static void WriteAtomically(string fullPath, string hostPath, string content, int newFileMode = 0x1a4 /* 0644 */,
+            bool replace = true, string failedId = ErrorIds.BootFileWriteFailed)
         {
             var dir = Path.GetDirectoryName(fullPath) ?? "/";
             var temp = Path.Combine(dir, "." + Path.GetFileName(fullPath) + ".gpuvirt-" + Guid.NewGuid().ToString("N").Substring(0, 8) + ".tmp");
             var bytes = Bytes.GetBytes(content);
             try
             {
-                var existing = File.Exists(fullPath) ? GetIdentity(fullPath) : (FileIdentity?)null;
+                var existing = replace && File.Exists(fullPath) ? GetIdentity(fullPath) : (FileIdentity?)null;
                 using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
                 {
                     stream.Write(bytes, 0, bytes.Length);
@@ -136,7 +142,15 @@ namespace GpuVirt.Core
                 {
                     Check(LibC.chmod(LibC.Path(temp), newFileMode), temp, "chmod");
                 }
-                Check(LibC.rename(LibC.Path(temp), LibC.Path(fullPath)), fullPath, "rename");
+                if (replace)
+                {
+                    Check(LibC.rename(LibC.Path(temp), LibC.Path(fullPath)), fullPath, "rename");
+                }
+                else
+                {
+                    Check(LibC.link(LibC.Path(temp), LibC.Path(fullPath)), fullPath, "link");
+                    TryDelete(temp);
+                }
                 SyncDirectory(dir);
             }
             catch (UnauthorizedAccessException e)
@@ -149,7 +163,7 @@ namespace GpuVirt.Core
                 TryDelete(temp);
                 if (e.Message.Contains("Read-only file system") || e.Message.Contains("Permission denied"))
                     throw Sysfs.RootRequired(hostPath, "write", e);
-                throw new GpuVirtException(ErrorIds.BootFileWriteFailed, ErrorKind.WriteError, $"Cannot write '{hostPath}': {e.Message}", hostPath, e);
+                throw new GpuVirtException(failedId, ErrorKind.WriteError, $"Cannot write '{hostPath}': {e.Message}", hostPath, e);
             }
         }
 
@@ -249,7 +263,7 @@ namespace GpuVirt.Core
                 {
                     var errno = Marshal.GetLastWin32Error();
                     // A label the file system cannot take is not worth failing over; anything else is.
-                    if (errno != Native.ENOTSUP && errno != Native.EPERM)
+                    if (errno != Errno.ENOTSUP && errno != Errno.EPERM)
                         throw new IOException($"Cannot copy the extended attribute '{name}' to '{to}': {new Win32Exception(errno).Message}");
                 }
             }
@@ -268,7 +282,7 @@ namespace GpuVirt.Core
             if (result == 0) return;
             var errno = Marshal.GetLastWin32Error();
             var message = $"{call} '{path}': {new Win32Exception(errno).Message}";
-            if (errno == Native.EACCES || errno == Native.EPERM || errno == Native.EROFS) throw new UnauthorizedAccessException(message);
+            if (errno == Errno.EACCES || errno == Errno.EPERM || errno == Errno.EROFS) throw new UnauthorizedAccessException(message);
             throw new IOException(message);
         }
 
@@ -291,11 +305,6 @@ namespace GpuVirt.Core
             public const int AtFdCwd = -100;
             public const int AtSymlinkNoFollow = 0x100;
             public const uint StatxBasicStats = 0x7ff;
-            public const int EPERM = 1;
-            public const int EACCES = 13;
-            public const int ENOSYS = 38;
-            public const int EROFS = 30;
-            public const int ENOTSUP = 95;
         }
     }
 }

@@ -32,6 +32,12 @@ namespace GpuVirt.Core
         /// <summary>The host path of the file that holds the kernel arguments (null when no boot loader was found).</summary>
         public string? ConfigFile { get; internal set; }
 
+        /// <summary>
+        /// What was found of the boot configuration, in words: the family and its file, or that none was found and where
+        /// it was looked for (then nothing is configured, whatever the running kernel has).
+        /// </summary>
+        public string BootConfigurationFound { get; internal set; } = string.Empty;
+
         public CpuVendor? CpuVendor { get; internal set; }
 
         /// <summary>The IOMMU, stub and blacklist arguments the kernel will get (GRUB_CMDLINE_LINUX then _DEFAULT; a BLS entry's options).</summary>
@@ -95,6 +101,7 @@ namespace GpuVirt.Core
             }
             catch (GpuVirtException e) when (family is null && e.ErrorId == ErrorIds.BootLoaderNotDetected)
             {
+                status.BootConfigurationFound = "None: " + e.Message;
             }
 
             // What the kernel will get: the effective command line of each boot entry (LINUX then LINUX_DEFAULT;
@@ -104,6 +111,7 @@ namespace GpuVirt.Core
             {
                 status.BootLoader = boot.Family;
                 status.ConfigFile = boot.File;
+                status.BootConfigurationFound = boot.Family + ": " + boot.File + (HostFiles.Exists(root, boot.File) ? string.Empty : " (missing)");
                 foreach (var line in ToolCmdline.For(root, boot))
                 {
                     lines.Add((line.File, KernelArguments.Split(line.Text).ToList()));
@@ -143,7 +151,7 @@ namespace GpuVirt.Core
             status.StubIdsConfigured = StubIds(configured);
             status.StubIdsActive = StubIds(running);
             status.StubbedDevices = inventory.Devices
-                .Where(d => d.Driver == "pci-stub" || d.Driver == "vfio-pci")
+                .Where(d => d.Driver != null && PciInventory.IsPassthroughDriver(d.Driver))
                 .Select(d => new StubbedDevice(d.Address, d.Ids, d.Driver!))
                 .ToList();
             status.NouveauBlacklisted = NouveauBlacklist.FindBlacklist(root) != null

@@ -126,10 +126,10 @@ namespace GpuVirt.Core
         public static InitramfsTool DetectTool(HostRoot root, InitramfsTool? tool)
         {
             if (tool is InitramfsTool given) return given;
-            var mkinitcpio = ProcessRunner.ExistsOnHost(root, "mkinitcpio");
+            var mkinitcpio = ProgramLocator.ExistsOnHost(root, "mkinitcpio");
             if (mkinitcpio && HostFiles.Exists(root, MkinitcpioConf)) return InitramfsTool.Mkinitcpio;
-            if (ProcessRunner.ExistsOnHost(root, "dracut")) return InitramfsTool.Dracut;
-            if (ProcessRunner.ExistsOnHost(root, "update-initramfs")) return InitramfsTool.InitramfsTools;
+            if (ProgramLocator.ExistsOnHost(root, "dracut")) return InitramfsTool.Dracut;
+            if (ProgramLocator.ExistsOnHost(root, "update-initramfs")) return InitramfsTool.InitramfsTools;
             if (mkinitcpio) return InitramfsTool.Mkinitcpio;
             throw new GpuVirtException(ErrorIds.InitramfsToolNotDetected, ErrorKind.NotInstalled,
                 $"Neither dracut, update-initramfs nor mkinitcpio was found{(root.IsLive ? string.Empty : " under '" + root.Directory + "'")}. Install dracut (RHEL, Fedora), initramfs-tools (Debian, Ubuntu) or mkinitcpio (Arch, Manjaro), or give -InitramfsTool.",

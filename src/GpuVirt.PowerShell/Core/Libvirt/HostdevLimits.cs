@@ -12,7 +12,7 @@ namespace GpuVirt.Core
 
         /// <summary>Whether a hostdev counts as an assigned PCI device: a PCI hostdev, or a mediated device the guest sees as one (model vfio-pci).</summary>
         public static bool IsAssignedPciDevice(Hostdev hostdev) =>
-            hostdev.Kind == HostdevKind.Pci || (hostdev.Model ?? "vfio-pci") == "vfio-pci";
+            hostdev.Kind == HostdevKind.Pci || (hostdev.Model ?? HostDriverBinding.VfioPci) == HostDriverBinding.VfioPci;
     }
 
     /// <summary>

@@ -153,22 +153,28 @@ namespace GpuVirt.Core
         }
 
         /// <summary>
-        /// No virsh call may hold the shell for ever: one that has not finished in <see cref="CommandTimeout"/> is
-        /// stopped. Work that only reads is tried once more (the embedded QEMU driver's first capability probe has
-        /// been seen to stall once and then answer); a change is never repeated blindly.
+        /// No virsh call may hold the shell for ever: one that has not finished in <see cref="Timeout"/> is stopped.
+        /// Work that only reads is tried once more when <see cref="RetryStalledReads"/> (the embedded QEMU driver's
+        /// first capability probe has been seen to stall once and then answer); a change is never repeated blindly.
         /// </summary>
         private CommandResult RunProcess(IReadOnlyList<VirshCommand> commands)
         {
             var arguments = ProgramArguments(commands);
             try
             {
-                return _runner.Run(Program, arguments, _cancellationToken, check: false, environment: Environment, timeout: CommandTimeout);
+                return _runner.Run(Program, arguments, _cancellationToken, check: false, environment: Environment, timeout: Timeout);
             }
-            catch (GpuVirtException e) when (e.ErrorId == ErrorIds.ProgramTimedOut && commands.All(c => c.IsReadOnly))
+            catch (GpuVirtException e) when (e.ErrorId == ErrorIds.ProgramTimedOut && RetryStalledReads && commands.All(c => c.IsReadOnly))
             {
-                return _runner.Run(Program, arguments, _cancellationToken, check: false, environment: Environment, timeout: CommandTimeout);
+                return _runner.Run(Program, arguments, _cancellationToken, check: false, environment: Environment, timeout: Timeout);
             }
         }
+
+        /// <summary>How long one virsh process of this instance may take; <see cref="CommandTimeout"/> unless set (a completer sets seconds).</summary>
+        public TimeSpan Timeout { get; set; } = CommandTimeout;
+
+        /// <summary>Whether a read that stalled is tried once more; off where an answer is only worth having at once (completion).</summary>
+        public bool RetryStalledReads { get; set; } = true;
 
         /// <summary>How long one virsh process may take (a first call to the embedded driver probes QEMU for seconds).</summary>
         public static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(3);

@@ -36,32 +36,10 @@ namespace GpuVirt.Core
         public IEnumerable<string> Words => new[] { Name }.Concat(Arguments);
 
         /// <summary>The command in virsh's command-string syntax: each word quoted for virsh's parser.</summary>
-        public string ToScript() => string.Join(" ", Words.Select(Quote));
+        public string ToScript() => string.Join(" ", Words.Select(ShellQuote.Word));
 
         /// <summary>Joins commands into one virsh command string: <c>cmd1; cmd2</c>.</summary>
         public static string Join(IEnumerable<VirshCommand> commands) => string.Join("; ", commands.Select(c => c.ToScript()));
-
-        /// <summary>
-        /// Quotes a word for virsh's command-string parser: plain words stay as they are; anything else goes inside
-        /// single quotes, where virsh takes every character literally (<c>;</c>, <c>"</c>, <c>\</c>, <c>#</c>, <c>$</c>,
-        /// newlines), and an embedded single quote becomes <c>'\''</c>.
-        /// </summary>
-        public static string Quote(string word)
-        {
-            if (word.Length > 0 && word.All(IsPlain)) return word;
-            var sb = new StringBuilder(word.Length + 2);
-            sb.Append('\'');
-            foreach (var c in word)
-            {
-                if (c == '\'') sb.Append("'\\''");
-                else sb.Append(c);
-            }
-            sb.Append('\'');
-            return sb.ToString();
-        }
-
-        private static bool IsPlain(char c) =>
-            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || "-_./:@%+,".IndexOf(c) >= 0;
 
         public override string ToString() => ToScript();
 

@@ -282,9 +282,9 @@ namespace GpuVirt.Core
         }
 
         /// <summary>
-        /// Writes a definition file through the one atomic writer (<see cref="HostFiles.WriteAtomically"/>: temporary
-        /// file, fsync, rename, directory fsync). Without <paramref name="replace"/> an existing definition is not
-        /// overwritten, as mdevctl does.
+        /// Writes a definition file with the one atomic writer (<see cref="HostFiles.WriteAtomically"/>): the whole file
+        /// or nothing, on disk before this returns; an existing definition is refused unless <paramref name="replace"/>,
+        /// as mdevctl refuses to overwrite one.
         /// </summary>
         public void Write(MdevDefinition definition, bool replace = false) => WriteText(definition.Path, ToJson(definition), replace);
 
@@ -295,20 +295,13 @@ namespace GpuVirt.Core
             return File.Exists(path) ? HostFiles.ReadText(path, hostPath) : null;
         }
 
-        /// <summary>Writes a definition file's bytes (a definition put back as it was) through the one atomic writer.</summary>
+        /// <summary>Writes a definition file's bytes (a definition put back as it was) with the one atomic writer.</summary>
         public void WriteText(string hostPath, string text, bool replace = false)
         {
             var path = _root.Resolve(hostPath);
-            var dir = System.IO.Path.GetDirectoryName(path)!;
             try
             {
-                if (!replace && File.Exists(path))
-                {
-                    throw new GpuVirtException(ErrorIds.MdevDefinitionWriteFailed, ErrorKind.WriteError,
-                        $"Cannot write the definition '{hostPath}': it exists already.", hostPath);
-                }
-                System.IO.Directory.CreateDirectory(dir);
-                HostFiles.WriteAtomically(path, hostPath, text);
+                System.IO.Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
             }
             catch (UnauthorizedAccessException e)
             {
@@ -319,9 +312,9 @@ namespace GpuVirt.Core
                 throw new GpuVirtException(ErrorIds.MdevDefinitionWriteFailed, ErrorKind.WriteError,
                     $"Cannot write the definition '{hostPath}': {e.Message}", hostPath, e);
             }
-            catch (GpuVirtException e) when (e.ErrorId == ErrorIds.BootFileWriteFailed)
+            try
             {
-                throw new GpuVirtException(ErrorIds.MdevDefinitionWriteFailed, ErrorKind.WriteError, e.Message, hostPath, e);
+                HostFiles.WriteAtomically(path, hostPath, text, replace: replace, failedId: ErrorIds.MdevDefinitionWriteFailed);
             }
             finally
             {

@@ -46,8 +46,7 @@ namespace GpuVirt.Core
                 blacklisted.Count > 0 && !nouveauLoaded,
                 (blacklisted.Count > 0 ? "blacklisted in " + string.Join(", ", blacklisted) : "not blacklisted in /etc/modprobe.d or on the kernel command line")
                     + (nouveauLoaded ? "; the nouveau module is loaded" : string.Empty),
-                "Create a file in /etc/modprobe.d (unless the NVIDIA installer made nvidia-installer-disable-nouveau.conf) with the lines " +
-                "'blacklist nouveau' and 'options nouveau modeset=0', rebuild the initramfs (dracut --force), then reboot."));
+                "Run Disable-NouveauDriver (it writes the blacklist to /etc/modprobe.d and rebuilds the initramfs), then reboot."));
 
             var loaded = KernelModules.IsLoaded(root, VfioModule);
             checks.Add(new VgpuHostCheck(VfioModule + " loaded", loaded,
@@ -62,7 +61,7 @@ namespace GpuVirt.Core
             checks.Add(new VgpuHostCheck("vGPU parent devices present", names.Count > 0,
                 names.Count > 0 ? string.Join(", ", names) : $"'{HostPaths.MdevBusClass}' lists no device and no virtual function offers vGPU types",
                 "Check that the GPU supports vGPU and that the vGPU Manager driver is bound to it (Get-GpuDevice); " +
-                "for vGPU 17 and later (SR-IOV), enable the virtual functions with '/usr/lib/nvidia/sriov-manage -e ALL'."));
+                "for vGPU 17 and later (SR-IOV), enable the virtual functions with Enable-VgpuSriov."));
             return checks;
         }
 

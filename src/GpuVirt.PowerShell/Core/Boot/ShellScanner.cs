@@ -521,17 +521,5 @@ namespace GpuVirt.Core
                 $"Line {line}: a quote or expansion that starts here is never closed (expected {closer}). The shell would reject this file too; fix it before changing it.",
                 line);
         }
-
-        /// <summary>Writes <paramref name="value"/> so that a double-quoted shell string holds it literally.</summary>
-        public static string EscapeForDoubleQuotes(string value)
-        {
-            var sb = new StringBuilder(value.Length);
-            foreach (var c in value)
-            {
-                if (c == '$' || c == '`' || c == '"' || c == '\\') sb.Append('\\');
-                sb.Append(c);
-            }
-            return sb.ToString();
-        }
     }
 }
