@@ -15,8 +15,10 @@ public class SafetyPlanCheckTests
     [Fact]
     public void The_module_runs_the_vgpu_parent_holder_and_host_critical_checks()
     {
-        // Then the guest limits of Add-GpuHostdev (32 assigned PCI devices, the 64-bit MMIO space).
-        Assert.Equal(new[] { typeof(VgpuParentPlanCheck), typeof(DeviceHolderPlanCheck), typeof(HostCriticalPlanCheck), typeof(HostdevLimitCheck), typeof(GuestMmioCheck) },
+        // Then the guest limits of Add-GpuHostdev (32 assigned PCI devices, the 64-bit MMIO space), then the vGPU
+        // removals' holder and guest reference checks.
+        Assert.Equal(new[] { typeof(VgpuParentPlanCheck), typeof(DeviceHolderPlanCheck), typeof(HostCriticalPlanCheck), typeof(HostdevLimitCheck), typeof(GuestMmioCheck),
+            typeof(VgpuHolderPlanCheck), typeof(VgpuGuestReferencePlanCheck) },
             PlanChecks.All.Select(c => c.GetType()));
     }
 

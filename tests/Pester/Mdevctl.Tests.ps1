@@ -52,7 +52,7 @@ Describe 'New-VgpuDevice -DefineOnly, -StartMode and -Attribute' {
             $err = $null
             try { New-VgpuDevice -Root $h.Root 01:00.0 nvidia-63 -Uuid $Uuid -Persistent -Attribute ([ordered]@{ no_such_attribute = '1' }) -ErrorAction Stop } catch { $err = $_ }
             $err.FullyQualifiedErrorId | Should -Be 'VgpuAttributeFailed,GpuVirt.Commands.NewVgpuDeviceCommand'
-            $err.Exception.Message | Should -BeLike "*'no_such_attribute'*/sys/bus/mdev/devices/$Uuid/no_such_attribute*the device was removed again and nothing was defined*"
+            $err.Exception.Message | Should -BeLike "*'no_such_attribute'*/sys/bus/mdev/devices/$Uuid/no_such_attribute*The steps already made were undone (write $Uuid to /sys/class/mdev_bus/0000:01:00.0/mdev_supported_types/nvidia-63/create): nothing was changed."
             $deadline = [DateTime]::UtcNow.AddSeconds(10)
             while ((Test-Path (Join-Path $h.Root "sys/bus/mdev/devices/$Uuid")) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 20 }
             $driver.Log | Should -Be @("create nvidia-63 $Uuid", "remove $Uuid")

@@ -111,7 +111,7 @@ Describe 'New-VgpuDevice on an SR-IOV GPU' {
             $err = $null
             try { New-VgpuDevice -Root $h.Root -Parent 0000:41:00.0 -Type 'NVIDIA L40S-1Q' -Count 2 -ErrorAction Stop } catch { $err = $_ }
             $err | Should -Not -BeNullOrEmpty
-            $err.Exception.Message | Should -BeLike '*Undone: 0000:41:00.4 cleared again.'
+            $err.Exception.Message | Should -BeLike '*The steps already made were undone (write 1160 to /sys/bus/pci/devices/0000:41:00.4/nvidia/current_vgpu_type): nothing was changed.'
             Get-VfType $h.Root 0000:41:00.4 | Should -Be '0'
         }
         finally { $h | Remove-FixtureHost }

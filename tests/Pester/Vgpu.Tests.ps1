@@ -1,6 +1,7 @@
 BeforeAll {
     Import-Module $env:GPUVIRT_MODULE -Force
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'Libvirt.psm1') -Force
     $script:Repo = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
     $script:Uuid = '30820a6f-b1a5-4503-91ca-0c10ba58692a'
 
@@ -398,6 +399,108 @@ Describe 'Get-VgpuDevice and Remove-VgpuDevice' {
             Join-Path $h.Root 'etc/mdevctl.d/0000:01:00.0/ba26a3e2-8e1e-4f39-9de7-b26bd210268a' | Should -Exist
         }
         finally { $h | Remove-FixtureHost }
+    }
+}
+
+Describe 'vGPU changes are plans: -WhatIf lists the writes, the executor applies them, the journal takes them back' {
+    It '-WhatIf of New-VgpuDevice -Persistent and Remove-VgpuDevice -Persistent names every write and writes nothing' {
+        $h = New-VgpuHost -Configure {
+            param($b)
+            $b.AddMdev([GpuVirt.Fixtures.FixtureMdevDevice]::new('ba26a3e2-8e1e-4f39-9de7-b26bd210268a', '0000:01:00.0', 'nvidia-65', 31))
+            $b.AddMdevDefinition('0000:01:00.0', 'ba26a3e2-8e1e-4f39-9de7-b26bd210268a', 'nvidia-65')
+        }
+        $driver = [GpuVirt.Fixtures.MdevDriverStandIn]::new($h.Root)
+        try {
+            $before = Get-TreeHash $h.Root
+            $text = Get-WhatIfText { New-VgpuDevice -Root $h.Root 01:00.0 nvidia-63 -Uuid $Uuid -Persistent -StartMode Manual -WhatIf }
+            $text | Should -BeLike "*Create mediated device $Uuid and define it (start manual), of vGPU type nvidia-63 (GRID P4-1Q) on 0000:01:00.0:*"
+            $text | Should -BeLike "*write $Uuid to /sys/class/mdev_bus/0000:01:00.0/mdev_supported_types/nvidia-63/create*write the mdevctl definition /etc/mdevctl.d/0000:01:00.0/$Uuid (type nvidia-63, start manual)*"
+            $gone = Get-WhatIfText { Remove-VgpuDevice -Root $h.Root ba26a3e2-8e1e-4f39-9de7-b26bd210268a -Persistent -WhatIf }
+            $gone | Should -BeLike '*write 1 to /sys/bus/mdev/devices/ba26a3e2-8e1e-4f39-9de7-b26bd210268a/remove*remove the mdevctl definition /etc/mdevctl.d/0000:01:00.0/ba26a3e2-8e1e-4f39-9de7-b26bd210268a*'
+            $driver.Log | Should -BeNullOrEmpty
+            Get-TreeHash $h.Root | Should -Be $before
+            Join-Path $h.Root 'var/lib/gpuvirt/journal.json' | Should -Not -Exist
+        }
+        finally { $driver.Dispose(); $h | Remove-FixtureHost }
+    }
+
+    It '-PassThru writes the removed vGPU, which New-VgpuDevice makes again from the pipeline (stand-in mdev driver)' {
+        $h = New-VgpuHost -Configure { param($b) $b.AddMdev([GpuVirt.Fixtures.FixtureMdevDevice]::new($Uuid, '0000:01:00.0', 'nvidia-63', 30)) }
+        $driver = [GpuVirt.Fixtures.MdevDriverStandIn]::new($h.Root)
+        try {
+            Remove-VgpuDevice -Root $h.Root $Uuid -Confirm:$false | Should -BeNullOrEmpty
+            $driver.Log | Should -Be @("remove $Uuid")
+            $again = New-VgpuDevice -Root $h.Root 01:00.0 nvidia-63 -Uuid $Uuid
+            $removed = Remove-VgpuDevice -Root $h.Root $Uuid -PassThru -Confirm:$false
+            $removed | Should -BeOfType ([GpuVirt.Core.VgpuDevice])
+            $removed.Uuid | Should -Be $Uuid
+            $removed.TypeId | Should -Be 'nvidia-63'
+            $removed.Parent | Should -Be '0000:01:00.0'
+            Join-Path $h.Root "sys/bus/mdev/devices/$Uuid" | Should -Not -Exist
+            ($removed | New-VgpuDevice -Root $h.Root).Uuid | Should -Be $Uuid
+            $driver.Log | Should -Be @("remove $Uuid", "create nvidia-63 $Uuid", "remove $Uuid", "create nvidia-63 $Uuid")
+        }
+        finally { $driver.Dispose(); $h | Remove-FixtureHost }
+    }
+
+    It 'journals one record per change with its inverse; Undo-GpuVirtChange puts a removed definition back byte for byte and takes a create back to nothing (stand-in mdev driver)' {
+        $h = New-VgpuHost
+        $driver = [GpuVirt.Fixtures.MdevDriverStandIn]::new($h.Root)
+        try {
+            $definition = Join-Path $h.Root "etc/mdevctl.d/0000:01:00.0/$Uuid"
+            $null = New-VgpuDevice -Root $h.Root 01:00.0 nvidia-63 -Uuid $Uuid -Persistent -StartMode Manual
+            $bytes = [IO.File]::ReadAllBytes($definition)
+            Remove-VgpuDevice -Root $h.Root $Uuid -Persistent -Confirm:$false
+            $definition | Should -Not -Exist
+            $records = @(Get-GpuVirtChange -Root $h.Root)
+            $records.Command | Should -Be @('Remove-VgpuDevice', 'New-VgpuDevice')
+            $records[1].Inverse.Kind | Should -Be 'RemoveVgpu'
+            $records[1].Files.Path | Should -Be "/etc/mdevctl.d/0000:01:00.0/$Uuid"
+            $inverse = $records[0].Inverse[0]
+            $inverse.Kind | Should -Be 'CreateVgpu'
+            ($inverse.Uuid, $inverse.TypeId, $inverse.Parent) | Should -Be @($Uuid, 'nvidia-63', '0000:01:00.0')
+            [Convert]::FromBase64String($inverse.Files[0].Content) | Should -Be $bytes
+
+            $text = Get-WhatIfText { Undo-GpuVirtChange -Root $h.Root -Id $records[0].Id -WhatIf }
+            $text | Should -BeLike "*write $Uuid to /sys/class/mdev_bus/0000:01:00.0/mdev_supported_types/nvidia-63/create*write the mdevctl definition /etc/mdevctl.d/0000:01:00.0/$Uuid back as it was ($($bytes.Count) bytes)*"
+            $undone = Undo-GpuVirtChange -Root $h.Root -Id $records[0].Id -Confirm:$false
+            $undone.Undoes | Should -Be $records[0].Id
+            [IO.File]::ReadAllBytes($definition) | Should -Be $bytes
+            Join-Path $h.Root "sys/bus/mdev/devices/$Uuid" | Should -Exist
+
+            $null = Get-GpuVirtChange -Root $h.Root | Undo-GpuVirtChange -Confirm:$false
+            (Get-GpuVirtChange -Root $h.Root -Id $records[1].Id).Undone | Should -BeTrue
+            Join-Path $h.Root "sys/bus/mdev/devices/$Uuid" | Should -Not -Exist
+            Join-Path $h.Root 'etc/mdevctl.d/0000:01:00.0' | Should -Not -Exist
+            $driver.Log | Should -Be @("create nvidia-63 $Uuid", "remove $Uuid", "create nvidia-63 $Uuid", "remove $Uuid")
+        }
+        finally { $driver.Dispose(); $h | Remove-FixtureHost }
+    }
+
+    It 'two processes creating the same UUID: one device, one VgpuDeviceExists, one journal record, nothing lost (stand-in mdev driver)' {
+        $h = New-VgpuHost
+        $driver = [GpuVirt.Fixtures.MdevDriverStandIn]::new($h.Root)
+        $script = Join-Path $h.Root 'same.ps1'
+        Set-Content $script @'
+param($Module, $Root, $Uuid, $Out)
+Import-Module $Module
+try { $d = New-VgpuDevice -Root $Root -Parent 01:00.0 -Type nvidia-63 -Uuid $Uuid -Persistent -ErrorAction Stop; "ok $($d.Uuid)" | Set-Content $Out }
+catch { "error $($_.FullyQualifiedErrorId)" | Set-Content $Out }
+'@
+        $lock = [GpuVirt.Fixtures.FixtureLock]::Hold($h.Root)
+        try {
+            $racers = 1, 2 | ForEach-Object { Start-ChildPwsh $script @($env:GPUVIRT_MODULE, $h.Root, $Uuid, (Join-Path $h.Root "out$_.txt")) }
+            $lock.WaitForWaiters(2, [TimeSpan]::FromMinutes(2)) | Should -BeTrue -Because 'both commands planned the device and wait for the lock'
+            $lock.Dispose()
+            foreach ($p in $racers) { $p.WaitForExit(); $p.ExitCode | Should -Be 0 -Because $p.StandardError.ReadToEnd() }
+            $results = 1, 2 | ForEach-Object { Get-Content (Join-Path $h.Root "out$_.txt") }
+            @($results | Where-Object { $_ -eq "ok $Uuid" }) | Should -HaveCount 1
+            @($results | Where-Object { $_ -eq 'error VgpuDeviceExists,GpuVirt.Commands.NewVgpuDeviceCommand' }) | Should -HaveCount 1
+            $driver.Log | Should -Be @("create nvidia-63 $Uuid")
+            @(Get-ChildItem (Join-Path $h.Root 'etc/mdevctl.d/0000:01:00.0')).Name | Should -Be @($Uuid)
+            @(Get-GpuVirtChange -Root $h.Root).Command | Should -Be @('New-VgpuDevice')
+        }
+        finally { $lock.Dispose(); $driver.Dispose(); $h | Remove-FixtureHost }
     }
 }
 

@@ -1,5 +1,4 @@
 using System.IO;
-using System.Linq;
 using System.Management.Automation;
 using GpuVirt.Core;
 
@@ -58,14 +57,14 @@ namespace GpuVirt.Commands
                 WriteError(e);
                 return;
             }
+            var planner = Planner();
             foreach (var d in definitions)
             {
-                var attrs = d.Attributes.Count == 0 ? string.Empty : ", attributes " + string.Join(", ", d.Attributes.Select(a => a.Key + "=" + a.Value));
-                if (!ShouldProcess($"{d.Uuid} ({d.TypeId} on {d.Parent})", $"Define the mediated device (start {d.StartMode}{attrs}) in {d.Path}")) continue;
                 try
                 {
-                    if (!Manager.Import(d, StopToken)) WriteVerbose($"{d.Uuid} is defined so already ({d.Path}).");
-                    WriteObject(Vgpu.Devices().First(x => x.Uuid == d.Uuid && x.Parent == d.Parent));
+                    var plan = planner.PlanDefine(d);
+                    if (!ShouldApply(plan)) continue;
+                    WriteObject(Apply(plan));
                 }
                 catch (GpuVirtException e)
                 {

@@ -113,16 +113,14 @@ namespace GpuVirt.Commands
                 CreateSriov(type, options);
                 return;
             }
+            var planner = Planner();
             for (var i = 0; i < Count; i++)
             {
-                var target = $"vGPU type {type.Id} ({type.DisplayName}) on {type.Parent}";
-                var action = DefineOnly
-                    ? $"Define mediated device {uuid ?? "(new UUID)"} (start {options?.StartMode ?? MdevDefinitions.StartAuto}) without creating it"
-                    : $"Create mediated device {uuid ?? "(new UUID)"}" + (Persistent ? $" and define it (start {options?.StartMode ?? MdevDefinitions.StartAuto})" : string.Empty);
-                if (!ShouldProcess(target, action)) continue;
                 try
                 {
-                    WriteObject(Manager.Create(type, uuid, Persistent, options, StopToken));
+                    var plan = planner.PlanCreate(type, uuid, Persistent, options);
+                    if (!ShouldApply(plan)) continue;
+                    WriteObject(Apply(plan));
                 }
                 catch (GpuVirtException e)
                 {
@@ -163,12 +161,9 @@ namespace GpuVirt.Commands
             try
             {
                 VgpuManager.CheckSriovOptions(type, Uuid, options);
-                var plan = Manager.PlanSriov(type, Count);
-                var lines = Persistent ? plan.Lines.Concat(Vgpu.Profiles.InstallLines(adding: true)) : plan.Lines;
-                var action = plan.Action + (Persistent ? " and record it for boot" : string.Empty);
-                var what = action + ":" + System.Environment.NewLine + string.Join(System.Environment.NewLine, lines);
-                if (!ShouldProcess(plan.Target + System.Environment.NewLine + what, action + "?", "New-VgpuDevice")) return;
-                foreach (var device in Manager.ApplySriov(plan, Persistent, StopToken)) WriteObject(device);
+                var plan = Planner().PlanCreateSriov(type, Count, Persistent);
+                if (!ShouldApply(plan)) return;
+                foreach (var device in Apply(plan)) WriteObject(device);
             }
             catch (GpuVirtException e)
             {

@@ -12,8 +12,13 @@ namespace GpuVirt.Commands
     /// Devices are collected from the pipeline and detached per guest in one virsh process.
     /// </summary>
     [Cmdlet(VerbsCommon.Remove, "GpuHostdev", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [OutputType(typeof(Hostdev))]
     public sealed class RemoveGpuHostdevCommand : HostdevCmdlet
     {
+        /// <summary>Writes each detached hostdev (as the guest's definition had it) to the pipeline.</summary>
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
+
         protected override void ProcessRecord()
         {
             try
@@ -44,7 +49,11 @@ namespace GpuVirt.Commands
             foreach (var outcome in Executor.ApplyEach(confirmed))
             {
                 if (outcome.Error != null) WriteError(outcome.Error);
-                else WriteApplied(outcome.Plan);
+                else
+                {
+                    WriteApplied(outcome.Plan);
+                    if (PassThru && outcome.Plan is ChangePlan<Hostdev?> detached && detached.Result() is Hostdev hostdev) WriteObject(hostdev);
+                }
             }
         }
     }

@@ -1,4 +1,3 @@
-using System;
 using System.Linq;
 using System.Management.Automation;
 using GpuVirt.Core;
@@ -10,7 +9,7 @@ namespace GpuVirt.Commands
     /// <c>nvidia/current_vgpu_type</c>); <c>-Persistent</c> also removes its mdevctl definition.
     /// </summary>
     [Cmdlet(VerbsCommon.Remove, "VgpuDevice", DefaultParameterSetName = UuidSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
-    [OutputType(typeof(void))]
+    [OutputType(typeof(VgpuDevice))]
     public sealed class RemoveVgpuDeviceCommand : VgpuCmdlet
     {
         private const string UuidSet = "Uuid";
@@ -47,41 +46,22 @@ namespace GpuVirt.Commands
         [Parameter]
         public SwitchParameter Force { get; set; }
 
-        private Func<VgpuDevice, string?> Owners => VgpuManager.GuestOwners(new Virsh(Runner, VirshConnection.Given(Connect), StopToken));
+        /// <summary>Writes each removed vGPU (as it was before it was removed) to the pipeline.</summary>
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
 
-        private Lazy<GuestReferences?>? _guests;
-
-        /// <summary>The guests' references, read once when libvirt is the host's to ask (-Connect, or the live host with virsh).</summary>
-        private GuestReferences? Guests =>
-            (_guests ??= GuestReferences.OnFirstUse(new Core.Planning.ChangeHost(HostSystem, VirshConnection.Given(Connect)), () => new Virsh(Runner, VirshConnection.Given(Connect), StopToken), WriteVerbose)).Value;
-
-        /// <summary>The refusal (or, with -Force, the warning) for a vGPU a guest's definition references.</summary>
-        private CheckFindings Referenced(VgpuDevice device, string change) =>
-            Guests is GuestReferences guests
-                ? GuestReferences.Check(guests.Of(device), device.Uuid != null ? "The mediated device " + device.Uuid : "The vGPU on virtual function " + device.Address, device.ToString(), change)
-                : new CheckFindings();
+        /// <summary>The journal records the connection: the undo checks the same guests.</summary>
+        private protected override string? ConnectUri => VirshConnection.Given(Connect);
 
         protected override void ProcessRecord()
         {
-            if (ParameterSetName == AddressSet) RemoveSriov(Address);
-            else RemoveMdev(Uuid);
-        }
-
-        private void RemoveMdev(string text)
-        {
             try
             {
-                var uuid = VgpuManager.ParseUuid(text);
-                var device = Vgpu.Devices().FirstOrDefault(d => d.Uuid == uuid)
-                    ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
-                        $"No mediated device {uuid} exists or is defined (under '{HostPaths.MdevDevices}' or '{MdevDefinitions.Directory}').", uuid);
-                var action = device.Active
-                    ? (Persistent && device.DefinitionPath != null ? "Remove the mediated device and its definition " + device.DefinitionPath : "Remove the mediated device")
-                    : "Remove the definition " + device.DefinitionPath;
-                if (device.Active && Refused(DeviceHolderCheck.CheckVgpu(HostSystem, device, "Removing it"), force: false)) return;
-                if (Refused(Referenced(device, "Removing it"), Force)) return;
-                if (!ShouldProcess($"{uuid} ({device.TypeId} on {device.Parent})", action)) return;
-                Manager.Remove(device, Persistent, Owners, StopToken);
+                var device = ParameterSetName == AddressSet ? FindSriov(Address) : FindMdev(Uuid);
+                var plan = Planner(Connect).PlanRemove(device, Persistent, Force);
+                if (!ShouldApply(plan)) return;
+                var removed = Apply(plan);
+                if (PassThru) WriteObject(removed);
             }
             catch (GpuVirtException e)
             {
@@ -89,24 +69,17 @@ namespace GpuVirt.Commands
             }
         }
 
-        private void RemoveSriov(PciAddress vf)
+        private VgpuDevice FindMdev(string text)
         {
-            try
-            {
-                var device = Vgpu.Devices().FirstOrDefault(d => d.Kind == VgpuKind.SriovVf && d.PciAddress == vf)
-                    ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
-                        $"{vf} is not an SR-IOV virtual function with a vGPU type set or recorded in {SriovVgpuProfiles.ProfileFile}.", vf.ToString());
-                var action = (device.Active ? "Clear the vGPU type" : "Nothing to clear") +
-                    (Persistent && device.Persistent ? "; " + string.Join("; ", Vgpu.Profiles.InstallLines(adding: false)) : string.Empty);
-                if (device.Active && Refused(DeviceHolderCheck.CheckVgpu(HostSystem, device, "Clearing its vGPU type"), force: false)) return;
-                if (Refused(Referenced(device, "Clearing its vGPU type"), Force)) return;
-                if (!ShouldProcess($"{vf} (type {device.TypeId} {device.TypeName})", action)) return;
-                Manager.Remove(device, Persistent, Owners, StopToken);
-            }
-            catch (GpuVirtException e)
-            {
-                WriteError(e);
-            }
+            var uuid = VgpuManager.ParseUuid(text);
+            return Vgpu.Devices().FirstOrDefault(d => d.Uuid == uuid)
+                ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
+                    $"No mediated device {uuid} exists or is defined (under '{HostPaths.MdevDevices}' or '{MdevDefinitions.Directory}').", uuid);
         }
+
+        private VgpuDevice FindSriov(PciAddress vf) =>
+            Vgpu.Devices().FirstOrDefault(d => d.Kind == VgpuKind.SriovVf && d.Address == vf)
+                ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
+                    $"{vf} is not an SR-IOV virtual function with a vGPU type set or recorded in {SriovVgpuProfiles.ProfileFile}.", vf.ToString());
     }
 }

@@ -1,8 +1,9 @@
 using GpuVirt.Core;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Commands
 {
-    /// <summary>A cmdlet about vGPU types and devices: the host's vGPU inventory and the manager that changes it.</summary>
+    /// <summary>A cmdlet about vGPU types and devices: the host's vGPU inventory, and the planner of its changes.</summary>
     public abstract class VgpuCmdlet : HostCmdlet
     {
         private VgpuInventory? _vgpu;
@@ -17,13 +18,13 @@ namespace GpuVirt.Commands
             }
         }
 
-        /// <summary>Creates and removes vGPUs; each sysfs write and each program run goes to the verbose stream.</summary>
+        /// <summary>The vGPU writes; each sysfs write and each program run goes to the verbose stream.</summary>
         private protected VgpuManager Manager
         {
             get
             {
                 var vgpu = Vgpu;
-                return _manager ??= new VgpuManager(vgpu, Runner, WriteVerbose) { Recorder = Recorder, LockTimeout = LockTimeout, Notice = WriteWarning };
+                return _manager ??= new VgpuManager(vgpu, Runner, WriteVerbose) { LockTimeout = LockTimeout, Notice = WriteWarning };
             }
         }
 
@@ -34,5 +35,9 @@ namespace GpuVirt.Commands
             _vgpu = null;
             _manager = null;
         }
+
+        /// <summary>Plans the vGPU changes of this host; the guests' references are read through <paramref name="connect"/> (or virsh's default on the live host).</summary>
+        private protected VgpuPlanner Planner(string? connect = null) =>
+            new VgpuPlanner(new ChangeHost(HostSystem, connect), Manager, () => new Virsh(Runner, connect, StopToken), WriteVerbose);
     }
 }

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Threading;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Core
 {
@@ -73,7 +74,9 @@ namespace GpuVirt.Core
             foreach (var step in record.Inverse.AsEnumerable().Reverse())
             {
                 steps.Add(step.Description);
-                conflicts.AddRange(Check(record, step));
+                var found = Check(record, step).ToList();
+                conflicts.AddRange(found);
+                if (found.Count == 0 && (step.Kind == InverseKind.RemoveVgpu || step.Kind == InverseKind.CreateVgpu)) PlanVgpu(record, step, steps, conflicts);
             }
             return new UndoPlan(record, steps, conflicts);
         }
@@ -101,7 +104,7 @@ namespace GpuVirt.Core
             {
                 try
                 {
-                    Run(record, step, undo, force && plan.Conflicts.Count > 0);
+                    Run(record, step, undo, force && plan.Conflicts.Count > 0, force);
                 }
                 catch (GpuVirtException e)
                 {
@@ -109,6 +112,32 @@ namespace GpuVirt.Core
                 }
             }
             return session.Append(undo);
+        }
+
+        /// <summary>
+        /// The planner's own lines for a vGPU inverse (what it writes), and what its checks refuse now: a process that
+        /// holds the device (<see cref="ErrorIds.VgpuDeviceBusy"/>, which -Force does not lift when it is applied), a guest
+        /// that references it, the UUID in use.
+        /// </summary>
+        private void PlanVgpu(ChangeRecord record, InverseStep step, List<string> steps, List<GpuVirtException> conflicts)
+        {
+            ChangePlan plan;
+            try
+            {
+                plan = Vgpu(record).PlanInverse(step, force: false);
+            }
+            catch (GpuVirtException e)
+            {
+                conflicts.Add(Changed(record, Source(step), e.Message));
+                return;
+            }
+            foreach (var s in plan.Steps) steps.Add("  " + s.Description);
+            foreach (var w in plan.Warnings) steps.Add("  warning: " + w);
+            foreach (var refusal in plan.Refusals)
+            {
+                var e = refusal.Error;
+                conflicts.Add(new GpuVirtException(e.ErrorId, e.Kind, $"Change {record.Id} ({record.Command}, {record.Target}) is not undone: {e.Message}", e.Target, e));
+            }
         }
 
         private IEnumerable<GpuVirtException> Check(ChangeRecord record, InverseStep step)
@@ -163,15 +192,24 @@ namespace GpuVirt.Core
                 {
                     var device = FindVgpu(step);
                     if (device is null)
+                    {
                         yield return Changed(record, Source(step), $"the vGPU {Source(step)} is gone (removed since)");
-                    else if (device.TypeId != step.TypeId)
+                        break;
+                    }
+                    if (device.TypeId != step.TypeId)
                         yield return Changed(record, Source(step), $"the vGPU {Source(step)} is of type {device.TypeId} now, not {step.TypeId}");
+                    foreach (var f in step.Files ?? new List<FileState>())
+                    {
+                        var now = ReadIfExists(f.Path);
+                        if (FileState.Hash(now) != f.Expected)
+                            yield return Changed(record, f.Path, now is null ? $"the mdevctl definition '{f.Path}' was removed since" : $"the mdevctl definition '{f.Path}' was changed since");
+                    }
                     break;
                 }
                 case InverseKind.CreateVgpu:
                 {
                     var device = FindVgpu(step);
-                    if (device != null)
+                    if (device != null && (step.Active ? device.Active : device.Persistent))
                         yield return Changed(record, Source(step), $"the vGPU {Source(step)} exists again (type {device.TypeId})");
                     break;
                 }
@@ -195,7 +233,7 @@ namespace GpuVirt.Core
             }
         }
 
-        private void Run(ChangeRecord record, InverseStep step, ChangeRecord undo, bool forced)
+        private void Run(ChangeRecord record, InverseStep step, ChangeRecord undo, bool forced, bool force)
         {
             switch (step.Kind)
             {
@@ -251,28 +289,19 @@ namespace GpuVirt.Core
                     break;
                 }
                 case InverseKind.RemoveVgpu:
-                {
-                    var device = FindVgpu(step) ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
-                        $"The vGPU {Source(step)} does not exist.", Source(step));
-                    Manager().Remove(device, step.Persistent, VgpuManager.GuestOwners(VirshFor(record)), _cancellationToken);
-                    undo.Changes.Add(new ChangeDetail("vGPU " + Source(step), step.TypeId, null));
-                    break;
-                }
                 case InverseKind.CreateVgpu:
                 {
-                    var manager = Manager();
-                    if (step.Uuid != null && !step.Active)
+                    // Through the same planner and executor as New-/Remove-VgpuDevice: the holder and guest checks,
+                    // the preconditions read again, the steps undone when one fails. The undo record is this one.
+                    var plan = Vgpu(record).PlanInverse(step, force);
+                    var outcome = new PlanExecutor(_log, _cancellationToken).Apply(plan);
+                    if (outcome.Error != null) throw outcome.Error;
+                    var remove = step.Kind == InverseKind.RemoveVgpu;
+                    undo.Changes.Add(new ChangeDetail("vGPU " + Source(step), remove ? step.TypeId : null, remove ? null : step.TypeId));
+                    foreach (var f in step.Files ?? new List<FileState>())
                     {
-                        manager.DefineOnly(step.Parent!, step.Uuid, step.TypeId!, _cancellationToken);
+                        undo.Files.Add(new ChangeFile { Path = f.Path, Action = f.Content is null ? BootFileAction.Removed : BootFileAction.Created, BeforeSha256 = f.Expected, AfterSha256 = FileState.Hash(f.Text) });
                     }
-                    else
-                    {
-                        var types = manager.Inventory.Types(VgpuInventory.NormalizeParent(step.Parent!));
-                        var type = types?.FirstOrDefault(t => t.Id == step.TypeId) ?? throw new GpuVirtException(ErrorIds.VgpuTypeNotFound, ErrorKind.ObjectNotFound,
-                            $"{step.Parent} offers no vGPU type '{step.TypeId}' any more.", step.TypeId);
-                        manager.Create(type, step.Uuid, step.Persistent, _cancellationToken);
-                    }
-                    undo.Changes.Add(new ChangeDetail("vGPU " + Source(step), null, step.TypeId));
                     break;
                 }
                 case InverseKind.DefineDomain:
@@ -336,7 +365,12 @@ namespace GpuVirt.Core
             return inventory.FindSriov(PciAddress.Parse(step.Address!));
         }
 
-        private VgpuManager Manager() => new VgpuManager(new VgpuInventory(_root, new PciInventory(_root)), _runner, _log);
+        /// <summary>The vGPU planner of the record's host; its guests are read through the record's connection.</summary>
+        private VgpuPlanner Vgpu(ChangeRecord record)
+        {
+            var manager = new VgpuManager(new VgpuInventory(_root, new PciInventory(_root)), _runner, _log);
+            return new VgpuPlanner(new ChangeHost(_root, record.Connect), manager, () => VirshFor(record), _log);
+        }
 
         private Virsh VirshFor(ChangeRecord record) => new Virsh(_runner, record.Connect, _cancellationToken);
 

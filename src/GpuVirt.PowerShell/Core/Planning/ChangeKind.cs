@@ -32,5 +32,8 @@ namespace GpuVirt.Core.Planning
 
         /// <summary>A guest's 64-bit MMIO space and vCPU physical address bits (Set-GuestMmioSpace).</summary>
         GuestMmio,
+
+        /// <summary>An mdevctl definition is written without a device being made (Import-VgpuDefinition, New-VgpuDevice -DefineOnly).</summary>
+        VgpuDefine,
     }
 }

@@ -48,6 +48,12 @@ namespace GpuVirt.Core.Planning
         /// <summary>The mediated devices (UUIDs) the change touches.</summary>
         public List<string> Mdevs { get; } = new List<string>();
 
+        /// <summary>
+        /// Reads which guests' definitions reference which devices, for the checks (read again under the host lock);
+        /// null when libvirt is not the host's to ask.
+        /// </summary>
+        public Func<GuestReferences?>? ReadGuests { get; set; }
+
         public List<PlanStep> Steps { get; } = new List<PlanStep>();
 
         /// <summary>Shown with WriteWarning, also under -WhatIf.</summary>

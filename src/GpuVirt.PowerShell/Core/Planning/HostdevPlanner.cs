@@ -151,8 +151,9 @@ namespace GpuVirt.Core.Planning
             {
                 var step = new HostdevStep(request, commandLine + Environment.NewLine + request.Xml.TrimEnd(), batch,
                     c => _virsh.ChangeDevices(guest.Key, new[] { request.Xml }, scope, attach: true, readBack: false));
+                // The result (Remove-GpuHostdev -PassThru): the hostdev as the guest's definition had it.
                 var plan = new ChangePlan<Hostdev?>(ChangeKind.HostdevDetach, _host, $"guest '{domain}'", $"Detach {request.Describe()}",
-                    () => DomainXml.ParseHostdev(domain, request.Xml))
+                    () => batch.Before?.Hostdevs.FirstOrDefault(h => h.SourceDevice == request.Source) ?? DomainXml.ParseHostdev(domain, request.Xml))
                 {
                     Summary = $"Detach {request.Describe()} from guest '{domain}':",
                     Domain = domain,

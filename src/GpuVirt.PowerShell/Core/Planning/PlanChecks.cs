@@ -16,6 +16,9 @@ namespace GpuVirt.Core.Planning
             // A guest's limits (Add-GpuHostdev): 32 assigned PCI devices, a 64-bit MMIO space that holds their BARs.
             new HostdevLimitCheck(),
             new GuestMmioCheck(),
+            // vGPU removals: a process that holds the device, a guest whose definition still references it.
+            new VgpuHolderPlanCheck(),
+            new VgpuGuestReferencePlanCheck(),
         };
 
         /// <summary>

@@ -286,24 +286,40 @@ namespace GpuVirt.Core
         /// or nothing, on disk before this returns; an existing definition is refused unless <paramref name="replace"/>,
         /// as mdevctl refuses to overwrite one.
         /// </summary>
-        public void Write(MdevDefinition definition, bool replace = false)
+        public void Write(MdevDefinition definition, bool replace = false) => WriteText(definition.Path, ToJson(definition), replace);
+
+        /// <summary>A definition file's bytes as they are (for the journal: put back byte for byte); null when there is none.</summary>
+        public string? ReadText(string hostPath)
         {
-            var path = _root.Resolve(definition.Path);
+            var path = _root.Resolve(hostPath);
+            return File.Exists(path) ? HostFiles.ReadText(path, hostPath) : null;
+        }
+
+        /// <summary>Writes a definition file's bytes (a definition put back as it was) with the one atomic writer.</summary>
+        public void WriteText(string hostPath, string text, bool replace = false)
+        {
+            var path = _root.Resolve(hostPath);
             try
             {
                 System.IO.Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
             }
             catch (UnauthorizedAccessException e)
             {
-                throw Sysfs.RootRequired(definition.Path, "write", e);
+                throw Sysfs.RootRequired(hostPath, "write", e);
             }
             catch (IOException e)
             {
                 throw new GpuVirtException(ErrorIds.MdevDefinitionWriteFailed, ErrorKind.WriteError,
-                    $"Cannot write the definition '{definition.Path}': {e.Message}", definition.Path, e);
+                    $"Cannot write the definition '{hostPath}': {e.Message}", hostPath, e);
             }
-            HostFiles.WriteAtomically(path, definition.Path, ToJson(definition), replace: replace, failedId: ErrorIds.MdevDefinitionWriteFailed);
-            _all = null;
+            try
+            {
+                HostFiles.WriteAtomically(path, hostPath, text, replace: replace, failedId: ErrorIds.MdevDefinitionWriteFailed);
+            }
+            finally
+            {
+                _all = null;
+            }
         }
 
         /// <summary>Removes a definition file, and its parent directory when that is left empty.</summary>

@@ -5,6 +5,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Threading;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Core
 {
@@ -30,11 +31,13 @@ namespace GpuVirt.Core
     }
 
     /// <summary>
-    /// Creates and removes vGPUs: mediated devices (a UUID written to the type's <c>create</c>, <c>1</c> to the device's
-    /// <c>remove</c>) and NVIDIA SR-IOV vGPUs (a type id written to a virtual function's <c>nvidia/current_vgpu_type</c>,
-    /// <c>0</c> to clear it), and keeps mdevctl definitions for persistent devices — through mdevctl on a live host that
-    /// has it, else by writing mdevctl's files directly. Every change is checked after it is made; a change that fails
-    /// leaves nothing behind.
+    /// The writes that create and remove vGPUs — mediated devices (a UUID written to the type's <c>create</c>, <c>1</c>
+    /// to the device's <c>remove</c>) and NVIDIA SR-IOV vGPUs (a type id written to a virtual function's
+    /// <c>nvidia/current_vgpu_type</c>, <c>0</c> to clear it) — and mdevctl's definitions for persistent devices (through
+    /// mdevctl on a live host that has it, else its files through the one atomic writer). Each write is checked after it
+    /// is made. What to write is planned by <see cref="VgpuPlanner"/> and applied by <see cref="PlanExecutor"/> (under the
+    /// host lock, journaled); <see cref="Create(VgpuType, string, bool, MdevOptions, CancellationToken)"/>,
+    /// <see cref="Remove"/>, <see cref="Import"/> and <see cref="ApplySriov"/> are that plan-and-apply in one call.
     /// </summary>
     internal sealed class VgpuManager
     {
@@ -65,149 +68,93 @@ namespace GpuVirt.Core
         /// <summary>How long to wait for the kernel to show a created device (or drop a removed one).</summary>
         public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(3);
 
+        /// <summary>Journals each change applied through this manager's own calls when set.</summary>
+        public ChangeRecorder? Recorder { get; set; }
+
+        /// <summary>The planner of this manager's host (no libvirt: the guests' references are not read).</summary>
+        public VgpuPlanner Planner(Func<Virsh>? virsh = null, string? connect = null) =>
+            new VgpuPlanner(new ChangeHost(Root, connect), this, virsh, _log);
+
+        /// <summary>Applies a plan through the executor, journaled by <see cref="Recorder"/> when it is set.</summary>
+        public TResult Apply<TResult>(ChangePlan<TResult> plan, CancellationToken cancellationToken = default)
+        {
+            var executor = new PlanExecutor(_log, cancellationToken) { LockTimeout = LockTimeout };
+            if (Recorder != null) executor.Recorders.Add(new JournalPlanRecorder(Recorder));
+            var result = executor.Apply(plan);
+            if (plan.AppliedErrors.Count > 0) throw plan.AppliedErrors[0];
+            return result;
+        }
+
         /// <summary>Creates one vGPU of a type. For a mediated device, <paramref name="uuid"/> or a new one; with <paramref name="persistent"/>, defined to start at boot.</summary>
         public VgpuDevice Create(VgpuType type, string? uuid, bool persistent, CancellationToken cancellationToken = default) =>
             Create(type, uuid, persistent, null, cancellationToken);
 
-        /// <summary>
-        /// Creates (or, with <see cref="MdevOptions.DefineOnly"/>, only defines) a vGPU, as mdevctl does: the definition's
-        /// start mode and attributes come from <paramref name="options"/>; attributes are written to the device, in order,
-        /// once it exists.
-        /// </summary>
+        /// <summary>Plans and applies one vGPU (<see cref="VgpuPlanner.PlanCreate"/>; an SR-IOV one through <see cref="VgpuPlanner.PlanCreateSriov"/>).</summary>
         public VgpuDevice Create(VgpuType type, string? uuid, bool persistent, MdevOptions? options, CancellationToken cancellationToken = default)
         {
-            if (type.Kind == VgpuKind.SriovVf) CheckSriovOptions(type, uuid, options);
-            // An SR-IOV vGPU is journaled by ApplySriov, which New-VgpuDevice -Count also calls directly.
-            if (type.Kind == VgpuKind.SriovVf) return CreateSriov(type, uuid, persistent, cancellationToken);
-            Recorder?.Check();
-            var device = CreateMdev(type, uuid, persistent, options, cancellationToken, out var defined);
-            RecordCreate(type, device, defined);
-            return device;
-        }
-
-        private void RecordCreate(VgpuType type, VgpuDevice device, bool defined)
-        {
-            if (Recorder != null)
+            if (type.Kind == VgpuKind.SriovVf)
             {
-                var record = new ChangeRecord { Target = device.ToString(), Action = $"Create a vGPU of type {type.Id} on {type.Parent}" + (defined ? " and define it to start at boot" : string.Empty) };
-                record.Changes.Add(new ChangeDetail("vGPU " + device, null, type.Id + (defined ? " (defined, start auto)" : string.Empty)));
-                record.Inverse.Add(new InverseStep
-                {
-                    Kind = InverseKind.RemoveVgpu,
-                    Description = device.Uuid != null
-                        ? $"remove mediated device {device.Uuid}" + (defined ? " and its mdevctl definition" : string.Empty)
-                        : $"clear the vGPU type of {device.Address}",
-                    Uuid = device.Uuid, Address = device.Uuid is null ? device.Address?.ToString() : null,
-                    Parent = type.Parent, TypeId = type.Id, Persistent = defined,
-                });
-                Recorder.Record(record);
+                CheckSriovOptions(type, uuid, options);
+                return Apply(Planner().PlanCreateSriov(type, 1, persistent), cancellationToken)[0];
             }
+            return Apply(Planner().PlanCreate(type, uuid, persistent, options), cancellationToken);
         }
-
-        /// <summary>Journals each create and remove when set (the cmdlets set it; an undo does not).</summary>
-        public ChangeRecorder? Recorder { get; set; }
 
         /// <summary>A UUID in the kernel's form (lower case), or an <see cref="ErrorIds.InvalidMdevUuid"/> error.</summary>
         public static string ParseUuid(string text) => MdevUuid.Format(MdevUuid.Parse(text));
 
-        private VgpuDevice CreateMdev(VgpuType type, string? uuidText, bool persistent, MdevOptions? options, CancellationToken ct, out bool defined)
+        /// <summary>
+        /// Writes <paramref name="uuid"/> to the type's <c>create</c> and waits (bounded by <see cref="Timeout"/>) for the
+        /// device to appear. A write the kernel refuses is its error (<see cref="CreateFailure"/>).
+        /// </summary>
+        internal void WriteCreate(VgpuType type, string uuid, CancellationToken ct)
         {
-            defined = false;
-            var uuid = uuidText is null ? Guid.NewGuid().ToString("D") : ParseUuid(uuidText);
-            var definitions = Inventory.Definitions.Find(uuid);
-            var other = definitions.FirstOrDefault(d => d.Parent != type.Parent || d.TypeId != type.Id);
-            if (other != null)
-            {
-                throw new GpuVirtException(ErrorIds.VgpuDefinitionConflict, ErrorKind.InvalidOperation,
-                    $"UUID {uuid} is already defined as type '{other.TypeId}' on parent {other.Parent} ('{other.Path}'). " +
-                    "Use another UUID, or remove that definition with Remove-VgpuDevice -Persistent.", uuid);
-            }
-            var existing = Inventory.FindLive(uuid);
-            if (existing != null)
-            {
-                throw new GpuVirtException(ErrorIds.VgpuDeviceExists, ErrorKind.ResourceBusy,
-                    $"A mediated device {uuid} already exists (type '{existing.TypeId}' on {existing.Parent}).", uuid);
-            }
-            var startMode = options?.StartMode ?? MdevDefinitions.StartAuto;
-            if (options?.DefineOnly == true)
-            {
-                if (definitions.Count > 0)
-                {
-                    throw new GpuVirtException(ErrorIds.VgpuDefinitionConflict, ErrorKind.InvalidOperation,
-                        $"UUID {uuid} is already defined ('{definitions[0].Path}'). Remove it with Remove-VgpuDevice -Persistent first, or use another UUID.", uuid);
-                }
-                using (HostLock.Acquire(Root, "define a mediated device", ct, LockTimeout, _log))
-                {
-                    Define(new MdevDefinition(type.Parent, uuid, type.Id, startMode, options.Attributes), replace: false, ct);
-                }
-                defined = true;
-                return Inventory.Devices().First(d => d.Uuid == uuid);
-            }
-            var typeDir = type.Directory ?? Path.Combine(Inventory.TypesDirectory(type.Parent), type.Id);
+            var typeDir = TypeDirectory(type);
             var create = Path.Combine(typeDir, "create");
             var createHostPath = Root.ToHostPath(create);
-
-            using (HostLock.Acquire(Root, "create a vGPU", ct, LockTimeout, _log))
+            _log?.Invoke($"Writing {uuid} to {createHostPath}");
+            var errno = SysfsWriter.Write(create, uuid + "\n");
+            if (errno != 0) throw CreateFailure(type, typeDir, uuid, createHostPath, errno);
+            if (!WaitFor(() => Directory.Exists(MdevDirectory(uuid)), ct))
             {
-                // Re-read under the lock: another command may have taken the last instance since the type was read.
-                var available = Sysfs.TryReadInt(Path.Combine(typeDir, "available_instances"));
-                if (available is null)
-                {
-                    throw new GpuVirtException(ErrorIds.VgpuTypeNotFound, ErrorKind.ObjectNotFound,
-                        $"The vGPU type '{type.Id}' is no longer offered by {type.Parent} ('{Root.ToHostPath(typeDir)}' has no available_instances).", type.Id);
-                }
-                if (available < 1) throw NoInstance(type, typeDir, available.Value, null);
-
-                _log?.Invoke($"Writing {uuid} to {createHostPath}");
-                var errno = SysfsWriter.Write(create, uuid + "\n");
-                if (errno != 0) throw CreateFailure(type, typeDir, uuid, createHostPath, errno);
-                if (!WaitFor(() => Directory.Exists(Path.Combine(Root.Resolve(HostPaths.MdevDevices), uuid)), ct))
-                {
-                    throw new GpuVirtException(ErrorIds.VgpuDeviceNotCreated, ErrorKind.ResourceUnavailable,
-                        $"Wrote {uuid} to '{createHostPath}', but '{HostPaths.MdevDevices}/{uuid}' did not appear within " +
-                        $"{Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s, so no device was made and nothing was defined. " +
-                        "Check the kernel log (dmesg) and that the vGPU manager (nvidia-vgpu-mgr.service) is running (Test-VgpuHost).", uuid);
-                }
+                throw new GpuVirtException(ErrorIds.VgpuDeviceNotCreated, ErrorKind.ResourceUnavailable,
+                    $"Wrote {uuid} to '{createHostPath}', but '{HostPaths.MdevDevices}/{uuid}' did not appear within " +
+                    $"{Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s, so no device was made and nothing was defined. " +
+                    "Check the kernel log (dmesg) and that the vGPU manager (nvidia-vgpu-mgr.service) is running (Test-VgpuHost).", uuid);
             }
-
-            var matching = definitions.FirstOrDefault();
-            var attributes = options != null && options.Attributes.Count > 0 ? options.Attributes : matching?.Attributes ?? Array.Empty<KeyValuePair<string, string>>();
-            ApplyAttributes(uuid, attributes);
-            if (persistent && (matching is null || matching.StartMode != startMode || !matching.Attributes.SequenceEqual(attributes)))
-            {
-                try
-                {
-                    Define(new MdevDefinition(type.Parent, uuid, type.Id, startMode, attributes), replace: matching != null, ct);
-                    defined = matching is null;
-                }
-                catch (GpuVirtException e)
-                {
-                    // Persistence was asked for and failed: take the new device away again rather than leave half of it.
-                    var removeErrno = SysfsWriter.Write(Path.Combine(Root.Resolve(HostPaths.MdevDevices), uuid, "remove"), "1");
-                    var undone = removeErrno == 0 ? "the new device was removed again" : $"the new device could not be removed again ({Errno.Describe(removeErrno)})";
-                    throw new GpuVirtException(e.ErrorId, e.Kind, e.Message + " The device was not made persistent; " + undone + ".", e.Target, e);
-                }
-            }
-            return Inventory.FindLive(uuid) ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotCreated, ErrorKind.ResourceUnavailable,
-                $"The mediated device {uuid} vanished right after it was created.", uuid);
         }
 
-        /// <summary>
-        /// Writes a new device's mdev attributes in order, as mdevctl does when it starts a device
-        /// (<c>/sys/bus/mdev/devices/&lt;uuid&gt;/&lt;name&gt;</c>); when one fails, the device is removed again.
-        /// </summary>
-        private void ApplyAttributes(string uuid, IReadOnlyList<KeyValuePair<string, string>> attributes)
+        /// <summary>The type's directory under its parent's <c>mdev_supported_types</c>.</summary>
+        internal string TypeDirectory(VgpuType type) => type.Directory ?? Path.Combine(Inventory.TypesDirectory(type.Parent), type.Id);
+
+        /// <summary>The host path of a type's <c>create</c>.</summary>
+        internal string CreateHostPath(VgpuType type) => Root.ToHostPath(Path.Combine(TypeDirectory(type), "create"));
+
+        /// <summary>The error that stops a create when the type has no free instance now, or null.</summary>
+        internal GpuVirtException? NoFreeInstance(VgpuType type)
         {
-            foreach (var a in attributes)
+            var typeDir = TypeDirectory(type);
+            var available = Sysfs.TryReadInt(Path.Combine(typeDir, "available_instances"));
+            if (available is null)
             {
-                var hostPath = HostPaths.MdevDevices + "/" + uuid + "/" + a.Key;
-                _log?.Invoke($"Writing {a.Value} to {hostPath}");
-                var errno = SysfsWriter.Write(Root.Resolve(hostPath), a.Value + "\n");
-                if (errno == 0) continue;
-                var removeErrno = SysfsWriter.Write(Path.Combine(Root.Resolve(HostPaths.MdevDevices), uuid, "remove"), "1\n");
-                var undone = removeErrno == 0 ? "the device was removed again" : $"the device could not be removed again ({Errno.Describe(removeErrno)})";
+                return new GpuVirtException(ErrorIds.VgpuTypeNotFound, ErrorKind.ObjectNotFound,
+                    $"The vGPU type '{type.Id}' is no longer offered by {type.Parent} ('{Root.ToHostPath(typeDir)}' has no available_instances).", type.Id);
+            }
+            return available < 1 ? NoInstance(type, typeDir, available.Value, null) : null;
+        }
+
+        private string MdevDirectory(string uuid) => Path.Combine(Root.Resolve(HostPaths.MdevDevices), uuid);
+
+        /// <summary>Writes one mdev attribute of a new device (<c>/sys/bus/mdev/devices/&lt;uuid&gt;/&lt;name&gt;</c>), as mdevctl does when it starts one.</summary>
+        internal void WriteAttribute(string uuid, string name, string value)
+        {
+            var hostPath = HostPaths.MdevDevices + "/" + uuid + "/" + name;
+            _log?.Invoke($"Writing {value} to {hostPath}");
+            var errno = SysfsWriter.Write(Root.Resolve(hostPath), value + "\n");
+            if (errno != 0)
+            {
                 throw new GpuVirtException(ErrorIds.VgpuAttributeFailed, ErrorKind.WriteError,
-                    $"Writing the mdev attribute '{a.Key}' of {uuid} failed ('{hostPath}': {Errno.Describe(errno)}); {undone} and nothing was defined.", uuid);
+                    $"Writing the mdev attribute '{name}' of {uuid} failed ('{hostPath}': {Errno.Describe(errno)}).", uuid);
             }
         }
 
@@ -222,41 +169,15 @@ namespace GpuVirt.Core
         }
 
         /// <summary>
-        /// Defines a mediated device from an imported definition (mdevctl on the live host, else its file), journaled;
-        /// false when the same definition is there already. A different one with the UUID is a conflict.
+        /// Defines a mediated device from an imported definition (<see cref="VgpuPlanner.PlanDefine"/>), journaled; false
+        /// when the same definition is there already. A different one with the UUID is a conflict.
         /// </summary>
         public bool Import(MdevDefinition definition, CancellationToken ct = default)
         {
-            foreach (var a in definition.Attributes) CheckAttributeName(a.Key);
-            Recorder?.Check();
-            using (HostLock.Acquire(Root, "define a mediated device", ct, LockTimeout, _log))
-            {
-                Inventory.Definitions.Refresh();
-                var same = Inventory.Definitions.Find(definition.Uuid).FirstOrDefault();
-                if (same != null)
-                {
-                    if (same.Parent == definition.Parent && same.TypeId == definition.TypeId && same.StartMode == definition.StartMode
-                        && same.Attributes.SequenceEqual(definition.Attributes)) return false;
-                    throw new GpuVirtException(ErrorIds.VgpuDefinitionConflict, ErrorKind.InvalidOperation,
-                        $"UUID {definition.Uuid} is already defined differently ('{same.Path}': type '{same.TypeId}', start {same.StartMode}). " +
-                        "Remove it with Remove-VgpuDevice -Persistent first.", definition.Uuid);
-                }
-                Define(definition, replace: false, ct);
-            }
-            var device = Inventory.Devices().First(d => d.Uuid == definition.Uuid);
-            if (Recorder != null)
-            {
-                var record = new ChangeRecord { Target = definition.Uuid, Action = $"Define mediated device {definition.Uuid} of type {definition.TypeId} on {definition.Parent}" };
-                record.Changes.Add(new ChangeDetail("definition " + definition.Path, null, definition.TypeId + " (start " + definition.StartMode + ")"));
-                record.Inverse.Add(new InverseStep
-                {
-                    Kind = InverseKind.RemoveVgpu,
-                    Description = $"remove the mdevctl definition of {definition.Uuid}",
-                    Uuid = definition.Uuid, Parent = definition.Parent, TypeId = definition.TypeId, Persistent = true,
-                });
-                Recorder.Record(record);
-            }
-            return true;
+            var plan = Planner().PlanDefine(definition);
+            var had = !plan.HasChanges && plan.Blocking.Count == 0;
+            Apply(plan, ct);
+            return !had;
         }
 
         internal GpuVirtException CreateFailure(VgpuType type, string typeDir, string uuid, string createHostPath, int errno)
@@ -298,12 +219,6 @@ namespace GpuVirt.Core
                 type.ToString());
         }
 
-        private VgpuDevice CreateSriov(VgpuType type, string? uuid, bool persistent, CancellationToken ct)
-        {
-            CheckSriovOptions(type, uuid);
-            return ApplySriov(SriovVgpu.Plan(Inventory, type, 1), persistent, ct)[0];
-        }
-
         /// <summary>Refuses what does not apply to an SR-IOV vGPU: a UUID (a guest takes the VF by its address).</summary>
         public static void CheckSriovOptions(VgpuType type, string? uuid, MdevOptions? options = null)
         {
@@ -324,193 +239,94 @@ namespace GpuVirt.Core
         public SriovVgpuPlan PlanSriov(VgpuType type, int count) => SriovVgpu.Plan(Inventory, type, count);
 
         /// <summary>
-        /// Applies an SR-IOV plan under the vGPU lock: re-checks each virtual function (still free, still listing the type),
-        /// writes the type and reads it back. When one fails, the functions this call set are cleared again (in reverse)
-        /// and the error says so; nothing else is touched. With <paramref name="persistent"/>, each is then recorded in the
-        /// boot profiles (and the boot unit installed); if that fails, the functions are cleared again too.
+        /// Applies an SR-IOV plan (<see cref="VgpuPlanner.PlanSriov"/>): under the host lock each virtual function is checked
+        /// again (still free, still listing the type), the type written and read back; when one fails, the functions set are
+        /// cleared again in reverse. With <paramref name="persistent"/>, each is then recorded in the boot profiles.
         /// </summary>
-        public IReadOnlyList<VgpuDevice> ApplySriov(SriovVgpuPlan plan, bool persistent = false, CancellationToken ct = default)
+        public IReadOnlyList<VgpuDevice> ApplySriov(SriovVgpuPlan plan, bool persistent = false, CancellationToken ct = default) =>
+            Apply(Planner().PlanSriov(plan, persistent), ct);
+
+        /// <summary>The error that stops setting <paramref name="type"/> on <paramref name="vf"/> now (taken, or not offered), or null.</summary>
+        internal GpuVirtException? SriovTaken(PciAddress vf, VgpuType type)
         {
-            var type = plan.Type;
-            var done = new List<PciAddress>();
-            Recorder?.Check();
-            using (HostLock.Acquire(Root, "set SR-IOV vGPU types", ct, LockTimeout, _log))
-            {
-                try
-                {
-                    foreach (var step in plan.Assignments)
-                    {
-                        var vf = step.VirtualFunction;
-                        // Re-read under the lock: another command may have taken the function, or the GPU's types moved on.
-                        if (Inventory.CurrentType(vf) != 0 || !Inventory.CreatableTypes(vf).Any(t => t.Key == type.Id))
-                        {
-                            throw new GpuVirtException(ErrorIds.NoVgpuInstanceAvailable, ErrorKind.ResourceUnavailable,
-                                $"Virtual function {vf} can no longer take vGPU type {type.Id} ({type.DisplayName}): it " +
-                                (Inventory.CurrentType(vf) != 0
-                                    ? $"now carries type {Inventory.CurrentType(vf).ToString(CultureInfo.InvariantCulture)}"
-                                    : "no longer lists it in nvidia/creatable_vgpu_types") + " (the host changed since the plan was made).", vf.ToString());
-                        }
-                        SetSriovType(vf, type, ct);
-                        done.Add(vf);
-                    }
-                    if (persistent)
-                    {
-                        foreach (var vf in done)
-                        {
-                            var pf = Inventory.Pci.Find(vf)?.PhysicalFunctionAddress ?? type.ParentPciAddress ?? vf;
-                            _log?.Invoke($"Recording {vf} type {type.Id} in {SriovVgpuProfiles.ProfileFile}");
-                            Inventory.Profiles.Add(new SriovVgpuProfile(pf, vf, type.Id, type.Name));
-                        }
-                    }
-                }
-                catch (GpuVirtException e) when (done.Count > 0)
-                {
-                    var undone = new List<string>();
-                    foreach (var vf in Enumerable.Reverse(done))
-                    {
-                        if (persistent) Inventory.Profiles.Remove(vf);
-                        var path = Path.Combine(Inventory.Pci.DeviceDirectory(vf), VgpuInventory.CurrentVgpuType);
-                        var errno = SysfsWriter.Write(path, "0\n");
-                        undone.Add(errno == 0 ? $"{vf} cleared again" : $"{vf} could not be cleared ({Errno.Describe(errno)}) and still carries type {type.Id}");
-                    }
-                    throw new GpuVirtException(e.ErrorId, e.Kind, e.Message + " Undone: " + string.Join(", ", undone) + ".", e.Target, e);
-                }
-            }
-            var devices = done.Select(vf => Inventory.FindSriov(vf)!).ToList();
-            foreach (var d in devices) RecordCreate(type, d, persistent);
-            return devices;
+            var current = Inventory.CurrentType(vf);
+            if (current == 0 && Inventory.CreatableTypes(vf).Any(t => t.Key == type.Id)) return null;
+            return new GpuVirtException(ErrorIds.NoVgpuInstanceAvailable, ErrorKind.ResourceUnavailable,
+                $"Virtual function {vf} can no longer take vGPU type {type.Id} ({type.DisplayName}): it " +
+                (current != 0 ? $"now carries type {current.ToString(CultureInfo.InvariantCulture)}" : "no longer lists it in nvidia/creatable_vgpu_types") +
+                " (the host changed since the plan was made).", vf.ToString());
         }
 
-        private void SetSriovType(PciAddress vf, VgpuType type, CancellationToken ct)
+        /// <summary>The host path of a virtual function's <c>nvidia/current_vgpu_type</c>.</summary>
+        internal string SriovTypeHostPath(PciAddress vf) => Root.ToHostPath(Path.Combine(Inventory.Pci.DeviceDirectory(vf), VgpuInventory.CurrentVgpuType));
+
+        internal void SetSriovType(PciAddress vf, string typeId, string displayName, CancellationToken ct)
         {
             var path = Path.Combine(Inventory.Pci.DeviceDirectory(vf), VgpuInventory.CurrentVgpuType);
             var hostPath = Root.ToHostPath(path);
-            _log?.Invoke($"Writing {type.Id} to {hostPath}");
-            var errno = SysfsWriter.Write(path, type.Id + "\n");
+            _log?.Invoke($"Writing {typeId} to {hostPath}");
+            var errno = SysfsWriter.Write(path, typeId + "\n");
             if (errno != 0)
             {
                 if (errno == Errno.EACCES || errno == Errno.EPERM) throw Sysfs.RootRequired(hostPath, "write");
                 throw new GpuVirtException(ErrorIds.VgpuCreateFailed, errno == Errno.EINVAL ? ErrorKind.InvalidArgument : ErrorKind.WriteError,
-                    $"Setting vGPU type {type.Id} ({type.DisplayName}) on virtual function {vf} failed: the driver answered " +
+                    $"Setting vGPU type {typeId} ({displayName}) on virtual function {vf} failed: the driver answered " +
                     $"'{Errno.Describe(errno)}' (errno {errno}) to the write to '{hostPath}'.", vf.ToString());
             }
-            if (!WaitFor(() => Inventory.CurrentType(vf).ToString(CultureInfo.InvariantCulture) == type.Id, ct))
+            if (!WaitFor(() => Inventory.CurrentType(vf).ToString(CultureInfo.InvariantCulture) == typeId, ct))
             {
                 throw new GpuVirtException(ErrorIds.VgpuDeviceNotCreated, ErrorKind.ResourceUnavailable,
-                    $"Wrote {type.Id} to '{hostPath}', but the function reports type {Inventory.CurrentType(vf)}.", vf.ToString());
+                    $"Wrote {typeId} to '{hostPath}', but the function reports type {Inventory.CurrentType(vf)}.", vf.ToString());
             }
         }
 
         /// <summary>
-        /// Removes a vGPU: stops the live device and, with <paramref name="persistent"/>, removes its definition too.
-        /// A device in use stays as it is (definition included); <paramref name="ownerOf"/> names the guest that holds it.
+        /// Removes a vGPU: stops the live device and, with <paramref name="persistent"/>, removes its definition too
+        /// (<see cref="VgpuPlanner.PlanRemove"/>). A device in use stays as it is (definition included);
+        /// <paramref name="ownerOf"/> names the guest that holds it.
         /// </summary>
         public void Remove(VgpuDevice device, bool persistent, Func<VgpuDevice, string?>? ownerOf, CancellationToken ct = default)
         {
-            Recorder?.Check();
-            var wasLive = device.Kind == VgpuKind.SriovVf || Inventory.FindLive(device.Uuid!) != null;
-            var undefined = RemoveDevice(device, persistent, ownerOf, ct);
-            if (Recorder is null) return;
-            var record = new ChangeRecord
-            {
-                Target = device.ToString(),
-                Action = (wasLive ? "Remove the vGPU" : "Remove the definition of the vGPU") + (wasLive && undefined.Count > 0 ? " and its definition" : string.Empty),
-            };
-            record.Changes.Add(new ChangeDetail("vGPU " + device, device.TypeId, null));
-            record.Inverse.Add(new InverseStep
-            {
-                Kind = InverseKind.CreateVgpu,
-                Description = device.Uuid != null
-                    ? (wasLive ? $"create mediated device {device.Uuid} of type {device.TypeId} on {device.Parent}" : $"define mediated device {device.Uuid} of type {device.TypeId} on {device.Parent}")
-                      + (wasLive && undefined.Count > 0 ? " and define it to start at boot" : string.Empty)
-                    : $"set vGPU type {device.TypeId} on {device.Address} again",
-                Uuid = device.Uuid, Address = device.Uuid is null ? device.Address?.ToString() : null,
-                Parent = device.Parent, TypeId = device.TypeId, Persistent = undefined.Count > 0, Active = wasLive,
-            });
-            Recorder.Record(record);
+            var planner = Planner();
+            planner.OwnerOf = ownerOf;
+            Apply(planner.PlanRemove(device, persistent, force: false), ct);
         }
 
-        /// <summary>Defines a mediated device again as a definition only (the undo of removing a definition).</summary>
-        public void DefineOnly(string parent, string uuid, string typeId, CancellationToken ct) =>
-            Define(new MdevDefinition(parent, uuid, typeId, MdevDefinitions.StartAuto), replace: false, ct);
-
-        private IReadOnlyList<MdevDefinition> RemoveDevice(VgpuDevice device, bool persistent, Func<VgpuDevice, string?>? ownerOf, CancellationToken ct)
+        /// <summary>
+        /// Writes <c>1</c> to a mediated device's <c>remove</c> and waits for it to go. A write the kernel blocks on says
+        /// who it waits for (<see cref="Notice"/>); EBUSY is <see cref="ErrorIds.VgpuDeviceBusy"/>.
+        /// </summary>
+        internal void WriteRemove(VgpuDevice device, Func<VgpuDevice, string?>? ownerOf, CancellationToken ct)
         {
-            if (device.Kind == VgpuKind.SriovVf)
-            {
-                RemoveSriov(device, persistent, ownerOf, ct);
-                return Array.Empty<MdevDefinition>();
-            }
             var uuid = device.Uuid!;
-            var live = Inventory.FindLive(uuid);
-            var definitions = Inventory.Definitions.Find(uuid).Where(d => d.Parent == device.Parent || live is null).ToList();
-            if (live is null && definitions.Count == 0)
+            var dir = MdevDirectory(uuid);
+            var hostPath = HostPaths.MdevDevices + "/" + uuid + "/remove";
+            _log?.Invoke($"Writing 1 to {hostPath}");
+            var errno = new KernelWait { Notice = Notice }.Write(Path.Combine(dir, "remove"), hostPath, "1\n", "mediated device " + uuid, () => DeviceHolders.OfMdev(Root, uuid), ct);
+            if (errno == Errno.EBUSY) throw Busy(device, hostPath, ownerOf);
+            if (errno != 0) throw SysfsWriter.Failure(hostPath, errno, ErrorIds.VgpuRemoveFailed, $"Removing the mediated device {uuid} failed");
+            if (!WaitFor(() => !Directory.Exists(dir), ct))
             {
-                throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
-                    $"No mediated device {uuid} exists or is defined.", uuid);
+                throw new GpuVirtException(ErrorIds.VgpuDeviceNotRemoved, ErrorKind.ResourceBusy,
+                    $"Wrote 1 to '{hostPath}', but the device is still there after " +
+                    $"{Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s; its definition was left as it was.", uuid);
             }
-            if (live is null && !persistent)
-            {
-                throw new GpuVirtException(ErrorIds.VgpuDeviceNotActive, ErrorKind.InvalidOperation,
-                    $"The mediated device {uuid} is defined ('{definitions[0].Path}') but not running: there is nothing to stop. " +
-                    "Add -Persistent to remove its definition.", uuid);
-            }
-            if (live != null)
-            {
-                var dir = Path.Combine(Root.Resolve(HostPaths.MdevDevices), uuid);
-                var remove = Path.Combine(dir, "remove");
-                var hostPath = HostPaths.MdevDevices + "/" + uuid + "/remove";
-                _log?.Invoke($"Writing 1 to {hostPath}");
-                var errno = new KernelWait { Notice = Notice }.Write(remove, hostPath, "1\n", "mediated device " + uuid, () => DeviceHolders.OfMdev(Root, uuid), ct);
-                if (errno == Errno.EBUSY) throw Busy(live, hostPath, ownerOf);
-                if (errno != 0) throw SysfsWriter.Failure(hostPath, errno, ErrorIds.VgpuRemoveFailed, $"Removing the mediated device {uuid} failed");
-                if (!WaitFor(() => !Directory.Exists(dir), ct))
-                {
-                    throw new GpuVirtException(ErrorIds.VgpuDeviceNotRemoved, ErrorKind.ResourceBusy,
-                        $"Wrote 1 to '{hostPath}', but the device is still there after " +
-                        $"{Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s; its definition was left as it was.", uuid);
-                }
-            }
-            if (persistent)
-            {
-                foreach (var d in definitions) Undefine(d, ct);
-                return definitions;
-            }
-            return Array.Empty<MdevDefinition>();
         }
 
-        private void RemoveSriov(VgpuDevice device, bool persistent, Func<VgpuDevice, string?>? ownerOf, CancellationToken ct)
+        /// <summary>Writes <c>0</c> to a virtual function's <c>nvidia/current_vgpu_type</c> and waits for it to read 0.</summary>
+        internal void ClearSriovType(VgpuDevice device, Func<VgpuDevice, string?>? ownerOf, CancellationToken ct)
         {
             var vf = device.PciAddress!.Value;
             var path = Path.Combine(Inventory.Pci.DeviceDirectory(vf), VgpuInventory.CurrentVgpuType);
             var hostPath = Root.ToHostPath(path);
-            using (HostLock.Acquire(Root, "remove an SR-IOV vGPU", ct, LockTimeout, _log))
+            _log?.Invoke($"Writing 0 to {hostPath}");
+            var errno = new KernelWait { Notice = Notice }.Write(path, hostPath, "0\n", "the vGPU on " + vf, () => DeviceHolders.OfPci(Root, vf, hostDriverNodes: false), ct);
+            if (errno == Errno.EBUSY) throw Busy(device, hostPath, ownerOf);
+            if (errno != 0) throw SysfsWriter.Failure(hostPath, errno, ErrorIds.VgpuRemoveFailed, $"Clearing the vGPU type of {vf} failed");
+            if (!WaitFor(() => Inventory.CurrentType(vf) == 0, ct))
             {
-                var recorded = Inventory.Profiles.Find(vf) != null;
-                var set = Inventory.IsSriovVgpuFunction(vf) && Inventory.CurrentType(vf) != 0;
-                if (!set && !(persistent && recorded))
-                {
-                    throw new GpuVirtException(ErrorIds.VgpuDeviceNotActive, ErrorKind.InvalidOperation,
-                        $"Virtual function {vf} has no vGPU type set: there is nothing to remove." +
-                        (recorded ? $" It is recorded in {SriovVgpuProfiles.ProfileFile}; add -Persistent to take it out." : string.Empty), vf.ToString());
-                }
-                if (set)
-                {
-                    _log?.Invoke($"Writing 0 to {hostPath}");
-                    var errno = new KernelWait { Notice = Notice }.Write(path, hostPath, "0\n", "the vGPU on " + vf, () => DeviceHolders.OfPci(Root, vf, hostDriverNodes: false), ct);
-                    if (errno == Errno.EBUSY) throw Busy(device, hostPath, ownerOf);
-                    if (errno != 0) throw SysfsWriter.Failure(hostPath, errno, ErrorIds.VgpuRemoveFailed, $"Clearing the vGPU type of {vf} failed");
-                    if (!WaitFor(() => Inventory.CurrentType(vf) == 0, ct))
-                    {
-                        throw new GpuVirtException(ErrorIds.VgpuDeviceNotRemoved, ErrorKind.ResourceBusy,
-                            $"Wrote 0 to '{hostPath}', but the function still reports type {Inventory.CurrentType(vf)}; its boot profile was left as it was.", vf.ToString());
-                    }
-                }
-                if (persistent && recorded)
-                {
-                    _log?.Invoke($"Removing {vf} from {SriovVgpuProfiles.ProfileFile}");
-                    Inventory.Profiles.Remove(vf);
-                }
+                throw new GpuVirtException(ErrorIds.VgpuDeviceNotRemoved, ErrorKind.ResourceBusy,
+                    $"Wrote 0 to '{hostPath}', but the function still reports type {Inventory.CurrentType(vf)}; its boot profile was left as it was.", vf.ToString());
             }
         }
 
@@ -610,6 +426,31 @@ namespace GpuVirt.Core
             _log?.Invoke($"Removing {definition.Path}");
             Inventory.Definitions.Delete(definition);
         }
+
+        /// <summary>What <see cref="Define"/> runs or writes, in one line.</summary>
+        internal string DescribeDefine(MdevDefinition definition, bool replace)
+        {
+            var attrs = definition.Attributes.Count == 0 ? string.Empty : ", attributes " + string.Join(", ", definition.Attributes.Select(a => a.Key + "=" + a.Value));
+            if (Mdevctl != null && (definition.Attributes.Count > 0 || definition.StartMode != MdevDefinitions.StartAuto))
+            {
+                var define = ProcessRunner.Render(Mdevctl, new[] { "define", "--uuid", definition.Uuid, "--parent", definition.Parent, "--jsonfile", "<temporary file>" });
+                return "run " + (replace ? ProcessRunner.Render(Mdevctl, new[] { "undefine", "--uuid", definition.Uuid, "--parent", definition.Parent }) + ", then " : string.Empty) +
+                    define + $" (type {definition.TypeId}, start {definition.StartMode}{attrs})";
+            }
+            if (Mdevctl != null)
+            {
+                return "run " + ProcessRunner.Render(Mdevctl, replace
+                    ? new[] { "modify", "--uuid", definition.Uuid, "--parent", definition.Parent, "--auto" }
+                    : new[] { "define", "--uuid", definition.Uuid, "--parent", definition.Parent, "--type", definition.TypeId, "--auto" });
+            }
+            return $"{(replace ? "replace" : "write")} the mdevctl definition {definition.Path} (type {definition.TypeId}, start {definition.StartMode}{attrs})";
+        }
+
+        /// <summary>What <see cref="Undefine"/> runs or removes, in one line.</summary>
+        internal string DescribeUndefine(MdevDefinition definition) =>
+            Mdevctl != null
+                ? "run " + ProcessRunner.Render(Mdevctl, new[] { "undefine", "--uuid", definition.Uuid, "--parent", definition.Parent }) + $" (removes {definition.Path})"
+                : $"remove the mdevctl definition {definition.Path}";
 
         /// <summary>Polls a condition until it holds or <see cref="Timeout"/> passes; the kernel usually answers at once.</summary>
         private bool WaitFor(Func<bool> condition, CancellationToken ct)
