@@ -293,8 +293,8 @@ Get-GpuDevice | Show 'GPUs: Get-GpuDevice'
 Write-Host "``nSample host ($SampleHost), the seed's Quadro K4000 and Tesla P4:" -ForegroundColor Green
 Get-PciDevice -Root '$SampleHost' | Show "PCI functions: Get-PciDevice -Root '$SampleHost'"
 Get-GpuDevice -Root '$SampleHost' | Show "GPUs: Get-GpuDevice -Root '$SampleHost'"
-Get-GpuDevice -Root '$SampleHost' | Get-IommuGroup -Root '$SampleHost' | Show "IOMMU groups of the GPUs: Get-GpuDevice -Root '$SampleHost' | Get-IommuGroup"
-Get-GpuDevice -Root '$SampleHost' | Get-VgpuType -Root '$SampleHost' | Show "vGPU types of the GPUs: Get-GpuDevice -Root '$SampleHost' | Get-VgpuType"
+Get-GpuDevice -Root '$SampleHost' | Get-IommuGroup | Show "IOMMU groups of the GPUs: Get-GpuDevice -Root '$SampleHost' | Get-IommuGroup"
+Get-GpuDevice -Root '$SampleHost' | Get-VgpuType | Show "vGPU types of the GPUs: Get-GpuDevice -Root '$SampleHost' | Get-VgpuType"
 Write-Host "``nTry: Get-Help about_GpuVirt; Get-GpuDevice -Root '$SampleHost' | Get-IommuGroup" -ForegroundColor Green
 "@
     $interactive = -not $NoShell -and -not [Console]::IsInputRedirected

@@ -8,10 +8,11 @@ public class InitramfsModulesTests
     private const string DebianModules = "# List of modules that you want to include in your initramfs.\n#\n# Syntax:  module_name [args ...]\nnvme\n";
 
     [Theory]
-    [InlineData(InitramfsTool.Dracut, "/etc/dracut.conf.d/gpuvirt-vfio-pci.conf", "force_drivers+=\" vfio_pci vfio vfio_iommu_type1 \"")]
-    [InlineData(InitramfsTool.Mkinitcpio, "/etc/mkinitcpio.conf.d/gpuvirt-vfio-pci.conf", "MODULES+=(vfio_pci vfio vfio_iommu_type1)")]
-    public void A_tool_with_drop_ins_gets_a_file_of_its_own_and_loses_it(InitramfsTool tool, string file, string entry)
+    [InlineData(nameof(InitramfsTool.Dracut), "/etc/dracut.conf.d/gpuvirt-vfio-pci.conf", "force_drivers+=\" vfio_pci vfio vfio_iommu_type1 \"")]
+    [InlineData(nameof(InitramfsTool.Mkinitcpio), "/etc/mkinitcpio.conf.d/gpuvirt-vfio-pci.conf", "MODULES+=(vfio_pci vfio vfio_iommu_type1)")]
+    public void A_tool_with_drop_ins_gets_a_file_of_its_own_and_loses_it(string toolName, string file, string entry)
     {
+        var tool = (InitramfsTool)System.Enum.Parse(typeof(InitramfsTool), toolName);
         Assert.Equal(file, InitramfsModules.FileOf(tool));
         var written = InitramfsModules.With(tool, null);
         Assert.Equal(InitramfsModules.Marker + "\n" + entry + "\n", written);

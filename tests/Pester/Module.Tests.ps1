@@ -35,6 +35,7 @@ BeforeAll {
         while ($queue.Count -gt 0) {
             $type = $queue.Dequeue()
             if (-not $seen.Add($type)) { continue }
+            if ($type.BaseType -and $type.BaseType.Assembly -eq $script:Assembly) { $queue.Enqueue($type.BaseType) }
             foreach ($property in $type.GetProperties([Reflection.BindingFlags]'Public, Instance, Static')) {
                 Get-ModuleType $property.PropertyType | ForEach-Object { $queue.Enqueue($_) }
             }

@@ -7,7 +7,7 @@ using System.Linq;
 namespace GpuVirt.Core
 {
     /// <summary>Why one function keeps its IOMMU group from being assigned.</summary>
-    public sealed class IommuGroupBlocker
+    internal sealed class IommuGroupBlocker
     {
         public IommuGroupBlocker(PciAddress address, string? driver, string reason)
         {

@@ -11,7 +11,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>What a hostdev gives the guest: a host PCI address or an mdev UUID. Two sources are equal when they name the same device.</summary>
-    public readonly struct HostdevSource : IEquatable<HostdevSource>
+    internal readonly struct HostdevSource : IEquatable<HostdevSource>
     {
         private HostdevSource(HostdevKind kind, PciAddress? address, Guid? uuid)
         {
@@ -45,7 +45,7 @@ namespace GpuVirt.Core
     /// </summary>
     public sealed class Hostdev : HostObject
     {
-        public Hostdev(string domain, HostdevSource source, string xml)
+        internal Hostdev(string domain, HostdevSource source, string xml)
         {
             Domain = domain;
             SourceDevice = source;

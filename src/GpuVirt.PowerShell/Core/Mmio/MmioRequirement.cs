@@ -68,7 +68,7 @@ namespace GpuVirt.Core
         /// <summary>A bridge memory window is at least, and aligned to, 1 MiB.</summary>
         public const ulong MinimumAlignment = MmioSize.MiB;
 
-        public MmioWindow(PciAddress device, IReadOnlyList<PciBar> bars)
+        internal MmioWindow(PciAddress device, IReadOnlyList<PciBar> bars)
         {
             DeviceAddress = device;
             Bars = bars.OrderByDescending(b => b.Size).ThenBy(b => b.Index).ToList();

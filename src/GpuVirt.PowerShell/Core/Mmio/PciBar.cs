@@ -9,7 +9,7 @@ namespace GpuVirt.Core
     /// One base address register of a PCI function as the kernel shows it in the function's <c>resource</c> file:
     /// <c>start end flags</c>, in hex, one line per resource.
     /// </summary>
-    public sealed class PciBar
+    internal sealed class PciBar
     {
         /// <summary>IORESOURCE_IO: an I/O port BAR.</summary>
         public const ulong IoFlag = 0x100;

@@ -7,7 +7,7 @@ using System.Linq;
 namespace GpuVirt.Core
 {
     /// <summary>What the running host uses a PCI function for.</summary>
-    public enum HostDependencyKind
+    internal enum HostDependencyKind
     {
         /// <summary>A mounted filesystem lies on a disk behind it.</summary>
         Filesystem,
@@ -23,7 +23,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>One PCI function the running host depends on, and why.</summary>
-    public sealed class HostDependency
+    internal sealed class HostDependency
     {
         public HostDependency(PciAddress address, HostDependencyKind kind, string reason)
         {
