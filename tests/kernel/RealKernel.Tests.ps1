@@ -65,17 +65,18 @@ Describe 'Inventory on a real kernel' {
         $StdVga.IsBootVga | Should -BeTrue
         $VirtioGpu.ClassCode | Should -Be 0x038000
         $VirtioGpu.Companions.Count | Should -Be 1
-        $VirtioGpu.Companions[0].ClassCode -shr 8 | Should -Be 0x0403
-        $VirtioGpu.Companions[0].Address.Function | Should -Be 1
+        # Companions are addresses in the kernel's form; the function they name is read again by address.
+        (Get-PciDevice -Address $VirtioGpu.Companions[0]).ClassCode -shr 8 | Should -Be 0x0403
+        $VirtioGpu.Companions[0] | Should -BeLike '*.1'
         $SecondaryVga.ClassCode -shr 16 | Should -Be 0x03
         $SecondaryVga.ParentBridge | Should -Not -BeNullOrEmpty
     }
 
     It 'Get-IommuGroup shows the GPU and audio group and the shared group behind the PCIe-to-PCI bridge' {
         $gpuGroup = $VirtioGpu | Get-IommuGroup
-        ($gpuGroup.Endpoints | ForEach-Object { $_.Address.ToString() }) | Should -Be @($VirtioGpu.Address.ToString(), $VirtioGpu.Companions[0].Address.ToString())
+        $gpuGroup.Endpoints | Should -Be @($VirtioGpu.Address, $VirtioGpu.Companions[0])
         $shared = $SecondaryVga | Get-IommuGroup
-        ($shared.Devices | Where-Object IsBridge).Count | Should -BeGreaterOrEqual 1
+        @(Get-PciDevice -Address $shared.Devices | Where-Object IsBridge).Count | Should -BeGreaterOrEqual 1
         $shared.Endpoints.Count | Should -BeGreaterOrEqual 2
         $shared.Type | Should -BeIn @('identity', 'DMA', 'DMA-FQ')
     }
@@ -95,7 +96,7 @@ Describe 'Test-GpuVirtHost on a real kernel' {
             "$($found[0].Status)"
         }
         # The e1000 behind the PCIe-to-PCI bridge shares the secondary VGA's group; give it a route, and the host needs it.
-        $nic = @(($SecondaryVga | Get-IommuGroup).Endpoints | Where-Object { ($_.ClassCode -shr 8) -eq 0x0200 })[0]
+        $nic = @(Get-PciDevice -Address ($SecondaryVga | Get-IommuGroup).Endpoints | Where-Object { ($_.ClassCode -shr 8) -eq 0x0200 })[0]
         $ifname = @(Get-ChildItem /sys/class/net | Where-Object { (Test-Path "$($_.FullName)/device") -and (Split-Path -Leaf (Get-Item "$($_.FullName)/device").LinkTarget) -eq $nic.Address.ToString() })[0].Name
         & ip link set dev $ifname up
         & ip route add 10.99.0.0/24 dev $ifname
@@ -125,7 +126,7 @@ Describe 'Test-GpuVirtHost on a real kernel' {
 
 Describe 'Host driver detach on a real kernel' {
     It 'Dismount-GpuHostDriver binds the virtio-gpu and its audio function to vfio-pci, and Mount-GpuHostDriver gives them back' {
-        $addresses = @($VirtioGpu.Address.ToString(), $VirtioGpu.Companions[0].Address.ToString())
+        $addresses = @($VirtioGpu.Address.ToString(), $VirtioGpu.Companions[0])
         $before = $addresses | ForEach-Object { Get-Driver $_ }
         $before | Should -Not -Contain 'vfio-pci'
         ($VirtioGpu | Get-IommuGroup).IsViable | Should -BeFalse
@@ -142,7 +143,7 @@ Describe 'Host driver detach on a real kernel' {
     }
 
     It 'Mount-GpuHostDriver refuses in seconds, naming the pid, while a process holds the vfio-pci device through VFIO' {
-        $addresses = @($VirtioGpu.Address.ToString(), $VirtioGpu.Companions[0].Address.ToString())
+        $addresses = @($VirtioGpu.Address.ToString(), $VirtioGpu.Companions[0])
         $before = $addresses | ForEach-Object { Get-Driver $_ }
         $addresses | Dismount-GpuHostDriver -Method Sysfs -Confirm:$false -Force:$VirtioGpu.IsHostCritical -WarningAction SilentlyContinue
         $holder = Start-VfioHolder $VirtioGpu.IommuGroup $addresses[0]
@@ -264,7 +265,7 @@ Describe 'vGPU mediated devices on a real kernel' {
     }
 
     It 'Get-GpuVirtChange | Undo-GpuVirtChange takes back a real bind to vfio-pci and a real vGPU, and marks the records undone' {
-        $audio = $VirtioGpu.Companions[0].Address.ToString()
+        $audio = $VirtioGpu.Companions[0]
         $driver = Get-Driver $audio
         $driver | Should -Not -Be 'vfio-pci'
         $mdevctl = [bool](Get-Command mdevctl -CommandType Application -ErrorAction SilentlyContinue)
