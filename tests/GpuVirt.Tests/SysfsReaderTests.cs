@@ -54,6 +54,65 @@ public class SysfsReaderTests
     }
 
     [Fact]
+    public void Reads_numbers_and_optional_words_without_making_strings_as_the_text_readers_would()
+    {
+        using var root = new TempRoot();
+        var dir = Path.Combine(root.Path, "dev");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "unset"), "(null)\n");
+        File.WriteAllText(Path.Combine(dir, "set"), "vfio-pci\n");
+        File.WriteAllText(Path.Combine(dir, "longer"), "(null)x\n");
+        File.WriteAllText(Path.Combine(dir, "empty"), "\n");
+        File.WriteAllText(Path.Combine(dir, "plus"), "+7\n");
+        File.WriteAllText(Path.Combine(dir, "sign_only"), "-\n");
+        File.WriteAllText(Path.Combine(dir, "huge"), "99999999999\n");
+        File.WriteAllText(Path.Combine(dir, "word"), "12a\n");
+        File.CreateSymbolicLink(Path.Combine(dir, "iommu_group"), "../../../kernel/iommu_groups/105");
+        File.CreateSymbolicLink(Path.Combine(dir, "named_group"), "../../../kernel/iommu_groups/x5");
+        var none = SysfsDirectory.Name("(null)");
+
+        using var open = SysfsDirectory.TryOpen(dir)!;
+        Assert.Null(open.TextUnless(SysfsDirectory.Name("unset"), none));
+        Assert.Equal("vfio-pci", open.TextUnless(SysfsDirectory.Name("set"), none));
+        Assert.Equal("(null)x", open.TextUnless(SysfsDirectory.Name("longer"), none));
+        Assert.Null(open.TextUnless(SysfsDirectory.Name("empty"), none));
+        Assert.Null(open.TextUnless(SysfsDirectory.Name("absent"), none));
+        Assert.Equal(7, open.Int(SysfsDirectory.Name("plus")));
+        Assert.Null(open.Int(SysfsDirectory.Name("sign_only")));
+        Assert.Null(open.Int(SysfsDirectory.Name("huge")));
+        Assert.Null(open.Int(SysfsDirectory.Name("word")));
+        Assert.Equal(105, open.LinkNumber(SysfsDirectory.Name("iommu_group")));
+        Assert.Null(open.LinkNumber(SysfsDirectory.Name("named_group")));
+        Assert.Null(open.LinkNumber(SysfsDirectory.Name("set")));
+        Assert.Null(open.LinkNumber(SysfsDirectory.Name("absent")));
+    }
+
+    [Theory]
+    [InlineData("../../../devices/pci0000:00/0000:00:01.0/0000:01:00.0")]
+    [InlineData("../../../devices/pci0000:00/./0000:00:01.0")]
+    [InlineData("../../../devices/pci0000:00/../pci0000:00/0000:00:02.0")]
+    [InlineData("../../../devices//pci0000:00/0000:00:03.0/")]
+    [InlineData("../../../../../../../../../../devices/x")]
+    [InlineData("/abs/olute/../path")]
+    [InlineData("sibling")]
+    [InlineData("./here/there")]
+    [InlineData("../../../dévices/pci0000:00")]
+    public void Resolves_a_link_as_the_full_path_of_its_directory_and_target(string target)
+    {
+        using var root = new TempRoot();
+        var dir = Path.Combine(root.Path, "sys", "bus", "pci", "devices");
+        Directory.CreateDirectory(dir);
+        var link = Path.Combine(dir, "0000:01:00.0");
+        File.CreateSymbolicLink(link, target);
+
+        Assert.Equal(Path.GetFullPath(Path.Combine(dir, target)), Sysfs.TryResolveLink(link));
+        Assert.Null(Sysfs.TryResolveLink(dir));
+        // The link named through a path that is not in its plain form resolves the same.
+        var roundabout = Path.Combine(root.Path, "sys", "bus", "..", "bus", ".", "pci", "devices", "0000:01:00.0");
+        Assert.Equal(Path.GetFullPath(Path.Combine(dir, target)), Sysfs.TryResolveLink(roundabout));
+    }
+
+    [Fact]
     public void A_directory_too_large_to_list_in_one_call_still_reads_every_attribute()
     {
         using var root = new TempRoot();

@@ -117,7 +117,9 @@ namespace GpuVirt.Core
         public string ToHostPath(string path)
         {
             if (IsLive) return path;
-            return path.StartsWith(Directory + "/", StringComparison.Ordinal) ? path.Substring(Directory.Length) : path;
+            return path.Length > Directory.Length && path[Directory.Length] == '/' && path.StartsWith(Directory, StringComparison.Ordinal)
+                ? path.Substring(Directory.Length)
+                : path;
         }
 
         public override string ToString() => Directory;

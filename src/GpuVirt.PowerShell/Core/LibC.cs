@@ -18,6 +18,23 @@ namespace GpuVirt.Core
             return bytes;
         }
 
+        [ThreadStatic]
+        private static byte[]? _pathBuffer;
+
+        /// <summary>
+        /// The same in a buffer of this thread's, reused by the next call on the thread: for a path passed straight to
+        /// one call (a directory opened for each of thousands of functions), with no array made per path.
+        /// </summary>
+        public static byte[] TransientPath(string path)
+        {
+            var length = Encoding.UTF8.GetMaxByteCount(path.Length) + 1;
+            var buffer = _pathBuffer;
+            if (buffer is null || buffer.Length < length) _pathBuffer = buffer = new byte[Math.Max(length, 512)];
+            var n = Encoding.UTF8.GetBytes(path, 0, path.Length, buffer, 0);
+            buffer[n] = 0;
+            return buffer;
+        }
+
         [DllImport("libc", SetLastError = true)]
         public static extern int open(byte[] path, int flags);
 

@@ -13,8 +13,17 @@ namespace GpuVirt.Core
     internal sealed class PciInventory
     {
 
-        /// <summary>Below this many functions one thread reads them all; above it, one thread per processor.</summary>
+        /// <summary>Below this many functions one thread reads them all; above it, one thread per processor (<see cref="ReadEach"/>).</summary>
         private const int ParallelThreshold = 64;
+
+        /// <summary>At most this many threads read one host's functions (this one included).</summary>
+        private const int MaxReaders = 8;
+
+        /// <summary>How many functions a reader takes at a time.</summary>
+        private const int ReadChunk = 16;
+
+        /// <summary>A reader's stack: reading a function goes a few frames deep.</summary>
+        private const int ReaderStackBytes = 256 * 1024;
 
         private readonly bool _displayAsGpu;
         private readonly Lazy<IReadOnlyList<PciDevice>> _devices;
@@ -157,28 +166,22 @@ namespace GpuVirt.Core
         {
             var ids = Ids;
             var devices = new PciDevice?[entries.Count];
-            void ReadAt(int i)
+            // What was read before is taken under one lock here, so the readers below share nothing and never wait
+            // for each other (a lock per function made the two readers spin against each other: sched_yield).
+            var unread = new List<int>(entries.Count);
+            lock (_gate)
             {
-                var (address, entry) = entries[i];
-                lock (_gate)
+                for (var i = 0; i < entries.Count; i++)
                 {
-                    if (_read.TryGetValue(address, out var known))
-                    {
-                        devices[i] = known;
-                        return;
-                    }
+                    if (_read.TryGetValue(entries[i].Address, out var known)) devices[i] = known;
+                    else unread.Add(i);
                 }
-                devices[i] = ReadDevice(entry, address, ids);
             }
-            if (entries.Count < ParallelThreshold || Environment.ProcessorCount < 2)
+            ReadEach(unread.Count, k =>
             {
-                for (var i = 0; i < entries.Count; i++) ReadAt(i);
-            }
-            else
-            {
-                System.Threading.Tasks.Parallel.For(0, entries.Count,
-                    new System.Threading.Tasks.ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, ReadAt);
-            }
+                var i = unread[k];
+                devices[i] = ReadDevice(entries[i].Entry, entries[i].Address, ids);
+            });
             var list = new List<PciDevice>(entries.Count);
             foreach (var device in devices) if (device != null) list.Add(device);
             list.Sort((a, b) => a.PciAddress.CompareTo(b.PciAddress));
@@ -198,6 +201,48 @@ namespace GpuVirt.Core
                 }
             }
             return list;
+        }
+
+        /// <summary>
+        /// Calls <paramref name="read"/> for 0 .. count-1: on this thread alone for a small host, else also on
+        /// threads of its own (one per further processor, at most <see cref="MaxReaders"/> in all) that take the next
+        /// <see cref="ReadChunk"/> indices from one counter until none are left. Not the thread pool: its idle workers
+        /// spin in sched_yield while the readers work, about one call per function read.
+        /// </summary>
+        private static void ReadEach(int count, Action<int> read)
+        {
+            var readers = Math.Min(Environment.ProcessorCount, MaxReaders);
+            if (count < ParallelThreshold || readers < 2)
+            {
+                for (var k = 0; k < count; k++) read(k);
+                return;
+            }
+            var next = 0;
+            Exception? failure = null;
+            void Work()
+            {
+                try
+                {
+                    int end;
+                    while ((end = System.Threading.Interlocked.Add(ref next, ReadChunk)) - ReadChunk < count)
+                    {
+                        for (var k = end - ReadChunk; k < Math.Min(end, count); k++) read(k);
+                    }
+                }
+                catch (Exception e)
+                {
+                    System.Threading.Interlocked.CompareExchange(ref failure, e, null);
+                }
+            }
+            var threads = new System.Threading.Thread[readers - 1];
+            for (var t = 0; t < threads.Length; t++)
+            {
+                threads[t] = new System.Threading.Thread(Work, ReaderStackBytes) { IsBackground = true, Name = "GpuVirt sysfs reader" };
+                threads[t].Start();
+            }
+            Work();
+            foreach (var thread in threads) thread.Join();
+            if (failure != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
         }
 
         private PciDevice? ReadOne(PciAddress address, string entry)
@@ -235,12 +280,12 @@ namespace GpuVirt.Core
         }
 
         /// <summary>An identity attribute (hex); 0 and a line in <paramref name="unreadable"/> when it cannot be read.</summary>
-        private static uint Identity(SysfsDirectory dir, byte[] file, string attribute, List<string> unreadable)
+        private static uint Identity(SysfsDirectory dir, byte[] file, string attribute, ref List<string>? unreadable)
         {
             if (dir.Hex(file) is uint value) return value;
             var text = dir.Text(file, out var errno);
             if (Sysfs.ParseHex(text) is uint again) return again;
-            unreadable.Add(text is null
+            (unreadable ??= new List<string>()).Add(text is null
                 ? $"'{attribute}' could not be read ({(errno == Errno.ENOENT ? "it does not exist" : Errno.Describe(errno) + ", errno " + errno.ToString(CultureInfo.InvariantCulture))})"
                 : $"'{attribute}' reads '{text}', which is no hex number");
             return 0;
@@ -254,6 +299,7 @@ namespace GpuVirt.Core
         private static readonly byte[] RevisionFile = SysfsDirectory.Name("revision");
         private static readonly byte[] DriverLink = SysfsDirectory.Name("driver");
         private static readonly byte[] DriverOverrideFile = SysfsDirectory.Name("driver_override");
+        private static readonly byte[] NoDriverOverride = SysfsDirectory.Name("(null)");
         private static readonly byte[] IommuGroupLink = SysfsDirectory.Name("iommu_group");
         private static readonly byte[] BootVgaFile = SysfsDirectory.Name("boot_vga");
         private static readonly byte[] NumaNodeFile = SysfsDirectory.Name("numa_node");
@@ -272,17 +318,17 @@ namespace GpuVirt.Core
             using var dir = SysfsDirectory.TryOpen(realDir);
             if (dir is null) return null;
 
-            var unreadable = new List<string>();
-            var classCode = Identity(dir, ClassFile, "class", unreadable);
+            List<string>? unreadable = null;
+            var classCode = Identity(dir, ClassFile, "class", ref unreadable);
             var device = _displayAsGpu && (classCode >> 16) == 0x03 ? new GpuDevice() : new PciDevice();
             device.PciAddress = address;
             device.Directory = entry;
             device.Root = Root.Directory;
             device.SysfsPath = Root.ToHostPath(realDir);
             device.ClassCode = classCode;
-            device.VendorId = (ushort)Identity(dir, VendorFile, "vendor", unreadable);
-            device.DeviceId = (ushort)Identity(dir, DeviceFile, "device", unreadable);
-            if (unreadable.Count > 0)
+            device.VendorId = (ushort)Identity(dir, VendorFile, "vendor", ref unreadable);
+            device.DeviceId = (ushort)Identity(dir, DeviceFile, "device", ref unreadable);
+            if (unreadable != null)
             {
                 var problem = new GpuVirtException(ErrorIds.PciAttributeUnreadable, ErrorKind.InvalidData,
                     $"{address}: {string.Join("; ", unreadable)} (under '{device.SysfsPath}'). It is listed with 0 for what could not be read" +
@@ -302,10 +348,8 @@ namespace GpuVirt.Core
             }
 
             device.Driver = dir.LinkName(DriverLink);
-            var overrideText = dir.Text(DriverOverrideFile);
-            device.DriverOverride = string.IsNullOrEmpty(overrideText) || overrideText == "(null)" ? null : overrideText;
-            var group = dir.LinkName(IommuGroupLink);
-            device.IommuGroup = group != null && int.TryParse(group, NumberStyles.None, CultureInfo.InvariantCulture, out var g) ? g : (int?)null;
+            device.DriverOverride = dir.TextUnless(DriverOverrideFile, NoDriverOverride);
+            device.IommuGroup = dir.LinkNumber(IommuGroupLink);
 
             // PCI-to-PCI (0x0604), CardBus (0x0607) and semi-transparent (0x0609) bridges; root and switch ports are 0x0604.
             var subClass = classCode >> 8;
@@ -318,8 +362,7 @@ namespace GpuVirt.Core
             device.CurrentLinkWidth = dir.Int(CurrentLinkWidthFile);
             device.MaxLinkWidth = dir.Int(MaxLinkWidthFile);
 
-            var parentName = Path.GetFileName(Path.GetDirectoryName(realDir) ?? string.Empty);
-            device.ParentBridgeAddress = PciAddress.TryParse(parentName, out var parent) ? parent : (PciAddress?)null;
+            device.ParentBridgeAddress = ParentAddress(realDir);
 
             var physfn = dir.LinkName(PhysfnLink);
             device.PhysicalFunctionAddress = PciAddress.TryParse(physfn, out var pf) ? pf : (PciAddress?)null;
@@ -329,6 +372,17 @@ namespace GpuVirt.Core
                 device.VirtualFunctionAddresses = ReadVirtualFunctions(dir);
             }
             return device;
+        }
+
+        /// <summary>The address the parent directory is named after (the bridge above), or null on a root bus.</summary>
+        private static PciAddress? ParentAddress(string realDir)
+        {
+            var end = realDir.LastIndexOf('/');
+            if (end <= 0) return null;
+            var start = realDir.LastIndexOf('/', end - 1) + 1;
+            // A root bus directory (pci0000:00) is no address: no name made for it.
+            if (end - start < 7 || realDir[start] < '0' || realDir[start] > 'f') return null;
+            return PciAddress.TryParse(realDir.Substring(start, end - start), out var parent) ? parent : (PciAddress?)null;
         }
 
         private static IReadOnlyList<PciAddress> ReadVirtualFunctions(SysfsDirectory dir)

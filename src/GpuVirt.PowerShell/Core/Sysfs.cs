@@ -134,10 +134,57 @@ namespace GpuVirt.Core
         /// <summary>Resolves a link to an absolute path (one level, relative to the link's directory).</summary>
         public static string? TryResolveLink(string path)
         {
-            var target = TryReadLink(path);
-            if (target is null) return null;
+            var buffer = LinkBuffer ??= new byte[4096];
+            var n = (int)LibC.readlink(LibC.TransientPath(path), buffer, (IntPtr)buffer.Length).ToInt64();
+            if (n <= 0) return null;
+            return ResolveRelative(path, buffer, n) ?? ResolveSlowly(path, Encoding.UTF8.GetString(buffer, 0, n));
+        }
+
+        [ThreadStatic]
+        private static char[]? _resolveBuffer;
+
+        /// <summary>
+        /// The usual kernel link, <c>../../../devices/pci0000:00/0000:00:01.0</c> (leading <c>../</c> steps, then
+        /// plain names), joined to the link's directory with one string made; null for any other shape.
+        /// </summary>
+        private static string? ResolveRelative(string linkPath, byte[] target, int length)
+        {
+            var at = 0;
+            var up = 0;
+            while (at + 2 < length && target[at] == (byte)'.' && target[at + 1] == (byte)'.' && target[at + 2] == (byte)'/')
+            {
+                up++;
+                at += 3;
+            }
+            if (at == length || target[at] == (byte)'/' || target[at] == (byte)'.') return null;
+            for (var i = at; i < length; i++)
+            {
+                var b = target[i];
+                if (b >= 0x80) return null;   // not ASCII: decoded the ordinary way
+                if (b == (byte)'/' && (i + 1 == length || target[i + 1] == (byte)'/' || target[i + 1] == (byte)'.')) return null;
+                if (b == (byte)'.' && target[i - 1] == (byte)'/') return null;
+            }
+            var end = linkPath.LastIndexOf('/');   // the link's directory
+            if (end <= 0 || end == linkPath.Length - 1 || linkPath[0] != '/') return null;
+            // A directory that is not in its plain form (".", "..", "//") is left to the full normalization.
+            if (linkPath.IndexOf("/.", StringComparison.Ordinal) >= 0 || linkPath.IndexOf("//", StringComparison.Ordinal) >= 0) return null;
+            for (var i = 0; i < up; i++)
+            {
+                end = linkPath.LastIndexOf('/', end - 1);
+                if (end <= 0) return null;
+            }
+            var total = end + 1 + (length - at);
+            var chars = _resolveBuffer;
+            if (chars is null || chars.Length < total) _resolveBuffer = chars = new char[Math.Max(total, 512)];
+            linkPath.CopyTo(0, chars, 0, end + 1);
+            for (var i = at; i < length; i++) chars[end + 1 + i - at] = (char)target[i];
+            return new string(chars, 0, total);
+        }
+
+        private static string ResolveSlowly(string linkPath, string target)
+        {
             if (target.StartsWith("/", StringComparison.Ordinal)) return Path.GetFullPath(target);
-            var dir = Path.GetDirectoryName(path) ?? "/";
+            var dir = Path.GetDirectoryName(linkPath) ?? "/";
             return Path.GetFullPath(Path.Combine(dir, target));
         }
 

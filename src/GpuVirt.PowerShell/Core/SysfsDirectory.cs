@@ -44,7 +44,7 @@ namespace GpuVirt.Core
         /// <summary>Opens a directory; null when it does not exist or is not a directory.</summary>
         public static SysfsDirectory? TryOpen(string path)
         {
-            var fd = LibC.open(LibC.Path(path), OpenFlags.ReadOnly | OpenFlags.CloseOnExec | OpenFlags.Directory);
+            var fd = LibC.open(LibC.TransientPath(path), OpenFlags.ReadOnly | OpenFlags.CloseOnExec | OpenFlags.Directory);
             return fd < 0 ? null : new SysfsDirectory(path, fd);
         }
 
@@ -129,8 +129,66 @@ namespace GpuVirt.Core
         /// <summary>A decimal attribute (an optional leading sign); null when missing or malformed.</summary>
         public int? Int(byte[] name)
         {
-            var text = Text(name);
-            return text != null && int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : (int?)null;
+            var n = Read(name, out var buffer, out _);
+            if (n < 0 || n == buffer.Length) return null;
+            var (start, length) = Trimmed(buffer, n);
+            return Decimal(buffer, start, length, allowSign: true);
+        }
+
+        /// <summary>
+        /// The text of an attribute, or null when it is missing, empty or reads exactly <paramref name="none"/>
+        /// (<c>driver_override</c> reads <c>(null)</c> when unset): no string is made for that word.
+        /// </summary>
+        public string? TextUnless(byte[] name, byte[] none)
+        {
+            var n = Read(name, out var buffer, out _);
+            if (n < 0) return null;
+            if (n == buffer.Length) return LargeText(name);
+            var (start, length) = Trimmed(buffer, n);
+            if (length == 0) return null;
+            if (length == none.Length - 1)
+            {
+                var i = 0;
+                while (i < length && buffer[start + i] == none[i]) i++;
+                if (i == length) return null;
+            }
+            return Encoding.UTF8.GetString(buffer, start, length);
+        }
+
+        /// <summary>A link whose target ends in a number (<c>iommu_group</c> → <c>../../../kernel/iommu_groups/12</c>), or null.</summary>
+        public int? LinkNumber(byte[] name)
+        {
+            if (!Has(name)) return null;
+            var buffer = _buffer ??= new byte[8192];
+            var n = (int)LibC.readlinkat(_fd, name, buffer, (IntPtr)buffer.Length).ToInt64();
+            if (n <= 0) return null;
+            var end = n;
+            while (end > 0 && buffer[end - 1] == (byte)'/') end--;
+            var start = end;
+            while (start > 0 && buffer[start - 1] != (byte)'/') start--;
+            return Decimal(buffer, start, end - start, allowSign: false);
+        }
+
+        private static int? Decimal(byte[] buffer, int start, int length, bool allowSign)
+        {
+            if (length == 0) return null;
+            var negative = false;
+            if (allowSign && (buffer[start] == (byte)'-' || buffer[start] == (byte)'+'))
+            {
+                negative = buffer[start] == (byte)'-';
+                start++;
+                length--;
+            }
+            if (length == 0 || length > 10) return null;
+            long value = 0;
+            for (var i = start; i < start + length; i++)
+            {
+                var digit = buffer[i] - '0';
+                if (digit < 0 || digit > 9) return null;
+                value = value * 10 + digit;
+            }
+            if (negative) value = -value;
+            return value < int.MinValue || value > int.MaxValue ? (int?)null : (int)value;
         }
 
         /// <summary>The last path element of a link's target (<c>driver</c> → <c>vfio-pci</c>), or null when it is not a link.</summary>

@@ -107,7 +107,8 @@ namespace GpuVirt.Core
         public bool IsCritical(PciAddress address) => _by.ContainsKey(address);
 
         /// <summary>The reasons joined with <c>; </c>, empty when the host does not need the function.</summary>
-        public string Describe(PciAddress address) => string.Join("; ", For(address).Select(d => d.Reason));
+        public string Describe(PciAddress address) =>
+            _by.TryGetValue(address, out var list) ? string.Join("; ", list.Select(d => d.Reason)) : string.Empty;
 
         private void Add(PciAddress address, HostDependencyKind kind, string reason)
         {
