@@ -6,7 +6,7 @@ using System.IO;
 using System.Linq;
 using System.Threading;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Vgpu
 {
     /// <summary>
     /// What enabling an NVIDIA GPU's virtual functions will do: run NVIDIA's <c>sriov-manage -e &lt;PF&gt;</c> when it is
