@@ -205,7 +205,7 @@ Describe 'Enable-VgpuSriov' {
             $err = $null
             try { Enable-VgpuSriov -Root $h.Root -Address c1:00.0 -TimeoutSeconds 1 -ErrorAction Stop } catch { $err = $_ }
             $err.FullyQualifiedErrorId | Should -Be 'VgpuSriovEnableFailed,GpuVirt.Commands.EnableVgpuSriovCommand'
-            $err.Exception.Message | Should -BeLike '*no virtual function appeared; wrote 0 to /sys/bus/pci/devices/0000:c1:00.0/sriov_numvfs*'
+            $err.Exception.Message | Should -BeLike '*did not finish within 1 s: no virtual function appeared.*The steps already made were undone (write 32 to /sys/bus/pci/devices/0000:c1:00.0/sriov_numvfs): nothing was changed.'
             (Get-Content -Raw (Join-Path $h.Root 'sys/bus/pci/devices/0000:c1:00.0/sriov_numvfs')).Trim() | Should -Be '0'
         }
         finally { $h | Remove-FixtureHost }

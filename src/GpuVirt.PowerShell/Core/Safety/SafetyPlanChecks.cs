@@ -6,15 +6,22 @@ namespace GpuVirt.Core
 {
     /// <summary>
     /// Refuses a plan that would unbind the driver of a vGPU parent with live vGPUs
-    /// (<see cref="ErrorIds.VgpuParentInUse"/>, see <see cref="VgpuParentCheck"/>): Dismount-GpuHostDriver.
-    /// -Force does not lift it.
+    /// (<see cref="ErrorIds.VgpuParentInUse"/>, see <see cref="VgpuParentCheck"/>): Dismount-GpuHostDriver, and
+    /// disabling SR-IOV virtual functions that carry vGPUs (the undo of Enable-VgpuSriov; the plan's devices are the
+    /// functions, checked per physical function). -Force does not lift it.
     /// </summary>
     internal sealed class VgpuParentPlanCheck : IPlanCheck
     {
         public void Check(ChangePlan plan)
         {
-            if (plan.Kind != ChangeKind.HostDriverDetach || plan.Devices.Count == 0) return;
+            if ((plan.Kind != ChangeKind.HostDriverDetach && plan.Kind != ChangeKind.SriovDisable) || plan.Devices.Count == 0) return;
             var vgpu = new VgpuInventory(plan.Host.Root);
+            if (plan.Kind == ChangeKind.SriovDisable)
+            {
+                var pfs = plan.Devices.Select(vf => vgpu.Pci.Find(vf)?.PhysicalFunctionAddress ?? vf).Distinct();
+                foreach (var pf in pfs) VgpuParentCheck.Check(vgpu, pf, "Disabling its virtual functions").AddTo(plan);
+                return;
+            }
             foreach (var address in plan.Devices) VgpuParentCheck.Check(vgpu, address).AddTo(plan);
         }
     }
@@ -22,13 +29,19 @@ namespace GpuVirt.Core
     /// <summary>
     /// Refuses a plan whose unbind the kernel would block on because a process holds the function
     /// (<see cref="ErrorIds.DeviceInUse"/>, see <see cref="DeviceHolderCheck"/>): Dismount-GpuHostDriver (the host
-    /// driver's users too: DRM and NVIDIA nodes) and Mount-GpuHostDriver (the VFIO group or device). -Force does not
-    /// lift it: the write would wait in the kernel until the holder lets go.
+    /// driver's users too: DRM and NVIDIA nodes), Mount-GpuHostDriver (the VFIO group or device) and disabling SR-IOV
+    /// virtual functions (each function's VFIO group or device: a guest that runs on it). -Force does not lift it: the
+    /// write would wait in the kernel until the holder lets go.
     /// </summary>
     internal sealed class DeviceHolderPlanCheck : IPlanCheck
     {
         public void Check(ChangePlan plan)
         {
+            if (plan.Kind == ChangeKind.SriovDisable)
+            {
+                foreach (var vf in plan.Devices) DeviceHolderCheck.CheckPci(plan.Host.Root, vf, hostDriverNodes: false, "Disabling it").AddTo(plan);
+                return;
+            }
             if (plan.Kind != ChangeKind.HostDriverDetach && plan.Kind != ChangeKind.HostDriverReattach) return;
             var binding = new HostDriverBinding(plan.Host.Root);
             foreach (var address in plan.Devices)
