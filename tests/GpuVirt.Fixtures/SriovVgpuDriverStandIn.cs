@@ -88,15 +88,16 @@ public sealed class SriovVgpuDriverStandIn : IDisposable
             {
                 if (vfs.Count == 0 && n > 0 && n <= board.TotalVfs)
                 {
+                    // Logged before the tree shows it: a command that sees the functions finds its write logged.
+                    Record(string.Create(CultureInfo.InvariantCulture, $"enable {pf} {n}"));
                     var pfDevice = _builder.Devices.First(d => d.Address == pf);
                     foreach (var vf in _builder.AddVirtualFunctions(pf, Enumerable.Range(0, n).Select(i => SampleHosts.VirtualFunction(board, pfDevice, i))))
                         _current[vf.Address] = 0;
-                    Record(string.Create(CultureInfo.InvariantCulture, $"enable {pf} {n}"));
                 }
                 else if (n == 0 && vfs.All(v => (_current.TryGetValue(v, out var t) ? t : 0) == 0))
                 {
-                    foreach (var vf in _builder.RemoveVirtualFunctions(pf)) _current.Remove(vf.Address);
                     Record($"disable {pf}");
+                    foreach (var vf in _builder.RemoveVirtualFunctions(pf)) _current.Remove(vf.Address);
                 }
                 else
                 {

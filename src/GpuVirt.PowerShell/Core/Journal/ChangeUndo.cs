@@ -166,7 +166,8 @@ namespace GpuVirt.Core
                 warnings.Add(ForcedWarning(changed));
                 return;
             }
-            foreach (var s in plan.Steps) steps.Add("  " + s.Description);
+            // A step of several lines (a virsh command and the element it attaches) stays indented under its inverse.
+            foreach (var s in plan.Steps) steps.Add("  " + s.Description.Replace("\n", "\n      "));
             if (!plan.HasChanges && plan.NothingToDo != null) steps.Add("  nothing to do: " + plan.NothingToDo);
             foreach (var w in plan.Warnings) steps.Add("  warning: " + w);
             foreach (var refusal in plan.Refusals)

@@ -228,11 +228,13 @@ namespace GpuVirt.Core.Planning
                 var inventory = new PciInventory(Root);
                 var vfs = inventory.Find(pf)?.VirtualFunctionAddresses ?? Array.Empty<PciAddress>();
                 var ready = vfs.Count(v => File.Exists(Path.Combine(inventory.DeviceDirectory(v), VgpuInventory.CreatableVgpuTypes)));
-                if (count == 0 ? vfs.Count == 0 : vfs.Count >= count && ready == vfs.Count) return;
-                state = vfs.Count == 0
+                // Going: sriov_numvfs reads 0 at once, the functions' virtfn links are what is left of them.
+                var left = count == 0 ? (Sysfs.TryListNames(inventory.DeviceDirectory(pf)) ?? new List<string>()).Count(e => e.StartsWith("virtfn", StringComparison.Ordinal)) : 0;
+                if (count == 0 ? left == 0 : vfs.Count >= count && ready == vfs.Count) return;
+                state = count != 0 && vfs.Count == 0
                     ? "no virtual function appeared"
                     : count == 0
-                        ? $"{N(vfs.Count)} virtual functions are still there"
+                        ? $"{N(left)} virtual functions are still there"
                         : $"{N(vfs.Count)} virtual functions appeared, {N(ready)} of them with nvidia/creatable_vgpu_types";
                 if (watch.Elapsed >= timeout) break;
                 if (context.CancellationToken.WaitHandle.WaitOne(50))
