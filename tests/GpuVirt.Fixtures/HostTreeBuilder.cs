@@ -232,15 +232,14 @@ public sealed class HostTreeBuilder
     /// <summary>
     /// Disables the virtual functions of a PF on a built tree, as the kernel does when 0 is written to
     /// <c>sriov_numvfs</c>: each function's directory, its bus, driver and IOMMU group links (and the group it was alone
-    /// in) go, and the PF's <c>virtfn</c> links and count. Returns the functions removed.
+    /// in) go, then the PF's <c>virtfn</c> links (last: a command that waits for them to go finds the rest gone too).
+    /// The count is left as written (0). Returns the functions removed.
     /// </summary>
     public IReadOnlyList<FixtureDevice> RemoveVirtualFunctions(string pfAddress)
     {
-        var pf = _devices.First(x => x.Address == pfAddress);
         var vfs = _devices.Where(x => x.PhysicalFunction == pfAddress).ToList();
         var sys = Path.Combine(Root, "sys");
         var pfDir = DeviceDirectory(pfAddress);
-        for (var i = 0; i < vfs.Count; i++) File.Delete(Path.Combine(pfDir, "virtfn" + i.ToString(CultureInfo.InvariantCulture)));
         foreach (var vf in vfs)
         {
             var dir = DeviceDirectory(vf.Address);
@@ -255,7 +254,7 @@ public sealed class HostTreeBuilder
             Directory.Delete(dir, recursive: true);
             _devices.Remove(vf);
         }
-        WriteSriov(pf);
+        for (var i = 0; i < vfs.Count; i++) File.Delete(Path.Combine(pfDir, "virtfn" + i.ToString(CultureInfo.InvariantCulture)));
         return vfs;
     }
 

@@ -190,6 +190,36 @@ Describe 'Undo-GpuVirtChange refuses a target that changed since the record' {
         ([xml](Get-InactiveXml $Libvirt $vm)).SelectNodes('/domain/devices/hostdev').Count | Should -Be 0
         (Get-GpuVirtChange -Root $Root -Id 1, 2).Undone | Should -Be @($true, $true)
     }
+
+    It 'takes a driver change back through its planner: a guest that references the function refuses it (-Force goes on), a process that holds it refuses it even with -Force' {
+        $core = [GpuVirt.Fixtures.PciDriverCoreStandIn]::new($Root)
+        try {
+            $vm = New-TestGuest $Libvirt
+            $null = Dismount-GpuHostDriver 02:00.1 -Root $Root -Connect $Libvirt.Uri -Confirm:$false
+            $null = Add-GpuHostdev $vm -Address 02:00.1 -Root $Root -Connect $Libvirt.Uri -WarningAction SilentlyContinue
+            $text = Get-WhatIfText { Undo-GpuVirtChange -Id 1 -Root $Root -WhatIf }
+            $text | Should -BeLike "*give 0000:02:00.1 back to its host driver 'snd_hda_intel' (sysfs)*clear /sys/bus/pci/devices/0000:02:00.1/driver_override, write '0000:02:00.1' to /sys/bus/pci/devices/0000:02:00.1/driver/unbind*"
+            { Undo-GpuVirtChange -Id 1 -Root $Root -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DeviceReferencedByGuest,GpuVirt.Commands.UndoGpuVirtChangeCommand' -ExpectedMessage "Change 1 (Dismount-GpuHostDriver, 0000:02:00.1) is not undone: *guest '$vm'*"
+
+            # A guest's QEMU holds the function's VFIO group now: unbinding would wait in the kernel, -Force or not.
+            $group = (Get-PciDevice -Root $Root -Address 02:00.1).IommuGroup
+            $usage = [GpuVirt.Fixtures.HostUsage]::new()
+            $null = $usage.Process(4242, 'qemu-system-x86', [string[]]@('/usr/bin/qemu-system-x86_64', '-name', "guest=$vm,debug-threads=on"), [string[]]@("/dev/vfio/$group"))
+            $usage.Write($H)
+            { Undo-GpuVirtChange -Id 1 -Root $Root -Force -Confirm:$false -WarningAction SilentlyContinue -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DeviceInUse,GpuVirt.Commands.UndoGpuVirtChangeCommand' -ExpectedMessage "*pid 4242 (qemu-system-x86, guest '$vm') holds /dev/vfio/$group*"
+            Get-Driver $Root 02:00.1 | Should -Be 'vfio-pci'
+            (Get-GpuVirtChange -Root $Root -Id 1).Undone | Should -BeFalse
+
+            Remove-Item -Recurse -Force (Join-Path $Root 'proc/4242')
+            $done = Undo-GpuVirtChange -Id 1 -Root $Root -Force -Confirm:$false -WarningVariable w -WarningAction SilentlyContinue
+            "$w" | Should -BeLike "*guest '$vm'*"
+            $done.Undoes | Should -Be 1
+            Get-Driver $Root 02:00.1 | Should -Be 'snd_hda_intel'
+        }
+        finally { $core.Dispose() }
+    }
 }
 
 Describe 'The journal file' {
