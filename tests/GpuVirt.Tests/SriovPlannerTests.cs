@@ -156,4 +156,27 @@ public class SriovPlannerTests
         Assert.Contains($"{L40S} has 3 virtual functions enabled now, not 4", outcome.Error.Message);
         Assert.Equal("3", NumVfs(root, L40S));
     }
+
+    [Fact]
+    public void The_disable_is_refused_without_force_while_a_guest_definition_references_a_function_through_real_virsh()
+    {
+        using var root = new TempRoot();
+        SampleHosts.SriovVgpu(root.Path).Build();
+        var uri = LibvirtFixture.TestDriver()
+            .AddGuest("vm2", "<hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0x0000' bus='0x41' slot='0x00' function='0x5'/></source></hostdev>")
+            .Write(Path.Combine(root.Path, "node.xml"));
+        var runner = new ProcessRunner();
+        var planner = new SriovPlanner(new ChangeHost(new HostRoot(root.Path), uri), runner, () => new Virsh(runner, uri));
+
+        var plan = planner.PlanInverse(Disable(L40S, 4), force: false);
+        var refusal = Assert.Single(plan.Refusals);
+        Assert.Equal(ErrorIds.DeviceReferencedByGuest, refusal.Error.ErrorId);
+        Assert.True(refusal.Overridable);
+        Assert.Contains("Virtual function 0000:41:00.5 is referenced by the definition of guest 'vm2': Disabling it would leave", refusal.Error.Message);
+        Assert.Single(plan.Blocking);
+
+        var forced = planner.PlanInverse(Disable(L40S, 4), force: true);
+        Assert.Empty(forced.Blocking);
+        Assert.Single(forced.Overridden);
+    }
 }
