@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using GpuVirt.Core;
+using GpuVirt.Core.Boot;
 using GpuVirt.Fixtures;
 
 namespace GpuVirt.Tests;

@@ -1,4 +1,6 @@
 using GpuVirt.Core;
+using GpuVirt.Core.Libvirt;
+using GpuVirt.Core.Safety;
 using GpuVirt.Fixtures;
 
 namespace GpuVirt.Tests;

@@ -1,4 +1,5 @@
 using GpuVirt.Core;
+using GpuVirt.Core.HostReadiness;
 using GpuVirt.Fixtures;
 
 namespace GpuVirt.Tests;

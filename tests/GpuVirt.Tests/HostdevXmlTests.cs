@@ -1,5 +1,6 @@
 using System.Xml.Linq;
 using GpuVirt.Core;
+using GpuVirt.Core.Libvirt;
 using GpuVirt.Fixtures;
 
 namespace GpuVirt.Tests;

@@ -1,4 +1,5 @@
 using GpuVirt.Core;
+using GpuVirt.Core.Boot;
 
 namespace GpuVirt.Tests;
 

@@ -1,5 +1,8 @@
 using System.Text;
 using GpuVirt.Core;
+using GpuVirt.Core.Boot;
+using GpuVirt.Core.Journal;
+using GpuVirt.Core.Vgpu;
 using GpuVirt.Fixtures;
 
 namespace GpuVirt.Tests;
@@ -22,8 +25,8 @@ public class JournalTests
         var recorder = new ChangeRecorder(new HostRoot(root.Path), "qemu:///embed?root=/x", "Add-GpuHostdev", "Add-GpuHostdev vm1 -Address 02:00.0");
         recorder.Check();
         var record = Sample("guest 'vm1'");
-        record.Changes.Add(new ChangeDetail("PCI hostdev 0000:02:00.0", null, "attached"));
-        record.Files.Add(new ChangeFile { Path = "/etc/x", Action = BootFileAction.Created, AfterSha256 = "ab" });
+        record.Details.Add(new ChangeDetail("PCI hostdev 0000:02:00.0", null, "attached"));
+        record.FileChanges.Add(new ChangeFile { Path = "/etc/x", Action = BootFileAction.Created, AfterSha256 = "ab" });
         var first = recorder.Record(record);
         var second = recorder.Record(Sample("0000:02:00.1"));
 
@@ -38,8 +41,8 @@ public class JournalTests
         Assert.Equal(root.Path, r1.Root);
         Assert.Equal(Environment.UserName, r1.User.Split(' ')[0]);
         Assert.True((DateTime.UtcNow - r1.Time).TotalMinutes < 5);
-        Assert.Equal("attached", r1.Changes.Single().After);
-        Assert.Equal(BootFileAction.Created, r1.Files.Single().Action);
+        Assert.Equal("attached", r1.Details.Single().After);
+        Assert.Equal(BootFileAction.Created, r1.FileChanges.Single().Action);
         Assert.Equal(InverseKind.RestoreFiles, r1.Inverse.Single().Kind);
         Assert.False(r1.Undone);
         var text = File.ReadAllText(JournalFile(root));
@@ -101,7 +104,7 @@ public class JournalTests
         var imported = Assert.Single(listed);
         Assert.Equal("Enable-IommuBoot", imported.Command);
         Assert.Equal("/etc/default/grub", imported.Target);
-        Assert.Equal("intel_iommu=on", imported.Changes.Single().After);
+        Assert.Equal("intel_iommu=on", imported.Details.Single().After);
         Assert.Equal(InverseKind.UndoBootEdits, imported.Inverse.Single().Kind);
         Assert.False(File.Exists(JournalFile(root)));   // reading writes nothing
 

@@ -1,4 +1,5 @@
 using GpuVirt.Core;
+using GpuVirt.Core.Libvirt;
 using GpuVirt.Core.Planning;
 using GpuVirt.Fixtures;
 

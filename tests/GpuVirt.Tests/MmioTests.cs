@@ -1,6 +1,10 @@
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using GpuVirt.Core;
+using GpuVirt.Core.Boot;
+using GpuVirt.Core.Journal;
+using GpuVirt.Core.Libvirt;
+using GpuVirt.Core.Mmio;
 using GpuVirt.Core.Planning;
 using GpuVirt.Fixtures;
 

@@ -1,5 +1,10 @@
 using GpuVirt.Core;
+using GpuVirt.Core.Boot;
+using GpuVirt.Core.Journal;
+using GpuVirt.Core.Libvirt;
+using GpuVirt.Core.Mmio;
 using GpuVirt.Core.Planning;
+using GpuVirt.Core.Safety;
 using GpuVirt.Fixtures;
 
 namespace GpuVirt.Tests;

@@ -1,4 +1,6 @@
 using GpuVirt.Core;
+using GpuVirt.Core.Journal;
+using GpuVirt.Core.Libvirt;
 using GpuVirt.Core.Planning;
 using GpuVirt.Fixtures;
 
@@ -95,7 +97,7 @@ public class SriovPlannerTests
         Assert.Equal(4, pf.VirtualFunctions.Count);
         var record = Assert.Single(new ChangeJournal(host).Read());
         Assert.Equal(("Enable-VgpuSriov", H100, "Enable 4 SR-IOV virtual functions"), (record.Command, record.Target, record.Action));
-        Assert.Equal(("0", "4"), (record.Changes[0].Before, record.Changes[0].After));
+        Assert.Equal(("0", "4"), (record.Details[0].Before, record.Details[0].After));
         var inverse = Assert.Single(record.Inverse);
         Assert.Equal((InverseKind.SetSriovFunctions, H100, 0, 4, (string?)null), (inverse.Kind, inverse.Address, inverse.VirtualFunctions, inverse.ExpectedVirtualFunctions, inverse.Program));
 

@@ -1,6 +1,8 @@
 using System.Xml.Linq;
 using GpuVirt.Core;
+using GpuVirt.Core.Libvirt;
 using GpuVirt.Core.Planning;
+using GpuVirt.Core.Vgpu;
 using GpuVirt.Fixtures;
 
 namespace GpuVirt.Tests;

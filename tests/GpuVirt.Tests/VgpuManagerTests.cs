@@ -1,4 +1,6 @@
 using GpuVirt.Core;
+using GpuVirt.Core.Libvirt;
+using GpuVirt.Core.Vgpu;
 using GpuVirt.Fixtures;
 
 namespace GpuVirt.Tests;

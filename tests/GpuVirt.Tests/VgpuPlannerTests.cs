@@ -1,5 +1,7 @@
 using GpuVirt.Core;
+using GpuVirt.Core.Journal;
 using GpuVirt.Core.Planning;
+using GpuVirt.Core.Vgpu;
 using GpuVirt.Fixtures;
 
 namespace GpuVirt.Tests;

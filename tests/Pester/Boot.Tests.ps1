@@ -61,7 +61,7 @@ Describe 'Enable-IommuBoot' {
         $expected = $original.Replace($SeedValue + '"', $SeedValue + ' intel_iommu=on iommu=pt pci-stub.ids=10de:11fa"')
         Get-Content -Raw (Join-Path $root 'etc/sysconfig/grub') | Should -BeExactly $expected
         (Get-Item (Join-Path $root 'etc/sysconfig/grub')).LinkTarget | Should -Be '../default/grub'
-        $change | Should -BeOfType ([GpuVirt.Core.BootChange])
+        $change | Should -BeOfType ([GpuVirt.Core.Boot.BootChange])
         $change.BootLoader | Should -Be 'Rhel7'
         $change.ArgumentsAdded | Should -Be @('intel_iommu=on', 'iommu=pt', 'pci-stub.ids=10de:11fa')
         $change.RebootRequired | Should -BeTrue
@@ -269,7 +269,7 @@ Describe 'Get-IommuBootStatus' {
     It 'compares the configured arguments with /proc/cmdline and lists the devices on a stub driver (stand-in grub2-mkconfig)' {
         $root = New-BootHost Rhel7; $Roots.Add($root)
         $status = Get-IommuBootStatus -Root $root
-        $status | Should -BeOfType ([GpuVirt.Core.IommuBootStatus])
+        $status | Should -BeOfType ([GpuVirt.Core.Boot.IommuBootStatus])
         $status.BootLoader | Should -Be 'Rhel7'
         $status.IommuConfigured | Should -BeFalse
         $status.IommuActive | Should -BeTrue

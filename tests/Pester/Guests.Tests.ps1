@@ -25,7 +25,7 @@ Describe 'Add-GpuHostdev' {
     It 'attaches the seed GPU from Get-GpuDevice with the seed XML, and the definition keeps it (read by a new virsh)' {
         $vm = New-TestGuest $Libvirt
         $out = $Quadro | Add-GpuHostdev -Domain $vm -Root $Root -Connect $Uri -WarningAction SilentlyContinue
-        $out | Should -BeOfType ([GpuVirt.Core.Hostdev])
+        $out | Should -BeOfType ([GpuVirt.Core.Libvirt.Hostdev])
         $out.Domain | Should -Be $vm
         $out.Kind | Should -Be 'Pci'
         $out.Address.ToString() | Should -Be '0000:02:00.0'
@@ -122,7 +122,7 @@ Describe 'Add-GpuHostdev' {
 
         $vm2 = New-TestGuest $Libvirt
         $verbose = $Quadro | Add-GpuHostdev -Domain $vm2 -IncludeCompanion -Root $Root -Connect $Uri -Verbose -WarningVariable w2 4>&1
-        $objects = @($verbose | Where-Object { $_ -is [GpuVirt.Core.Hostdev] })
+        $objects = @($verbose | Where-Object { $_ -is [GpuVirt.Core.Libvirt.Hostdev] })
         ($objects | ForEach-Object { $_.Address.ToString() }) | Should -Be @('0000:02:00.0', '0000:02:00.1')
         $w2 | Should -BeNullOrEmpty
         $attachRuns = @($verbose | Where-Object { "$_" -like 'Running: virsh*attach-device*' })
@@ -135,7 +135,7 @@ Describe 'Add-GpuHostdev' {
         $vm = New-TestGuest $Libvirt
         $verbose = Get-PciDevice -Root $Root -Address 02:00.0, 02:00.1, 00:19.0, 00:1f.2 |
             Add-GpuHostdev -Domain $vm -Config -Root $Root -Connect $Uri -Verbose 4>&1
-        @($verbose | Where-Object { $_ -is [GpuVirt.Core.Hostdev] }).Count | Should -Be 4
+        @($verbose | Where-Object { $_ -is [GpuVirt.Core.Libvirt.Hostdev] }).Count | Should -Be 4
         $runs = @($verbose | Where-Object { "$_" -like 'Running: virsh*' })
         # the guest list and every definition (ownership); under the host lock the same again (a guest that took a
         # device meanwhile refuses it) and the guest's own definitions (the checks before applying); then one process
@@ -194,7 +194,7 @@ Describe 'Add-GpuHostdev' {
         $verbose = Get-PciDevice -Root $Root -Address 00:1f.2, 00:19.0 |
             Add-GpuHostdev -Domain $vm -Root $Root -Connect $Uri -Verbose -ErrorVariable err -ErrorAction SilentlyContinue -WarningAction SilentlyContinue 4>&1
         @($verbose | Where-Object { "$_" -like 'Running:*attach-device*' }).Count | Should -Be 1
-        ($verbose | Where-Object { $_ -is [GpuVirt.Core.Hostdev] }).Address.ToString() | Should -Be '0000:00:1f.2'
+        ($verbose | Where-Object { $_ -is [GpuVirt.Core.Libvirt.Hostdev] }).Address.ToString() | Should -Be '0000:00:1f.2'
         $err.Count | Should -Be 1
         $err[0].FullyQualifiedErrorId | Should -Be 'HostdevAlreadyAttached,GpuVirt.Commands.AddGpuHostdevCommand'
         $err[0].TargetObject | Should -Be '0000:00:19.0'
@@ -290,7 +290,7 @@ Describe 'Get-GpuHostdev and Remove-GpuHostdev' {
         $null = Add-GpuHostdev $vm -Address 02:00.0 -IncludeCompanion -Root $Root -Connect $Uri
         $found = Get-GpuHostdev list-me -Connect $Uri
         $found.Count | Should -Be 2
-        $found[0] | Should -BeOfType ([GpuVirt.Core.Hostdev])
+        $found[0] | Should -BeOfType ([GpuVirt.Core.Libvirt.Hostdev])
         $found.ForEach({ $_.Address.ToString() }) | Should -Be @('0000:02:00.0', '0000:02:00.1')
         $found.GuestAddress | Should -Not -Contain $null
         (Get-GpuHostdev 'list-*' -Connect $Uri).Count | Should -Be 2
@@ -437,14 +437,14 @@ Describe 'ConvertTo-XorgBusId' {
         $In | ConvertTo-XorgBusId | Should -Be $Out
     }
 
-    It 'takes address values, devices and (first) a hostdev''s guest address' {
-        ConvertTo-XorgBusId ([GpuVirt.Core.PciAddress]::Parse('00:0a.0')) | Should -Be 'PCI:0:10:0'
+    It 'takes address text, devices and (first) a hostdev''s guest address' {
+        ConvertTo-XorgBusId '00:0a.0' | Should -Be 'PCI:0:10:0'
         $Quadro | ConvertTo-XorgBusId | Should -Be 'PCI:2:0:0'
         [pscustomobject]@{ Address = '00:0b.0' } | ConvertTo-XorgBusId | Should -Be 'PCI:0:11:0'
         $vm = New-TestGuest $Libvirt
         $h = Add-GpuHostdev $vm -Address 00:19.0 -Root $Root -Connect $Uri
-        $guest = [GpuVirt.Core.PciAddress]::Parse($h.GuestAddress)
-        $expected = 'PCI:{0}:{1}:{2}' -f $guest.Bus, $guest.Device, $guest.Function
+        $h.GuestAddress -match '^[0-9a-f]{4}:([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$' | Should -BeTrue
+        $expected = 'PCI:{0}:{1}:{2}' -f [Convert]::ToInt32($Matches[1], 16), [Convert]::ToInt32($Matches[2], 16), [Convert]::ToInt32($Matches[3], 16)
         Get-GpuHostdev $vm -Connect $Uri | ConvertTo-XorgBusId | Should -Be $expected
         $expected | Should -Not -Be 'PCI:0:25:0'
     }
@@ -618,7 +618,7 @@ Describe 'Dismount-GpuHostDriver through virsh' {
         $uri = [GpuVirt.Fixtures.LibvirtFixture]::TestDriver().AddPciDevice($endpoint.Address.ToString(), $endpoint.Driver).Write((Join-Path $Libvirt.Directory 'node-detach.xml'))
         $err = $null
         $out = Dismount-GpuHostDriver $endpoint.Address -Method Virsh -Connect $uri -Confirm:$false -Verbose -ErrorVariable err -ErrorAction SilentlyContinue 4>&1
-        "$($out | Where-Object { "$_" -like 'Running:*' })" | Should -Be "Running: virsh -c $uri nodedev-detach --device $([GpuVirt.Core.PciAddress]::Parse($endpoint.Address).NodeDeviceName) --driver vfio"
+        "$($out | Where-Object { "$_" -like 'Running:*' })" | Should -Be "Running: virsh -c $uri nodedev-detach --device pci_$($endpoint.Address -replace '[:.]', '_') --driver vfio"
         $err[0].FullyQualifiedErrorId | Should -Be 'VirshCommandFailed,GpuVirt.Commands.DismountGpuHostDriverCommand'
         $err[0].Exception.Message | Should -BeLike '*not supported*'
         (Get-PciDevice $endpoint.Address).Driver | Should -Be $endpoint.Driver

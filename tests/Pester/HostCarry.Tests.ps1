@@ -5,13 +5,16 @@
 BeforeDiscovery {
     # The output types of the module's cmdlets (one test below checks that this is all of them).
     $Cases = @('PciDevice', 'GpuDevice', 'IommuGroup', 'VgpuType', 'VgpuDevice', 'VgpuPlacement', 'Hostdev', 'GuestMmioSpace',
-        'VgpuConsoleChange', 'GpuVirtHostCheck', 'VgpuHostCheck', 'BootChange', 'IommuBootStatus') | ForEach-Object { @{ Type = $_ } }
+        'VgpuConsoleChange', 'GpuVirtHostCheck', 'VgpuHostCheck', 'BootChange', 'IommuBootStatus', 'ChangeRecord') | ForEach-Object { @{ Type = $_ } }
 }
 
 BeforeAll {
     Import-Module $env:GPUVIRT_MODULE -Force
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'Libvirt.psm1') -Force
+    # Output types live in the namespace of their folder (GpuVirt.Core, GpuVirt.Core.Vgpu, ...): name -> full name.
+    $script:FullName = @{}
+    [GpuVirt.Core.PciDevice].Assembly.GetExportedTypes() | ForEach-Object { $FullName[$_.Name] = $_.FullName }
     $script:Libvirt = New-EmbeddedLibvirt
     $script:Uri = $Libvirt.Uri
     # The default connection is a daemon that is not running here: reaching it would fail the command.
@@ -99,7 +102,7 @@ Describe 'Objects carry their host' {
     It 'Get-PciDevice -Root R -Connect U | Add-GpuHostdev talks to U from the object, and its output | Remove-GpuHostdev detaches at U' {
         $vm = New-TestGuest $Libvirt
         $out = @(Get-PciDevice -Root $R -Connect $Uri 02:00.0 | Add-GpuHostdev -Domain $vm -WarningAction SilentlyContinue -Verbose 4>&1)
-        $added = @($out | Where-Object { $_ -is [GpuVirt.Core.Hostdev] })
+        $added = @($out | Where-Object { $_ -is [GpuVirt.Core.Libvirt.Hostdev] })
         $added.Count | Should -Be 1
         $ran = @($out | Where-Object { "$_" -like 'Running: virsh *' } | ForEach-Object { "$_" })
         $ran.Count | Should -BeGreaterThan 0
@@ -109,14 +112,15 @@ Describe 'Objects carry their host' {
         @(([xml](Get-InactiveXml $Libvirt $vm)).domain.devices.hostdev | Where-Object { $_ }).Count | Should -Be 0
     }
 
-    It 'Get-GpuHostdev -Connect U vm | Remove-GpuHostdev detaches at U, and objects with no Connect bind to the default (null is no binding error)' {
+    It 'Get-GpuHostdev -Root R -Connect U vm | Remove-GpuHostdev detaches at U and journals under R, and objects with no Connect bind to the default (null is no binding error)' {
         $vm = New-TestGuest $Libvirt
         $null = Add-GpuHostdev -Domain $vm -Address 02:00.0 -Root $R -Connect $Uri -WarningAction SilentlyContinue
-        $read = Get-GpuHostdev -Connect $Uri $vm
+        # Without -Root the hostdevs belong to the live host (Root /); with it they carry R, and the detach is journaled there.
+        (Get-GpuHostdev -Connect $Uri $vm).Root | Should -Be '/'
+        $read = Get-GpuHostdev -Root $R -Connect $Uri $vm
         $read.Connect | Should -Be $Uri
-        # Read from libvirt only, the hostdev belongs to the live host (Root /): the change's journal is R's here.
-        $read.Root | Should -Be '/'
-        $read | Remove-GpuHostdev -Root $R -Confirm:$false -ErrorAction Stop
+        $read.Root | Should -Be $R
+        $read | Remove-GpuHostdev -Confirm:$false -ErrorAction Stop
         (Get-GpuVirtChange -Root $R -Last 1).Action | Should -BeLike 'Detach*'
         @(Get-GpuHostdev -Connect $Uri $vm -Inactive).Count | Should -Be 0
         # An object with a null Connect (read through the default connection) binds; the default is then used.
@@ -135,6 +139,8 @@ Describe 'Objects carry their host' {
         $vm = New-TestGuest $Libvirt
         $null = Add-GpuHostdev -Domain $vm -Address 02:00.0 -Root $R -Connect $Uri -WarningAction SilentlyContinue
         $space = Get-GpuHostdev -Connect $Uri $vm | Get-GuestMmioSpace -Root $R -ErrorAction Stop
+        $space.Root | Should -Be $R
+        $space = Get-GpuHostdev -Root $R -Connect $Uri $vm | Get-GuestMmioSpace -ErrorAction Stop
         $space.Root | Should -Be $R
         $space.Connect | Should -Be $Uri
         @($space.Hostdevs | ForEach-Object { "$_" }) | Should -Be @('0000:02:00.0')
@@ -216,13 +222,14 @@ Describe 'Objects serialize well' {
             VgpuType = @(Get-VgpuType -Root $SR)
             VgpuDevice = @(Get-VgpuDevice -Root $SR -Connect $Uri)
             VgpuPlacement = @(Find-VgpuPlacement -Root $SR -Type 'GRID P4-1Q' -Count 2)
-            Hostdev = @(Get-GpuHostdev -Connect $Uri $Vm -Inactive)
+            Hostdev = @(Get-GpuHostdev -Root $SR -Connect $Uri $Vm -Inactive)
             GuestMmioSpace = @(Get-GuestMmioSpace -Root $SR -Connect $Uri $Vm -WarningAction SilentlyContinue)
             VgpuConsoleChange = @(Set-VgpuConsole -Domain $Vm -Root $SR -Connect $Uri -Confirm:$false -WarningAction SilentlyContinue)
             GpuVirtHostCheck = @(Test-GpuVirtHost -Root $SR -Connect $Uri)
             VgpuHostCheck = @(Test-VgpuHost -Root $SR)
             BootChange = @(Get-GpuDevice -Root $SR 02:00.0 | Enable-IommuBoot -Confirm:$false)
             IommuBootStatus = @(Get-IommuBootStatus -Root $SR)
+            ChangeRecord = @(Get-GpuVirtChange -Root $SR)
         }
 
         function Get-Nested($Value, [string] $Path) {
@@ -245,17 +252,15 @@ Describe 'Objects serialize well' {
     It 'has objects of every type to test (<Type>)' -TestCases $Cases {
         param($Type)
         $Objects[$Type].Count | Should -BeGreaterThan 0
-        $Objects[$Type][0] | Should -BeOfType "GpuVirt.Core.$Type"
-        # Read from libvirt only, a guest's hostdevs belong to the live host; Add-GpuHostdev's carry its root.
-        $Objects[$Type][0].Root | Should -Be $(if ($Type -eq 'Hostdev') { '/' } else { $SR })
+        $Objects[$Type][0] | Should -BeOfType $FullName[$Type]
+        $Objects[$Type][0].Root | Should -Be $SR
         if ($Type -in 'Hostdev', 'GpuDevice', 'VgpuDevice', 'GuestMmioSpace', 'VgpuConsoleChange', 'GpuVirtHostCheck') { $Objects[$Type][0].Connect | Should -Be $Uri }
     }
 
     It 'every output type of every cmdlet is among them' {
-        $declared = Get-Command -Module GpuVirt | ForEach-Object { $_.OutputType.Type } | Where-Object { $_ -and $_.Namespace -eq 'GpuVirt.Core' } |
+        $declared = Get-Command -Module GpuVirt | ForEach-Object { $_.OutputType.Type } | Where-Object { $_ -and $_.Namespace -like 'GpuVirt.Core*' } |
             ForEach-Object Name | Sort-Object -Unique
-        # ChangeRecord is the journal's record (Get-GpuVirtChange, Undo-GpuVirtChange): its inverse steps nest by design.
-        @($declared | Where-Object { $_ -ne 'ChangeRecord' }) | Should -Be @($Objects.Keys | Sort-Object)
+        @($declared) | Should -Be @($Objects.Keys | Sort-Object)
     }
 
     It 'ConvertTo-Json at its default depth writes <Type> flat, one object or all of them, with no truncation warning' -TestCases $Cases {
@@ -288,7 +293,7 @@ Describe 'Objects serialize well' {
         $back = @(Import-Clixml -LiteralPath $file)
         Remove-Item -LiteralPath $file
         $back.Count | Should -Be $Objects[$Type].Count
-        $back[0].pstypenames[0] | Should -Be "Deserialized.GpuVirt.Core.$Type"
+        $back[0].pstypenames[0] | Should -Be "Deserialized.$($FullName[$Type])"
         foreach ($p in $Objects[$Type][0].PSObject.Properties) {
             $value = $back[0].($p.Name)
             if ($p.Value -is [System.Collections.IDictionary]) {

@@ -41,7 +41,7 @@ Describe 'Test-GpuVirtHost on a ready host' {
     BeforeAll { $script:Checks = @(Test-GpuVirtHost -Root $Ready.Root -Connect $Reachable) }
 
     It 'passes every check, in the documented order, with no fix' {
-        $Checks | Should -BeOfType ([GpuVirt.Core.GpuVirtHostCheck])
+        $Checks | Should -BeOfType ([GpuVirt.Core.HostReadiness.GpuVirtHostCheck])
         $Checks.Name | Should -Be @('CPU virtualization', '/dev/kvm', 'IOMMU active', 'Interrupt remapping', 'Kernel arguments', 'vfio modules',
             'IOMMU group', 'Host-critical partners', 'Console GPU', 'Reset', 'IOMMU group', 'Host-critical partners', 'Console GPU', 'Reset',
             'ACS override', 'nouveau', 'libvirt')

@@ -315,7 +315,8 @@ Describe 'A binding for one address that survives reboot (driverctl''s record, r
         (Get-StandInCall $P.Root)[0] | Should -Be $Run
         $change = Get-GpuVirtChange -Root $P.Root -Last 1
         $change.RebootRequired | Should -BeTrue
-        $restore = @($change.Inverse | Where-Object Kind -eq 'RestoreFiles')
+        $restore = @((Get-JournalRecord $P.Root $change.Id).Inverse | Where-Object Kind -eq 'RestoreFiles')
+        $change.UndoSteps.Count | Should -Be (Get-JournalRecord $P.Root $change.Id).Inverse.Count
         $restore.Count | Should -Be 1
         $restore[0].Commands.Count | Should -Be 1
         $restore[0].Commands[0] | Should -Be $Run

@@ -80,17 +80,19 @@ Describe 'A whole setup, journaled and taken back' {
     It 'lists one record per applied change, newest first, each with its host, command line and inverse' {
         $Changes.Command | Should -Be @('Enable-VgpuSriov', 'Set-VgpuConsole', 'Add-GpuHostdev', 'Add-GpuHostdev', 'New-VgpuDevice', 'Dismount-GpuHostDriver', 'Disable-NouveauDriver', 'Enable-IommuBoot')
         $Changes.Id | Should -Be @(8, 7, 6, 5, 4, 3, 2, 1)
-        $Changes | ForEach-Object { $_.Root | Should -Be $Root; $_.Inverse.Count | Should -BeGreaterThan 0; $_.Undone | Should -BeFalse }
+        $Changes | ForEach-Object { $_.Root | Should -Be $Root; $_.UndoSteps.Count | Should -BeGreaterThan 0; $_.Undone | Should -BeFalse }
         $Changes[0].Target | Should -Be '0000:03:00.0'
-        $Changes[0].Changes[0].Before, $Changes[0].Changes[0].After | Should -Be @('0', '4')
-        $Changes[0].Inverse[0].Kind | Should -Be 'SetSriovFunctions'
-        $Changes[0].Inverse[0].VirtualFunctions | Should -Be 0
+        $Changes[0].Changes[0] | Should -Be 'virtual functions of 0000:03:00.0 (sriov_numvfs): 0 -> 4'
+        $inverse = (Get-JournalRecord $Root 8).Inverse[0]
+        $inverse.Kind | Should -Be 'SetSriovFunctions'
+        $inverse.VirtualFunctions, $inverse.ExpectedVirtualFunctions | Should -Be @(0, 4)
         $Changes[1].Connect | Should -Be $Libvirt.Uri
         $Changes[1].CommandLine | Should -Be '$null = Set-VgpuConsole $Vm -NoEmulatedVideo -Root $Root -Connect $uri -Confirm:$false'
-        $Changes[5].Changes[0].Before | Should -Be 'snd_hda_intel'
-        $Changes[5].Changes[0].After | Should -Be 'vfio-pci'
+        $Changes[5].Changes[0] | Should -Be '0000:02:00.1 driver: snd_hda_intel -> vfio-pci'
+        (Get-JournalRecord $Root $Changes[5].Id).Changes[0].Before | Should -Be 'snd_hda_intel'
         $Changes[7].RebootRequired | Should -BeTrue
-        ($Changes[7].Files | Where-Object Path -eq '/etc/default/grub').Backup | Should -BeLike '/etc/default/grub.gpuvirt-*.bak'
+        $Changes[7].Files | Should -Contain '/etc/default/grub'
+        @($Changes[7].Backups | Where-Object { $_ -like '/etc/default/grub.gpuvirt-*.bak' }).Count | Should -Be 1
         (Get-GpuVirtChange -Root $Root -Last 2).Id | Should -Be @(8, 7)
         (Get-GpuVirtChange -Root $Root -Id 3).Target | Should -Be '0000:02:00.1'
         { Get-GpuVirtChange -Root $Root -Id 99 -ErrorAction Stop } | Should -Throw -ErrorId 'JournalChangeNotFound,GpuVirt.Commands.GetGpuVirtChangeCommand'
@@ -237,11 +239,11 @@ Import-Module $Module
 # The journal is core plumbing, internal to the module: this test reaches it by reflection, as no prompt user would.
 $assembly = (Get-Command Get-PciDevice).ImplementingType.Assembly
 $host_ = [Activator]::CreateInstance($assembly.GetType('GpuVirt.Core.HostRoot', $true), [object[]]@($Root))
-$journalType = $assembly.GetType('GpuVirt.Core.ChangeJournal', $true)
+$journalType = $assembly.GetType('GpuVirt.Core.Journal.ChangeJournal', $true)
 $journal = [Activator]::CreateInstance($journalType, [object[]]@($host_))
-$append = $journalType.GetMethod('Append', [type[]]@([GpuVirt.Core.ChangeRecord], [Threading.CancellationToken], [Action[string]]))
+$append = $journalType.GetMethod('Append', [type[]]@([GpuVirt.Core.Journal.ChangeRecord], [Threading.CancellationToken], [Action[string]]))
 for ($i = 0; $i -lt $Count; $i++) {
-    $record = [GpuVirt.Core.ChangeRecord]::new()
+    $record = [GpuVirt.Core.Journal.ChangeRecord]::new()
     $record.Target = "$Name $i"
     $record.Action = 'concurrent append'
     $null = $append.Invoke($journal, [object[]]@($record, [Threading.CancellationToken]::None, $null))
@@ -282,7 +284,7 @@ for ($i = 0; $i -lt $Count; $i++) {
         $old.Id | Should -Be 1
         $old.Command | Should -Be 'Enable-IommuBoot'
         $old.CommandLine | Should -BeLike '*boot-edits.tsv*'
-        $old.Changes[0].After | Should -Match 'pci-stub\.ids=10de:11fa'
+        $old.Changes[0] | Should -Match 'pci-stub\.ids=10de:11fa'
         $null = Disable-NouveauDriver -Root $Root -Confirm:$false
         (Get-GpuVirtChange -Root $Root).Command | Should -Be @('Disable-NouveauDriver', 'Enable-IommuBoot')
         $null = Undo-GpuVirtChange -Id 2, 1 -Root $Root -Confirm:$false -WarningAction SilentlyContinue

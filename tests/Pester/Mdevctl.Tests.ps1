@@ -70,7 +70,7 @@ Describe 'New-VgpuDevice -DefineOnly, -StartMode and -Attribute' {
 param($Module, $Uuid)
 Import-Module $Module
 $d = New-VgpuDevice -Parent 01:00.0 -Type nvidia-64 -Uuid $Uuid -DefineOnly -StartMode Manual -Attribute ([ordered]@{ a = '1' }) -Verbose 4>&1 |
-    ForEach-Object { if ($_ -is [GpuVirt.Core.VgpuDevice]) { "returned StartMode=$($_.StartMode) Active=$($_.Active)" } else { "$_" } }
+    ForEach-Object { if ($_ -is [GpuVirt.Core.Vgpu.VgpuDevice]) { "returned StartMode=$($_.StartMode) Active=$($_.Active)" } else { "$_" } }
 $d
 '@
             Push-Location $Repo

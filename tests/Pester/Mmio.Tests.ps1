@@ -43,7 +43,7 @@ Describe 'Get-GuestMmioSpace' {
         $vm = New-TestGuest $Libvirt
         $null = Add-GpuHostdev -Domain $vm -Address $Big -Root $Root -Connect $Uri -WarningAction SilentlyContinue
         $space = Get-GuestMmioSpace -Domain $vm -Root $Root -Connect $Uri
-        $space | Should -BeOfType ([GpuVirt.Core.GuestMmioSpace])
+        $space | Should -BeOfType ([GpuVirt.Core.Mmio.GuestMmioSpace])
         $space.Domain | Should -Be $vm
         @($space.Hostdevs | ForEach-Object ToString) | Should -Be $Big
         $space.Windows.Count | Should -Be 4
@@ -115,7 +115,7 @@ Describe 'Set-GuestMmioSpace' {
         $before = [xml]$beforeText
 
         $out = Set-GuestMmioSpace $vm -Root $Root -Connect $Uri -Confirm:$false
-        $out | Should -BeOfType ([GpuVirt.Core.GuestMmioSpace])
+        $out | Should -BeOfType ([GpuVirt.Core.Mmio.GuestMmioSpace])
         $out.Fits | Should -BeTrue
         $out.PciHole64Bytes | Should -Be (1152 * $GiB)
         $out.MaxPhysAddrMode | Should -Be 'emulate'
@@ -153,7 +153,7 @@ Describe 'Set-GuestMmioSpace' {
         $again = Set-GuestMmioSpace $vm -Root $Root -Connect $Uri -Confirm:$false -Verbose 4>&1
         ($again | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message |
             Should -Contain "Guest '$vm' already has the 64-bit MMIO space its hostdevs need."
-        ($again | Where-Object { $_ -is [GpuVirt.Core.GuestMmioSpace] }).Fits | Should -BeTrue
+        ($again | Where-Object { $_ -is [GpuVirt.Core.Mmio.GuestMmioSpace] }).Fits | Should -BeTrue
     }
 
     It 'refuses a guest that needs more physical address bits than the host has, and writes nothing' {

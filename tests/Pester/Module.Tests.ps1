@@ -53,7 +53,7 @@ Describe 'The public surface' {
 
     It 'has plumbing behind it: the runner, the sysfs writer, the planners and the journal are not public' {
         foreach ($name in 'GpuVirt.Core.ProcessRunner', 'GpuVirt.Core.SysfsWriter', 'GpuVirt.Core.Planning.PlanExecutor',
-            'GpuVirt.Core.Planning.HostdevPlanner', 'GpuVirt.Core.ChangeJournal', 'GpuVirt.Core.Virsh', 'GpuVirt.Core.HostRoot') {
+            'GpuVirt.Core.Planning.HostdevPlanner', 'GpuVirt.Core.Journal.ChangeJournal', 'GpuVirt.Core.Libvirt.Virsh', 'GpuVirt.Core.HostRoot') {
             $type = $Assembly.GetType($name, $true)
             $type.IsPublic | Should -BeFalse -Because "$name is core plumbing"
         }

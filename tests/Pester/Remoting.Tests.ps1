@@ -168,7 +168,7 @@ Describe "about_GpuVirt's fleet idiom" {
         foreach ($name in 'h1', 'h2') {
             $mine = @($made | Where-Object PSComputerName -eq $name)
             $mine | Should -HaveCount 1
-            $mine[0].pstypenames[0] | Should -Be 'Deserialized.GpuVirt.Core.VgpuDevice'
+            $mine[0].pstypenames[0] | Should -Be 'Deserialized.GpuVirt.Core.Vgpu.VgpuDevice'
             "$($mine[0].TypeId)" | Should -Be 'nvidia-63'
             Test-Path (Join-Path $Roots[$name] "sys/bus/mdev/devices/$($mine[0].Uuid)") | Should -BeTrue
             @(Get-VgpuDevice -Root $Roots[$name]).Count | Should -Be ($before[$name] + 1)

@@ -240,8 +240,9 @@ Describe 'Undo-GpuVirtChange of Enable-VgpuSriov' {
         $record.Command | Should -Be 'Enable-VgpuSriov'
         $record.Target | Should -Be '0000:c1:00.0'
         $record.Action | Should -Be 'Enable 4 SR-IOV virtual functions'
-        $record.Inverse[0].Description | Should -Be 'disable the virtual functions of 0000:c1:00.0 (write 0 to /sys/bus/pci/devices/0000:c1:00.0/sriov_numvfs)'
-        $record.Inverse[0].ExpectedVirtualFunctions | Should -Be 4
+        $record.UndoSteps | Should -Be 'disable the virtual functions of 0000:c1:00.0 (write 0 to /sys/bus/pci/devices/0000:c1:00.0/sriov_numvfs)'
+        $record.Changes | Should -Be 'virtual functions of 0000:c1:00.0 (sriov_numvfs): 0 -> 4'
+        (Get-JournalRecord $Root 1).Inverse[0].ExpectedVirtualFunctions | Should -Be 4
 
         $text = Get-WhatIfText { Undo-GpuVirtChange -Id 1 -Root $Root -WhatIf }
         $text | Should -Match '(?s)Undo change 1 \(Enable-VgpuSriov.*\n\s+write 0 to /sys/bus/pci/devices/0000:c1:00\.0/sriov_numvfs\n\s+wait \(up to 30 s\) for the virtual functions to go'
@@ -249,7 +250,7 @@ Describe 'Undo-GpuVirtChange of Enable-VgpuSriov' {
 
         $undo = Undo-GpuVirtChange -Id 1 -Root $Root -Confirm:$false
         $undo.Undoes | Should -Be 1
-        $undo.Changes[0].Before, $undo.Changes[0].After | Should -Be @('4', '0')
+        $undo.Changes | Should -Be 'virtual functions of 0000:c1:00.0 (sriov_numvfs): 4 -> 0'
         (Get-PciDevice -Root $Root -Address c1:00.0).VirtualFunctions.Count | Should -Be 0
         (Get-Content -Raw $NumVfs).Trim() | Should -Be '0'
         $Driver.Log | Should -Be @('enable 0000:c1:00.0 4', 'disable 0000:c1:00.0')
@@ -265,7 +266,7 @@ Describe 'Undo-GpuVirtChange of Enable-VgpuSriov' {
         $null = Undo-GpuVirtChange -Id 1 -Root $Root -Confirm:$false
         $null = Enable-VgpuSriov -Root $Root -Address c1:00.0
         $record = Get-GpuVirtChange -Root $Root -Last 1
-        $record.Inverse[0].Description | Should -Be 'disable the virtual functions of 0000:c1:00.0 (/usr/lib/nvidia/sriov-manage -d 0000:c1:00.0)'
+        $record.UndoSteps | Should -Be 'disable the virtual functions of 0000:c1:00.0 (/usr/lib/nvidia/sriov-manage -d 0000:c1:00.0)'
         $text = Get-WhatIfText { $record | Undo-GpuVirtChange -WhatIf }
         $text | Should -BeLike '*run /usr/lib/nvidia/sriov-manage -d 0000:c1:00.0*'
         $null = $record | Undo-GpuVirtChange -Confirm:$false
@@ -289,7 +290,7 @@ Describe 'Undo-GpuVirtChange of Enable-VgpuSriov' {
 
         $done = Undo-GpuVirtChange -Id 1 -Root $Root -Force -Confirm:$false -WarningVariable w -WarningAction SilentlyContinue
         "$w" | Should -BeLike '*has 8 virtual functions now*-Force undoes it anyway.*'
-        $done.Changes[0].Before, $done.Changes[0].After | Should -Be @('8', '0')
+        $done.Changes | Should -Be 'virtual functions of 0000:c1:00.0 (sriov_numvfs): 8 -> 0'
         (Get-PciDevice -Root $Root -Address c1:00.0).VirtualFunctions.Count | Should -Be 0
     }
 

@@ -108,4 +108,11 @@ function Get-StandInCall {
     , @([GpuVirt.Fixtures.StandIns]::Calls($Root) | ForEach-Object { , @($_) })
 }
 
-Export-ModuleMember -Function Get-TreeHash, Get-StandInCall, New-FixtureHost, Remove-FixtureHost, Get-LspciDevice, Set-HostFile, Get-GpuVirtPackage, Install-GpuVirtPackage, Invoke-PwshInProfile, ConvertTo-PwshLiteral, Get-PwshCommandLine, New-ProfileDirectory
+function Get-JournalRecord {
+    # A record as the journal keeps it on disk (/var/lib/gpuvirt/journal.json under the root), inverse steps and all.
+    param([Parameter(Mandatory)][string]$Root, [Parameter(Mandatory)][int]$Id)
+    $doc = Get-Content -Raw -LiteralPath (Join-Path $Root 'var/lib/gpuvirt/journal.json') | ConvertFrom-Json -Depth 20
+    $doc.Records | Where-Object Id -EQ $Id
+}
+
+Export-ModuleMember -Function Get-JournalRecord, Get-TreeHash, Get-StandInCall, New-FixtureHost, Remove-FixtureHost, Get-LspciDevice, Set-HostFile, Get-GpuVirtPackage, Install-GpuVirtPackage, Invoke-PwshInProfile, ConvertTo-PwshLiteral, Get-PwshCommandLine, New-ProfileDirectory

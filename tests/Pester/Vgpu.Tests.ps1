@@ -40,7 +40,7 @@ Describe 'Get-VgpuType' {
     It "pipes from Get-GpuDevice: the seed's Tesla P4 types with the names and counts virsh nodedev-dumpxml shows" {
         $types = Get-GpuDevice -Root $H.Root -Address 01:00.0 | Get-VgpuType -Root $H.Root
         $types | Should -HaveCount 9
-        $types[0] | Should -BeOfType ([GpuVirt.Core.VgpuType])
+        $types[0] | Should -BeOfType ([GpuVirt.Core.Vgpu.VgpuType])
         $expected = @{ 'nvidia-70' = 'GRID P4-8A', 1; 'nvidia-69' = 'GRID P4-4A', 2; 'nvidia-67' = 'GRID P4-1A', 8; 'nvidia-65' = 'GRID P4-4Q', 2; 'nvidia-63' = 'GRID P4-1Q', 8
             'nvidia-71' = 'GRID P4-1B', 8; 'nvidia-68' = 'GRID P4-2A', 4; 'nvidia-66' = 'GRID P4-8Q', 1; 'nvidia-64' = 'GRID P4-2Q', 4 }
         foreach ($t in $types) {
@@ -114,7 +114,7 @@ Describe 'New-VgpuDevice' {
         $driver = [GpuVirt.Fixtures.MdevDriverStandIn]::new($h.Root)
         try {
             $device = Get-GpuDevice -Root $h.Root | Get-VgpuType -Root $h.Root -Name 'GRID P4-1Q' | New-VgpuDevice -Root $h.Root -Uuid $Uuid
-            $device | Should -BeOfType ([GpuVirt.Core.VgpuDevice])
+            $device | Should -BeOfType ([GpuVirt.Core.Vgpu.VgpuDevice])
             $device.Uuid | Should -Be $Uuid
             $device.Parent | Should -Be '0000:01:00.0'
             $device.TypeId | Should -Be 'nvidia-63'
@@ -217,6 +217,17 @@ Describe 'New-VgpuDevice' {
             $kept = Get-VgpuType -Root $two.Root -Name 'NVIDIA A40-2Q' | New-VgpuDevice -Root $two.Root -Persistent
             $kept.Address.ToString() | Should -Be '0000:01:00.5'
             $kept.Persistent | Should -BeTrue
+            # Flat for ConvertTo-Json: the function's address is text, as the kernel writes it.
+            ($kept | ConvertTo-Json -WarningAction Stop) | Should -Match '"Address": "0000:01:00.5"'
+            # A device is named by one of Uuid (mdev) or Address (SR-IOV); neither or both is a clear error that removes nothing.
+            $err = $null
+            Remove-VgpuDevice -Root $two.Root -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable err
+            $err[0].FullyQualifiedErrorId | Should -BeLike 'VgpuDeviceNotSpecified,*'
+            Remove-VgpuDevice -Root $two.Root -Uuid $Uuid -Address 01:00.4 -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable err
+            $err[0].FullyQualifiedErrorId | Should -BeLike 'VgpuDeviceAmbiguous,*'
+            Remove-VgpuDevice -Root $two.Root -Address 01:00.x -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable err
+            $err[0].FullyQualifiedErrorId | Should -BeLike 'InvalidPciAddress,*'
+            @(Get-VgpuDevice -Root $two.Root).Count | Should -Be 2
             Get-VgpuDevice -Root $two.Root | Remove-VgpuDevice -Root $two.Root -Confirm:$false
             Get-Content -Raw (Join-Path $two.Root 'sys/bus/pci/devices/0000:01:00.4/nvidia/current_vgpu_type') | Should -Be "0`n"
             $left = Get-VgpuDevice -Root $two.Root
@@ -308,7 +319,7 @@ param($Module, $Fixtures, $Uuid)
 Import-Module $Module
 Add-Type -Path $Fixtures
 $driver = [GpuVirt.Fixtures.MdevDriverStandIn]::new('/')
-New-VgpuDevice -Parent 01:00.0 -Type nvidia-63 -Uuid $Uuid -Persistent -Verbose 4>&1 | ForEach-Object { if ($_ -is [GpuVirt.Core.VgpuDevice]) { "returned Persistent=$($_.Persistent) StartMode=$($_.StartMode) $($_.DefinitionPath)" } else { "$_" } }
+New-VgpuDevice -Parent 01:00.0 -Type nvidia-63 -Uuid $Uuid -Persistent -Verbose 4>&1 | ForEach-Object { if ($_ -is [GpuVirt.Core.Vgpu.VgpuDevice]) { "returned Persistent=$($_.Persistent) StartMode=$($_.StartMode) $($_.DefinitionPath)" } else { "$_" } }
 Get-ChildItem /etc/mdevctl.d/0000:01:00.0 | ForEach-Object { 'defined ' + $_.Name }
 Remove-VgpuDevice -Uuid $Uuid -Persistent -Confirm:$false -Verbose 4>&1 | ForEach-Object { "$_" }
 'left ' + @(Get-ChildItem /etc/mdevctl.d/0000:01:00.0 -ErrorAction SilentlyContinue).Count
@@ -432,7 +443,7 @@ Describe 'vGPU changes are plans: -WhatIf lists the writes, the executor applies
             $driver.Log | Should -Be @("remove $Uuid")
             $again = New-VgpuDevice -Root $h.Root 01:00.0 nvidia-63 -Uuid $Uuid
             $removed = Remove-VgpuDevice -Root $h.Root $Uuid -PassThru -Confirm:$false
-            $removed | Should -BeOfType ([GpuVirt.Core.VgpuDevice])
+            $removed | Should -BeOfType ([GpuVirt.Core.Vgpu.VgpuDevice])
             $removed.Uuid | Should -Be $Uuid
             $removed.TypeId | Should -Be 'nvidia-63'
             $removed.Parent | Should -Be '0000:01:00.0'
@@ -454,9 +465,10 @@ Describe 'vGPU changes are plans: -WhatIf lists the writes, the executor applies
             $definition | Should -Not -Exist
             $records = @(Get-GpuVirtChange -Root $h.Root)
             $records.Command | Should -Be @('Remove-VgpuDevice', 'New-VgpuDevice')
-            $records[1].Inverse.Kind | Should -Be 'RemoveVgpu'
-            $records[1].Files.Path | Should -Be "/etc/mdevctl.d/0000:01:00.0/$Uuid"
-            $inverse = $records[0].Inverse[0]
+            (Get-JournalRecord $h.Root $records[1].Id).Inverse.Kind | Should -Be 'RemoveVgpu'
+            $records[1].Files | Should -Be "/etc/mdevctl.d/0000:01:00.0/$Uuid"
+            $records[0].UndoSteps.Count | Should -Be 1
+            $inverse = (Get-JournalRecord $h.Root $records[0].Id).Inverse[0]
             $inverse.Kind | Should -Be 'CreateVgpu'
             ($inverse.Uuid, $inverse.TypeId, $inverse.Parent) | Should -Be @($Uuid, 'nvidia-63', '0000:01:00.0')
             [Convert]::FromBase64String($inverse.Files[0].Content) | Should -Be $bytes
@@ -591,7 +603,7 @@ Describe 'Set-VgpuConsole' {
 
     It 'sets display, video none and a VNC console, keeping every other element (qemu:///embed)' {
         $before = [xml]((& virsh -c $Uri dumpxml --inactive ws1) -join "`n")
-        $change = Set-VgpuConsole -Domain ws1 -Connect $Uri -Root $Embed -NoEmulatedVideo -Verbose 4>&1 | Where-Object { $_ -is [GpuVirt.Core.VgpuConsoleChange] }
+        $change = Set-VgpuConsole -Domain ws1 -Connect $Uri -Root $Embed -NoEmulatedVideo -Verbose 4>&1 | Where-Object { $_ -is [GpuVirt.Core.Vgpu.VgpuConsoleChange] }
         $change.Applied | Should -BeTrue
         $change.Changes | Should -Be @("hostdev ${Uuid}: display='on'", "video: model type='none' (was 'cirrus')", "graphics: type='vnc' added")
         $after = [xml]((& virsh -c $Uri dumpxml --inactive ws1) -join "`n")

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Libvirt;
 using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Commands

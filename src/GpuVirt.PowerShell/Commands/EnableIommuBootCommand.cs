@@ -2,6 +2,9 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Boot;
+using GpuVirt.Core.Libvirt;
+using GpuVirt.Core.Safety;
 
 namespace GpuVirt.Commands
 {
@@ -76,7 +79,7 @@ namespace GpuVirt.Commands
                 {
                     CpuVendor = Given(nameof(CpuVendor)) ? CpuVendor : (CpuVendor?)null,
                     NoIommuPt = NoIommuPt,
-                    StubDriver = StubDriver == HostDriverBinding.VfioPci ? Core.StubDriver.VfioPci : Core.StubDriver.PciStub,
+                    StubDriver = StubDriver == HostDriverBinding.VfioPci ? Core.Boot.StubDriver.VfioPci : Core.Boot.StubDriver.PciStub,
                     BlacklistNouveau = BlacklistNouveau,
                     BootLoader = Given(nameof(BootLoader)) ? BootLoader : (BootLoaderFamily?)null,
                 };

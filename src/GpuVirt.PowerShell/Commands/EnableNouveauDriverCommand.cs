@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Boot;
 
 namespace GpuVirt.Commands
 {

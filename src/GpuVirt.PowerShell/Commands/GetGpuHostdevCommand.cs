@@ -3,13 +3,18 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Libvirt;
 
 namespace GpuVirt.Commands
 {
-    /// <summary>Lists the PCI and mdev hostdevs of guests from <c>virsh dumpxml</c>, with the PCI address each has in the guest.</summary>
+    /// <summary>
+    /// Lists the PCI and mdev hostdevs of guests from <c>virsh dumpxml</c>, with the PCI address each has in the guest.
+    /// The hostdevs carry the host given by <c>-Root</c>, the host whose devices the guests are given, so that the next
+    /// command in a pipeline reads and journals there.
+    /// </summary>
     [Cmdlet(VerbsCommon.Get, "GpuHostdev")]
     [OutputType(typeof(Hostdev))]
-    public sealed class GetGpuHostdevCommand : VirshCmdlet
+    public sealed class GetGpuHostdevCommand : HostVirshCmdlet
     {
         private IReadOnlyList<Guest>? _guests;
         private Virsh? _guestsOf;
@@ -40,7 +45,7 @@ namespace GpuVirt.Commands
                 // Each guest is read by its UUID: a name with spaces, or one that looks like another guest's UUID, reads its own.
                 foreach (var definition in Virsh.ReadDefinitions(selected.Select(g => (g.Key, Inactive.IsPresent))))
                 {
-                    foreach (var hostdev in definition.Hostdevs) WriteObject(hostdev);
+                    foreach (var hostdev in definition.Hostdevs) WriteObject(hostdev.On(HostSystem));
                 }
             }
             catch (GpuVirtException e)

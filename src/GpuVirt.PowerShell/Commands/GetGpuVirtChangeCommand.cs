@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Journal;
 
 namespace GpuVirt.Commands
 {

@@ -1,5 +1,7 @@
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Libvirt;
+using GpuVirt.Core.Mmio;
 
 namespace GpuVirt.Commands
 {

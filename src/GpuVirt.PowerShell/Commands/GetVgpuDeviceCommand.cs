@@ -1,6 +1,7 @@
 using System.Linq;
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Vgpu;
 
 namespace GpuVirt.Commands
 {

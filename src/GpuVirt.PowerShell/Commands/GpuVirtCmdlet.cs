@@ -3,6 +3,7 @@ using System.Management.Automation;
 using System.Threading;
 using GpuVirt.Core;
 using GpuVirt.Core.Planning;
+using GpuVirt.Core.Safety;
 
 namespace GpuVirt.Commands
 {

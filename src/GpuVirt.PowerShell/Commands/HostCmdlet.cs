@@ -1,5 +1,8 @@
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Boot;
+using GpuVirt.Core.Journal;
+using GpuVirt.Core.Libvirt;
 using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Commands

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Libvirt;
 using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Commands

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using GpuVirt.Core;
+using GpuVirt.Core.Libvirt;
 
 namespace GpuVirt.Commands
 {

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Boot;
 
 namespace GpuVirt.Commands
 {
@@ -20,11 +21,11 @@ namespace GpuVirt.Commands
         [ValidateSet("dracut", "update-initramfs", "mkinitcpio")]
         public string? InitramfsTool { get; set; }
 
-        private protected Core.InitramfsTool? Tool => InitramfsTool switch
+        private protected Core.Boot.InitramfsTool? Tool => InitramfsTool switch
         {
-            "dracut" => Core.InitramfsTool.Dracut,
-            "update-initramfs" => Core.InitramfsTool.InitramfsTools,
-            "mkinitcpio" => Core.InitramfsTool.Mkinitcpio,
+            "dracut" => Core.Boot.InitramfsTool.Dracut,
+            "update-initramfs" => Core.Boot.InitramfsTool.InitramfsTools,
+            "mkinitcpio" => Core.Boot.InitramfsTool.Mkinitcpio,
             _ => null,
         };
 

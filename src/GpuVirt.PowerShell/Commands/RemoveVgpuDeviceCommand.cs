@@ -1,6 +1,7 @@
 using System.Linq;
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Vgpu;
 
 namespace GpuVirt.Commands
 {
@@ -8,26 +9,26 @@ namespace GpuVirt.Commands
     /// Removes vGPUs: writes <c>1</c> to a mediated device's <c>remove</c> (or <c>0</c> to an SR-IOV function's
     /// <c>nvidia/current_vgpu_type</c>); <c>-Persistent</c> also removes its mdevctl definition.
     /// </summary>
-    [Cmdlet(VerbsCommon.Remove, "VgpuDevice", DefaultParameterSetName = UuidSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [Cmdlet(VerbsCommon.Remove, "VgpuDevice", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(VgpuDevice))]
     public sealed class RemoveVgpuDeviceCommand : VgpuCmdlet
     {
-        private const string UuidSet = "Uuid";
-        private const string AddressSet = "Address";
-
-        // One value each, Address typed as the device's own PciAddress: a piped device has either a Uuid (mdev) or an
-        // Address (SR-IOV), and only then does PowerShell pass over the other, null, property when it picks the set.
+        // One parameter set: a piped device has either a Uuid (mdev) or an Address (SR-IOV) and the other null, so both
+        // accept null and the record is told apart here (two mandatory sets would fail the record on the null one).
 
         /// <summary>A mediated device UUID; piped devices bind by Uuid.</summary>
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = UuidSet)]
-        [ValidateNotNullOrEmpty]
+        [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+        [AllowNull]
+        [AllowEmptyString]
         [ArgumentCompleter(typeof(MdevUuidCompleter))]
-        public string Uuid { get; set; } = string.Empty;
+        public string? Uuid { get; set; }
 
         /// <summary>An SR-IOV vGPU virtual function; piped SR-IOV devices bind by Address.</summary>
-        [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = AddressSet)]
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [AllowNull]
+        [AllowEmptyString]
         [ArgumentCompleter(typeof(PciAddressCompleter))]
-        public PciAddress Address { get; set; }
+        public string? Address { get; set; }
 
         /// <summary>Also remove the mdevctl definition, so that the device does not come back at boot.</summary>
         [Parameter]
@@ -57,7 +58,7 @@ namespace GpuVirt.Commands
         {
             try
             {
-                var device = ParameterSetName == AddressSet ? FindSriov(Address) : FindMdev(Uuid);
+                var device = Selected();
                 var plan = Planner(Connect).PlanRemove(device, Persistent, Force);
                 if (!ShouldApply(plan)) return;
                 var removed = Apply(plan);
@@ -69,6 +70,21 @@ namespace GpuVirt.Commands
             }
         }
 
+        private VgpuDevice Selected()
+        {
+            var uuid = string.IsNullOrEmpty(Uuid) ? null : Uuid;
+            var address = string.IsNullOrEmpty(Address) ? null : Address;
+            if (uuid != null && address != null)
+            {
+                throw new GpuVirtException(ErrorIds.VgpuDeviceAmbiguous, ErrorKind.InvalidArgument,
+                    $"Both a UUID ({uuid}) and an address ({address}) were given: a vGPU is a mediated device (-Uuid) or an SR-IOV virtual function (-Address), not both. Nothing was removed.", uuid);
+            }
+            if (uuid != null) return FindMdev(uuid);
+            if (address != null) return FindSriov(PciAddress.Parse(address));
+            throw new GpuVirtException(ErrorIds.VgpuDeviceNotSpecified, ErrorKind.InvalidArgument,
+                "No vGPU was named: give a mediated device's -Uuid or an SR-IOV virtual function's -Address, or pipe the devices of Get-VgpuDevice. Nothing was removed.", null);
+        }
+
         private VgpuDevice FindMdev(string text)
         {
             var uuid = VgpuManager.ParseUuid(text);
@@ -78,7 +94,7 @@ namespace GpuVirt.Commands
         }
 
         private VgpuDevice FindSriov(PciAddress vf) =>
-            Vgpu.Devices().FirstOrDefault(d => d.Kind == VgpuKind.SriovVf && d.Address == vf)
+            Vgpu.Devices().FirstOrDefault(d => d.Kind == VgpuKind.SriovVf && d.PciAddress == vf)
                 ?? throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
                     $"{vf} is not an SR-IOV virtual function with a vGPU type set or recorded in {SriovVgpuProfiles.ProfileFile}.", vf.ToString());
     }

@@ -2,7 +2,9 @@ using System;
 using System.Linq;
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Libvirt;
 using GpuVirt.Core.Planning;
+using GpuVirt.Core.Vgpu;
 
 namespace GpuVirt.Commands
 {

@@ -1,6 +1,8 @@
 using System.Linq;
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.HostReadiness;
+using GpuVirt.Core.Libvirt;
 
 namespace GpuVirt.Commands
 {

@@ -1,5 +1,7 @@
 using GpuVirt.Core;
+using GpuVirt.Core.Libvirt;
 using GpuVirt.Core.Planning;
+using GpuVirt.Core.Vgpu;
 
 namespace GpuVirt.Commands
 {

@@ -1,6 +1,7 @@
 using System;
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.Libvirt;
 
 namespace GpuVirt.Commands
 {

@@ -95,6 +95,8 @@ namespace GpuVirt.Core
         public const string VgpuDeviceNotCreated = "VgpuDeviceNotCreated";
         public const string VgpuCreateFailed = "VgpuCreateFailed";
         public const string VgpuDeviceNotFound = "VgpuDeviceNotFound";
+        public const string VgpuDeviceNotSpecified = "VgpuDeviceNotSpecified";
+        public const string VgpuDeviceAmbiguous = "VgpuDeviceAmbiguous";
         public const string VgpuDeviceNotActive = "VgpuDeviceNotActive";
         public const string VgpuDeviceBusy = "VgpuDeviceBusy";
         public const string VgpuDeviceNotRemoved = "VgpuDeviceNotRemoved";

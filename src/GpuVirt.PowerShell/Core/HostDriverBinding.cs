@@ -1,6 +1,9 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using GpuVirt.Core.Journal;
+using GpuVirt.Core.Libvirt;
+using GpuVirt.Core.Safety;
 
 namespace GpuVirt.Core
 {
@@ -257,7 +260,7 @@ namespace GpuVirt.Core
                 Target = address.ToString(),
                 Action = detach ? $"Detach from the host driver and bind to {after ?? "none"}" : "Give back to the host driver",
             };
-            record.Changes.Add(new ChangeDetail(address + " driver", before, after));
+            record.Details.Add(new ChangeDetail(address + " driver", before, after));
             var via = method == HostDriverMethod.Virsh ? "virsh nodedev-" + (detach ? "reattach" : "detach") : "sysfs";
             record.Inverse.Add(detach
                 ? new InverseStep

@@ -3,6 +3,8 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using GpuVirt.Core.Boot;
+using GpuVirt.Core.Safety;
 
 namespace GpuVirt.Core
 {

@@ -8,7 +8,7 @@ namespace GpuVirt.Core
     /// Parses the kernel's form (<c>0000:02:00.0</c>), the short form lspci prints without -D (<c>02:00.0</c>),
     /// libvirt's node-device name (<c>pci_0000_02_00_0</c>) and domains of 4 to 8 hex digits (Intel VMD: <c>10000:01:00.0</c>).
     /// </summary>
-    public readonly struct PciAddress : IEquatable<PciAddress>, IComparable<PciAddress>, IComparable
+    internal readonly struct PciAddress : IEquatable<PciAddress>, IComparable<PciAddress>, IComparable
     {
         public const string AcceptedForms =
             "'0000:02:00.0' (domain:bus:device.function, domain of 4 to 8 hex digits), '02:00.0' (domain 0) or 'pci_0000_02_00_0' (libvirt node device)";

@@ -2,6 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using GpuVirt.Core.Boot;
+using GpuVirt.Core.Journal;
 using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Core

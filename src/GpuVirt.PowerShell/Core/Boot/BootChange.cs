@@ -3,8 +3,9 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Threading;
+using GpuVirt.Core.Journal;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Boot
 {
     /// <summary>What happened to one file.</summary>
     public enum BootFileAction
@@ -460,7 +461,7 @@ namespace GpuVirt.Core
             var restore = new List<FileState>();
             foreach (var w in Writes)
             {
-                record.Files.Add(new ChangeFile
+                record.FileChanges.Add(new ChangeFile
                 {
                     Path = w.HostPath,
                     Action = w.Action,
@@ -476,7 +477,7 @@ namespace GpuVirt.Core
                 var full = _root.Resolve(pair.Key);
                 var now = File.Exists(full) ? HostFiles.ReadText(full, pair.Key) : null;
                 if (now == pair.Value) continue;
-                record.Files.Add(new ChangeFile { Path = pair.Key, Action = now is null ? BootFileAction.Removed : BootFileAction.Modified, BeforeSha256 = FileState.Hash(pair.Value), AfterSha256 = FileState.Hash(now) });
+                record.FileChanges.Add(new ChangeFile { Path = pair.Key, Action = now is null ? BootFileAction.Removed : BootFileAction.Modified, BeforeSha256 = FileState.Hash(pair.Value), AfterSha256 = FileState.Hash(now) });
                 restore.Add(new FileState { Path = pair.Key, Content = FileState.Encode(pair.Value), Expected = FileState.Hash(now) });
             }
             var regenerate = Commands.Where(Regenerates).ToList();

@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Linq;
 using System.Text;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Boot
 {
     /// <summary>
     /// The record of what Enable-IommuBoot changed, kept on the host so that Disable-IommuBoot removes exactly that

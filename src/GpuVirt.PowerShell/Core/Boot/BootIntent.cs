@@ -2,8 +2,9 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Text.Json;
+using GpuVirt.Core.Journal;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Boot
 {
     /// <summary>How far an interrupted boot change got.</summary>
     internal enum BootIntentPhase

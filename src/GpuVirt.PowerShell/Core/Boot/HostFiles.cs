@@ -6,7 +6,7 @@ using System.IO;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Boot
 {
     /// <summary>Owner and permission bits of a file.</summary>
     internal readonly struct FileIdentity

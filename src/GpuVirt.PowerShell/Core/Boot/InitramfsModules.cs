@@ -2,7 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Boot
 {
     /// <summary>
     /// vfio-pci in the initial ramdisk, where each initramfs tool takes its list of modules: a GPU whose host driver

@@ -3,8 +3,9 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Text;
 using System.Threading;
+using GpuVirt.Core.Journal;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Boot
 {
     /// <summary>What Enable-IommuBoot is asked to configure.</summary>
     internal sealed class IommuBootRequest
@@ -456,7 +457,7 @@ namespace GpuVirt.Core
                     Action = plan.Action == "Enable-IommuBoot" ? "Add kernel arguments and regenerate the boot configuration" : "Take back kernel arguments and regenerate the boot configuration",
                     RebootRequired = true,
                 };
-                record.Changes.Add(new ChangeDetail("kernel arguments of " + plan.Boot.File, plan.BeforeArguments, plan.AfterArguments));
+                record.Details.Add(new ChangeDetail("kernel arguments of " + plan.Boot.File, plan.BeforeArguments, plan.AfterArguments));
                 var (files, commands) = plan.Transaction.Execute(runner, cancellationToken, recorder, record);
                 return new BootChange(plan.Action, plan.Boot.Family, null, files, plan.ArgumentsAdded, plan.ArgumentsRemoved, before.Concat(commands).ToList(), plan.RebootRequired)
                 {

@@ -3,12 +3,12 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Boot
 {
     /// <summary>A device held by a stub driver right now.</summary>
     public sealed class StubbedDevice
     {
-        public StubbedDevice(PciAddress address, string ids, string driver)
+        internal StubbedDevice(PciAddress address, string ids, string driver)
         {
             PciAddress = address;
             Ids = ids;
@@ -130,7 +130,7 @@ namespace GpuVirt.Core
             {
                 var iommu = KernelArguments.ItemsFor(args, KernelArguments.Iommu);
                 if (iommu.Contains("off") || iommu.Contains("soft")) return false;
-                if (vendor == Core.CpuVendor.Amd) return !KernelArguments.ItemsFor(args, KernelArguments.AmdIommu).Contains("off");
+                if (vendor == Core.Boot.CpuVendor.Amd) return !KernelArguments.ItemsFor(args, KernelArguments.AmdIommu).Contains("off");
                 var intel = KernelArguments.ItemsFor(args, KernelArguments.IntelIommu);
                 return intel.LastOrDefault(i => i == "on" || i == "off") == "on";
             }

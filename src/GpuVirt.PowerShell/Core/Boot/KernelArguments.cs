@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Linq;
 using System.Text.RegularExpressions;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Boot
 {
     /// <summary>The stub driver that holds a device at boot so that no host driver takes it.</summary>
     internal enum StubDriver

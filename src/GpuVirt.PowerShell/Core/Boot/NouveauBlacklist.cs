@@ -4,8 +4,9 @@ using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
 using System.Threading;
+using GpuVirt.Core.Journal;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Boot
 {
     /// <summary>The program that builds the initial ramdisk.</summary>
     internal enum InitramfsTool
@@ -253,7 +254,7 @@ namespace GpuVirt.Core
                     Action = (plan.Action == "Disable-NouveauDriver" ? "Blacklist nouveau" : "Remove the nouveau blacklist") + " and regenerate the initramfs",
                     RebootRequired = true,
                 };
-                record.Changes.Add(new ChangeDetail(write.HostPath, write.Before, write.After));
+                record.Details.Add(new ChangeDetail(write.HostPath, write.Before, write.After));
                 var (files, commands) = plan.Transaction.Execute(runner, cancellationToken, recorder, record);
                 return new BootChange(plan.Action, null, tool, files, Array.Empty<string>(), Array.Empty<string>(), before.Concat(commands).ToList(), plan.RebootRequired)
                 {

@@ -2,7 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Text;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Boot
 {
     /// <summary>What one piece of a shell assignment's value is.</summary>
     internal enum AtomKind

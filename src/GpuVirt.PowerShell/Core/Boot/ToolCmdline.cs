@@ -4,7 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Json;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Boot
 {
     /// <summary>
     /// A kernel command line that a tool keeps and only the tool changes: one BLS entry (grubby), kernelstub's

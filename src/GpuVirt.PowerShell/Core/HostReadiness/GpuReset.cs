@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.HostReadiness
 {
     /// <summary>How a GPU can be reset between guests, from the kernel's <c>reset_method</c>, its config space and known reset bugs.</summary>
     internal sealed class GpuResetCapability

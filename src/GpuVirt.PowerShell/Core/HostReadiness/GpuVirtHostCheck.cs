@@ -4,8 +4,11 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Threading;
+using GpuVirt.Core.Boot;
+using GpuVirt.Core.Libvirt;
+using GpuVirt.Core.Vgpu;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.HostReadiness
 {
     /// <summary>The verdict of one readiness check.</summary>
     public enum HostCheckStatus
@@ -18,7 +21,7 @@ namespace GpuVirt.Core
     /// <summary>One readiness check of a GPU passthrough host: what was checked, the verdict, what was seen and how to fix it.</summary>
     public sealed class GpuVirtHostCheck : HostObject
     {
-        public GpuVirtHostCheck(string name, HostCheckStatus status, string detail, string? fix = null, PciAddress? device = null)
+        internal GpuVirtHostCheck(string name, HostCheckStatus status, string detail, string? fix = null, PciAddress? device = null)
         {
             Name = name;
             Status = status;
@@ -142,7 +145,7 @@ namespace GpuVirt.Core
             var interrupts = Sysfs.TryReadText(root.Resolve(ProcInterrupts));
             var unsafeText = Sysfs.TryReadText(root.Resolve(AllowUnsafeInterrupts));
             var allowUnsafe = unsafeText == "Y" || unsafeText == "1";
-            var cmdline = Core.KernelArguments.Split(Sysfs.TryReadText(root.Resolve(HostPaths.ProcCmdline)));
+            var cmdline = Core.Boot.KernelArguments.Split(Sysfs.TryReadText(root.Resolve(HostPaths.ProcCmdline)));
             var off = cmdline.FirstOrDefault(a => a == "intremap=off" || a == "intremap=no" || a == "intel_iommu=off" || a == "amd_iommu=off");
             const string fix = "Turn on interrupt remapping with VT-d or AMD-Vi in the firmware setup" +
                 " and remove intremap=off from the kernel command line; only on a platform without it: 'options vfio_iommu_type1 allow_unsafe_interrupts=1'.";
@@ -311,7 +314,7 @@ namespace GpuVirt.Core
         private static GpuVirtHostCheck AcsOverride(HostRoot root)
         {
             const string name = "ACS override";
-            var args = Core.KernelArguments.Split(Sysfs.TryReadText(root.Resolve(HostPaths.ProcCmdline)));
+            var args = Core.Boot.KernelArguments.Split(Sysfs.TryReadText(root.Resolve(HostPaths.ProcCmdline)));
             var acs = args.FirstOrDefault(a => a.StartsWith("pcie_acs_override=", StringComparison.Ordinal));
             return acs is null
                 ? new GpuVirtHostCheck(name, HostCheckStatus.Pass, "no pcie_acs_override on the kernel command line")

@@ -7,8 +7,9 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Threading;
+using GpuVirt.Core.Boot;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Journal
 {
     /// <summary>The journal file as stored: a format name, its version and the records, oldest first.</summary>
     internal sealed class JournalDocument
@@ -128,8 +129,8 @@ namespace GpuVirt.Core
             {
                 if (r is null || r.Id < 1 || !seen.Add(r.Id))
                     throw Unreadable(hostPath, "a record has no id, or an id twice", null);
-                r.Changes ??= new List<ChangeDetail>();
-                r.Files ??= new List<ChangeFile>();
+                r.Details ??= new List<ChangeDetail>();
+                r.FileChanges ??= new List<ChangeFile>();
                 r.Inverse ??= new List<InverseStep>();
             }
             return doc.Records.OrderBy(r => r.Id).ToList();
@@ -177,9 +178,9 @@ namespace GpuVirt.Core
                 Action = "Edit the kernel command line",
                 RebootRequired = true,
             };
-            record.Changes.Add(new ChangeDetail("kernel arguments added", null, words.Count > 0 ? string.Join(" ", words) : null));
-            record.Files.AddRange(files.Select(f => new ChangeFile { Path = f, Action = BootFileAction.Modified }));
-            record.Files.Add(new ChangeFile { Path = BootEditLog.HostPath, Action = BootFileAction.Created });
+            record.Details.Add(new ChangeDetail("kernel arguments added", null, words.Count > 0 ? string.Join(" ", words) : null));
+            record.FileChanges.AddRange(files.Select(f => new ChangeFile { Path = f, Action = BootFileAction.Modified }));
+            record.FileChanges.Add(new ChangeFile { Path = BootEditLog.HostPath, Action = BootFileAction.Created });
             record.Inverse.Add(new InverseStep
             {
                 Kind = InverseKind.UndoBootEdits,
@@ -223,7 +224,9 @@ namespace GpuVirt.Core
                 Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
             };
             options.Converters.Add(new JsonStringEnumConverter());
-            return options;
+            var records = new JsonSerializerOptions(options);
+            records.Converters.Add(new ChangeRecordConverter(options));
+            return records;
         }
     }
 

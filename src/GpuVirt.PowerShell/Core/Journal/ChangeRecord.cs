@@ -3,11 +3,13 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Security.Cryptography;
 using System.Text.Json.Serialization;
+using GpuVirt.Core.Boot;
+using GpuVirt.Core.Libvirt;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Journal
 {
     /// <summary>What an inverse does: the kinds of change the journal knows how to take back.</summary>
-    public enum InverseKind
+    internal enum InverseKind
     {
         /// <summary>Files put back as they were (deleted when they did not exist), then the recorded programs run again.</summary>
         RestoreFiles,
@@ -41,7 +43,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>One thing a change changed, in words: what, and its value before and after.</summary>
-    public sealed class ChangeDetail
+    internal sealed class ChangeDetail
     {
         public ChangeDetail()
         {
@@ -62,7 +64,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>A file a change wrote, created or deleted, and where a copy of its previous content was kept.</summary>
-    public sealed class ChangeFile
+    internal sealed class ChangeFile
     {
         public string Path { get; set; } = string.Empty;
         public BootFileAction Action { get; set; }
@@ -78,7 +80,7 @@ namespace GpuVirt.Core
     }
 
     /// <summary>A file's content to put back, and the content the change left (which must still be there to undo it).</summary>
-    public sealed class FileState
+    internal sealed class FileState
     {
         public string Path { get; set; } = string.Empty;
 
@@ -109,7 +111,7 @@ namespace GpuVirt.Core
     /// The inverse of a change, as data: which kind of undo, and what it needs. Read back from the journal it says
     /// everything the undo does, with no other input.
     /// </summary>
-    public sealed class InverseStep
+    internal sealed class InverseStep
     {
         public InverseKind Kind { get; set; }
 
@@ -201,11 +203,30 @@ namespace GpuVirt.Core
         /// <summary>What was done, in words.</summary>
         public string Action { get; set; } = string.Empty;
 
-        public List<ChangeDetail> Changes { get; set; } = new List<ChangeDetail>();
-        public List<ChangeFile> Files { get; set; } = new List<ChangeFile>();
+        /// <summary>What changed, each with its value before and after (kept in the journal as <c>"Changes"</c>).</summary>
+        internal List<ChangeDetail> Details { get; set; } = new List<ChangeDetail>();
 
-        /// <summary>How to take the change back, in order.</summary>
-        public List<InverseStep> Inverse { get; set; } = new List<InverseStep>();
+        /// <summary>The files the change wrote, with their backups and hashes (kept in the journal as <c>"Files"</c>).</summary>
+        internal List<ChangeFile> FileChanges { get; set; } = new List<ChangeFile>();
+
+        /// <summary>What changed, one line each: <c>what: before -&gt; after</c>.</summary>
+        [JsonIgnore]
+        public string[] Changes => Details.Select(d => d.ToString()).ToArray();
+
+        /// <summary>The files the change created, changed or removed (host paths).</summary>
+        [JsonIgnore]
+        public string[] Files => FileChanges.Select(f => f.Path).ToArray();
+
+        /// <summary>The backups the change kept of the files it replaced (host paths).</summary>
+        [JsonIgnore]
+        public string[] Backups => FileChanges.Where(f => f.Backup != null).Select(f => f.Backup!).ToArray();
+
+        /// <summary>How to take the change back, in order (kept in the journal as <c>"Inverse"</c>).</summary>
+        internal List<InverseStep> Inverse { get; set; } = new List<InverseStep>();
+
+        /// <summary>How Undo-GpuVirtChange takes the change back, step by step in words.</summary>
+        [JsonIgnore]
+        public string[] UndoSteps => Inverse.Select(s => s.Description).ToArray();
 
         /// <summary>True for changes of the boot configuration: the running kernel follows after a reboot.</summary>
         public bool RebootRequired { get; set; }

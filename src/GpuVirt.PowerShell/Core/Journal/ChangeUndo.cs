@@ -3,9 +3,12 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Threading;
+using GpuVirt.Core.Boot;
+using GpuVirt.Core.Libvirt;
 using GpuVirt.Core.Planning;
+using GpuVirt.Core.Vgpu;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Journal
 {
     /// <summary>What taking one record back will do, worked out against the host as it is now, before anything changes.</summary>
     internal sealed class UndoPlan
@@ -347,8 +350,8 @@ namespace GpuVirt.Core
                 {
                     var plan = IommuBoot.PlanDisable(_root);
                     var change = IommuBoot.Apply(_root, plan, _runner, _cancellationToken);
-                    foreach (var f in change.Files) undo.Files.Add(new ChangeFile { Path = f.Path, Action = f.Action, Backup = f.BackupPath });
-                    undo.Changes.Add(new ChangeDetail("kernel arguments of " + plan.Boot.File, plan.BeforeArguments, plan.AfterArguments));
+                    foreach (var f in change.Files) undo.FileChanges.Add(new ChangeFile { Path = f.Path, Action = f.Action, Backup = f.BackupPath });
+                    undo.Details.Add(new ChangeDetail("kernel arguments of " + plan.Boot.File, plan.BeforeArguments, plan.AfterArguments));
                     break;
                 }
                 case InverseKind.ReattachDriver:
@@ -359,7 +362,7 @@ namespace GpuVirt.Core
                     var before = binding.CurrentDriver(address);
                     Execute(Planned(record, step, force));
                     var after = binding.CurrentDriver(address);
-                    undo.Changes.Add(new ChangeDetail(address + " driver", before, after));
+                    undo.Details.Add(new ChangeDetail(address + " driver", before, after));
                     if (after != step.Driver)
                     {
                         throw new GpuVirtException(ErrorIds.JournalUndoFailed, ErrorKind.InvalidOperation,
@@ -372,7 +375,7 @@ namespace GpuVirt.Core
                 {
                     var attach = step.Kind == InverseKind.AttachHostdev;
                     Execute(Planned(record, step, force));
-                    undo.Changes.Add(new ChangeDetail("hostdev " + Source(step) + " of guest '" + step.Domain + "'", attach ? null : "attached", attach ? "attached" : null));
+                    undo.Details.Add(new ChangeDetail("hostdev " + Source(step) + " of guest '" + step.Domain + "'", attach ? null : "attached", attach ? "attached" : null));
                     break;
                 }
                 case InverseKind.RemoveVgpu:
@@ -381,10 +384,10 @@ namespace GpuVirt.Core
                     // The undo record is this one: the plan's own journal record is not written.
                     Execute(Planned(record, step, force));
                     var remove = step.Kind == InverseKind.RemoveVgpu;
-                    undo.Changes.Add(new ChangeDetail("vGPU " + Source(step), remove ? step.TypeId : null, remove ? null : step.TypeId));
+                    undo.Details.Add(new ChangeDetail("vGPU " + Source(step), remove ? step.TypeId : null, remove ? null : step.TypeId));
                     foreach (var f in step.Files ?? new List<FileState>())
                     {
-                        undo.Files.Add(new ChangeFile { Path = f.Path, Action = f.Content is null ? BootFileAction.Removed : BootFileAction.Created, BeforeSha256 = f.Expected, AfterSha256 = FileState.Hash(f.Text) });
+                        undo.FileChanges.Add(new ChangeFile { Path = f.Path, Action = f.Content is null ? BootFileAction.Removed : BootFileAction.Created, BeforeSha256 = f.Expected, AfterSha256 = FileState.Hash(f.Text) });
                     }
                     break;
                 }
@@ -393,12 +396,12 @@ namespace GpuVirt.Core
                     var pf = PciAddress.Parse(step.Address!);
                     var before = Functions(pf);
                     Execute(Planned(record, step, force));
-                    undo.Changes.Add(new ChangeDetail("virtual functions of " + pf + " (sriov_numvfs)", N(before), N(Functions(pf))));
+                    undo.Details.Add(new ChangeDetail("virtual functions of " + pf + " (sriov_numvfs)", N(before), N(Functions(pf))));
                     break;
                 }
                 case InverseKind.DefineDomain:
                     VgpuConsole.Define(VirshFor(record), step.Domain!, step.Xml!);
-                    undo.Changes.Add(new ChangeDetail("definition of guest '" + step.Domain + "'", "as the change left it", "as it was before"));
+                    undo.Details.Add(new ChangeDetail("definition of guest '" + step.Domain + "'", "as the change left it", "as it was before"));
                     break;
             }
         }
@@ -420,10 +423,10 @@ namespace GpuVirt.Core
             }
             if (transaction.IsEmpty) return;
             var (files, _) = transaction.Execute(_runner, _cancellationToken);
-            foreach (var f in files) undo.Files.Add(new ChangeFile { Path = f.Path, Action = f.Action, Backup = f.BackupPath });
-            undo.Changes.AddRange(record.Changes.Select(c => new ChangeDetail(c.What, c.After, c.Before)));
+            foreach (var f in files) undo.FileChanges.Add(new ChangeFile { Path = f.Path, Action = f.Action, Backup = f.BackupPath });
+            undo.Details.AddRange(record.Details.Select(c => new ChangeDetail(c.What, c.After, c.Before)));
             // The change's own backups hold what the files hold again now: they would only mislead.
-            foreach (var f in record.Files.Where(f => f.Backup != null))
+            foreach (var f in record.FileChanges.Where(f => f.Backup != null))
             {
                 var backup = ReadIfExists(f.Backup!);
                 var restored = ReadIfExists(f.Path);

@@ -6,7 +6,7 @@ using System.Linq;
 using System.Xml;
 using System.Xml.Linq;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Libvirt
 {
     /// <summary>What the module reads from a guest's definition: its name, UUID and PCI and mdev hostdevs.</summary>
     internal sealed class DomainDefinition

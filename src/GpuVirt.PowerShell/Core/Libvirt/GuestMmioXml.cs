@@ -3,8 +3,9 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using System.Xml.Linq;
+using GpuVirt.Core.Mmio;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Libvirt
 {
     /// <summary>
     /// What a guest's definition says about its 64-bit MMIO space: the machine, its memory, the <c>&lt;pcihole64&gt;</c>

@@ -2,8 +2,10 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using GpuVirt.Core.Planning;
+using GpuVirt.Core.Safety;
+using GpuVirt.Core.Vgpu;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Libvirt
 {
     /// <summary>
     /// Which guests' definitions (running or defined only) reference which devices, read from libvirt when it answers:

@@ -1,7 +1,7 @@
 using System;
 using System.Globalization;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Libvirt
 {
     /// <summary>The two kinds of GPU hostdev: a whole PCI function, or a mediated device (vGPU) by UUID.</summary>
     public enum HostdevKind

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Linq;
 using GpuVirt.Core.Planning;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Libvirt
 {
     /// <summary>The procedure's limit of assigned PCI devices per guest (RHEL 7: 32).</summary>
     internal static class HostdevLimits

@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using GpuVirt.Core.Planning;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Libvirt
 {
     /// <summary>
     /// Which guest holds which host device: every guest's persistent definition, and the running definition of the

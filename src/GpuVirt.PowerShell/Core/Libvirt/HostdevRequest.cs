@@ -1,7 +1,9 @@
 using System.Collections.Generic;
 using System.Linq;
+using GpuVirt.Core.Journal;
+using GpuVirt.Core.Vgpu;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Libvirt
 {
     /// <summary>One hostdev to attach to or detach from a guest, with the XML that does it.</summary>
     internal sealed class HostdevRequest
@@ -39,7 +41,7 @@ namespace GpuVirt.Core
                 Target = $"guest '{domain}'",
                 Action = (attach ? "Attach " : "Detach ") + Describe() + " " + scopeText,
             };
-            record.Changes.Add(new ChangeDetail(Describe(), attach ? null : "attached", attach ? "attached" : null));
+            record.Details.Add(new ChangeDetail(Describe(), attach ? null : "attached", attach ? "attached" : null));
             record.Inverse.Add(new InverseStep
             {
                 Kind = attach ? InverseKind.DetachHostdev : InverseKind.AttachHostdev,

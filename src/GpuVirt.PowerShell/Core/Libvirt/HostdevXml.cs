@@ -2,7 +2,7 @@ using System.IO;
 using System.Text;
 using System.Xml;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Libvirt
 {
     /// <summary>
     /// Writes hostdev elements with an XML writer, in the shape the procedure shows (16.16 and 16.7.2.1):

@@ -7,7 +7,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Libvirt
 {
     /// <summary>What one virsh process printed for a list of commands: one stdout part per command, and stderr.</summary>
     internal sealed class VirshBatchResult
@@ -511,60 +511,5 @@ namespace GpuVirt.Core
             }
             return null;
         }
-    }
-
-    /// <summary>A guest as libvirt lists it: its UUID (how the module names it to virsh), its exact name, whether it runs.</summary>
-    internal sealed class Guest
-    {
-        public Guest(Guid uuid, string name, bool active)
-        {
-            Uuid = uuid;
-            Name = name;
-            Active = active;
-        }
-
-        public Guid Uuid { get; }
-
-        /// <summary>The name exactly as defined (spaces kept).</summary>
-        public string Name { get; }
-
-        public bool Active { get; }
-
-        /// <summary>What virsh's <c>--domain</c> is given: the UUID, which no other guest can answer to.</summary>
-        public string Key => Uuid.ToString("D");
-
-        public override string ToString() => Name;
-    }
-
-    /// <summary>A temporary directory only the current user can read (mode 0700, from mkdtemp).</summary>
-    internal static class PrivateTemporaryDirectory
-    {
-        public static string Create(string prefix)
-        {
-            var template = Path.Combine(Path.GetTempPath(), prefix + "XXXXXX");
-            var bytes = Encoding.UTF8.GetBytes(template + "\0");
-            var result = LibC.mkdtemp(bytes);
-            if (result == IntPtr.Zero)
-            {
-                throw new GpuVirtException(ErrorIds.TemporaryFileFailed, ErrorKind.WriteError,
-                    $"Cannot create a temporary directory under '{Path.GetTempPath()}' (errno {Marshal.GetLastWin32Error()}).", template);
-            }
-            return Encoding.UTF8.GetString(bytes, 0, bytes.Length - 1);
-        }
-
-        public static void Remove(string directory)
-        {
-            try
-            {
-                if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
-        }
-
     }
 }

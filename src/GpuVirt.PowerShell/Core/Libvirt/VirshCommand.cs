@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Text;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Libvirt
 {
     /// <summary>
     /// One virsh command (<c>attach-device</c>, <c>dumpxml</c> …) with its arguments. Values always follow a named
@@ -93,7 +93,7 @@ namespace GpuVirt.Core
     /// running guest only). Flags combine as virsh combines them.
     /// </summary>
     [Flags]
-    public enum DeviceChangeScope
+    internal enum DeviceChangeScope
     {
         Persistent = 1,
         Config = 2,

@@ -1,8 +1,9 @@
 using System.Collections.Generic;
 using System.Linq;
+using GpuVirt.Core.Libvirt;
 using GpuVirt.Core.Planning;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Mmio
 {
     /// <summary>
     /// Warns, pointing at Set-GuestMmioSpace, when a guest's 64-bit MMIO space (its persistent definition's

@@ -3,9 +3,12 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using System.Xml.Linq;
+using GpuVirt.Core.Journal;
+using GpuVirt.Core.Libvirt;
 using GpuVirt.Core.Planning;
+using GpuVirt.Core.Vgpu;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Mmio
 {
     /// <summary>
     /// What a guest's definition lacks for the 64-bit MMIO space and physical address bits its hostdevs need: the new
@@ -127,7 +130,7 @@ namespace GpuVirt.Core
             plan.Journal = () =>
             {
                 var record = new ChangeRecord { Target = plan.Target, Action = plan.Action, Connect = _virsh.Uri };
-                record.Changes.AddRange(change.Changes.Select(s => new ChangeDetail(s, null, null)));
+                record.Details.AddRange(change.Changes.Select(s => new ChangeDetail(s, null, null)));
                 record.Inverse.Add(new InverseStep
                 {
                     Kind = InverseKind.DefineDomain,

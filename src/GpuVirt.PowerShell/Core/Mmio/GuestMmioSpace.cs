@@ -2,8 +2,10 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Xml.Linq;
+using GpuVirt.Core.Boot;
+using GpuVirt.Core.Libvirt;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Mmio
 {
     /// <summary>
     /// A guest's 64-bit MMIO space next to what its PCI hostdevs need: the space their 64-bit BARs take (sizes, natural

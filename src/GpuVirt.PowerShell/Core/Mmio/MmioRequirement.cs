@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Mmio
 {
     /// <summary>Byte sizes, alignment and address bits for MMIO sizing.</summary>
     public static class MmioSize

@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Mmio
 {
     /// <summary>
     /// One base address register of a PCI function as the kernel shows it in the function's <c>resource</c> file:

@@ -1,3 +1,6 @@
+using GpuVirt.Core.Mmio;
+using GpuVirt.Core.Vgpu;
+
 namespace GpuVirt.Core.Planning
 {
     /// <summary>What kind of change a plan makes; plan checks choose the plans they look at by it.</summary>

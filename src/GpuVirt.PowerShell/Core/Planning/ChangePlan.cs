@@ -2,6 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Text;
+using GpuVirt.Core.Journal;
+using GpuVirt.Core.Libvirt;
 
 namespace GpuVirt.Core.Planning
 {

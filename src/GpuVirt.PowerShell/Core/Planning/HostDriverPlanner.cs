@@ -2,6 +2,9 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using GpuVirt.Core.Boot;
+using GpuVirt.Core.Journal;
+using GpuVirt.Core.Libvirt;
 
 namespace GpuVirt.Core.Planning
 {
@@ -194,7 +197,7 @@ namespace GpuVirt.Core.Planning
                 Action = driver is null ? "Drop the binding at boot" : $"Keep the binding to {driver} at boot",
             };
             if (files.Count == 0) return record;
-            foreach (var f in files) record.Changes.Add(new ChangeDetail(f.Path, f.Content is null ? null : "as it was", f.Expected is null ? null : "written"));
+            foreach (var f in files) record.Details.Add(new ChangeDetail(f.Path, f.Content is null ? null : "as it was", f.Expected is null ? null : "written"));
             record.Inverse.Add(new InverseStep
             {
                 Kind = InverseKind.RestoreFiles,

@@ -2,6 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using GpuVirt.Core.Libvirt;
+using GpuVirt.Core.Vgpu;
 
 namespace GpuVirt.Core.Planning
 {

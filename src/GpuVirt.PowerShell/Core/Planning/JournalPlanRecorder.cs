@@ -1,3 +1,5 @@
+using GpuVirt.Core.Journal;
+
 namespace GpuVirt.Core.Planning
 {
     /// <summary>

@@ -1,5 +1,8 @@
 using System.Collections.Generic;
 using System.Linq;
+using GpuVirt.Core.Libvirt;
+using GpuVirt.Core.Mmio;
+using GpuVirt.Core.Safety;
 
 namespace GpuVirt.Core.Planning
 {

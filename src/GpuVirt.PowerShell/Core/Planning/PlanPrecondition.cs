@@ -1,4 +1,6 @@
 using System;
+using GpuVirt.Core.Libvirt;
+using GpuVirt.Core.Vgpu;
 
 namespace GpuVirt.Core.Planning
 {

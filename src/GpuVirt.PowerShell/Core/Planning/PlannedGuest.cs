@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using GpuVirt.Core.Libvirt;
 
 namespace GpuVirt.Core.Planning
 {

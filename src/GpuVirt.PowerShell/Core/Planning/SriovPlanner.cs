@@ -4,6 +4,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using GpuVirt.Core.Journal;
+using GpuVirt.Core.Libvirt;
+using GpuVirt.Core.Vgpu;
 
 namespace GpuVirt.Core.Planning
 {
@@ -98,7 +101,7 @@ namespace GpuVirt.Core.Planning
             {
                 var now = Enabled(pf);
                 var record = new ChangeRecord { Target = pf.ToString(), Action = $"Enable {N(now)} SR-IOV virtual functions" + (program != null ? $" ({program} -e)" : string.Empty) };
-                record.Changes.Add(new ChangeDetail("virtual functions of " + pf + " (sriov_numvfs)", "0", N(now)));
+                record.Details.Add(new ChangeDetail("virtual functions of " + pf + " (sriov_numvfs)", "0", N(now)));
                 record.Inverse.Add(new InverseStep
                 {
                     Kind = InverseKind.SetSriovFunctions,

@@ -1,6 +1,9 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using GpuVirt.Core.Journal;
+using GpuVirt.Core.Libvirt;
+using GpuVirt.Core.Vgpu;
 
 namespace GpuVirt.Core.Planning
 {
@@ -56,7 +59,7 @@ namespace GpuVirt.Core.Planning
             plan.Journal = () =>
             {
                 var record = new ChangeRecord { Target = $"guest '{domain}'", Action = "Redefine the guest for a vGPU console", Connect = _virsh.Uri };
-                record.Changes.AddRange(change.Changes.Select(c => new ChangeDetail(c, null, null)));
+                record.Details.AddRange(change.Changes.Select(c => new ChangeDetail(c, null, null)));
                 record.Inverse.Add(new InverseStep
                 {
                     Kind = InverseKind.DefineDomain,

@@ -3,6 +3,10 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using GpuVirt.Core.Boot;
+using GpuVirt.Core.Journal;
+using GpuVirt.Core.Libvirt;
+using GpuVirt.Core.Vgpu;
 
 namespace GpuVirt.Core.Planning
 {
@@ -123,7 +127,7 @@ namespace GpuVirt.Core.Planning
                         ? $"Define mediated device {uuid} of type {type.Id} on {type.Parent}"
                         : $"Create a vGPU of type {type.Id} on {type.Parent}" + (defined != null ? " and define it to start at boot" : string.Empty),
                 };
-                if (!defineOnly) record.Changes.Add(new ChangeDetail("vGPU " + uuid, null, type.Id + (defined != null ? $" (defined, start {startMode})" : string.Empty)));
+                if (!defineOnly) record.Details.Add(new ChangeDetail("vGPU " + uuid, null, type.Id + (defined != null ? $" (defined, start {startMode})" : string.Empty)));
                 var inverse = new InverseStep
                 {
                     Kind = InverseKind.RemoveVgpu,
@@ -135,8 +139,8 @@ namespace GpuVirt.Core.Planning
                 if (defined != null)
                 {
                     var after = Inventory.Definitions.ReadText(defined.Path);
-                    record.Changes.Add(new ChangeDetail("definition " + defined.Path, replacedText is null ? null : "as it was", $"{type.Id} (start {startMode})"));
-                    record.Files.Add(new ChangeFile { Path = defined.Path, Action = replacedText is null ? BootFileAction.Created : BootFileAction.Modified, BeforeSha256 = FileState.Hash(replacedText), AfterSha256 = FileState.Hash(after) });
+                    record.Details.Add(new ChangeDetail("definition " + defined.Path, replacedText is null ? null : "as it was", $"{type.Id} (start {startMode})"));
+                    record.FileChanges.Add(new ChangeFile { Path = defined.Path, Action = replacedText is null ? BootFileAction.Created : BootFileAction.Modified, BeforeSha256 = FileState.Hash(replacedText), AfterSha256 = FileState.Hash(after) });
                     inverse.Files = new List<FileState> { new FileState { Path = defined.Path, Content = replacedText is null ? null : FileState.Encode(replacedText), Expected = FileState.Hash(after) } };
                 }
                 record.Inverse.Add(inverse);
@@ -184,7 +188,7 @@ namespace GpuVirt.Core.Planning
                 };
                 foreach (var vf in vfs)
                 {
-                    record.Changes.Add(new ChangeDetail($"vGPU type of {vf}", "0", type.Id + (persistent ? " (recorded in " + SriovVgpuProfiles.ProfileFile + ")" : string.Empty)));
+                    record.Details.Add(new ChangeDetail($"vGPU type of {vf}", "0", type.Id + (persistent ? " (recorded in " + SriovVgpuProfiles.ProfileFile + ")" : string.Empty)));
                     record.Inverse.Add(new InverseStep
                     {
                         Kind = InverseKind.RemoveVgpu,
@@ -272,11 +276,11 @@ namespace GpuVirt.Core.Planning
                     Target = uuid,
                     Action = (live != null ? "Remove the vGPU" : "Remove the definition of the vGPU") + (live != null && removed.Count > 0 ? " and its definition" : string.Empty),
                 };
-                if (live != null) record.Changes.Add(new ChangeDetail("vGPU " + uuid, typeId, null));
+                if (live != null) record.Details.Add(new ChangeDetail("vGPU " + uuid, typeId, null));
                 foreach (var d in removed)
                 {
-                    record.Changes.Add(new ChangeDetail("definition " + d.Path, $"{d.TypeId} (start {d.StartMode})", null));
-                    record.Files.Add(new ChangeFile { Path = d.Path, Action = BootFileAction.Removed, BeforeSha256 = FileState.Hash(texts[d.Path]) });
+                    record.Details.Add(new ChangeDetail("definition " + d.Path, $"{d.TypeId} (start {d.StartMode})", null));
+                    record.FileChanges.Add(new ChangeFile { Path = d.Path, Action = BootFileAction.Removed, BeforeSha256 = FileState.Hash(texts[d.Path]) });
                 }
                 record.Inverse.Add(new InverseStep
                 {
@@ -294,7 +298,7 @@ namespace GpuVirt.Core.Planning
 
         private ChangePlan<VgpuDevice> PlanRemoveSriov(VgpuDevice device, bool persistent, bool force)
         {
-            var vf = device.Address!.Value;
+            var vf = device.PciAddress!.Value;
             var profile = Inventory.Profiles.Find(vf);
             var current = Inventory.IsSriovVgpuFunction(vf) ? Inventory.CurrentType(vf) : 0;
             var set = current != 0;
@@ -340,7 +344,7 @@ namespace GpuVirt.Core.Planning
             plan.Journal = () =>
             {
                 var record = new ChangeRecord { Target = vf.ToString(), Action = "Remove the vGPU" + (unrecord ? " and its boot profile" : string.Empty) };
-                record.Changes.Add(new ChangeDetail($"vGPU type of {vf}", typeId + (unrecord ? " (recorded in " + SriovVgpuProfiles.ProfileFile + ")" : string.Empty), set ? "0" : typeId));
+                record.Details.Add(new ChangeDetail($"vGPU type of {vf}", typeId + (unrecord ? " (recorded in " + SriovVgpuProfiles.ProfileFile + ")" : string.Empty), set ? "0" : typeId));
                 record.Inverse.Add(new InverseStep
                 {
                     Kind = InverseKind.CreateVgpu,
@@ -387,8 +391,8 @@ namespace GpuVirt.Core.Planning
             {
                 var after = Inventory.Definitions.ReadText(definition.Path);
                 var record = new ChangeRecord { Target = uuid, Action = $"Define mediated device {uuid} of type {definition.TypeId} on {definition.Parent}" };
-                record.Changes.Add(new ChangeDetail("definition " + definition.Path, null, definition.TypeId + " (start " + definition.StartMode + ")"));
-                record.Files.Add(new ChangeFile { Path = definition.Path, Action = BootFileAction.Created, AfterSha256 = FileState.Hash(after) });
+                record.Details.Add(new ChangeDetail("definition " + definition.Path, null, definition.TypeId + " (start " + definition.StartMode + ")"));
+                record.FileChanges.Add(new ChangeFile { Path = definition.Path, Action = BootFileAction.Created, AfterSha256 = FileState.Hash(after) });
                 record.Inverse.Add(new InverseStep
                 {
                     Kind = InverseKind.RemoveVgpu,

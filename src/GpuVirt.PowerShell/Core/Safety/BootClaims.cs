@@ -2,7 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Safety
 {
     /// <summary>
     /// What a stub driver's id list (<c>pci-stub.ids=</c> or <c>vfio-pci.ids=</c>) will claim at the next boot: every

@@ -4,8 +4,9 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text;
+using GpuVirt.Core.Libvirt;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Safety
 {
     /// <summary>A process that has a device node open.</summary>
     internal sealed class DeviceHolder

@@ -4,7 +4,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Safety
 {
     /// <summary>What the running host uses a PCI function for.</summary>
     internal enum HostDependencyKind

@@ -5,7 +5,7 @@ using System.Globalization;
 using System.Threading;
 using System.Threading.Tasks;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Safety
 {
     /// <summary>
     /// A sysfs write that may block in the kernel — on 6.1, vfio-pci's <c>unbind</c> and an mdev's <c>remove</c> wait

@@ -4,8 +4,9 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using System.Text.Json;
+using GpuVirt.Core.Boot;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Vgpu
 {
     /// <summary>A persistent mediated device as mdevctl keeps it: <c>/etc/mdevctl.d/&lt;parent&gt;/&lt;uuid&gt;</c>.</summary>
     internal sealed class MdevDefinition

@@ -4,7 +4,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Vgpu
 {
     /// <summary>One step of an SR-IOV vGPU change: a vGPU type written to one virtual function.</summary>
     internal sealed class SriovVgpuAssignment

@@ -4,8 +4,9 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text;
+using GpuVirt.Core.Boot;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Vgpu
 {
     /// <summary>One SR-IOV vGPU to bring back at boot: the GPU, its virtual function and the type to set.</summary>
     internal sealed class SriovVgpuProfile

@@ -4,8 +4,9 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using System.Xml.Linq;
+using GpuVirt.Core.Libvirt;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Vgpu
 {
     /// <summary>A planned (or made) change of a guest's console for vGPU output: what changes and the definition before and after.</summary>
     public sealed class VgpuConsoleChange : HostObject

@@ -1,7 +1,7 @@
-using System.Collections.Generic;
 using System;
+using System.Collections.Generic;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Vgpu
 {
     /// <summary>
     /// One vGPU: a mediated device (live under <c>/sys/bus/mdev/devices/&lt;uuid&gt;</c>, defined in
@@ -19,18 +19,10 @@ namespace GpuVirt.Core
         /// </summary>
         public IReadOnlyList<string>? Guests { get; internal set; }
 
-        /// <summary>SR-IOV: the virtual function that carries the vGPU; null for a mediated device.</summary>
-        /// <remarks>
-        /// A PCI address value, not text like the other objects' addresses: Remove-VgpuDevice tells an SR-IOV vGPU from a
-        /// mediated device (whose Address is null) by this property's type when it binds a piped device.
-        /// </remarks>
-        public PciAddress? Address { get; internal set; }
+        /// <summary>SR-IOV: the virtual function that carries the vGPU, in the kernel's form; null for a mediated device.</summary>
+        public string? Address => PciAddress?.ToString();
 
-        internal PciAddress? PciAddress
-        {
-            get => Address;
-            set => Address = value;
-        }
+        internal PciAddress? PciAddress { get; set; }
 
         /// <summary>The parent device as named under <c>/sys/class/mdev_bus</c>; for SR-IOV the physical function.</summary>
         public string Parent { get; internal set; } = string.Empty;
@@ -66,7 +58,7 @@ namespace GpuVirt.Core
         /// <summary>The series letter of an NVIDIA type name (Q, A, B, C).</summary>
         public string? Series => VgpuType.ParseSeries(TypeName);
 
-        public override string ToString() => Uuid ?? Address?.ToString() ?? string.Empty;
+        public override string ToString() => Uuid ?? Address ?? string.Empty;
 
         internal static string NormalizeUuid(string uuid) => Guid.Parse(uuid).ToString("D");
     }

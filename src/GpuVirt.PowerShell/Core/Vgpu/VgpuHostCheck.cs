@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Vgpu
 {
     /// <summary>One readiness check of a vGPU host: what was checked, whether it passed, what was seen and how to fix it.</summary>
     public sealed class VgpuHostCheck : HostObject

@@ -4,7 +4,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Vgpu
 {
     /// <summary>
     /// Reads vGPU types and devices under a host root: mediated-device parents (<c>/sys/class/mdev_bus</c>), live

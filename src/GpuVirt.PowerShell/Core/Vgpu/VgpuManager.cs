@@ -5,9 +5,12 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Threading;
+using GpuVirt.Core.Journal;
+using GpuVirt.Core.Libvirt;
 using GpuVirt.Core.Planning;
+using GpuVirt.Core.Safety;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Vgpu
 {
     /// <summary>mdevctl's options for a mediated device: define only, start mode, attributes.</summary>
     internal sealed class MdevOptions

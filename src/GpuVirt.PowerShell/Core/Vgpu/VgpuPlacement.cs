@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Linq;
 using System.Text.RegularExpressions;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Vgpu
 {
     /// <summary>
     /// One proposed part of a placement: <see cref="Count"/> vGPUs of a type on one parent (a mediated-device GPU or an

@@ -1,10 +1,10 @@
 using System;
 using System.Collections.Generic;
-using System.Linq;
 using System.Globalization;
+using System.Linq;
 using System.Text.RegularExpressions;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Vgpu
 {
     /// <summary>How a vGPU is made: a mediated device (write a UUID to <c>create</c>) or an NVIDIA SR-IOV virtual function (vGPU 17+).</summary>
     public enum VgpuKind

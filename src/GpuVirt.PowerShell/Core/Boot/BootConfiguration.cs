@@ -4,36 +4,8 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 
-namespace GpuVirt.Core
+namespace GpuVirt.Core.Boot
 {
-    /// <summary>How a host turns its kernel command line configuration into boot entries.</summary>
-    public enum BootLoaderFamily
-    {
-        /// <summary>RHEL 7 and alike: <c>/etc/sysconfig/grub</c> (a link to <c>/etc/default/grub</c>), then <c>grub2-mkconfig -o /etc/grub2.cfg</c> (UEFI: <c>/etc/grub2-efi.cfg</c>).</summary>
-        Rhel7,
-
-        /// <summary>RHEL 8+, Fedora (<c>GRUB_ENABLE_BLSCFG=true</c>): <c>/etc/default/grub</c> for future kernels, <c>grubby</c> for each installed one.</summary>
-        Bls,
-
-        /// <summary>Debian, Ubuntu: <c>/etc/default/grub</c>, then <c>update-grub</c>.</summary>
-        Debian,
-
-        /// <summary>systemd-boot and kernel-install: <c>/etc/kernel/cmdline</c>, then <c>kernel-install add</c> for each installed kernel.</summary>
-        SystemdBoot,
-
-        /// <summary>Any other GRUB (Arch, Manjaro, Gentoo, openSUSE, Fedora without BLS): <c>/etc/default/grub</c>, then <c>grub-mkconfig -o</c> or <c>grub2-mkconfig -o</c> the configuration the host has.</summary>
-        Grub,
-
-        /// <summary>Pop!_OS: <c>kernelstub --add-options</c> / <c>--delete-options</c>, which keep <c>/etc/kernelstub/configuration</c>.</summary>
-        Kernelstub,
-
-        /// <summary>Fedora CoreOS, Silverblue, RHEL for Edge: <c>rpm-ostree kargs</c>, read back from the default deployment's boot entry.</summary>
-        RpmOstree,
-
-        /// <summary>Proxmox VE with <c>proxmox-boot-tool</c> (ZFS, systemd-boot or GRUB on the ESPs): <c>/etc/kernel/cmdline</c> (or <c>/etc/default/grub</c>), then <c>proxmox-boot-tool refresh</c>.</summary>
-        ProxmoxBootTool,
-    }
-
     /// <summary>How the kernel arguments of a boot loader family are kept.</summary>
     internal enum BootFileKind
     {
@@ -45,53 +17,6 @@ namespace GpuVirt.Core
 
         /// <summary>A tool keeps them (kernelstub, rpm-ostree): read from its files, changed only through the tool.</summary>
         Tool,
-    }
-
-    /// <summary><c>/etc/os-release</c> (or <c>/usr/lib/os-release</c>): what distribution the root holds.</summary>
-    internal sealed class OsRelease
-    {
-        public const string EtcPath = "/etc/os-release";
-        public const string UsrPath = "/usr/lib/os-release";
-
-        private OsRelease(string id, IReadOnlyList<string> idLike)
-        {
-            Id = id;
-            IdLike = idLike;
-        }
-
-        public string Id { get; }
-        public IReadOnlyList<string> IdLike { get; }
-
-        /// <summary>True when ID or one of ID_LIKE is one of <paramref name="ids"/>.</summary>
-        public bool Is(params string[] ids) => ids.Contains(Id, StringComparer.Ordinal) || IdLike.Any(l => ids.Contains(l, StringComparer.Ordinal));
-
-        /// <summary>Reads the file the way systemd does (a shell-like KEY=value list); null when the root has none.</summary>
-        public static OsRelease? Read(HostRoot root)
-        {
-            foreach (var path in new[] { EtcPath, UsrPath })
-            {
-                if (!HostFiles.Exists(root, path)) continue;
-                var real = root.ResolveLinks(path);
-                var text = Sysfs.TryReadText(root.Resolve(real));
-                if (text is null) continue;
-                string Value(string name)
-                {
-                    try
-                    {
-                        var found = ShellScanner.FindAssignments(text, name);
-                        if (found.Count == 0) return string.Empty;
-                        return string.Concat(found[found.Count - 1].Atoms.Where(a => a.Kind != AtomKind.Quote && a.Kind != AtomKind.Continuation).Select(a => a.Text));
-                    }
-                    catch (GpuVirtException)
-                    {
-                        return string.Empty;
-                    }
-                }
-                var like = Value("ID_LIKE").Split(new[] { ' ', '\t' }, StringSplitOptions.RemoveEmptyEntries).ToList();
-                return new OsRelease(Value("ID"), like);
-            }
-            return null;
-        }
     }
 
     /// <summary>The file a boot loader family keeps the kernel command line in, and how to make it take effect.</summary>
@@ -414,84 +339,6 @@ namespace GpuVirt.Core
                 }
             }
             return result;
-        }
-    }
-
-    /// <summary>A program and its arguments, run on the host (inside the root when the root is not <c>/</c>).</summary>
-    internal sealed class HostCommand
-    {
-        public HostCommand(string program, params string[] arguments)
-        {
-            Program = program;
-            Arguments = arguments;
-        }
-
-        public string Program { get; }
-        public IReadOnlyList<string> Arguments { get; }
-
-        public override string ToString() => ProcessRunner.Render(Program, Arguments);
-    }
-
-    /// <summary>Reads the CPU vendor from <c>/proc/cpuinfo</c>.</summary>
-    internal static class CpuInfo
-    {
-        public static CpuVendor? TryReadVendor(HostRoot root)
-        {
-            var text = Sysfs.TryReadText(root.Resolve(HostPaths.ProcCpuinfo));
-            if (text is null) return null;
-            foreach (var line in text.Split('\n'))
-            {
-                var colon = line.IndexOf(':');
-                if (colon < 0 || line.Substring(0, colon).Trim() != "vendor_id") continue;
-                switch (line.Substring(colon + 1).Trim())
-                {
-                    case "GenuineIntel":
-                        return CpuVendor.Intel;
-                    case "AuthenticAMD":
-                    case "HygonGenuine":
-                        return CpuVendor.Amd;
-                    default:
-                        return null;
-                }
-            }
-            return null;
-        }
-
-        public static CpuVendor ReadVendor(HostRoot root) =>
-            TryReadVendor(root) ?? throw new GpuVirtException(ErrorIds.CpuVendorUnknown, ErrorKind.ObjectNotFound,
-                $"The CPU vendor could not be read from '{HostPaths.ProcCpuinfo}' under '{root.Directory}' (GenuineIntel or AuthenticAMD). Give -CpuVendor Intel or -CpuVendor Amd.",
-                root.Directory);
-
-        /// <summary>The CPU's physical address bits (<c>address sizes : 46 bits physical, 48 bits virtual</c>); null when not shown.</summary>
-        public static int? TryReadPhysicalAddressBits(HostRoot root)
-        {
-            var text = Sysfs.TryReadText(root.Resolve(HostPaths.ProcCpuinfo));
-            if (text is null) return null;
-            foreach (var line in text.Split('\n'))
-            {
-                var colon = line.IndexOf(':');
-                if (colon < 0 || line.Substring(0, colon).Trim() != "address sizes") continue;
-                var words = line.Substring(colon + 1).Trim().Split(' ');
-                return words.Length > 1 && words[1] == "bits" && int.TryParse(words[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var bits)
-                    ? bits : (int?)null;
-            }
-            return null;
-        }
-
-        /// <summary>The feature flags of the first CPU (<c>flags : fpu vme … vmx</c>); empty when not shown.</summary>
-        public static IReadOnlyCollection<string> ReadFlags(HostRoot root)
-        {
-            var text = Sysfs.TryReadText(root.Resolve(HostPaths.ProcCpuinfo));
-            var flags = new HashSet<string>(StringComparer.Ordinal);
-            if (text is null) return flags;
-            foreach (var line in text.Split('\n'))
-            {
-                var colon = line.IndexOf(':');
-                if (colon < 0 || line.Substring(0, colon).Trim() != "flags") continue;
-                foreach (var flag in line.Substring(colon + 1).Split(new[] { ' ', '\t' }, StringSplitOptions.RemoveEmptyEntries)) flags.Add(flag);
-                break;
-            }
-            return flags;
         }
     }
 }
