@@ -75,7 +75,7 @@ public class BootConfigurationTests
         Assert.Equal(BootLoaderFamily.Rhel7, change.BootLoader);
         Assert.Equal("../default/grub", new FileInfo(root.ResolveEntry("/etc/sysconfig/grub")).LinkTarget);
         Assert.Contains("/usr/sbin/rhcrashkernel-param || :) rhgb quiet intel_iommu=on iommu=pt pci-stub.ids=10de:11fa\"\n", Read(root, "/etc/sysconfig/grub"));
-        var grubFile = Assert.Single(change.Files, f => f.Path == "/etc/default/grub");
+        var grubFile = Assert.Single(change.FileChanges, f => f.Path == "/etc/default/grub");
         Assert.Equal(BootFileAction.Modified, grubFile.Action);
         Assert.Matches(@"^/etc/default/grub\.gpuvirt-\d{8}-\d{6}\.bak$", grubFile.BackupPath);
         Assert.Equal(original, Read(root, grubFile.BackupPath!));
@@ -275,14 +275,14 @@ public class BootConfigurationTests
         BootFixture.SystemdBoot(temp.Path, cmdline: null);
         var change = Enable(root, "10de:11fa");
         Assert.Equal("root=/dev/mapper/rhel-root ro rd.lvm.lv=vg_VolGroup00/LogVol01 rhgb quiet intel_iommu=on iommu=pt pci-stub.ids=10de:11fa\n", Read(root, "/etc/kernel/cmdline"));
-        Assert.Equal(BootFileAction.Created, change.Files[0].Action);
-        Assert.Null(change.Files[0].BackupPath);
+        Assert.Equal(BootFileAction.Created, change.FileChanges[0].Action);
+        Assert.Null(change.FileChanges[0].BackupPath);
         Assert.Equal(new[] { new[] { "kernel-install", "add", "6.8.9-300.fc40.x86_64", "/usr/lib/modules/6.8.9-300.fc40.x86_64/vmlinuz" } }, StandIns.Calls(temp.Path));
 
         var undo = Disable(root);
         Assert.False(File.Exists(root.Resolve("/etc/kernel/cmdline")));
-        Assert.Equal(BootFileAction.Removed, undo.Files[0].Action);
-        Assert.Equal(change.Files[0].After, Read(root, undo.Files[0].BackupPath!).TrimEnd('\n'));
+        Assert.Equal(BootFileAction.Removed, undo.FileChanges[0].Action);
+        Assert.Equal(change.FileChanges[0].After, Read(root, undo.FileChanges[0].BackupPath!).TrimEnd('\n'));
     }
 
     [Fact]
@@ -300,7 +300,7 @@ public class BootConfigurationTests
         var change = Enable(root);
 
         Assert.Equal(before, HostFiles.GetIdentity(target));
-        Assert.Equal(before, HostFiles.GetIdentity(root.Resolve(change.Files[0].BackupPath!)));
+        Assert.Equal(before, HostFiles.GetIdentity(root.Resolve(change.FileChanges[0].BackupPath!)));
         Assert.Equal(before, HostFiles.GetIdentityFromRuntime(target));
         Assert.Equal("../default/grub", new FileInfo(root.ResolveEntry("/etc/sysconfig/grub")).LinkTarget);
         Assert.Empty(Directory.GetFiles(root.Resolve("/etc/default"), ".*tmp"));

@@ -66,9 +66,10 @@ Describe 'Enable-IommuBoot' {
         $change.ArgumentsAdded | Should -Be @('intel_iommu=on', 'iommu=pt', 'pci-stub.ids=10de:11fa')
         $change.RebootRequired | Should -BeTrue
         $change.Commands | Should -Be @('grub2-mkconfig -o /etc/grub2.cfg')
-        $grubFile = $change.Files | Where-Object Path -EQ '/etc/default/grub'
-        $grubFile.BackupPath | Should -Match '^/etc/default/grub\.gpuvirt-\d{8}-\d{6}\.bak$'
-        Get-Content -Raw (Join-Path $root $grubFile.BackupPath) | Should -BeExactly $original
+        $change.Files | Should -Contain '/etc/default/grub'
+        $change.Backups.Count | Should -Be 1
+        $change.Backups[0] | Should -Match '^/etc/default/grub\.gpuvirt-\d{8}-\d{6}\.bak$'
+        Get-Content -Raw (Join-Path $root $change.Backups[0]) | Should -BeExactly $original
         $calls = Get-StandInCall $root
         $calls.Count | Should -Be 1
         $calls[0] | Should -Be @('grub2-mkconfig', '-o', '/etc/grub2.cfg')
@@ -275,7 +276,7 @@ Describe 'Get-IommuBootStatus' {
         $status.IommuActive | Should -BeTrue
         $status.RunningArguments | Should -Be @('intel_iommu=on', 'iommu=pt')
         $status.RebootPending | Should -BeTrue
-        ($status.StubbedDevices | ForEach-Object { "$($_.Address) $($_.Driver)" }) | Should -Be @('0000:02:00.0 pci-stub')
+        $status.StubbedDevices | Should -Be @('0000:02:00.0 [10de:11fa] pci-stub')
 
         $null = Get-GpuDevice -Root $root -Address 02:00.0 | Enable-IommuBoot -Root $root -Confirm:$false
         $after = Get-IommuBootStatus -Root $root
@@ -319,17 +320,17 @@ Describe 'Disable-NouveauDriver and Enable-NouveauDriver' {
         $null = [GpuVirt.Fixtures.StandIns]::Install($root, 'dracut', 0, $null, $null)
         $change = Disable-NouveauDriver -Root $root -Confirm:$false
         $change.InitramfsTool | Should -Be 'dracut'
-        $change.Files[0].Path | Should -Be '/etc/modprobe.d/blacklist-nouveau.conf'
-        $change.Files[0].Action | Should -Be 'Created'
+        $change.Files | Should -Be @('/etc/modprobe.d/blacklist-nouveau.conf')
+        $change.Backups | Should -BeNullOrEmpty -Because 'the file was created: there was nothing to back up'
         Get-Content -Raw (Join-Path $root 'etc/modprobe.d/blacklist-nouveau.conf') | Should -BeExactly "# Written by Disable-NouveauDriver (GpuVirt); Enable-NouveauDriver removes this file.`nblacklist nouveau`noptions nouveau modeset=0`n"
         (Get-StandInCall $root)[0] | Should -Be @('dracut', '--force')
         (Get-IommuBootStatus -Root $root).NouveauBlacklisted | Should -BeTrue
 
         (Disable-NouveauDriver -Root $root -Confirm:$false).Changed | Should -BeFalse
         $undo = Enable-NouveauDriver -Root $root -AllKernels -Confirm:$false
-        $undo.Files[0].Action | Should -Be 'Removed'
+        $undo.Files | Should -Be @('/etc/modprobe.d/blacklist-nouveau.conf')
         Test-Path (Join-Path $root 'etc/modprobe.d/blacklist-nouveau.conf') | Should -BeFalse
-        Get-Content -Raw (Join-Path $root $undo.Files[0].BackupPath) | Should -Match 'blacklist nouveau'
+        Get-Content -Raw (Join-Path $root $undo.Backups[0]) | Should -Match 'blacklist nouveau'
         (Get-StandInCall $root)[1] | Should -Be @('dracut', '--regenerate-all', '--force')
     }
 

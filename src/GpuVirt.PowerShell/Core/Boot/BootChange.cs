@@ -8,7 +8,7 @@ using GpuVirt.Core.Journal;
 namespace GpuVirt.Core.Boot
 {
     /// <summary>What happened to one file.</summary>
-    public enum BootFileAction
+    internal enum BootFileAction
     {
         Modified,
         Created,
@@ -16,7 +16,7 @@ namespace GpuVirt.Core.Boot
     }
 
     /// <summary>One file a boot configuration command changed, and where its previous content is kept.</summary>
-    public sealed class BootFileChange
+    internal sealed class BootFileChange
     {
         public BootFileChange(string path, BootFileAction action, string? backupPath, string? before, string? after)
         {
@@ -51,7 +51,7 @@ namespace GpuVirt.Core.Boot
             Action = action;
             BootLoader = bootLoader;
             InitramfsTool = initramfsTool;
-            Files = files;
+            FileChanges = files;
             ArgumentsAdded = added;
             ArgumentsRemoved = removed;
             Commands = commands;
@@ -66,7 +66,14 @@ namespace GpuVirt.Core.Boot
         /// <summary><c>dracut</c>, <c>update-initramfs</c> or <c>mkinitcpio</c> for the nouveau commands.</summary>
         public string? InitramfsTool { get; }
 
-        public IReadOnlyList<BootFileChange> Files { get; }
+        /// <summary>What was written to each file: its path, action, backup and text before and after.</summary>
+        internal IReadOnlyList<BootFileChange> FileChanges { get; }
+
+        /// <summary>The files created, changed or removed (host paths).</summary>
+        public IReadOnlyList<string> Files => FileChanges.Select(f => f.Path).ToList();
+
+        /// <summary>The backups kept of the files that were replaced (host paths).</summary>
+        public IReadOnlyList<string> Backups => FileChanges.Where(f => f.BackupPath != null).Select(f => f.BackupPath!).ToList();
         public IReadOnlyList<string> ArgumentsAdded { get; }
         public IReadOnlyList<string> ArgumentsRemoved { get; }
 
@@ -77,7 +84,7 @@ namespace GpuVirt.Core.Boot
         public string? Recovered { get; internal set; }
 
         /// <summary>True when anything was written or run.</summary>
-        public bool Changed => Files.Count > 0 || Recovered != null;
+        public bool Changed => FileChanges.Count > 0 || Recovered != null;
 
         /// <summary>True when the running kernel does not yet have what is configured.</summary>
         public bool RebootRequired { get; }

@@ -5,28 +5,6 @@ using System.Linq;
 
 namespace GpuVirt.Core.Boot
 {
-    /// <summary>A device held by a stub driver right now.</summary>
-    public sealed class StubbedDevice
-    {
-        internal StubbedDevice(PciAddress address, string ids, string driver)
-        {
-            PciAddress = address;
-            Ids = ids;
-            Driver = driver;
-        }
-
-        public string Address => PciAddress.ToString();
-
-        internal PciAddress PciAddress { get; }
-
-        public string Ids { get; }
-
-        /// <summary><c>pci-stub</c> or <c>vfio-pci</c>.</summary>
-        public string Driver { get; }
-
-        public override string ToString() => Address + " " + Ids + " " + Driver;
-    }
-
     /// <summary>What the boot configuration asks for, next to what the running kernel has.</summary>
     public sealed class IommuBootStatus : HostObject
     {
@@ -73,8 +51,8 @@ namespace GpuVirt.Core.Boot
         /// <summary>Ids in <c>pci-stub.ids</c> and <c>vfio-pci.ids</c> of the running kernel.</summary>
         public IReadOnlyList<string> StubIdsActive { get; internal set; } = Array.Empty<string>();
 
-        /// <summary>Devices bound to pci-stub or vfio-pci now.</summary>
-        public IReadOnlyList<StubbedDevice> StubbedDevices { get; internal set; } = Array.Empty<StubbedDevice>();
+        /// <summary>Devices bound to pci-stub or vfio-pci now, one line each: <c>0000:02:00.0 [10de:11fa] pci-stub</c>.</summary>
+        public IReadOnlyList<string> StubbedDevices { get; internal set; } = Array.Empty<string>();
 
         /// <summary>nouveau is blacklisted in <c>/etc/modprobe.d</c> or on the configured command line.</summary>
         public bool NouveauBlacklisted { get; internal set; }
@@ -155,7 +133,7 @@ namespace GpuVirt.Core.Boot
             status.StubIdsActive = StubIds(running);
             status.StubbedDevices = inventory.Devices
                 .Where(d => d.Driver != null && PciInventory.IsPassthroughDriver(d.Driver))
-                .Select(d => new StubbedDevice(d.PciAddress, d.Ids, d.Driver!))
+                .Select(d => $"{d.Address} [{d.Ids}] {d.Driver}")
                 .ToList();
             status.NouveauBlacklisted = NouveauBlacklist.FindBlacklist(root) != null
                 || KernelArguments.ItemsFor(configured, KernelArguments.ModprobeBlacklist).Contains(KernelArguments.Nouveau);

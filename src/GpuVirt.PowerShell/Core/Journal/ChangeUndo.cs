@@ -350,7 +350,7 @@ namespace GpuVirt.Core.Journal
                 {
                     var plan = IommuBoot.PlanDisable(_root);
                     var change = IommuBoot.Apply(_root, plan, _runner, _cancellationToken);
-                    foreach (var f in change.Files) undo.FileChanges.Add(new ChangeFile { Path = f.Path, Action = f.Action, Backup = f.BackupPath });
+                    foreach (var f in change.FileChanges) undo.FileChanges.Add(new ChangeFile { Path = f.Path, Action = f.Action, Backup = f.BackupPath });
                     undo.Details.Add(new ChangeDetail("kernel arguments of " + plan.Boot.File, plan.BeforeArguments, plan.AfterArguments));
                     break;
                 }
