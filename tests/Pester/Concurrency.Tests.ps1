@@ -125,6 +125,24 @@ Describe 'The host lock' {
         Get-Content -Raw (Join-Path $root 'etc/default/grub') | Should -BeExactly $before
     }
 
+    It 'Undo-GpuVirtChange waits for the journal''s lock no longer than $GpuVirtLockTimeout, and takes nothing back' {
+        $root = New-Rhel7Host
+        $null = Enable-IommuBoot -Root $root -CpuVendor Intel -Confirm:$false
+        $after = Get-Content -Raw (Join-Path $root 'etc/default/grub')
+        $lock = [GpuVirt.Fixtures.FixtureLock]::Hold($root)
+        try {
+            $GpuVirtLockTimeout = 1
+            $err = $null
+            Undo-GpuVirtChange -Root $root -Last 1 -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable err -WarningAction SilentlyContinue
+            $err.Count | Should -Be 1
+            $err[0].FullyQualifiedErrorId | Should -BeLike 'HostLockTimedOut,*'
+            $err[0].Exception.Message | Should -Match 'for longer than 1 s'
+        }
+        finally { $lock.Dispose() }
+        Get-Content -Raw (Join-Path $root 'etc/default/grub') | Should -BeExactly $after
+        (Get-GpuVirtChange -Root $root -Last 1).Undone | Should -BeFalse
+    }
+
     It 'goes on once the holder lets go within the bound' {
         $root = New-Rhel7Host
         $lockFile = Join-Path $root 'run/lock/gpuvirt.lock'

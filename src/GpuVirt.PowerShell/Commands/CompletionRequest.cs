@@ -27,8 +27,11 @@ namespace GpuVirt.Commands
         public HostRoot? Host { get; }
 
         /// <summary>A parameter typed on the line, as text; null when it is not there.</summary>
-        public string? Text(string parameter) =>
-            Bound?[parameter] is { } value ? LanguagePrimitives.ConvertTo<string>(value) : null;
+        public string? Text(string parameter) => Text(Bound, parameter);
+
+        /// <summary>A parameter of <paramref name="bound"/> (the line's fake bound parameters), as text; null when it is not there.</summary>
+        public static string? Text(IDictionary? bound, string parameter) =>
+            bound?[parameter] is { } value ? LanguagePrimitives.ConvertTo<string>(value) : null;
 
         public bool Matches(string candidate) => candidate.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase);
 

@@ -70,8 +70,8 @@ namespace GpuVirt.Commands
 
         private static HostRoot? Root(IDictionary? fakeBoundParameters)
         {
-            var given = fakeBoundParameters?["Root"] is { } value ? LanguagePrimitives.ConvertTo<string>(value) : "/";
-            if (string.IsNullOrEmpty(given)) given = "/";
+            var typed = CompletionRequest.Text(fakeBoundParameters, "Root");
+            var given = string.IsNullOrEmpty(typed) ? "/" : typed!;
             try
             {
                 var path = given;

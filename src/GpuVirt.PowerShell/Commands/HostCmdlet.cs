@@ -118,7 +118,7 @@ namespace GpuVirt.Commands
             get
             {
                 var host = HostSystem;
-                return _recorder ??= new ChangeRecorder(host, ConnectUri, MyInvocation.MyCommand.Name, CommandLineText(), StopToken, WriteVerbose);
+                return _recorder ??= new ChangeRecorder(host, ConnectUri, MyInvocation.MyCommand.Name, CommandLineText(), StopToken, WriteVerbose, LockTimeout);
             }
         }
 

@@ -73,7 +73,7 @@ namespace GpuVirt.Commands
 
         private void UndoOn(HostRoot root, List<(string Root, int Id, bool Explicit)> asked)
         {
-            var journal = new ChangeJournal(root);
+            var journal = new ChangeJournal(root) { LockTimeout = LockTimeout };
             var records = journal.Read();
             var chosen = new List<ChangeRecord>();
             switch (ParameterSetName)

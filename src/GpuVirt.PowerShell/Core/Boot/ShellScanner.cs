@@ -255,13 +255,13 @@ namespace GpuVirt.Core.Boot
                 if (c == '\'')
                 {
                     CloseUnquoted();
-                    ReadSingleQuoted(atoms, segments);
+                    ReadQuoted('\'', atoms, segments);
                     continue;
                 }
                 if (c == '"')
                 {
                     CloseUnquoted();
-                    ReadDoubleQuoted(atoms, segments);
+                    ReadQuoted('"', atoms, segments);
                     continue;
                 }
 
@@ -301,73 +301,62 @@ namespace GpuVirt.Core.Boot
             return (atoms, segments);
         }
 
-        private void ReadSingleQuoted(List<Atom> atoms, List<Segment> segments)
+        /// <summary>
+        /// Reads a quoted segment from its opening quote to its closing one. Between single quotes every character is
+        /// itself; between double quotes a backslash escapes <c>$ ` " \</c> and a line break, and expansions stay whole.
+        /// </summary>
+        private void ReadQuoted(char quote, List<Atom> atoms, List<Segment> segments)
         {
-            var seg = new Segment(segments.Count, '\'', _pos);
+            var seg = new Segment(segments.Count, quote, _pos);
             segments.Add(seg);
             atoms.Add(new Atom(_pos, _pos + 1, AtomKind.Quote, string.Empty, seg.Index));
             _pos++;
             while (true)
             {
-                if (_pos >= _text.Length) throw Unterminated(seg.Start, "'");
+                if (_pos >= _text.Length) throw Unterminated(seg.Start, quote.ToString());
                 var c = _text[_pos];
-                if (c == '\'')
+                if (c == quote)
                 {
                     atoms.Add(new Atom(_pos, _pos + 1, AtomKind.Quote, string.Empty, seg.Index));
                     _pos++;
                     seg.End = _pos;
                     return;
                 }
+                if (quote == '"' && ReadDoubleQuotedSpecial(c, atoms, seg)) continue;
                 atoms.Add(new Atom(_pos, _pos + 1, IsBlank(c) ? AtomKind.Space : AtomKind.Literal, c.ToString(), seg.Index));
                 _pos++;
             }
         }
 
-        private void ReadDoubleQuoted(List<Atom> atoms, List<Segment> segments)
+        /// <summary>Reads an escape, a line continuation or an expansion inside double quotes; false for a plain character.</summary>
+        private bool ReadDoubleQuotedSpecial(char c, List<Atom> atoms, Segment seg)
         {
-            var seg = new Segment(segments.Count, '"', _pos);
-            segments.Add(seg);
-            atoms.Add(new Atom(_pos, _pos + 1, AtomKind.Quote, string.Empty, seg.Index));
-            _pos++;
-            while (true)
+            if (c == '\\' && _pos + 1 < _text.Length)
             {
-                if (_pos >= _text.Length) throw Unterminated(seg.Start, "\"");
-                var c = _text[_pos];
-                if (c == '"')
+                var n = _text[_pos + 1];
+                if (n == '\n')
                 {
-                    atoms.Add(new Atom(_pos, _pos + 1, AtomKind.Quote, string.Empty, seg.Index));
-                    _pos++;
-                    seg.End = _pos;
-                    return;
+                    atoms.Add(new Atom(_pos, _pos + 2, AtomKind.Continuation, string.Empty, seg.Index));
+                    _pos += 2;
+                    return true;
                 }
-                if (c == '\\' && _pos + 1 < _text.Length)
+                if (n == '$' || n == '`' || n == '"' || n == '\\')
                 {
-                    var n = _text[_pos + 1];
-                    if (n == '\n')
-                    {
-                        atoms.Add(new Atom(_pos, _pos + 2, AtomKind.Continuation, string.Empty, seg.Index));
-                        _pos += 2;
-                        continue;
-                    }
-                    if (n == '$' || n == '`' || n == '"' || n == '\\')
-                    {
-                        atoms.Add(new Atom(_pos, _pos + 2, AtomKind.Escape, n.ToString(), seg.Index));
-                        _pos += 2;
-                        continue;
-                    }
+                    atoms.Add(new Atom(_pos, _pos + 2, AtomKind.Escape, n.ToString(), seg.Index));
+                    _pos += 2;
+                    return true;
                 }
-                if (c == '$' || c == '`')
-                {
-                    var s = _pos;
-                    if (TrySkipExpansion())
-                    {
-                        atoms.Add(new Atom(s, _pos, AtomKind.Opaque, _text.Substring(s, _pos - s), seg.Index));
-                        continue;
-                    }
-                }
-                atoms.Add(new Atom(_pos, _pos + 1, IsBlank(c) ? AtomKind.Space : AtomKind.Literal, c.ToString(), seg.Index));
-                _pos++;
             }
+            if (c == '$' || c == '`')
+            {
+                var s = _pos;
+                if (TrySkipExpansion())
+                {
+                    atoms.Add(new Atom(s, _pos, AtomKind.Opaque, _text.Substring(s, _pos - s), seg.Index));
+                    return true;
+                }
+            }
+            return false;
         }
 
         private static bool IsBlank(char c) => c == ' ' || c == '\t' || c == '\n' || c == '\r';

@@ -47,6 +47,9 @@ namespace GpuVirt.Core.Journal
 
         public HostRoot Root { get; }
 
+        /// <summary>How long to wait for the host lock when no command holds it yet (the cmdlets' <c>$GpuVirtLockTimeout</c>); null for the lock's default.</summary>
+        public TimeSpan? LockTimeout { get; set; }
+
         /// <summary>The records, oldest first, each marked undone when an undo record took it back.</summary>
         public IReadOnlyList<ChangeRecord> Read() => Load(out _);
 
@@ -60,7 +63,7 @@ namespace GpuVirt.Core.Journal
         internal JournalSession Open(bool importBootEdits, CancellationToken cancellationToken, Action<string>? waiting)
         {
             // The host's one lock (re-entrant): a command that changes the host and journals it holds it already.
-            var lockHandle = HostLock.Acquire(Root, "write the change journal", cancellationToken, null, waiting);
+            var lockHandle = HostLock.Acquire(Root, "write the change journal", cancellationToken, LockTimeout, waiting);
             try
             {
                 return new JournalSession(this, lockHandle, importBootEdits);
@@ -279,9 +282,9 @@ namespace GpuVirt.Core.Journal
         private bool _checked;
         private bool _importBootEdits = true;
 
-        public ChangeRecorder(HostRoot root, string? connect, string command, string commandLine, CancellationToken cancellationToken = default, Action<string>? log = null)
+        public ChangeRecorder(HostRoot root, string? connect, string command, string commandLine, CancellationToken cancellationToken = default, Action<string>? log = null, TimeSpan? lockTimeout = null)
         {
-            Journal = new ChangeJournal(root);
+            Journal = new ChangeJournal(root) { LockTimeout = lockTimeout };
             Connect = connect;
             Command = command;
             CommandLine = commandLine;
