@@ -229,6 +229,35 @@ public sealed class HostTreeBuilder
         return added;
     }
 
+    /// <summary>
+    /// Disables the virtual functions of a PF on a built tree, as the kernel does when 0 is written to
+    /// <c>sriov_numvfs</c>: each function's directory, its bus, driver and IOMMU group links (and the group it was alone
+    /// in) go, then the PF's <c>virtfn</c> links (last: a command that waits for them to go finds the rest gone too).
+    /// The count is left as written (0). Returns the functions removed.
+    /// </summary>
+    public IReadOnlyList<FixtureDevice> RemoveVirtualFunctions(string pfAddress)
+    {
+        var vfs = _devices.Where(x => x.PhysicalFunction == pfAddress).ToList();
+        var sys = Path.Combine(Root, "sys");
+        var pfDir = DeviceDirectory(pfAddress);
+        foreach (var vf in vfs)
+        {
+            var dir = DeviceDirectory(vf.Address);
+            File.Delete(Path.Combine(sys, "bus", "pci", "devices", vf.Address));
+            if (vf.Driver is not null) File.Delete(Path.Combine(sys, "bus", "pci", "drivers", vf.Driver, vf.Address));
+            if (vf.IommuGroup is int g)
+            {
+                var groupDir = Path.Combine(sys, "kernel", "iommu_groups", g.ToString(CultureInfo.InvariantCulture));
+                File.Delete(Path.Combine(groupDir, "devices", vf.Address));
+                if (!Directory.EnumerateFileSystemEntries(Path.Combine(groupDir, "devices")).Any()) Directory.Delete(groupDir, recursive: true);
+            }
+            Directory.Delete(dir, recursive: true);
+            _devices.Remove(vf);
+        }
+        for (var i = 0; i < vfs.Count; i++) File.Delete(Path.Combine(pfDir, "virtfn" + i.ToString(CultureInfo.InvariantCulture)));
+        return vfs;
+    }
+
     private static string DriverDirectory(string drivers, string name)
     {
         var driverDir = Dir(drivers, name);

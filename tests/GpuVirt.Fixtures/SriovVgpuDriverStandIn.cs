@@ -6,7 +6,7 @@ namespace GpuVirt.Fixtures;
 /// <summary>
 /// Stands in for NVIDIA's vGPU 17+ host driver (nvidia.ko with the vGPU manager), which cannot run here, on a built
 /// fixture tree. It answers a write of N to a PF's <c>sriov_numvfs</c> by enabling N virtual functions the way the
-/// driver shows them, and writes to a VF's <c>nvidia/current_vgpu_type</c> by keeping every VF's
+/// driver shows them (a write of 0 by disabling them; this stand-in refuses that while a VF carries a vGPU type), and writes to a VF's <c>nvidia/current_vgpu_type</c> by keeping every VF's
 /// <c>creatable_vgpu_types</c> to what can be made now: an idle GPU offers every profile; once a VF has a type, the
 /// GPU's free VFs offer only that type (time-sliced types on one GPU exclude each other) until the GPU is full, then
 /// nothing; a VF with a type lists that type. A type that was not creatable on the VF is put back to what it was
@@ -42,7 +42,7 @@ public sealed class SriovVgpuDriverStandIn : IDisposable
         ["0000:c1:00.0"] = FixtureSriovBoard.H100,
     });
 
-    /// <summary>Each change seen: <c>enable 0000:c1:00.0 4</c>, <c>set 0000:41:00.4 1163</c>, <c>refused 0000:41:00.5 1170</c>, <c>clear 0000:41:00.4</c>.</summary>
+    /// <summary>Each change seen: <c>enable 0000:c1:00.0 4</c>, <c>disable 0000:c1:00.0</c>, <c>set 0000:41:00.4 1163</c>, <c>refused 0000:41:00.5 1170</c>, <c>clear 0000:41:00.4</c>.</summary>
     public IReadOnlyList<string> Log
     {
         get { lock (_log) return _log.ToList(); }
@@ -88,10 +88,16 @@ public sealed class SriovVgpuDriverStandIn : IDisposable
             {
                 if (vfs.Count == 0 && n > 0 && n <= board.TotalVfs)
                 {
+                    // Logged before the tree shows it: a command that sees the functions finds its write logged.
+                    Record(string.Create(CultureInfo.InvariantCulture, $"enable {pf} {n}"));
                     var pfDevice = _builder.Devices.First(d => d.Address == pf);
                     foreach (var vf in _builder.AddVirtualFunctions(pf, Enumerable.Range(0, n).Select(i => SampleHosts.VirtualFunction(board, pfDevice, i))))
                         _current[vf.Address] = 0;
-                    Record(string.Create(CultureInfo.InvariantCulture, $"enable {pf} {n}"));
+                }
+                else if (n == 0 && vfs.All(v => (_current.TryGetValue(v, out var t) ? t : 0) == 0))
+                {
+                    Record($"disable {pf}");
+                    foreach (var vf in _builder.RemoveVirtualFunctions(pf)) _current.Remove(vf.Address);
                 }
                 else
                 {

@@ -11,8 +11,12 @@ BeforeAll {
     $script:Repo = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
 
     function New-JournalHost {
-        <# The seed host with RHEL 7 boot files, dracut, a loaded vfio-pci driver and no journal. #>
-        $b = New-FixtureHost -Name Seed -Configure { param($b) $null = $b.AddDriver('vfio-pci') }
+        <# The seed host with RHEL 7 boot files, dracut, a loaded vfio-pci driver, an H100 whose SR-IOV functions are not enabled, and no journal. #>
+        $b = New-FixtureHost -Name Seed -Configure {
+            param($b)
+            $null = $b.AddDriver('vfio-pci')
+            $null = [GpuVirt.Fixtures.SampleHosts]::AddSriovGpu($b, [GpuVirt.Fixtures.FixtureSriovBoard]::H100, '0000:03:00.0', '0000:00:03.0', 40, 0)
+        }
         [GpuVirt.Fixtures.BootFixture]::Rhel7($b.Root, 'grub/rhel7-sysconfig-grub', $false)
         $null = [GpuVirt.Fixtures.StandIns]::Install($b.Root, 'dracut', 0, $null, $null)
         $b
@@ -33,6 +37,9 @@ Describe 'A whole setup, journaled and taken back' {
         $script:Root = $H.Root
         $script:Core = [GpuVirt.Fixtures.PciDriverCoreStandIn]::new($Root)
         $script:Mdev = [GpuVirt.Fixtures.MdevDriverStandIn]::new($Root)
+        $boards = [Collections.Generic.Dictionary[string, GpuVirt.Fixtures.FixtureSriovBoard]]::new()
+        $boards['0000:03:00.0'] = [GpuVirt.Fixtures.FixtureSriovBoard]::H100
+        $script:Nvidia = [GpuVirt.Fixtures.SriovVgpuDriverStandIn]::new($H, $boards)
         $script:Vm = New-TestGuest $Libvirt -Graphics
         $script:FilesBefore = Get-TreeHash $Root -Exclude '/var/lib/gpuvirt/journal.json'
         $script:XmlBefore = Get-InactiveXml $Libvirt $Vm
@@ -46,17 +53,19 @@ Describe 'A whole setup, journaled and taken back' {
         $null = Add-GpuHostdev $Vm -Address 02:00.0 -Root $Root -Connect $uri -WarningAction SilentlyContinue
         $null = Add-GpuHostdev $Vm -Uuid $Uuid -Root $Root -Connect $uri
         $null = Set-VgpuConsole $Vm -NoEmulatedVideo -Root $Root -Connect $uri -Confirm:$false
+        $null = Enable-VgpuSriov -Root $Root -Address 03:00.0 -Count 4 -Confirm:$false
         $script:AfterSetupXml = Get-InactiveXml $Libvirt $Vm
         $script:Changes = @(Get-GpuVirtChange -Root $Root)
     }
     AfterAll {
         $script:Core.Dispose()
         $script:Mdev.Dispose()
+        $script:Nvidia.Dispose()
         Clear-TestGuest $Libvirt
         $script:H | Remove-FixtureHost
     }
 
-    It 'made the setup: kernel arguments, blacklist, vfio-pci, a persistent vGPU, two hostdevs and the console' {
+    It 'made the setup: kernel arguments, blacklist, vfio-pci, a persistent vGPU, two hostdevs, the console and four SR-IOV functions' {
         Get-Content -Raw (Join-Path $Root 'etc/default/grub') | Should -Match 'pci-stub\.ids=10de:11fa'
         Join-Path $Root 'etc/modprobe.d/blacklist-nouveau.conf' | Should -Exist
         Get-Driver $Root 02:00.1 | Should -Be 'vfio-pci'
@@ -65,20 +74,26 @@ Describe 'A whole setup, journaled and taken back' {
         $doc = [xml]$AfterSetupXml
         $doc.SelectNodes('/domain/devices/hostdev').Count | Should -Be 2
         $doc.domain.devices.video.model.type | Should -Be 'none'
+        (Get-PciDevice -Root $Root -Address 03:00.0).VirtualFunctions.Count | Should -Be 4
     }
 
     It 'lists one record per applied change, newest first, each with its host, command line and inverse' {
-        $Changes.Command | Should -Be @('Set-VgpuConsole', 'Add-GpuHostdev', 'Add-GpuHostdev', 'New-VgpuDevice', 'Dismount-GpuHostDriver', 'Disable-NouveauDriver', 'Enable-IommuBoot')
-        $Changes.Id | Should -Be @(7, 6, 5, 4, 3, 2, 1)
+        $Changes.Command | Should -Be @('Enable-VgpuSriov', 'Set-VgpuConsole', 'Add-GpuHostdev', 'Add-GpuHostdev', 'New-VgpuDevice', 'Dismount-GpuHostDriver', 'Disable-NouveauDriver', 'Enable-IommuBoot')
+        $Changes.Id | Should -Be @(8, 7, 6, 5, 4, 3, 2, 1)
         $Changes | ForEach-Object { $_.Root | Should -Be $Root; $_.UndoSteps.Count | Should -BeGreaterThan 0; $_.Undone | Should -BeFalse }
-        $Changes[0].Connect | Should -Be $Libvirt.Uri
-        $Changes[0].CommandLine | Should -Be '$null = Set-VgpuConsole $Vm -NoEmulatedVideo -Root $Root -Connect $uri -Confirm:$false'
-        $Changes[4].Changes[0] | Should -Be '0000:02:00.1 driver: snd_hda_intel -> vfio-pci'
-        (Get-JournalRecord $Root $Changes[4].Id).Changes[0].Before | Should -Be 'snd_hda_intel'
-        $Changes[6].RebootRequired | Should -BeTrue
-        $Changes[6].Files | Should -Contain '/etc/default/grub'
-        @($Changes[6].Backups | Where-Object { $_ -like '/etc/default/grub.gpuvirt-*.bak' }).Count | Should -Be 1
-        (Get-GpuVirtChange -Root $Root -Last 2).Id | Should -Be @(7, 6)
+        $Changes[0].Target | Should -Be '0000:03:00.0'
+        $Changes[0].Changes[0] | Should -Be 'virtual functions of 0000:03:00.0 (sriov_numvfs): 0 -> 4'
+        $inverse = (Get-JournalRecord $Root 8).Inverse[0]
+        $inverse.Kind | Should -Be 'SetSriovFunctions'
+        $inverse.VirtualFunctions, $inverse.ExpectedVirtualFunctions | Should -Be @(0, 4)
+        $Changes[1].Connect | Should -Be $Libvirt.Uri
+        $Changes[1].CommandLine | Should -Be '$null = Set-VgpuConsole $Vm -NoEmulatedVideo -Root $Root -Connect $uri -Confirm:$false'
+        $Changes[5].Changes[0] | Should -Be '0000:02:00.1 driver: snd_hda_intel -> vfio-pci'
+        (Get-JournalRecord $Root $Changes[5].Id).Changes[0].Before | Should -Be 'snd_hda_intel'
+        $Changes[7].RebootRequired | Should -BeTrue
+        $Changes[7].Files | Should -Contain '/etc/default/grub'
+        @($Changes[7].Backups | Where-Object { $_ -like '/etc/default/grub.gpuvirt-*.bak' }).Count | Should -Be 1
+        (Get-GpuVirtChange -Root $Root -Last 2).Id | Should -Be @(8, 7)
         (Get-GpuVirtChange -Root $Root -Id 3).Target | Should -Be '0000:02:00.1'
         { Get-GpuVirtChange -Root $Root -Id 99 -ErrorAction Stop } | Should -Throw -ErrorId 'JournalChangeNotFound,GpuVirt.Commands.GetGpuVirtChangeCommand'
     }
@@ -91,17 +106,21 @@ Describe 'A whole setup, journaled and taken back' {
 
     It '-WhatIf shows every inverse and changes nothing' {
         $text = Get-WhatIfText { Get-GpuVirtChange -Root $Root | Undo-GpuVirtChange -WhatIf }
+        $text | Should -Match '(?s)Undo change 8 \(Enable-VgpuSriov.*disable the virtual functions of 0000:03:00\.0.*\n\s+write 0 to /sys/bus/pci/devices/0000:03:00\.0/sriov_numvfs\n\s+wait \(up to 30 s\) for the virtual functions to go'
+        $text | Should -Match '(?s)Undo change 6 \(Add-GpuHostdev.*virsh -c .* detach-device --domain .* --persistent'
+        $text | Should -Match '(?s)Undo change 3 \(Dismount-GpuHostDriver.*\n\s+clear /sys/bus/pci/devices/0000:02:00\.1/driver_override, write ''0000:02:00\.1'' to /sys/bus/pci/devices/0000:02:00\.1/driver/unbind'
         $text | Should -Match "(?s)Undo change 7 \(Set-VgpuConsole.*define guest '$Vm' as it was before"
         $text | Should -Match '(?s)Undo change 3 \(Dismount-GpuHostDriver.*give 0000:02:00\.1 back to its host driver ''snd_hda_intel'' \(sysfs\)'
         $text | Should -Match '(?s)Undo change 1 \(Enable-IommuBoot.*put back /etc/default/grub, /var/lib/gpuvirt/boot-edits\.tsv; run grub2-mkconfig -o /etc/grub2\.cfg'
         Get-Driver $Root 02:00.1 | Should -Be 'vfio-pci'
         Get-InactiveXml $Libvirt $Vm | Should -Be $AfterSetupXml
+        (Get-PciDevice -Root $Root -Address 03:00.0).VirtualFunctions.Count | Should -Be 4
     }
 
-    It 'Get-GpuVirtChange | Undo-GpuVirtChange gives back every file byte for byte, the guest as it was, no mdevctl definition and the original driver' {
+    It 'Get-GpuVirtChange | Undo-GpuVirtChange gives back every file byte for byte, the guest as it was, no mdevctl definition, the original driver and no SR-IOV functions' {
         $warnings = $null
         $undone = @(Get-GpuVirtChange -Root $Root | Undo-GpuVirtChange -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue)
-        $undone.Undoes | Should -Be @(7, 6, 5, 4, 3, 2, 1)
+        $undone.Undoes | Should -Be @(8, 7, 6, 5, 4, 3, 2, 1)
         $undone.Command | Select-Object -Unique | Should -Be 'Undo-GpuVirtChange'
         @($warnings | Where-Object { "$_" -like '*rebooted*' }).Count | Should -Be 2
 
@@ -111,18 +130,21 @@ Describe 'A whole setup, journaled and taken back' {
         Join-Path $Root "sys/bus/mdev/devices/$Uuid" | Should -Not -Exist
         Get-Driver $Root 02:00.1 | Should -Be $AudioBefore
         $Mdev.Log | Should -Be @("create nvidia-63 $Uuid", "remove $Uuid")
+        $Nvidia.Log | Should -Be @('enable 0000:03:00.0 4', 'disable 0000:03:00.0')
+        (Get-PciDevice -Root $Root -Address 03:00.0).VirtualFunctions.Count | Should -Be 0
+        (Get-Content -Raw (Join-Path $Root 'sys/bus/pci/devices/0000:03:00.0/sriov_numvfs')).Trim() | Should -Be '0'
         # The regeneration ran again after the files were put back.
         $calls = @([GpuVirt.Fixtures.StandIns]::Calls($Root) | ForEach-Object { $_ -join ' ' })
         $calls | Should -Be @('grub2-mkconfig -o /etc/grub2.cfg', 'dracut --force', 'dracut --force', 'grub2-mkconfig -o /etc/grub2.cfg')
 
         $all = @(Get-GpuVirtChange -Root $Root)
-        $all.Count | Should -Be 14
-        ($all | Where-Object { $_.Id -le 7 } | ForEach-Object UndoneBy) | Should -Be @(8, 9, 10, 11, 12, 13, 14)
-        (Get-GpuVirtChange -Root $Root | Out-String -Width 200) | Should -Match '(?m)^\s+1 .*Enable-IommuBoot\s+/etc/default/grub\s+by 14'
+        $all.Count | Should -Be 16
+        ($all | Where-Object { $_.Id -le 8 } | ForEach-Object UndoneBy) | Should -Be @(9, 10, 11, 12, 13, 14, 15, 16)
+        (Get-GpuVirtChange -Root $Root | Out-String -Width 200) | Should -Match '(?m)^\s+1 .*Enable-IommuBoot\s+/etc/default/grub\s+by 16'
         # Nothing stands any more: a second run undoes nothing.
         @(Get-GpuVirtChange -Root $Root | Undo-GpuVirtChange -Confirm:$false).Count | Should -Be 0
         { Undo-GpuVirtChange -Id 3 -Root $Root -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'JournalChangeAlreadyUndone,GpuVirt.Commands.UndoGpuVirtChangeCommand'
-        { Undo-GpuVirtChange -Id 8 -Root $Root -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'JournalChangeNotUndoable,GpuVirt.Commands.UndoGpuVirtChangeCommand'
+        { Undo-GpuVirtChange -Id 9 -Root $Root -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'JournalChangeNotUndoable,GpuVirt.Commands.UndoGpuVirtChangeCommand'
     }
 }
 
@@ -169,6 +191,36 @@ Describe 'Undo-GpuVirtChange refuses a target that changed since the record' {
         $null = Undo-GpuVirtChange -Last 2 -Root $Root -Confirm:$false
         ([xml](Get-InactiveXml $Libvirt $vm)).SelectNodes('/domain/devices/hostdev').Count | Should -Be 0
         (Get-GpuVirtChange -Root $Root -Id 1, 2).Undone | Should -Be @($true, $true)
+    }
+
+    It 'takes a driver change back through its planner: a guest that references the function refuses it (-Force goes on), a process that holds it refuses it even with -Force' {
+        $core = [GpuVirt.Fixtures.PciDriverCoreStandIn]::new($Root)
+        try {
+            $vm = New-TestGuest $Libvirt
+            $null = Dismount-GpuHostDriver 02:00.1 -Root $Root -Connect $Libvirt.Uri -Confirm:$false
+            $null = Add-GpuHostdev $vm -Address 02:00.1 -Root $Root -Connect $Libvirt.Uri -WarningAction SilentlyContinue
+            $text = Get-WhatIfText { Undo-GpuVirtChange -Id 1 -Root $Root -WhatIf }
+            $text | Should -BeLike "*give 0000:02:00.1 back to its host driver 'snd_hda_intel' (sysfs)*clear /sys/bus/pci/devices/0000:02:00.1/driver_override, write '0000:02:00.1' to /sys/bus/pci/devices/0000:02:00.1/driver/unbind*"
+            { Undo-GpuVirtChange -Id 1 -Root $Root -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DeviceReferencedByGuest,GpuVirt.Commands.UndoGpuVirtChangeCommand' -ExpectedMessage "Change 1 (Dismount-GpuHostDriver, 0000:02:00.1) is not undone: *guest '$vm'*"
+
+            # A guest's QEMU holds the function's VFIO group now: unbinding would wait in the kernel, -Force or not.
+            $group = (Get-PciDevice -Root $Root -Address 02:00.1).IommuGroup
+            $usage = [GpuVirt.Fixtures.HostUsage]::new()
+            $null = $usage.Process(4242, 'qemu-system-x86', [string[]]@('/usr/bin/qemu-system-x86_64', '-name', "guest=$vm,debug-threads=on"), [string[]]@("/dev/vfio/$group"))
+            $usage.Write($H)
+            { Undo-GpuVirtChange -Id 1 -Root $Root -Force -Confirm:$false -WarningAction SilentlyContinue -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DeviceInUse,GpuVirt.Commands.UndoGpuVirtChangeCommand' -ExpectedMessage "*pid 4242 (qemu-system-x86, guest '$vm') holds /dev/vfio/$group*"
+            Get-Driver $Root 02:00.1 | Should -Be 'vfio-pci'
+            (Get-GpuVirtChange -Root $Root -Id 1).Undone | Should -BeFalse
+
+            Remove-Item -Recurse -Force (Join-Path $Root 'proc/4242')
+            $done = Undo-GpuVirtChange -Id 1 -Root $Root -Force -Confirm:$false -WarningVariable w -WarningAction SilentlyContinue
+            "$w" | Should -BeLike "*guest '$vm'*"
+            $done.Undoes | Should -Be 1
+            Get-Driver $Root 02:00.1 | Should -Be 'snd_hda_intel'
+        }
+        finally { $core.Dispose() }
     }
 }
 

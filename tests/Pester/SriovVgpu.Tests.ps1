@@ -205,7 +205,7 @@ Describe 'Enable-VgpuSriov' {
             $err = $null
             try { Enable-VgpuSriov -Root $h.Root -Address c1:00.0 -TimeoutSeconds 1 -ErrorAction Stop } catch { $err = $_ }
             $err.FullyQualifiedErrorId | Should -Be 'VgpuSriovEnableFailed,GpuVirt.Commands.EnableVgpuSriovCommand'
-            $err.Exception.Message | Should -BeLike '*no virtual function appeared; wrote 0 to /sys/bus/pci/devices/0000:c1:00.0/sriov_numvfs*'
+            $err.Exception.Message | Should -BeLike '*did not finish within 1 s: no virtual function appeared.*The steps already made were undone (write 32 to /sys/bus/pci/devices/0000:c1:00.0/sriov_numvfs): nothing was changed.'
             (Get-Content -Raw (Join-Path $h.Root 'sys/bus/pci/devices/0000:c1:00.0/sriov_numvfs')).Trim() | Should -Be '0'
         }
         finally { $h | Remove-FixtureHost }
@@ -219,6 +219,98 @@ Describe 'Enable-VgpuSriov' {
             { Enable-VgpuSriov -Root $h.Root -Address c1:00.0 -Count 33 -ErrorAction Stop } | Should -Throw -ErrorId 'VgpuSriovNotSupported,GpuVirt.Commands.EnableVgpuSriovCommand' -ExpectedMessage '*at most 32*'
         }
         finally { $h | Remove-FixtureHost }
+    }
+}
+
+Describe 'Undo-GpuVirtChange of Enable-VgpuSriov' {
+    BeforeEach {
+        $script:H = New-SriovHost
+        $script:Driver = [GpuVirt.Fixtures.SriovVgpuDriverStandIn]::ForSample($H)
+        $script:Root = $H.Root
+        $script:NumVfs = Join-Path $Root 'sys/bus/pci/devices/0000:c1:00.0/sriov_numvfs'
+        $null = Enable-VgpuSriov -Root $Root -Address c1:00.0 -Count 4
+    }
+    AfterEach {
+        $script:Driver.Dispose()
+        $script:H | Remove-FixtureHost
+    }
+
+    It 'journals the enable with its inverse; -WhatIf shows the planner''s writes; the undo disables the functions and is journaled' {
+        $record = Get-GpuVirtChange -Root $Root
+        $record.Command | Should -Be 'Enable-VgpuSriov'
+        $record.Target | Should -Be '0000:c1:00.0'
+        $record.Action | Should -Be 'Enable 4 SR-IOV virtual functions'
+        $record.UndoSteps | Should -Be 'disable the virtual functions of 0000:c1:00.0 (write 0 to /sys/bus/pci/devices/0000:c1:00.0/sriov_numvfs)'
+        $record.Changes | Should -Be 'virtual functions of 0000:c1:00.0 (sriov_numvfs): 0 -> 4'
+        (Get-JournalRecord $Root 1).Inverse[0].ExpectedVirtualFunctions | Should -Be 4
+
+        $text = Get-WhatIfText { Undo-GpuVirtChange -Id 1 -Root $Root -WhatIf }
+        $text | Should -Match '(?s)Undo change 1 \(Enable-VgpuSriov.*\n\s+write 0 to /sys/bus/pci/devices/0000:c1:00\.0/sriov_numvfs\n\s+wait \(up to 30 s\) for the virtual functions to go'
+        (Get-PciDevice -Root $Root -Address c1:00.0).VirtualFunctions.Count | Should -Be 4
+
+        $undo = Undo-GpuVirtChange -Id 1 -Root $Root -Confirm:$false
+        $undo.Undoes | Should -Be 1
+        $undo.Changes | Should -Be 'virtual functions of 0000:c1:00.0 (sriov_numvfs): 4 -> 0'
+        (Get-PciDevice -Root $Root -Address c1:00.0).VirtualFunctions.Count | Should -Be 0
+        (Get-Content -Raw $NumVfs).Trim() | Should -Be '0'
+        $Driver.Log | Should -Be @('enable 0000:c1:00.0 4', 'disable 0000:c1:00.0')
+        (Get-GpuVirtChange -Root $Root -Id 1).Undone | Should -BeTrue
+    }
+
+    It 'undoes sriov-manage -e with sriov-manage -d (a stand-in, its argv checked)' {
+        $null = [GpuVirt.Fixtures.StandIns]::Install($Root, 'sriov-manage', 0, $null,
+            'if [ "$1" = -e ]; then read n < /sys/bus/pci/devices/$2/sriov_totalvfs; else n=0; fi; echo $n > /sys/bus/pci/devices/$2/sriov_numvfs', '/usr/lib/nvidia')
+        $null = Enable-VgpuSriov -Root $Root -Address 41:00.0 -ErrorAction SilentlyContinue
+        # The L40S has its four functions already: nothing done, nothing journaled.
+        @(Get-GpuVirtChange -Root $Root).Count | Should -Be 1
+        $null = Undo-GpuVirtChange -Id 1 -Root $Root -Confirm:$false
+        $null = Enable-VgpuSriov -Root $Root -Address c1:00.0
+        $record = Get-GpuVirtChange -Root $Root -Last 1
+        $record.UndoSteps | Should -Be 'disable the virtual functions of 0000:c1:00.0 (/usr/lib/nvidia/sriov-manage -d 0000:c1:00.0)'
+        $text = Get-WhatIfText { $record | Undo-GpuVirtChange -WhatIf }
+        $text | Should -BeLike '*run /usr/lib/nvidia/sriov-manage -d 0000:c1:00.0*'
+        $null = $record | Undo-GpuVirtChange -Confirm:$false
+        $calls = @([GpuVirt.Fixtures.StandIns]::Calls($Root) | ForEach-Object { $_ -join ' ' })
+        $calls | Should -Be @('sriov-manage -e 0000:c1:00.0', 'sriov-manage -d 0000:c1:00.0')
+        (Get-PciDevice -Root $Root -Address c1:00.0).VirtualFunctions.Count | Should -Be 0
+    }
+
+    It 'refuses, naming it, a count changed by hand since; -Force disables the functions anyway' {
+        Set-Content -Path $NumVfs -Value 0
+        $Driver.WaitIdle()
+        Set-Content -Path $NumVfs -Value 8
+        $Driver.WaitIdle()
+        (Get-PciDevice -Root $Root -Address c1:00.0).VirtualFunctions.Count | Should -Be 8
+        $err = $null
+        $out = Undo-GpuVirtChange -Id 1 -Root $Root -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue
+        $out | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -Be 'JournalTargetChanged,GpuVirt.Commands.UndoGpuVirtChangeCommand'
+        $err[0].Exception.Message | Should -BeLike 'Change 1 (Enable-VgpuSriov, 0000:c1:00.0) is not undone: 0000:c1:00.0 has 8 virtual functions now, not 4 as the change left it (sriov_numvfs was changed since)*-Force*'
+        (Get-PciDevice -Root $Root -Address c1:00.0).VirtualFunctions.Count | Should -Be 8
+
+        $done = Undo-GpuVirtChange -Id 1 -Root $Root -Force -Confirm:$false -WarningVariable w -WarningAction SilentlyContinue
+        "$w" | Should -BeLike '*has 8 virtual functions now*-Force undoes it anyway.*'
+        $done.Changes | Should -Be 'virtual functions of 0000:c1:00.0 (sriov_numvfs): 8 -> 0'
+        (Get-PciDevice -Root $Root -Address c1:00.0).VirtualFunctions.Count | Should -Be 0
+    }
+
+    It 'refuses while a function carries a vGPU, -Force too (it would destroy it), and goes once the vGPU is removed' {
+        $vgpu = New-VgpuDevice -Root $Root -Parent c1:00.0 -Type 'NVIDIA H100-10C' -GuestOS Windows
+        $Driver.WaitIdle()
+        $text = Get-WhatIfText { Undo-GpuVirtChange -Id 1 -Root $Root -WhatIf }
+        $text | Should -BeLike '*write 0 to /sys/bus/pci/devices/0000:c1:00.0/sriov_numvfs*'
+        foreach ($force in $false, $true) {
+            $err = $null
+            $null = Undo-GpuVirtChange -Id 1 -Root $Root -Force:$force -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].FullyQualifiedErrorId | Should -Be 'VgpuParentInUse,GpuVirt.Commands.UndoGpuVirtChangeCommand'
+            $err[0].Exception.Message | Should -BeLike "Change 1 (Enable-VgpuSriov, 0000:c1:00.0) is not undone: 0000:c1:00.0 has live vGPUs: virtual function 0000:c1:00.4 (vGPU type*). Disabling its virtual functions would destroy them.*"
+            (Get-PciDevice -Root $Root -Address c1:00.0).VirtualFunctions.Count | Should -Be 4
+            Get-VfType $Root 0000:c1:00.4 | Should -Not -Be '0'
+        }
+        $vgpu | Remove-VgpuDevice -Root $Root -Confirm:$false
+        $Driver.WaitIdle()
+        $null = Undo-GpuVirtChange -Id 1 -Root $Root -Confirm:$false
+        (Get-PciDevice -Root $Root -Address c1:00.0).VirtualFunctions.Count | Should -Be 0
     }
 }
 

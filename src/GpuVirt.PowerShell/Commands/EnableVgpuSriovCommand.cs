@@ -1,13 +1,14 @@
 using System;
 using System.Management.Automation;
 using GpuVirt.Core;
-using GpuVirt.Core.Vgpu;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Commands
 {
     /// <summary>
     /// Enables the SR-IOV virtual functions of NVIDIA GPUs (vGPU 17 and later), on which vGPUs are made: NVIDIA's
-    /// <c>sriov-manage -e &lt;PF&gt;</c> when it is installed, else the count written to <c>sriov_numvfs</c>.
+    /// <c>sriov-manage -e &lt;PF&gt;</c> when it is installed, else the count written to <c>sriov_numvfs</c>. Planned by
+    /// <see cref="SriovPlanner"/>, applied under the host lock and journaled (Undo-GpuVirtChange disables them again).
     /// </summary>
     [Cmdlet(VerbsLifecycle.Enable, "VgpuSriov", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(PciDevice))]
@@ -27,10 +28,11 @@ namespace GpuVirt.Commands
         /// <summary>How long to wait for the driver to show the functions, in seconds.</summary>
         [Parameter]
         [ValidateRange(1, 3600)]
-        public int TimeoutSeconds { get; set; } = (int)SriovEnabler.DefaultTimeout.TotalSeconds;
+        public int TimeoutSeconds { get; set; } = (int)SriovPlanner.DefaultTimeout.TotalSeconds;
 
         protected override void ProcessRecord()
         {
+            var planner = new SriovPlanner(new ChangeHost(HostSystem), Runner, log: WriteVerbose) { Timeout = TimeSpan.FromSeconds(TimeoutSeconds) };
             foreach (var text in Address)
             {
                 if (!PciAddress.TryParse(text, out var pf))
@@ -40,16 +42,8 @@ namespace GpuVirt.Commands
                 }
                 try
                 {
-                    var plan = SriovEnabler.Plan(HostSystem, pf, Given(nameof(Count)) ? Count : (int?)null);
-                    if (!plan.HasChanges)
-                    {
-                        WriteVerbose($"{pf}: {plan.Lines[0]}.");
-                        WriteObject(SriovEnabler.Apply(plan, HostSystem, Runner, null, StopToken, WriteVerbose));
-                        continue;
-                    }
-                    var what = plan.Target + ": " + plan.Action + Environment.NewLine + string.Join(Environment.NewLine, plan.Lines);
-                    if (!ShouldProcess(what, plan.Action + " on " + plan.Target + "?", "Enable-VgpuSriov")) continue;
-                    WriteObject(SriovEnabler.Apply(plan, HostSystem, Runner, TimeSpan.FromSeconds(TimeoutSeconds), StopToken, WriteVerbose));
+                    var plan = planner.PlanEnable(pf, Given(nameof(Count)) ? Count : (int?)null);
+                    if (ShouldApply(plan)) WriteObject(Apply(plan));
                 }
                 catch (GpuVirtException e)
                 {

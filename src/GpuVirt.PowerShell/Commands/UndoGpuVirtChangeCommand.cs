@@ -109,7 +109,10 @@ namespace GpuVirt.Commands
                 try
                 {
                     var plan = undo.Plan(record);
-                    foreach (var c in plan.Conflicts.Where(_ => Force)) WriteWarning(c.Message.Split(new[] { " Nothing was changed" }, StringSplitOptions.None)[0] + " -Force undoes it anyway.");
+                    if (Force)
+                    {
+                        foreach (var w in plan.ForcedWarnings) WriteWarning(w);
+                    }
                     var description = plan.Describe();
                     if (!ShouldProcess(description, $"Undo change {record.Id}?\n{description}", "Undo-GpuVirtChange")) continue;
                     using (var session = journal.Open(StopToken, WriteVerbose))

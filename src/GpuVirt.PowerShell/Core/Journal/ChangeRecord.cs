@@ -37,6 +37,9 @@ namespace GpuVirt.Core.Journal
 
         /// <summary>A guest's definition defined again as it was.</summary>
         DefineDomain,
+
+        /// <summary>An NVIDIA GPU's SR-IOV virtual functions set back to the count they had (0: disabled).</summary>
+        SetSriovFunctions,
     }
 
     /// <summary>One thing a change changed, in words: what, and its value before and after.</summary>
@@ -154,6 +157,15 @@ namespace GpuVirt.Core.Journal
 
         /// <summary>CreateVgpu: start the device (false: the change removed only its definition).</summary>
         public bool Active { get; set; } = true;
+
+        /// <summary>SetSriovFunctions: how many virtual functions to set back (the count before the change).</summary>
+        public int? VirtualFunctions { get; set; }
+
+        /// <summary>SetSriovFunctions: how many the change left (the physical function must still have them).</summary>
+        public int? ExpectedVirtualFunctions { get; set; }
+
+        /// <summary>SetSriovFunctions: NVIDIA's sriov-manage when the change ran it (its <c>-d</c> takes it back); null: sriov_numvfs was written.</summary>
+        public string? Program { get; set; }
 
         public override string ToString() => Description;
     }

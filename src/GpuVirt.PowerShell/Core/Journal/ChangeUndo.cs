@@ -13,20 +13,33 @@ namespace GpuVirt.Core.Journal
     /// <summary>What taking one record back will do, worked out against the host as it is now, before anything changes.</summary>
     internal sealed class UndoPlan
     {
-        internal UndoPlan(ChangeRecord record, IReadOnlyList<string> steps, IReadOnlyList<GpuVirtException> conflicts)
+        internal UndoPlan(ChangeRecord record, IReadOnlyList<string> steps, IReadOnlyList<GpuVirtException> conflicts,
+            IReadOnlyList<GpuVirtException> unforceable, IReadOnlyList<string> forcedWarnings)
         {
             Record = record;
             Steps = steps;
             Conflicts = conflicts;
+            Unforceable = unforceable;
+            ForcedWarnings = forcedWarnings;
         }
 
         public ChangeRecord Record { get; }
 
-        /// <summary>Each inverse step in words, newest change first: what -WhatIf shows.</summary>
+        /// <summary>Each inverse step in words, newest change first, with the lines of the plans that make it: what -WhatIf shows.</summary>
         public IReadOnlyList<string> Steps { get; }
 
-        /// <summary>Why the target no longer is as the change left it (<see cref="ErrorIds.JournalTargetChanged"/>); -Force goes on.</summary>
+        /// <summary>
+        /// Why the undo is refused now: a target that no longer is as the change left it
+        /// (<see cref="ErrorIds.JournalTargetChanged"/>), or what the plan checks refuse. -Force goes on over all but
+        /// <see cref="Unforceable"/>.
+        /// </summary>
         public IReadOnlyList<GpuVirtException> Conflicts { get; }
+
+        /// <summary>The conflicts -Force does not lift (a live vGPU that would be destroyed, a process that holds the device).</summary>
+        public IReadOnlyList<GpuVirtException> Unforceable { get; }
+
+        /// <summary>What the command warns about when -Force goes over the other conflicts.</summary>
+        public IReadOnlyList<string> ForcedWarnings { get; }
 
         public bool RebootRequired => Record.RebootRequired;
 
@@ -35,9 +48,11 @@ namespace GpuVirt.Core.Journal
 
     /// <summary>
     /// Takes journaled changes back: plans each record's inverse against the host as it is now (a target that changed
-    /// since the record is a conflict, named), then applies it with the same core the cmdlets use — boot files through
-    /// the boot transaction (all or nothing), drivers through <see cref="HostDriverBinding"/> or virsh, hostdevs and
-    /// definitions through <see cref="Virsh"/>, vGPUs through <see cref="VgpuManager"/> — and journals the undo.
+    /// since the record is a conflict, named) and applies it with the same core the cmdlets use, and journals the undo.
+    /// Boot files go through the boot transaction (all or nothing); drivers, hostdevs, vGPUs and SR-IOV virtual
+    /// functions through their planners (<see cref="HostDriverPlanner"/>, <see cref="HostdevPlanner"/>,
+    /// <see cref="VgpuPlanner"/>, <see cref="SriovPlanner"/>) and the <see cref="PlanExecutor"/>: the same plan checks,
+    /// the same lock, the preconditions read again, the plan's own lines under -WhatIf.
     /// </summary>
     internal sealed class ChangeUndo
     {
@@ -74,15 +89,31 @@ namespace GpuVirt.Core.Journal
             }
             var steps = new List<string>();
             var conflicts = new List<GpuVirtException>();
+            var unforceable = new List<GpuVirtException>();
+            var warnings = new List<string>();
             foreach (var step in record.Inverse.AsEnumerable().Reverse())
             {
                 steps.Add(step.Description);
                 var found = Check(record, step).ToList();
                 conflicts.AddRange(found);
-                if (found.Count == 0 && (step.Kind == InverseKind.RemoveVgpu || step.Kind == InverseKind.CreateVgpu)) PlanVgpu(record, step, steps, conflicts);
+                warnings.AddRange(found.Select(ForcedWarning));
+                if (found.Count == 0 && IsPlanned(step.Kind)) PlanThrough(record, step, steps, conflicts, unforceable, warnings);
             }
-            return new UndoPlan(record, steps, conflicts);
+            return new UndoPlan(record, steps, conflicts, unforceable, warnings);
         }
+
+        /// <summary>The inverses a planner plans (the others are boot files and whole guest definitions).</summary>
+        private static bool IsPlanned(InverseKind kind) => kind switch
+        {
+            InverseKind.ReattachDriver => true,
+            InverseKind.BindDriver => true,
+            InverseKind.DetachHostdev => true,
+            InverseKind.AttachHostdev => true,
+            InverseKind.RemoveVgpu => true,
+            InverseKind.CreateVgpu => true,
+            InverseKind.SetSriovFunctions => true,
+            _ => false,
+        };
 
         /// <summary>
         /// Applies the plan's inverse and appends the undo record to the session's journal. With conflicts and no
@@ -91,6 +122,7 @@ namespace GpuVirt.Core.Journal
         public ChangeRecord Apply(UndoPlan plan, JournalSession session, string commandLine, bool force)
         {
             if (plan.Conflicts.Count > 0 && !force) throw plan.Conflicts[0];
+            if (plan.Unforceable.Count > 0) throw plan.Unforceable[0];
             var record = plan.Record;
             var undo = new ChangeRecord
             {
@@ -118,30 +150,90 @@ namespace GpuVirt.Core.Journal
         }
 
         /// <summary>
-        /// The planner's own lines for a vGPU inverse (what it writes), and what its checks refuse now: a process that
-        /// holds the device (<see cref="ErrorIds.VgpuDeviceBusy"/>, which -Force does not lift when it is applied), a guest
-        /// that references it, the UUID in use.
+        /// The planner's own lines for an inverse (what it writes, runs or attaches), and what its checks refuse now: a
+        /// function the host needs, a process that holds the device, a live vGPU, a guest that references it, the UUID in
+        /// use. The refusals -Force cannot lift when the plan is applied are <see cref="UndoPlan.Unforceable"/>.
         /// </summary>
-        private void PlanVgpu(ChangeRecord record, InverseStep step, List<string> steps, List<GpuVirtException> conflicts)
+        private void PlanThrough(ChangeRecord record, InverseStep step, List<string> steps, List<GpuVirtException> conflicts,
+            List<GpuVirtException> unforceable, List<string> warnings)
         {
             ChangePlan plan;
             try
             {
-                plan = Vgpu(record).PlanInverse(step, force: false);
+                plan = Planned(record, step, force: false);
             }
             catch (GpuVirtException e)
             {
-                conflicts.Add(Changed(record, Source(step), e.Message));
+                var changed = Changed(record, Source(step), e.Message);
+                conflicts.Add(changed);
+                warnings.Add(ForcedWarning(changed));
                 return;
             }
-            foreach (var s in plan.Steps) steps.Add("  " + s.Description);
+            // A step of several lines (a virsh command and the element it attaches) stays indented under its inverse.
+            foreach (var s in plan.Steps) steps.Add("  " + s.Description.Replace("\n", "\n      "));
+            if (!plan.HasChanges && plan.NothingToDo != null) steps.Add("  nothing to do: " + plan.NothingToDo);
             foreach (var w in plan.Warnings) steps.Add("  warning: " + w);
             foreach (var refusal in plan.Refusals)
             {
                 var e = refusal.Error;
-                conflicts.Add(new GpuVirtException(e.ErrorId, e.Kind, $"Change {record.Id} ({record.Command}, {record.Target}) is not undone: {e.Message}", e.Target, e));
+                var conflict = new GpuVirtException(e.ErrorId, e.Kind, $"Change {record.Id} ({record.Command}, {record.Target}) is not undone: {e.Message}", e.Target, e);
+                conflicts.Add(conflict);
+                if (refusal.Overridable) warnings.Add(refusal.OverriddenWarning!);
+                else unforceable.Add(conflict);
             }
         }
+
+        /// <summary>The plan of an inverse, made by the planner of its kind of change on the record's host and connection.</summary>
+        private ChangePlan Planned(ChangeRecord record, InverseStep step, bool force)
+        {
+            switch (step.Kind)
+            {
+                case InverseKind.ReattachDriver:
+                    return HostDriver(record).PlanReattach(PciAddress.Parse(step.Address!), DriverMethod(step, null), force, persistent: false);
+                case InverseKind.BindDriver:
+                {
+                    var address = PciAddress.Parse(step.Address!);
+                    if (step.Driver is null)
+                    {
+                        throw new GpuVirtException(ErrorIds.JournalChangeNotUndoable, ErrorKind.InvalidOperation,
+                            $"{address} had no driver before the change: there is no driver to bind it to again.", address.ToString());
+                    }
+                    return HostDriver(record).PlanDetach(address, step.Driver, DriverMethod(step, step.Driver), force, persistent: false);
+                }
+                case InverseKind.DetachHostdev:
+                    return Hostdevs(record).PlanDetach(step.Domain!, new[] { Request(step) }, step.Scope ?? DeviceChangeScope.Persistent)[0];
+                case InverseKind.AttachHostdev:
+                {
+                    var request = Request(step);
+                    var options = new HostdevAttachOptions { Scope = step.Scope ?? DeviceChangeScope.Persistent, Unmanaged = !request.Managed, Display = request.Display, Force = force };
+                    return Hostdevs(record).PlanAttach(step.Domain!, new[] { request }, options)[0];
+                }
+                case InverseKind.RemoveVgpu:
+                case InverseKind.CreateVgpu:
+                    return Vgpu(record).PlanInverse(step, force);
+                case InverseKind.SetSriovFunctions:
+                    return Sriov(record).PlanInverse(step, force);
+                default:
+                    throw new ArgumentException("Not a planned inverse: " + step.Kind, nameof(step));
+            }
+        }
+
+        /// <summary>virsh where the change used it and it can do this (the live host, vfio only), sysfs otherwise.</summary>
+        private HostDriverMethod DriverMethod(InverseStep step, string? driver) =>
+            _root.IsLive && step.Method == HostDriverMethod.Virsh && (driver is null || HostDriverBinding.VirshBackend(driver) != null)
+                ? HostDriverMethod.Virsh
+                : HostDriverMethod.Sysfs;
+
+        /// <summary>The hostdev the record names, with the element as it recorded it.</summary>
+        private static HostdevRequest Request(InverseStep step)
+        {
+            var source = step.Uuid != null ? HostdevSource.Mdev(MdevUuid.Parse(step.Uuid)) : HostdevSource.Pci(PciAddress.Parse(step.Address!));
+            var recorded = step.Xml is null ? null : DomainXml.ParseHostdev(step.Domain!, step.Xml);
+            return new HostdevRequest(step.Domain!, source, managed: recorded?.Managed ?? source.Kind == HostdevKind.Pci, display: recorded?.Display ?? false, xml: step.Xml);
+        }
+
+        private static string ForcedWarning(GpuVirtException conflict) =>
+            conflict.Message.Split(new[] { " Nothing was changed" }, StringSplitOptions.None)[0] + " -Force undoes it anyway.";
 
         private IEnumerable<GpuVirtException> Check(ChangeRecord record, InverseStep step)
         {
@@ -216,6 +308,17 @@ namespace GpuVirt.Core.Journal
                         yield return Changed(record, Source(step), $"the vGPU {Source(step)} exists again (type {device.TypeId})");
                     break;
                 }
+                case InverseKind.SetSriovFunctions:
+                {
+                    var pf = PciAddress.Parse(step.Address!);
+                    var now = Functions(pf);
+                    if (now != step.ExpectedVirtualFunctions)
+                    {
+                        yield return Changed(record, pf.ToString(),
+                            $"{pf} has {N(now)} virtual functions now, not {N(step.ExpectedVirtualFunctions ?? 0)} as the change left it (sriov_numvfs was changed since)");
+                    }
+                    break;
+                }
                 case InverseKind.DefineDomain:
                 {
                     string? now = null;
@@ -257,22 +360,7 @@ namespace GpuVirt.Core.Journal
                     var address = PciAddress.Parse(step.Address!);
                     var binding = new HostDriverBinding(_root, _log);
                     var before = binding.CurrentDriver(address);
-                    var live = _root.IsLive && step.Method == HostDriverMethod.Virsh;
-                    if (step.Kind == InverseKind.ReattachDriver)
-                    {
-                        if (live) VirshFor(record).NodeDeviceReattach(address);
-                        else binding.Reattach(address);
-                    }
-                    else
-                    {
-                        if (step.Driver is null)
-                        {
-                            throw new GpuVirtException(ErrorIds.JournalChangeNotUndoable, ErrorKind.InvalidOperation,
-                                $"{address} had no driver before the change: there is no driver to bind it to again.", address.ToString());
-                        }
-                        if (live && HostDriverBinding.VirshBackend(step.Driver) is string backend) VirshFor(record).NodeDeviceDetach(address, backend);
-                        else binding.Detach(address, step.Driver);
-                    }
+                    Execute(Planned(record, step, force));
                     var after = binding.CurrentDriver(address);
                     undo.Details.Add(new ChangeDetail(address + " driver", before, after));
                     if (after != step.Driver)
@@ -286,25 +374,29 @@ namespace GpuVirt.Core.Journal
                 case InverseKind.AttachHostdev:
                 {
                     var attach = step.Kind == InverseKind.AttachHostdev;
-                    var (outcomes, _) = VirshFor(record).ChangeDevices(step.Domain!, new[] { step.Xml! }, step.Scope ?? DeviceChangeScope.Persistent, attach, readBack: false);
-                    if (outcomes[0].Error is GpuVirtException e) throw e;
+                    Execute(Planned(record, step, force));
                     undo.Details.Add(new ChangeDetail("hostdev " + Source(step) + " of guest '" + step.Domain + "'", attach ? null : "attached", attach ? "attached" : null));
                     break;
                 }
                 case InverseKind.RemoveVgpu:
                 case InverseKind.CreateVgpu:
                 {
-                    // Through the same planner and executor as New-/Remove-VgpuDevice: the holder and guest checks,
-                    // the preconditions read again, the steps undone when one fails. The undo record is this one.
-                    var plan = Vgpu(record).PlanInverse(step, force);
-                    var outcome = new PlanExecutor(_log, _cancellationToken).Apply(plan);
-                    if (outcome.Error != null) throw outcome.Error;
+                    // The undo record is this one: the plan's own journal record is not written.
+                    Execute(Planned(record, step, force));
                     var remove = step.Kind == InverseKind.RemoveVgpu;
                     undo.Details.Add(new ChangeDetail("vGPU " + Source(step), remove ? step.TypeId : null, remove ? null : step.TypeId));
                     foreach (var f in step.Files ?? new List<FileState>())
                     {
                         undo.FileChanges.Add(new ChangeFile { Path = f.Path, Action = f.Content is null ? BootFileAction.Removed : BootFileAction.Created, BeforeSha256 = f.Expected, AfterSha256 = FileState.Hash(f.Text) });
                     }
+                    break;
+                }
+                case InverseKind.SetSriovFunctions:
+                {
+                    var pf = PciAddress.Parse(step.Address!);
+                    var before = Functions(pf);
+                    Execute(Planned(record, step, force));
+                    undo.Details.Add(new ChangeDetail("virtual functions of " + pf + " (sriov_numvfs)", N(before), N(Functions(pf))));
                     break;
                 }
                 case InverseKind.DefineDomain:
@@ -367,6 +459,31 @@ namespace GpuVirt.Core.Journal
             if (step.Uuid != null) return inventory.Devices().FirstOrDefault(d => d.Uuid == step.Uuid);
             return inventory.FindSriov(PciAddress.Parse(step.Address!));
         }
+
+        /// <summary>Applies an inverse's plan through the executor (the lock, the checks and preconditions again); a failure throws.</summary>
+        private void Execute(ChangePlan plan)
+        {
+            var outcome = new PlanExecutor(_log, _cancellationToken).Apply(plan);
+            if (outcome.Error != null) throw outcome.Error;
+        }
+
+        private HostDriverPlanner HostDriver(ChangeRecord record)
+        {
+            var planner = new HostDriverPlanner(new ChangeHost(_root, record.Connect), () => VirshFor(record), _log) { Runner = _runner };
+            planner.Binding.Cancellation = _cancellationToken;
+            return planner;
+        }
+
+        private HostdevPlanner Hostdevs(ChangeRecord record) =>
+            new HostdevPlanner(new ChangeHost(_root, record.Connect), VirshFor(record), () => new PciInventory(_root));
+
+        private SriovPlanner Sriov(ChangeRecord record) =>
+            new SriovPlanner(new ChangeHost(_root, record.Connect), _runner, () => VirshFor(record), _log);
+
+        /// <summary>How many virtual functions the physical function has enabled now.</summary>
+        private int Functions(PciAddress pf) => new PciInventory(_root).Find(pf)?.VirtualFunctionAddresses.Count ?? 0;
+
+        private static string N(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         /// <summary>The vGPU planner of the record's host; its guests are read through the record's connection.</summary>
         private VgpuPlanner Vgpu(ChangeRecord record)

@@ -8,13 +8,14 @@ namespace GpuVirt.Core.Libvirt
     /// <summary>One hostdev to attach to or detach from a guest, with the XML that does it.</summary>
     internal sealed class HostdevRequest
     {
-        public HostdevRequest(string domain, HostdevSource source, bool managed = true, bool display = false)
+        /// <param name="xml">The element to attach or detach as it was read (a journaled hostdev put back); null: made from the source.</param>
+        public HostdevRequest(string domain, HostdevSource source, bool managed = true, bool display = false, string? xml = null)
         {
             Domain = domain;
             Source = source;
             Managed = managed;
             Display = display;
-            Xml = HostdevXml.For(source, managed, display);
+            Xml = xml ?? HostdevXml.For(source, managed, display);
         }
 
         public string Domain { get; }

@@ -38,5 +38,11 @@ namespace GpuVirt.Core.Planning
 
         /// <summary>An mdevctl definition is written without a device being made (Import-VgpuDefinition, New-VgpuDevice -DefineOnly).</summary>
         VgpuDefine,
+
+        /// <summary>An NVIDIA GPU's SR-IOV virtual functions are enabled (Enable-VgpuSriov).</summary>
+        SriovEnable,
+
+        /// <summary>An NVIDIA GPU's SR-IOV virtual functions are disabled (the undo of Enable-VgpuSriov).</summary>
+        SriovDisable,
     }
 }

@@ -14,7 +14,8 @@ namespace GpuVirt.Core.Safety
     /// </summary>
     internal static class VgpuParentCheck
     {
-        public static CheckFindings Check(VgpuInventory vgpu, PciAddress address)
+        /// <param name="change">What would destroy them, as a sentence subject.</param>
+        public static CheckFindings Check(VgpuInventory vgpu, PciAddress address, string change = "Unbinding its driver")
         {
             var findings = new CheckFindings();
             var live = vgpu.Devices()
@@ -25,7 +26,7 @@ namespace GpuVirt.Core.Safety
                 ? $"virtual function {d.Address} (vGPU type {d.TypeId}{(d.TypeName is null ? string.Empty : " " + d.TypeName)})"
                 : $"mediated device {d.Uuid} ({d.TypeId}{(d.TypeName is null ? string.Empty : " " + d.TypeName)})"));
             findings.Refuse(new GpuVirtException(ErrorIds.VgpuParentInUse, ErrorKind.ResourceBusy,
-                $"{address} has live vGPUs: {names}. Unbinding its driver would destroy them.{CheckFindings.NothingChanged} " +
+                $"{address} has live vGPUs: {names}. {change} would destroy them.{CheckFindings.NothingChanged} " +
                 "Remove them first (Get-VgpuDevice | Where-Object ParentAddress -eq '" + address + "' | Remove-VgpuDevice), then try again.",
                 address.ToString()));
             return findings;
