@@ -97,6 +97,37 @@ Describe 'The version' {
     }
 }
 
+Describe 'The laid-out assemblies' {
+    # build.ps1 compiles the module's own assemblies ahead of time (ReadyToRun) for the machine that builds them, so a
+    # new pwsh's first call runs compiled code; the IL stays, so another machine JITs the same file.
+    It '<Name> is ReadyToRun code for this machine and still carries its IL' -ForEach @(
+        @{ Name = 'GpuVirt.PowerShell.dll' }
+        @{ Name = 'dependencies/GpuVirt.ProcessLauncher.dll' }
+    ) {
+        $path = Join-Path $env:GPUVIRT_MODULE $Name
+        $stream = [IO.File]::OpenRead($path)
+        try {
+            $pe = [System.Reflection.PortableExecutable.PEReader]::new($stream)
+            $headers = $pe.PEHeaders
+            $headers.CorHeader.ManagedNativeHeaderDirectory.Size | Should -BeGreaterThan 0 -Because "$Name has no ReadyToRun header"
+            $expected = switch ([Runtime.InteropServices.RuntimeInformation]::OSArchitecture) {
+                'X64' { [System.Reflection.PortableExecutable.Machine]::Amd64 }
+                'Arm64' { [System.Reflection.PortableExecutable.Machine]::Arm64 }
+            }
+            # ReadyToRun images for Linux mark the machine with an OS-specific XOR (0x7B79 for Linux).
+            [int]$headers.CoffHeader.Machine -bxor 0x7B79 | Should -Be ([int]$expected)
+            # The IL: every method with a body still has it, read from the file itself.
+            $metadata = [System.Reflection.Metadata.PEReaderExtensions]::GetMetadataReader($pe)
+            $bodies = @(foreach ($handle in $metadata.MethodDefinitions) {
+                $rva = $metadata.GetMethodDefinition($handle).RelativeVirtualAddress
+                if ($rva -ne 0) { [System.Reflection.Metadata.PEReaderExtensions]::GetMethodBody($pe, $rva).Size }
+            })
+            $bodies.Count | Should -BeGreaterThan 0
+            @($bodies | Where-Object { $_ -le 0 }).Count | Should -Be 0
+        } finally { $stream.Dispose() }
+    }
+}
+
 Describe "CliWrap in the module's own load context" {
     BeforeAll {
         Add-Type -Path $env:GPUVIRT_FIXTURES
