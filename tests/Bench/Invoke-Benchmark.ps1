@@ -101,9 +101,12 @@ $rows.Add([pscustomobject]@{
     LspciMedianMs = $liveLspci.Median; RatioToLspci = [math]::Round($liveWarm.Median / $liveLspci.Median, 3)
 })
 
-# Import-Module over a bare pwsh start. The starts alternate (bare, an empty manifest, GpuVirt without its format file,
-# GpuVirt), so the machine's load falls on each alike. The empty manifest is what importing any module costs in
-# PowerShell itself (the import code's first run, its telemetry); GpuVirt's own part is the rest.
+# Import-Module over a pwsh start. The starts alternate, so the machine's load falls on each alike:
+# - a bare start (`exit 0`, which runs no command), and Import-Module of an empty manifest, of GpuVirt without its format
+#   file and of GpuVirt in such a start: there the import is also the process's first command, and a first command of
+#   any kind compiles PowerShell's own command machinery (the "first command" row shows what Get-Date alone costs);
+# - a started pwsh, one that has run a command (as every interactive or scripted session has before it imports), and
+#   Import-Module GpuVirt in it, also timed inside the process.
 $floorDir = Join-Path $OutDir 'import-floor'
 if (Test-Path $floorDir) { Remove-Item -Recurse -Force -LiteralPath $floorDir }
 $null = New-Item -ItemType Directory -Force -Path (Join-Path $floorDir 'Empty')
@@ -116,32 +119,45 @@ $manifestText = [IO.File]::ReadAllText($noFormatManifest)
 $withoutFormats = [regex]::Replace($manifestText, '(?m)^\s*FormatsToProcess\s*=.*\r?\n', '')
 if ($withoutFormats -eq $manifestText) { throw "$noFormatManifest has no FormatsToProcess line to leave out" }
 [IO.File]::WriteAllText($noFormatManifest, $withoutFormats)
+$timedImport = "`$sw = [Diagnostics.Stopwatch]::StartNew(); Import-Module '$ModulePath'; `$sw.Elapsed.TotalMilliseconds; exit 0"
 $starts = [ordered]@{
-    'bare pwsh start (`exit 0`)'        = 'exit 0'
-    'Import-Module of an empty manifest' = "Import-Module '$emptyManifest'; exit 0"
-    'Import-Module GpuVirt without its format file' = "Import-Module '$noFormatManifest'; exit 0"
-    'Import-Module GpuVirt'              = "Import-Module '$ModulePath'; exit 0"
+    'bare pwsh start (`exit 0`)'                        = @{ Command = 'exit 0'; Over = $null }
+    'Import-Module of an empty manifest'                 = @{ Command = "Import-Module '$emptyManifest'; exit 0"; Over = 'bare' }
+    'Import-Module GpuVirt without its format file'      = @{ Command = "Import-Module '$noFormatManifest'; exit 0"; Over = 'bare' }
+    'Import-Module GpuVirt'                              = @{ Command = $timedImport; Over = 'bare' }
+    'first command (`$null = Get-Date`)'                 = @{ Command = '$null = Get-Date; exit 0'; Over = 'bare' }
+    'first command, then Import-Module GpuVirt'          = @{ Command = "`$null = Get-Date; $timedImport"; Over = 'started' }
 }
 $startTimes = [ordered]@{}
-foreach ($name in $starts.Keys) { $startTimes[$name] = [System.Collections.Generic.List[double]]::new() }
+$insideTimes = [ordered]@{}
+foreach ($name in $starts.Keys) { $startTimes[$name] = [System.Collections.Generic.List[double]]::new(); $insideTimes[$name] = [System.Collections.Generic.List[double]]::new() }
 for ($i = 0; $i -lt 11; $i++) {
     foreach ($name in $starts.Keys) {
         $sw = [System.Diagnostics.Stopwatch]::StartNew()
-        & dotnet pwsh -NoProfile -NonInteractive -Command $starts[$name] | Out-Null
+        $out = @(& dotnet pwsh -NoProfile -NonInteractive -Command $starts[$name].Command)
         $sw.Stop()
-        if ($LASTEXITCODE -ne 0) { throw "pwsh -Command `"$($starts[$name])`" exited with $LASTEXITCODE" }
+        if ($LASTEXITCODE -ne 0) { throw "pwsh -Command `"$($starts[$name].Command)`" exited with $LASTEXITCODE" }
         $startTimes[$name].Add($sw.Elapsed.TotalMilliseconds)
+        if ($out.Count) { $insideTimes[$name].Add([double]$out[-1]) }
     }
 }
+function Get-Median($Values) { $sorted = @($Values | Sort-Object); $sorted[[int][math]::Floor($sorted.Count / 2)] }
 $startRows = [System.Collections.Generic.List[object]]::new()
 foreach ($name in $starts.Keys) {
     $sorted = @($startTimes[$name] | Sort-Object)
-    $startRows.Add([pscustomobject]@{ Start = $name; MedianMs = [math]::Round($sorted[[int][math]::Floor($sorted.Count / 2)], 1); MinMs = [math]::Round($sorted[0], 1); MaxMs = [math]::Round($sorted[-1], 1) })
+    $inside = if ($insideTimes[$name].Count) { [math]::Round((Get-Median $insideTimes[$name]), 1) } else { $null }
+    $startRows.Add([pscustomobject]@{ Start = $name; MedianMs = [math]::Round((Get-Median $sorted), 1); MinMs = [math]::Round($sorted[0], 1); MaxMs = [math]::Round($sorted[-1], 1); Over = $starts[$name].Over; ImportInsideMs = $inside })
 }
 $bare = $startRows[0]
-foreach ($row in $startRows) { $row | Add-Member -NotePropertyName OverBareMs -NotePropertyValue ([math]::Round($row.MedianMs - $bare.MedianMs, 1)) }
-$withModule = $startRows[-1]
-$importMs = $withModule.OverBareMs
+$started = $startRows | Where-Object Start -like 'first command (*'
+foreach ($row in $startRows) {
+    $base = switch ($row.Over) { 'bare' { $bare } 'started' { $started } default { $row } }
+    $row | Add-Member -NotePropertyName OverMs -NotePropertyValue ([math]::Round($row.MedianMs - $base.MedianMs, 1))
+}
+$withModule = $startRows | Where-Object Start -eq 'Import-Module GpuVirt'
+$inStarted = $startRows | Where-Object Start -eq 'first command, then Import-Module GpuVirt'
+$importMs = $inStarted.OverMs
+$importBareMs = $withModule.OverMs
 Write-Host ($startRows | Format-Table -AutoSize | Out-String)
 
 # System calls per function: one warm Get-PciDevice on the 1024-function host, counted by strace between two marker
@@ -281,7 +297,8 @@ foreach ($command in $extraRows.Command | Select-Object -Unique) {
 $one = $attachRows | Where-Object Devices -eq 1
 $sixteen = $attachRows | Where-Object Devices -eq 16
 $targets.Add([pscustomobject]@{ Target = 'Add-GpuHostdev: 16 devices use as many virsh processes as 1'; Measured = "1 device: $($one.VirshProcesses) processes, $($one.MedianMs) ms; 16 devices: $($sixteen.VirshProcesses) processes, $($sixteen.MedianMs) ms"; Met = $sixteen.VirshProcesses -eq $one.VirshProcesses })
-$targets.Add([pscustomobject]@{ Target = 'Import-Module <= 100 ms over a bare pwsh start'; Measured = "$importMs ms (bare $($bare.MedianMs) ms, with module $($withModule.MedianMs) ms; an empty manifest alone: $($startRows[1].OverBareMs) ms)"; Met = $importMs -le 100 })
+$targets.Add([pscustomobject]@{ Target = 'Import-Module <= 100 ms over a started pwsh (one command run first)'; Measured = "$importMs ms (started $($started.MedianMs) ms, with the import $($inStarted.MedianMs) ms; timed inside the process: $($inStarted.ImportInsideMs) ms)"; Met = $importMs -le 100 })
+$targets.Add([pscustomobject]@{ Target = 'Import-Module <= 100 ms over a bare pwsh start (`exit 0`: the import is the first command)'; Measured = "$importBareMs ms (bare $($bare.MedianMs) ms, with the import $($withModule.MedianMs) ms; timed inside: $($withModule.ImportInsideMs) ms; a first Get-Date alone: $($started.OverMs) ms, an empty manifest alone: $($startRows[1].OverMs) ms)"; Met = $importBareMs -le 100 })
 
 $rows | Format-Table -AutoSize | Out-String -Width 220 | Write-Host
 $extraRows | Format-Table -AutoSize | Out-String -Width 220 | Write-Host
@@ -296,8 +313,11 @@ $null = $md.AppendLine('|---|---:|---|---:|---:|---:|---:|---:|')
 foreach ($r in $rows) { $null = $md.AppendLine("| $($r.Host) | $($r.Functions) | ``$($r.Pipeline -replace '\|', '\|')`` | $($r.WarmMedianMs) | $($r.WarmMinMs)–$($r.WarmMaxMs) | $($r.ColdMs) | $($r.LspciMedianMs) | $($r.RatioToLspci) |") }
 $null = $md.AppendLine().AppendLine('| command | host | warm median ms | warm min–max ms |').AppendLine('|---|---|---:|---:|')
 foreach ($r in $extraRows) { $null = $md.AppendLine("| $($r.Command) | $($r.Host) | $($r.MedianMs) | $($r.MinMs)–$($r.MaxMs) |") }
-$null = $md.AppendLine().AppendLine('| pwsh start (11 of each, alternating) | median ms | min–max ms | over bare ms |').AppendLine('|---|---:|---:|---:|')
-foreach ($r in $startRows) { $null = $md.AppendLine("| $($r.Start) | $($r.MedianMs) | $($r.MinMs)–$($r.MaxMs) | $($r.OverBareMs) |") }
+$null = $md.AppendLine().AppendLine('| pwsh start (11 of each, alternating) | median ms | min–max ms | over ms | over | Import-Module timed inside ms |').AppendLine('|---|---:|---:|---:|---|---:|')
+foreach ($r in $startRows) {
+    $overWhat = switch ($r.Over) { 'bare' { 'bare start' } 'started' { 'first command' } default { '' } }
+    $null = $md.AppendLine("| $($r.Start) | $($r.MedianMs) | $($r.MinMs)–$($r.MaxMs) | $($r.OverMs) | $overWhat | $($r.ImportInsideMs) |")
+}
 if ($syscallRows.Count) {
     $null = $md.AppendLine().AppendLine('| system calls (strace -f) | functions | per function | most frequent, per function |').AppendLine('|---|---:|---:|---|')
     foreach ($r in $syscallRows) { $null = $md.AppendLine("| $($r.What) | $($r.Functions) | $($r.PerFunction) | $($r.Calls) |") }
@@ -305,7 +325,7 @@ if ($syscallRows.Count) {
 $null = $md.AppendLine().AppendLine('| target | measured | met |').AppendLine('|---|---|---|')
 foreach ($t in $targets) { $null = $md.AppendLine("| $($t.Target -replace '\|', '\|') | $($t.Measured) | $(if ($t.Met) { 'yes' } else { 'no' }) |") }
 Set-Content -Path (Join-Path $OutDir 'bench.md') -Value $md.ToString()
-[ordered]@{ Rows = $rows; Extra = $extraRows; Attach = $attachRows; Starts = $startRows; Syscalls = $syscallRows; Targets = $targets; ImportModuleMs = $importMs; BarePwshMs = $bare.MedianMs; LoadAverage = @($loadStart, $loadEnd) } | ConvertTo-Json -Depth 4 | Set-Content (Join-Path $OutDir 'bench.json')
+[ordered]@{ Rows = $rows; Extra = $extraRows; Attach = $attachRows; Starts = $startRows; Syscalls = $syscallRows; Targets = $targets; ImportModuleMs = $importMs; ImportModuleOverBareMs = $importBareMs; BarePwshMs = $bare.MedianMs; LoadAverage = @($loadStart, $loadEnd) } | ConvertTo-Json -Depth 4 | Set-Content (Join-Path $OutDir 'bench.json')
 Write-Host "Wrote $(Join-Path $OutDir 'bench.md') and bench.json"
 if ($ReadmePath) {
     $text = [IO.File]::ReadAllText($ReadmePath)

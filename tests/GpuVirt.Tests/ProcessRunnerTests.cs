@@ -38,6 +38,20 @@ public class ProcessRunnerTests
     }
 
     [Fact]
+    public void The_longest_argument_the_kernel_takes_is_passed_and_one_byte_more_is_refused_before_any_start()
+    {
+        // MAX_ARG_STRLEN is 131072 bytes with the terminating NUL; counted in UTF-8, as execve sees it.
+        var longest = new string('x', 131_071);
+        var result = new ProcessRunner().Run("sh", new[] { "-c", "printf %s \"$0\" | wc -c", longest });
+        Assert.Equal("131071", result.StandardOutput.Trim());
+
+        var logged = new List<string>();
+        var e = Assert.Throws<GpuVirtException>(() => new ProcessRunner(logged.Add).Run("true", new[] { new string('é', 65_536) }));
+        Assert.Equal(ErrorIds.ProgramArgumentsTooLong, e.ErrorId);
+        Assert.Single(logged);
+    }
+
+    [Fact]
     public void A_missing_program_names_the_package_to_install()
     {
         var e = Assert.Throws<GpuVirtException>(() => new ProcessRunner().Run("grub2-mkconfig-not-here", Array.Empty<string>()));

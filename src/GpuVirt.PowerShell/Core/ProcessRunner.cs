@@ -92,6 +92,9 @@ namespace GpuVirt.Core
         {
             var args = arguments.ToList();
             _log?.Invoke(Render(program, args));
+            // The kernel refuses one argument longer than MAX_ARG_STRLEN (with its NUL) whatever starts it: said before
+            // any process is started, so that it never depends on which of setsid or the program met the refusal.
+            if (args.Any(a => Encoding.UTF8.GetByteCount(a) + 1 > MaxArgumentLength)) throw ArgumentsTooLong(program, null);
             var setsid = Setsid.Value;
             if (setsid != null && Locate(program, environment) is null) throw NotFound(program, null);
             var stdout = new StringBuilder();
@@ -310,16 +313,15 @@ namespace GpuVirt.Core
             // A start can fail for reasons other than a missing program: the kernel's errno says which.
             var native = e;
             while (native != null && !(native is Win32Exception)) native = native.InnerException;
-            if (native is Win32Exception w && w.NativeErrorCode == Errno.E2BIG)
-            {
-                return new GpuVirtException(ErrorIds.ProgramArgumentsTooLong, ErrorKind.InvalidArgument,
-                    $"The program '{program}' could not be started: its arguments are longer than the kernel takes (E2BIG: at most {MaxArgumentLength / 1024} KiB in one argument). " +
-                    "Shorten what was given (a name or a value of that size is no valid input).", program, e);
-            }
+            if (native is Win32Exception w && w.NativeErrorCode == Errno.E2BIG) return ArgumentsTooLong(program, e);
             return new GpuVirtException(ErrorIds.ProgramNotFound, ErrorKind.NotInstalled,
                 $"The program '{program}' was not found. Install {PackageFor(program)}.", program, e);
         }
 
+        private static GpuVirtException ArgumentsTooLong(string program, Exception? e) =>
+            new GpuVirtException(ErrorIds.ProgramArgumentsTooLong, ErrorKind.InvalidArgument,
+                $"The program '{program}' could not be started: its arguments are longer than the kernel takes (E2BIG: at most {MaxArgumentLength / 1024} KiB in one argument). " +
+                "Shorten what was given (a name or a value of that size is no valid input).", program, e);
 
         /// <summary>MAX_ARG_STRLEN: the longest single argument Linux passes to a new program.</summary>
         private const int MaxArgumentLength = 128 * 1024;
