@@ -119,7 +119,9 @@ $manifestText = [IO.File]::ReadAllText($noFormatManifest)
 $withoutFormats = [regex]::Replace($manifestText, '(?m)^\s*FormatsToProcess\s*=.*\r?\n', '')
 if ($withoutFormats -eq $manifestText) { throw "$noFormatManifest has no FormatsToProcess line to leave out" }
 [IO.File]::WriteAllText($noFormatManifest, $withoutFormats)
-$timedImport = "`$sw = [Diagnostics.Stopwatch]::StartNew(); Import-Module '$ModulePath'; `$sw.Elapsed.TotalMilliseconds; exit 0"
+# The time is written straight to the console: output through the pipeline would make the start pay for PowerShell's
+# formatter as well.
+$timedImport = "`$sw = [Diagnostics.Stopwatch]::StartNew(); Import-Module '$ModulePath'; [Console]::Out.WriteLine(`$sw.Elapsed.TotalMilliseconds.ToString([cultureinfo]::InvariantCulture)); exit 0"
 $starts = [ordered]@{
     'bare pwsh start (`exit 0`)'                        = @{ Command = 'exit 0'; Over = $null }
     'Import-Module of an empty manifest'                 = @{ Command = "Import-Module '$emptyManifest'; exit 0"; Over = 'bare' }
@@ -138,7 +140,7 @@ for ($i = 0; $i -lt 11; $i++) {
         $sw.Stop()
         if ($LASTEXITCODE -ne 0) { throw "pwsh -Command `"$($starts[$name].Command)`" exited with $LASTEXITCODE" }
         $startTimes[$name].Add($sw.Elapsed.TotalMilliseconds)
-        if ($out.Count) { $insideTimes[$name].Add([double]$out[-1]) }
+        if ($out.Count) { $insideTimes[$name].Add([double]::Parse($out[-1], [cultureinfo]::InvariantCulture)) }
     }
 }
 function Get-Median($Values) { $sorted = @($Values | Sort-Object); $sorted[[int][math]::Floor($sorted.Count / 2)] }
