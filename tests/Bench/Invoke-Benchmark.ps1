@@ -4,7 +4,7 @@
     against one lspci process on the same trees, and on this machine's own /sys.
 .DESCRIPTION
     Warm numbers are the median (and the spread: min and max) of -Runs calls in this one pwsh process; cold numbers are
-    the first call in a new pwsh process (pci.ids parsed in that call). Ratios are measured in the same run, which is
+    the median of -ColdRuns first calls, each in a new pwsh process (pci.ids parsed in that call). Ratios are measured in the same run, which is
     what counts on a shared, noisy machine. Writes bench.md and bench.json to -OutDir and prints the table.
 #>
 param(
@@ -12,6 +12,8 @@ param(
     [Parameter(Mandatory)] [string] $FixturesPath,
     [Parameter(Mandatory)] [string] $OutDir,
     [int] $Runs = 21,
+    # New processes for each cold number (its median is reported).
+    [int] $ColdRuns = 5,
     # A file whose text between <!-- bench:begin --> and <!-- bench:end --> is replaced by the tables (the README).
     [string] $ReadmePath,
     [int[]] $Sizes = @(256, 1024, 4096)
@@ -56,16 +58,26 @@ function Measure-Lspci([string[]] $LspciArgs) {
 }
 
 function Measure-Cold([string] $Root, [string] $Pipeline) {
-    # The first call in a new process: module load excluded, pci.ids parse and JIT included.
+    # The first call in a new process: module load excluded, pci.ids parse and JIT included. The median of -ColdRuns
+    # new processes, each its own sample; the time is written straight to the console, not through the formatter.
     $script = @"
 Import-Module '$ModulePath'
 `$sw = [Diagnostics.Stopwatch]::StartNew()
 `$null = & { $($pipelines[$Pipeline].ToString()) } '$Root'
 `$sw.Stop()
-`$sw.Elapsed.TotalMilliseconds
+[Console]::Out.WriteLine(`$sw.Elapsed.TotalMilliseconds.ToString([cultureinfo]::InvariantCulture))
 "@
-    $out = & dotnet pwsh -NoProfile -NonInteractive -Command $script
-    [math]::Round([double]($out | Select-Object -Last 1), 2)
+    $times = for ($i = 0; $i -lt $ColdRuns; $i++) {
+        $out = & dotnet pwsh -NoProfile -NonInteractive -Command $script
+        if ($LASTEXITCODE -ne 0) { throw "The cold run of $Pipeline on $Root exited with $LASTEXITCODE" }
+        [double]::Parse(($out | Select-Object -Last 1), [cultureinfo]::InvariantCulture)
+    }
+    $sorted = @($times | Sort-Object)
+    [pscustomobject]@{
+        Median = [math]::Round($sorted[[int][math]::Floor($sorted.Count / 2)], 2)
+        Min    = [math]::Round($sorted[0], 2)
+        Max    = [math]::Round($sorted[-1], 2)
+    }
 }
 
 $rows = [System.Collections.Generic.List[object]]::new()
@@ -84,10 +96,10 @@ foreach ($size in $Sizes) {
         $cold = Measure-Cold $root $name
         $rows.Add([pscustomobject]@{
             Host = "synthetic-$size"; Functions = $functions; Pipeline = $name
-            WarmMedianMs = $warm.Median; WarmMinMs = $warm.Min; WarmMaxMs = $warm.Max; ColdMs = $cold
+            WarmMedianMs = $warm.Median; WarmMinMs = $warm.Min; WarmMaxMs = $warm.Max; ColdMs = $cold.Median; ColdMinMs = $cold.Min; ColdMaxMs = $cold.Max
             LspciMedianMs = $lspci.Median; RatioToLspci = [math]::Round($warm.Median / $lspci.Median, 2)
         })
-        Write-Host ("{0,-16} {1,-32} warm {2,8} ms  cold {3,8} ms  lspci {4,7} ms" -f "synthetic-$size", $name, $warm.Median, $cold, $lspci.Median)
+        Write-Host ("{0,-16} {1,-32} warm {2,8} ms  cold {3,8} ms  lspci {4,7} ms" -f "synthetic-$size", $name, $warm.Median, $cold.Median, $lspci.Median)
     }
 }
 
@@ -95,9 +107,10 @@ foreach ($size in $Sizes) {
 $null = Get-PciDevice
 $liveWarm = Measure-Ms { Get-PciDevice } $Runs
 $liveLspci = Measure-Lspci @('-Dnn')
+$liveCold = Measure-Cold '/' 'Get-PciDevice'
 $rows.Add([pscustomobject]@{
     Host = 'this machine (/sys)'; Functions = (Get-ChildItem /sys/bus/pci/devices).Count; Pipeline = 'Get-PciDevice'
-    WarmMedianMs = $liveWarm.Median; WarmMinMs = $liveWarm.Min; WarmMaxMs = $liveWarm.Max; ColdMs = (Measure-Cold '/' 'Get-PciDevice')
+    WarmMedianMs = $liveWarm.Median; WarmMinMs = $liveWarm.Min; WarmMaxMs = $liveWarm.Max; ColdMs = $liveCold.Median; ColdMinMs = $liveCold.Min; ColdMaxMs = $liveCold.Max
     LspciMedianMs = $liveLspci.Median; RatioToLspci = [math]::Round($liveWarm.Median / $liveLspci.Median, 3)
 })
 
@@ -310,9 +323,9 @@ $cpu = (Get-Content /proc/cpuinfo | Select-String -Pattern '^model name' | Selec
 $md = [System.Text.StringBuilder]::new()
 $loadEnd = (Get-Content /proc/loadavg -Raw).Split(' ')[0..2] -join ' '
 $null = $md.AppendLine("Measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) cores ($cpu), $Runs warm runs each; load average $loadStart at the start, $loadEnd at the end.").AppendLine()
-$null = $md.AppendLine('| host | functions | pipeline | warm median ms | warm min–max ms | cold ms | lspci ms | warm / lspci |')
-$null = $md.AppendLine('|---|---:|---|---:|---:|---:|---:|---:|')
-foreach ($r in $rows) { $null = $md.AppendLine("| $($r.Host) | $($r.Functions) | ``$($r.Pipeline -replace '\|', '\|')`` | $($r.WarmMedianMs) | $($r.WarmMinMs)–$($r.WarmMaxMs) | $($r.ColdMs) | $($r.LspciMedianMs) | $($r.RatioToLspci) |") }
+$null = $md.AppendLine('| host | functions | pipeline | warm median ms | warm min–max ms | cold median ms | cold min–max ms | lspci ms | warm / lspci |')
+$null = $md.AppendLine('|---|---:|---|---:|---:|---:|---:|---:|---:|')
+foreach ($r in $rows) { $null = $md.AppendLine("| $($r.Host) | $($r.Functions) | ``$($r.Pipeline -replace '\|', '\|')`` | $($r.WarmMedianMs) | $($r.WarmMinMs)–$($r.WarmMaxMs) | $($r.ColdMs) | $($r.ColdMinMs)–$($r.ColdMaxMs) | $($r.LspciMedianMs) | $($r.RatioToLspci) |") }
 $null = $md.AppendLine().AppendLine('| command | host | warm median ms | warm min–max ms |').AppendLine('|---|---|---:|---:|')
 foreach ($r in $extraRows) { $null = $md.AppendLine("| $($r.Command) | $($r.Host) | $($r.MedianMs) | $($r.MinMs)–$($r.MaxMs) |") }
 $null = $md.AppendLine().AppendLine('| pwsh start (11 of each, alternating) | median ms | min–max ms | over ms | over | Import-Module timed inside ms |').AppendLine('|---|---:|---:|---:|---|---:|')
