@@ -222,6 +222,41 @@ Describe 'Enable-VgpuSriov' {
     }
 }
 
+Describe 'Enable-VgpuSriov -Connect' {
+    BeforeAll {
+        $script:Libvirt = New-EmbeddedLibvirt
+    }
+    AfterAll { $script:Libvirt | Remove-EmbeddedLibvirt }
+
+    It 'journals the connection, and the undo reads that connection''s guests: a guest with a virtual function refuses it by name, -Force goes on' {
+        $h = New-SriovHost
+        $driver = [GpuVirt.Fixtures.SriovVgpuDriverStandIn]::ForSample($h)
+        try {
+            $pf = Enable-VgpuSriov -Root $h.Root -Address c1:00.0 -Count 4 -Connect $Libvirt.Uri
+            $vf = "$(@($pf.VirtualFunctions)[0])"
+            (Get-GpuVirtChange -Root $h.Root -Id 1).Connect | Should -Be $Libvirt.Uri
+
+            $vm = New-TestGuest $Libvirt
+            $match = [regex]::Match($vf, '^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$')
+            $match.Success | Should -BeTrue -Because "$vf is a PCI address"
+            $parts = $match.Groups
+            $hostdevXml = Join-Path $Libvirt.Directory "$vm-vf.xml"
+            Set-Content -LiteralPath $hostdevXml -Value "<hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0x$($parts[1].Value)' bus='0x$($parts[2].Value)' slot='0x$($parts[3].Value)' function='0x$($parts[4].Value)'/></source></hostdev>"
+            $null = Invoke-Virsh $Libvirt attach-device $vm $hostdevXml --config
+
+            { Undo-GpuVirtChange -Id 1 -Root $h.Root -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DeviceReferencedByGuest,GpuVirt.Commands.UndoGpuVirtChangeCommand' -ExpectedMessage "*guest '$vm'*"
+            (Get-PciDevice -Root $h.Root -Address c1:00.0).VirtualFunctions.Count | Should -Be 4
+            (Get-GpuVirtChange -Root $h.Root -Id 1).Undone | Should -BeFalse
+
+            $null = Undo-GpuVirtChange -Id 1 -Root $h.Root -Force -Confirm:$false -WarningAction SilentlyContinue
+            (Get-PciDevice -Root $h.Root -Address c1:00.0).VirtualFunctions.Count | Should -Be 0
+            (Get-GpuVirtChange -Root $h.Root -Id 1).Undone | Should -BeTrue
+        }
+        finally { $driver.Dispose(); $h | Remove-FixtureHost }
+    }
+}
+
 Describe 'Undo-GpuVirtChange of Enable-VgpuSriov' {
     BeforeEach {
         $script:H = New-SriovHost

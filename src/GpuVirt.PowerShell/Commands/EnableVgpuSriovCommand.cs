@@ -8,11 +8,12 @@ namespace GpuVirt.Commands
     /// <summary>
     /// Enables the SR-IOV virtual functions of NVIDIA GPUs (vGPU 17 and later), on which vGPUs are made: NVIDIA's
     /// <c>sriov-manage -e &lt;PF&gt;</c> when it is installed, else the count written to <c>sriov_numvfs</c>. Planned by
-    /// <see cref="SriovPlanner"/>, applied under the host lock and journaled (Undo-GpuVirtChange disables them again).
+    /// <see cref="SriovPlanner"/>, applied under the host lock and journaled (Undo-GpuVirtChange disables them again, and checks
+    /// the guests of the connection the change was made with, <c>-Connect</c>, for references to the functions).
     /// </summary>
     [Cmdlet(VerbsLifecycle.Enable, "VgpuSriov", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(PciDevice))]
-    public sealed class EnableVgpuSriovCommand : HostCmdlet
+    public sealed class EnableVgpuSriovCommand : HostVirshCmdlet
     {
         /// <summary>The GPUs' physical functions; piped GPUs bind by their Address property.</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
@@ -32,7 +33,7 @@ namespace GpuVirt.Commands
 
         protected override void ProcessRecord()
         {
-            var planner = new SriovPlanner(new ChangeHost(HostSystem), Runner, log: WriteVerbose) { Timeout = TimeSpan.FromSeconds(TimeoutSeconds) };
+            var planner = new SriovPlanner(new ChangeHost(HostSystem, ConnectGiven), Runner, () => Virsh, WriteVerbose) { Timeout = TimeSpan.FromSeconds(TimeoutSeconds) };
             foreach (var text in Address)
             {
                 if (!PciAddress.TryParse(text, out var pf))
