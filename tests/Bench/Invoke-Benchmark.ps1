@@ -37,6 +37,16 @@ $pipelines = [ordered]@{
     'Get-GpuDevice | Get-VgpuType'   = { param($r) Get-GpuDevice -Root $r | Get-VgpuType -Root $r }
 }
 
+# The median (the upper one of an even count), the least and the most of some times, rounded to Digits.
+function Get-Spread($Values, [int] $Digits) {
+    $sorted = @($Values | Sort-Object)
+    [pscustomobject]@{
+        Median = [math]::Round($sorted[[int][math]::Floor($sorted.Count / 2)], $Digits)
+        Min    = [math]::Round($sorted[0], $Digits)
+        Max    = [math]::Round($sorted[-1], $Digits)
+    }
+}
+
 function Measure-Ms([scriptblock] $Action, [int] $Count) {
     $times = [System.Collections.Generic.List[double]]::new()
     for ($i = 0; $i -lt $Count; $i++) {
@@ -45,12 +55,7 @@ function Measure-Ms([scriptblock] $Action, [int] $Count) {
         $sw.Stop()
         $times.Add($sw.Elapsed.TotalMilliseconds)
     }
-    $sorted = $times | Sort-Object
-    [pscustomobject]@{
-        Median = [math]::Round($sorted[[int][math]::Floor($sorted.Count / 2)], 2)
-        Min    = [math]::Round($sorted[0], 2)
-        Max    = [math]::Round($sorted[-1], 2)
-    }
+    Get-Spread $times 2
 }
 
 function Measure-Lspci([string[]] $LspciArgs) {
@@ -72,12 +77,7 @@ Import-Module '$ModulePath'
         if ($LASTEXITCODE -ne 0) { throw "The cold run of $Pipeline on $Root exited with $LASTEXITCODE" }
         [double]::Parse(($out | Select-Object -Last 1), [cultureinfo]::InvariantCulture)
     }
-    $sorted = @($times | Sort-Object)
-    [pscustomobject]@{
-        Median = [math]::Round($sorted[[int][math]::Floor($sorted.Count / 2)], 2)
-        Min    = [math]::Round($sorted[0], 2)
-        Max    = [math]::Round($sorted[-1], 2)
-    }
+    Get-Spread $times 2
 }
 
 $rows = [System.Collections.Generic.List[object]]::new()
@@ -156,12 +156,11 @@ for ($i = 0; $i -lt 11; $i++) {
         if ($out.Count) { $insideTimes[$name].Add([double]::Parse($out[-1], [cultureinfo]::InvariantCulture)) }
     }
 }
-function Get-Median($Values) { $sorted = @($Values | Sort-Object); $sorted[[int][math]::Floor($sorted.Count / 2)] }
 $startRows = [System.Collections.Generic.List[object]]::new()
 foreach ($name in $starts.Keys) {
-    $sorted = @($startTimes[$name] | Sort-Object)
-    $inside = if ($insideTimes[$name].Count) { [math]::Round((Get-Median $insideTimes[$name]), 1) } else { $null }
-    $startRows.Add([pscustomobject]@{ Start = $name; MedianMs = [math]::Round((Get-Median $sorted), 1); MinMs = [math]::Round($sorted[0], 1); MaxMs = [math]::Round($sorted[-1], 1); Over = $starts[$name].Over; ImportInsideMs = $inside })
+    $spread = Get-Spread $startTimes[$name] 1
+    $inside = if ($insideTimes[$name].Count) { (Get-Spread $insideTimes[$name] 1).Median } else { $null }
+    $startRows.Add([pscustomobject]@{ Start = $name; MedianMs = $spread.Median; MinMs = $spread.Min; MaxMs = $spread.Max; Over = $starts[$name].Over; ImportInsideMs = $inside })
 }
 $bare = $startRows[0]
 $started = $startRows | Where-Object Start -like 'first command (*'
