@@ -62,20 +62,24 @@ function Measure-Lspci([string[]] $LspciArgs) {
     Measure-Ms { & lspci @LspciArgs 2>$null | Out-Null } $Runs
 }
 
+# What a child pwsh runs to report its stopwatch ($sw) in milliseconds, as the last line of its output. It writes straight
+# to the console: output through the pipeline would make the child pay for PowerShell's formatter as well.
+$printElapsed = '[Console]::Out.WriteLine($sw.Elapsed.TotalMilliseconds.ToString([cultureinfo]::InvariantCulture))'
+
 function Measure-Cold([string] $Root, [string] $Pipeline) {
     # The first call in a new process: module load excluded, pci.ids parse and JIT included. The median of -ColdRuns
-    # new processes, each its own sample; the time is written straight to the console, not through the formatter.
+    # new processes, each its own sample.
     $script = @"
 Import-Module '$ModulePath'
 `$sw = [Diagnostics.Stopwatch]::StartNew()
 `$null = & { $($pipelines[$Pipeline].ToString()) } '$Root'
 `$sw.Stop()
-[Console]::Out.WriteLine(`$sw.Elapsed.TotalMilliseconds.ToString([cultureinfo]::InvariantCulture))
+$printElapsed
 "@
     $times = for ($i = 0; $i -lt $ColdRuns; $i++) {
         $out = & dotnet pwsh -NoProfile -NonInteractive -Command $script
         if ($LASTEXITCODE -ne 0) { throw "The cold run of $Pipeline on $Root exited with $LASTEXITCODE" }
-        [double]::Parse(($out | Select-Object -Last 1), [cultureinfo]::InvariantCulture)
+        [double]::Parse(@($out)[-1], [cultureinfo]::InvariantCulture)
     }
     Get-Spread $times 2
 }
@@ -132,9 +136,7 @@ $manifestText = [IO.File]::ReadAllText($noFormatManifest)
 $withoutFormats = [regex]::Replace($manifestText, '(?m)^\s*FormatsToProcess\s*=.*\r?\n', '')
 if ($withoutFormats -eq $manifestText) { throw "$noFormatManifest has no FormatsToProcess line to leave out" }
 [IO.File]::WriteAllText($noFormatManifest, $withoutFormats)
-# The time is written straight to the console: output through the pipeline would make the start pay for PowerShell's
-# formatter as well.
-$timedImport = "`$sw = [Diagnostics.Stopwatch]::StartNew(); Import-Module '$ModulePath'; [Console]::Out.WriteLine(`$sw.Elapsed.TotalMilliseconds.ToString([cultureinfo]::InvariantCulture)); exit 0"
+$timedImport = "`$sw = [Diagnostics.Stopwatch]::StartNew(); Import-Module '$ModulePath'; $printElapsed; exit 0"
 $starts = [ordered]@{
     'bare pwsh start (`exit 0`)'                        = @{ Command = 'exit 0'; Over = $null }
     'Import-Module of an empty manifest'                 = @{ Command = "Import-Module '$emptyManifest'; exit 0"; Over = 'bare' }
