@@ -29,7 +29,7 @@ ip link set lo up || fail "lo up"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=$MSIZE results /results \
     || fail "mount results share"
 [ -f /results/init.env ] || fail "no init.env in the results share"
-. /results/init.env   # RESULTS_PATH, MODULES_PATH, KREL, COLDPLUG, KEEP_REPO, KEEP_CACHE
+. /results/init.env   # RESULTS_PATH, MODULES_PATH, KREL, COLDPLUG, KEEP_PATHS
 
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=$MSIZE,ro,cache=loose hostroot /host \
     || fail "mount host root"
@@ -48,22 +48,27 @@ ln -sf /proc/self/fd/2 /dev/stderr
 for d in proc sys dev; do
     mount -o rbind /$d /newroot/$d || fail "bind /$d"
 done
-# Fresh /tmp and /run, but a repository or cache that lives under them stays visible (a clone in /tmp).
-mkdir -p /keep/repo /keep/cache
-for k in repo cache; do
-    eval "p=\$KEEP_$(echo $k | tr a-z A-Z)"
-    case $p in /tmp/*|/run/*) mount -o bind "/newroot$p" "/keep/$k" || fail "keep $p" ;; esac
-done
+# Fresh /tmp and /run, but what the job needs from under them stays visible: KEEP_PATHS (one path a line, from
+# run.sh) names the repository, the kernel cache, HOME and the .NET/NuGet paths when they live there (a clone or a
+# HOME made with mktemp -d).
+keep() { # keep save|restore: bind each kept path aside before the tmpfs mounts, and back after them
+    n=0
+    printf '%s\n' "$KEEP_PATHS" | while IFS= read -r p; do
+        [ -n "$p" ] || continue
+        n=$((n + 1))
+        if [ "$1" = save ]; then
+            mkdir -p "/keep/$n" && mount -o bind "/newroot$p" "/keep/$n" || { echo "keep $p" >/rw/keep-error; break; }
+        else
+            mkdir -p "/newroot$p" && mount -o bind "/keep/$n" "/newroot$p" || { echo "restore $p" >/rw/keep-error; break; }
+        fi
+    done
+    [ ! -f /rw/keep-error ] || fail "$(cat /rw/keep-error)"
+}
+keep save
 for d in tmp run; do
     mount -t tmpfs -o mode=1777 tmpfs /newroot/$d || fail "tmpfs /$d"
 done
-for k in repo cache; do
-    eval "p=\$KEEP_$(echo $k | tr a-z A-Z)"
-    case $p in
-        /tmp/*|/run/*)
-            mkdir -p "/newroot$p" && mount -o bind "/keep/$k" "/newroot$p" || fail "restore $p" ;;
-    esac
-done
+keep restore
 mkdir -p "/newroot$RESULTS_PATH" && mount -o bind /results "/newroot$RESULTS_PATH" \
     || fail "bind results"
 # The unpacked kernel's modules (with depmod run over them) for modprobe in the chroot.

@@ -238,6 +238,18 @@ trap 'exit 130' INT TERM
 
 shquote() { local s=${1//\'/\'\\\'\'}; printf "'%s'" "$s"; }
 
+keep_paths() { # the host paths under /tmp or /run that the job reads, one a line
+    local p v
+    {
+        printf '%s\n' "$REPO" "$CACHE" "${HOME:-/root}"
+        for v in $(compgen -e); do
+            case $v in DOTNET_*|NUGET_*) printf '%s\n' "${!v}" ;; esac
+        done
+    } | while IFS= read -r p; do
+        case $p in /tmp/?*|/run/?*) [ -e "$p" ] && printf '%s\n' "$p" ;; esac
+    done | awk '!seen[$0]++'
+}
+
 write_job() { # write_job PAYLOAD ARG...: init.env for /init, job.sh for the chroot
     local payload=$1; shift
     local dir=$CACHE/$KVERSION
@@ -246,9 +258,10 @@ write_job() { # write_job PAYLOAD ARG...: init.env for /init, job.sh for the chr
         echo "MODULES_PATH=$(shquote "$dir/root/lib/modules/$KREL")"
         echo "KREL=$(shquote "$KREL")"
         echo "COLDPLUG=$(shquote "${GPUVIRT_KERNEL_COLDPLUG:-1}")"
-        # The guest mounts fresh tmpfs on /tmp and /run; these host paths stay visible under them.
-        echo "KEEP_REPO=$(shquote "$REPO")"
-        echo "KEEP_CACHE=$(shquote "$CACHE")"
+        # The guest mounts fresh tmpfs on /tmp and /run; the host paths the job needs stay visible under them: the
+        # repository, the kernel cache, HOME (~/.nuget holds Pester and the pwsh tool, ~/.dotnet the SDK's state)
+        # and every path a .NET or NuGet variable names. One path a line.
+        echo "KEEP_PATHS=$(shquote "$(keep_paths)")"
     } >"$RESULTS/init.env"
     {
         echo "# run by /init inside the guest, chrooted into the host's /"
