@@ -24,7 +24,11 @@ BeforeAll {
         $body = "`$ErrorActionPreference = 'Stop'; Import-Module '$env:GPUVIRT_MODULE'; `$null = New-Item -ItemType File '$ready'; " +
             "while (-not (Test-Path -LiteralPath '$Go')) { Start-Sleep -Milliseconds 10 }; " + $Script
         $out = [IO.Path]::GetTempFileName()
-        $argv = @()
+        # A pwsh at a terminal takes Ctrl+C; one started from a shell's background job (`cmd &` in a script: CI
+        # harnesses, nohup'd runs) inherits SIGINT ignored, and .NET keeps an inherited SIG_IGN for SIGINT, so a
+        # SIGINT would never reach it. The child starts with SIGINT at its default, as a foreground process has,
+        # whatever started this test (env execs, so the process id stays the child's).
+        $argv = @('env', '--default-signal=INT')
         if ($DelayRenames) {
             $argv += @('strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename,renameat,renameat2',
                 '-e', 'inject=rename,renameat,renameat2:delay_enter=500000')
@@ -192,7 +196,7 @@ Describe 'Regeneration programs' {
         @(Get-RootedProcess $root) | Should -BeNullOrEmpty -Because 'the background child of the stand-in is stopped too'
     }
 
-    It 'stops the whole process group on Ctrl+C (SIGINT to pwsh) and restores every file' {
+    It 'Item 17: stops the whole process group on Ctrl+C (SIGINT to pwsh) and restores every file' {
         $root = New-Rhel7Host
         Install-HangingGrub $root
         $before = Get-Content -Raw (Join-Path $root 'etc/default/grub')
@@ -202,7 +206,9 @@ Describe 'Regeneration programs' {
         $deadline = [DateTime]::UtcNow.AddMinutes(2)
         while (@(Get-RootedProcess $root).Count -lt 2 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
         @(Get-RootedProcess $root).Count | Should -BeGreaterOrEqual 2 -Because 'the stand-in and its background child run'
-        # The child pwsh is 'dotnet pwsh.dll': Ctrl+C reaches it as SIGINT.
+        # The child pwsh is 'dotnet pwsh.dll': Ctrl+C reaches it as SIGINT, which it must not ignore (bit 2 of SigIgn).
+        $ignored = [Convert]::ToUInt64(((Get-Content "/proc/$($child.Process.Id)/status") -match '^SigIgn:' -replace '^SigIgn:\s*'), 16)
+        ($ignored -band 2) | Should -Be 0 -Because 'a pwsh that ignores SIGINT is not one that a Ctrl+C can reach'
         & kill -INT $child.Process.Id
         $result = Wait-ChildPwsh $child
         $result.Text | Should -Not -Match 'ok-finished'
