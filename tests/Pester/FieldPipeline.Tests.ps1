@@ -243,7 +243,7 @@ Describe 'Item 8: ConvertTo-XorgBusId -DeviceSection writes the guest''s display
         @(Import-Clixml -LiteralPath $file | ConvertTo-XorgBusId -DeviceSection -ErrorAction Stop) | Should -Be $sections
     }
 
-    It 'Item 8: the README''s pipeline gives a guest with the seed GPU and its audio one nvidia section' {
+    It 'Item 8: the pipeline of the README and about_GpuVirt gives a guest with the seed GPU and its audio function one nvidia section' {
         $vm = New-TestGuest $Libvirt
         $null = Add-GpuHostdev -Domain $vm -Address 02:00.0 -IncludeCompanion -Root $XR -Connect $Uri -Force -WarningAction SilentlyContinue -ErrorAction Stop
         @(Get-GpuHostdev -Root $XR -Connect $Uri -Domain $vm -Inactive).Count | Should -Be 2
