@@ -8,6 +8,7 @@
     Copyright            = '(c) GpuVirt developers. MIT License.'
     Description          = 'GPU device assignment for Linux KVM/libvirt hosts: find GPUs and IOMMU groups, enable the IOMMU at boot, create NVIDIA vGPU mediated devices and attach GPUs to libvirt guests.'
     PowerShellVersion    = '7.2'
+    TypesToProcess       = @('GpuVirt.Types.ps1xml')
     FormatsToProcess     = @('GpuVirt.Format.ps1xml')
     CmdletsToExport      = @(
         'Get-PciDevice'

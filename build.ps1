@@ -89,6 +89,7 @@ function Invoke-Build {
     $allow = @(
         @{ From = $Manifest; To = 'GpuVirt.psd1' }
         @{ From = (Join-Path $RepoRoot 'src/GpuVirt.PowerShell/GpuVirt.Format.ps1xml'); To = 'GpuVirt.Format.ps1xml' }
+        @{ From = (Join-Path $RepoRoot 'src/GpuVirt.PowerShell/GpuVirt.Types.ps1xml'); To = 'GpuVirt.Types.ps1xml' }
         @{ From = (Join-Path $bin 'GpuVirt.PowerShell.dll'); To = 'GpuVirt.PowerShell.dll' }
         @{ From = (Join-Path $bin 'GpuVirt.ProcessLauncher.dll'); To = 'dependencies/GpuVirt.ProcessLauncher.dll' }
         @{ From = (Join-Path $bin 'CliWrap.dll'); To = 'dependencies/CliWrap.dll' }

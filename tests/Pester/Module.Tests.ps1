@@ -14,11 +14,16 @@ BeforeAll {
         if ($Type.Assembly -eq $script:Assembly) { $Type }
     }
 
-    # The module's static methods its own format views call: [GpuVirt.X.Type]::Method(...).
+    # The module's static methods its own format views call: [GpuVirt.X.Type]::Method(...), and the code properties
+    # of its type data.
     function Get-FormatCall {
         $format = Get-Content -Raw (Join-Path $env:GPUVIRT_MODULE 'GpuVirt.Format.ps1xml')
         foreach ($match in [regex]::Matches($format, '\[(GpuVirt\.[A-Za-z0-9_.]+)\]::([A-Za-z0-9_]+)')) {
             [pscustomobject]@{ Type = $match.Groups[1].Value; Method = $match.Groups[2].Value }
+        }
+        $types = [xml](Get-Content -Raw (Join-Path $env:GPUVIRT_MODULE 'GpuVirt.Types.ps1xml'))
+        foreach ($reference in $types.SelectNodes('//GetCodeReference')) {
+            [pscustomobject]@{ Type = $reference.TypeName; Method = $reference.MethodName }
         }
     }
 

@@ -8,7 +8,8 @@ using GpuVirt.Core.Libvirt;
 namespace GpuVirt.Commands
 {
     /// <summary>
-    /// Lists the PCI and mdev hostdevs of guests from <c>virsh dumpxml</c>, with the PCI address each has in the guest.
+    /// Lists the PCI and mdev hostdevs of guests from <c>virsh dumpxml</c>, with the PCI address each has in the guest,
+    /// whether the host still has the device each points at, and what is there now against what was attached.
     /// The hostdevs carry the host given by <c>-Root</c>, the host whose devices the guests are given, so that the next
     /// command in a pipeline reads and journals there.
     /// </summary>
@@ -43,10 +44,11 @@ namespace GpuVirt.Commands
                 var selected = Select(_guests);
                 if (selected.Count == 0) return;
                 // Each guest is read by its UUID: a name with spaces, or one that looks like another guest's UUID, reads its own.
-                foreach (var definition in Virsh.ReadDefinitions(selected.Select(g => (g.Key, Inactive.IsPresent))))
-                {
-                    foreach (var hostdev in definition.Hostdevs) WriteObject(hostdev.On(HostSystem));
-                }
+                var definitions = Virsh.ReadDefinitions(selected.Select(g => (g.Key, Inactive.IsPresent)));
+                var hostdevs = definitions.SelectMany(d => d.Hostdevs).Select(h => h.On(HostSystem)).ToList();
+                // What each points at on the host now, and what was attached there (the journal of the same host).
+                if (hostdevs.Count > 0) HostdevPresence.Fill(hostdevs, Inventory, HostdevPresence.TryReadJournal(HostSystem, WriteWarning));
+                foreach (var hostdev in hostdevs) WriteObject(hostdev);
             }
             catch (GpuVirtException e)
             {

@@ -95,7 +95,9 @@ namespace GpuVirt.Core.HostReadiness
             {
                 checks.Add(Nouveau(root, gpus.Where(g => g.VendorId == 0x10de).ToList()));
             }
-            checks.Add(Libvirt(virsh));
+            var libvirt = Libvirt(virsh);
+            checks.Add(libvirt);
+            if (libvirt.Status == HostCheckStatus.Pass) checks.AddRange(GuestHostdevs(inventory, virsh));
             foreach (var check in checks) check.From(root, virsh.Uri);
             return checks;
         }
@@ -337,6 +339,59 @@ namespace GpuVirt.Core.HostReadiness
             if (blacklisted.Count == 0)
                 return new GpuVirtHostCheck(name, HostCheckStatus.Warn, "not loaded, but not blacklisted: it may take the NVIDIA GPUs at the next boot", fix);
             return new GpuVirtHostCheck(name, HostCheckStatus.Pass, "blacklisted in " + string.Join(", ", blacklisted) + "; not loaded");
+        }
+
+        /// <summary>
+        /// The guests' hostdevs against the host: one Warn for each that points at a device the host no longer has (the
+        /// guest will not start) or at a PCI function whose vendor:device is not the one Add-GpuHostdev attached (the
+        /// guest would get another device); one Pass when every hostdev is where it was.
+        /// </summary>
+        private static IReadOnlyList<GpuVirtHostCheck> GuestHostdevs(PciInventory inventory, Virsh virsh)
+        {
+            const string name = "guest hostdev";
+            HostdevOwnership ownership;
+            try
+            {
+                ownership = HostdevOwnership.Read(virsh);
+            }
+            catch (GpuVirtException e)
+            {
+                return new[] { new GpuVirtHostCheck(name + "s", HostCheckStatus.Warn, "the guests' definitions could not be read: " + e.Message) };
+            }
+            var hostdevs = ownership.Hostdevs;
+            foreach (var hostdev in hostdevs) hostdev.On(inventory.Root, virsh.Uri);
+            HostdevPresence.Fill(hostdevs, inventory, HostdevPresence.TryReadJournal(inventory.Root, null));
+            var checks = new List<GpuVirtHostCheck>();
+            foreach (var hostdev in hostdevs)
+            {
+                var guest = $"guest '{hostdev.Domain}'";
+                if (hostdev.Present == false)
+                {
+                    var what = hostdev.Kind == HostdevKind.Pci
+                        ? $"no PCI function at {hostdev.Address}" + (hostdev.AttachedIds is string ids ? $" (it was {ids} when it was attached)" : string.Empty)
+                        : $"no mediated device {hostdev.Source}";
+                    checks.Add(new GpuVirtHostCheck(name, HostCheckStatus.Warn,
+                        $"{guest} has a hostdev for {hostdev.Source}, but the host has {what}: the guest will not start",
+                        hostdev.Kind == HostdevKind.Pci
+                            ? $"Remove-GpuHostdev -Domain '{hostdev.Domain}' -Address {hostdev.Address}, then give the guest the device where it is now."
+                            : $"Create the vGPU again (New-VgpuDevice -Uuid {hostdev.Source}), or Remove-GpuHostdev -Domain '{hostdev.Domain}' -Uuid {hostdev.Source}.",
+                        hostdev.PciAddress));
+                }
+                else if (hostdev.Changed)
+                {
+                    checks.Add(new GpuVirtHostCheck(name, HostCheckStatus.Warn,
+                        $"{guest} has a hostdev for {hostdev.Address}, which was {hostdev.AttachedIds} when it was attached and is now {hostdev.Ids} ({hostdev.Description}): " +
+                        "the guest would be given another device",
+                        $"Remove-GpuHostdev -Domain '{hostdev.Domain}' -Address {hostdev.Address}, then give the guest the device where it is now.",
+                        hostdev.PciAddress));
+                }
+            }
+            if (checks.Count == 0)
+            {
+                checks.Add(new GpuVirtHostCheck(name + "s", HostCheckStatus.Pass,
+                    hostdevs.Count == 0 ? "no guest has a hostdev" : $"{hostdevs.Count} hostdev(s) of {hostdevs.Select(h => h.Domain).Distinct().Count()} guest(s), each on the device it was given"));
+            }
+            return checks;
         }
 
         private static GpuVirtHostCheck Libvirt(Virsh virsh)

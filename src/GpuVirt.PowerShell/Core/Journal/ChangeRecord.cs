@@ -127,6 +127,9 @@ namespace GpuVirt.Core.Journal
         /// <summary>A PCI function (drivers, PCI hostdevs, SR-IOV vGPUs).</summary>
         public string? Address { get; set; }
 
+        /// <summary>DetachHostdev of a PCI hostdev: the function's <c>vendor:device</c> when it was attached (what the guest was given).</summary>
+        public string? Ids { get; set; }
+
         /// <summary>The driver to bind or to get back.</summary>
         public string? Driver { get; set; }
 

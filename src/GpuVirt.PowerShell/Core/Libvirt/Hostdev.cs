@@ -90,6 +90,33 @@ namespace GpuVirt.Core.Libvirt
         /// <summary>The hostdev element as libvirt wrote it (or as the module generated it).</summary>
         public string Xml { get; internal set; }
 
+        /// <summary>
+        /// Whether the host (<see cref="HostObject.Root"/>) has the device the hostdev points at now: a PCI function at
+        /// <see cref="Address"/>, or the live mediated device <see cref="Uuid"/>. False: the guest refers to a device that
+        /// is gone (a card removed or moved, a vGPU not created) and will not start. Null where it was not looked at
+        /// (the output of Add-GpuHostdev and Remove-GpuHostdev).
+        /// </summary>
+        public bool? Present { get; internal set; }
+
+        /// <summary><c>vendor:device</c> of the PCI function found at <see cref="Address"/> now; null for an mdev or when none is there.</summary>
+        public string? Ids { get; internal set; }
+
+        /// <summary>What was found there now, in words: the PCI function's vendor and device, or the vGPU's type and parent.</summary>
+        public string? Description { get; internal set; }
+
+        /// <summary>
+        /// <c>vendor:device</c> of the PCI function when Add-GpuHostdev attached it, from the host's change journal; null
+        /// when the journal does not know (attached by other means). Differs from <see cref="Ids"/> when another card now
+        /// sits at the address.
+        /// </summary>
+        public string? AttachedIds { get; internal set; }
+
+        /// <summary>True when the function at the address is not the one that was attached (<see cref="Ids"/> differs from <see cref="AttachedIds"/>).</summary>
+        public bool Changed => Present == true && AttachedIds != null && Ids != null && !string.Equals(Ids, AttachedIds, StringComparison.OrdinalIgnoreCase);
+
+        /// <summary>The host function found for the hostdev: the PCI function itself, or a vGPU's parent; null when none.</summary>
+        internal PciDevice? FoundDevice { get; set; }
+
         /// <summary>The source (host PCI address or UUID), as a device's ToString is its address.</summary>
         public override string ToString() => Source;
     }

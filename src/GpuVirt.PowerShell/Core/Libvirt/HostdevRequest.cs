@@ -27,6 +27,9 @@ namespace GpuVirt.Core.Libvirt
         /// <summary>Set for a function added because it shares the slot or IOMMU group of the one asked for.</summary>
         public PciAddress? CompanionOf { get; set; }
 
+        /// <summary>A PCI function's <c>vendor:device</c> when the request was made: the journal keeps what was attached.</summary>
+        public string? Ids { get; set; }
+
         public string Describe() => (Source.Kind == HostdevKind.Pci ? "PCI hostdev " : "mdev hostdev ") + Source;
 
         /// <summary>
@@ -50,6 +53,7 @@ namespace GpuVirt.Core.Libvirt
                 Xml = attach ? Xml : elementXml ?? Xml,
                 Scope = scope,
                 Address = Source.Address?.ToString(),
+                Ids = attach ? Ids : null,
                 Uuid = Source.Uuid is System.Guid g ? MdevUuid.Format(g) : null,
             });
             return record;

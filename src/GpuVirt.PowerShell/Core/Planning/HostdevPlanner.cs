@@ -81,12 +81,12 @@ namespace GpuVirt.Core.Planning
                 throw new GpuVirtException(ErrorIds.HostdevNotAssignable, ErrorKind.InvalidArgument,
                     $"{address} is a PCI bridge or port; only endpoints can be given to a guest.", address.ToString());
             }
-            var requests = new List<HostdevRequest> { new HostdevRequest(domain, source, managed: !options.Unmanaged && AssignmentCompanions.MayManage(Inventory, address)) };
+            var requests = new List<HostdevRequest> { new HostdevRequest(domain, source, managed: !options.Unmanaged && AssignmentCompanions.MayManage(Inventory, address)) { Ids = device.Ids } };
             if (options.IncludeCompanion)
             {
                 foreach (var companion in AssignmentCompanions.Of(Inventory, device))
                 {
-                    requests.Add(new HostdevRequest(domain, HostdevSource.Pci(companion.PciAddress), managed: !options.Unmanaged) { CompanionOf = address });
+                    requests.Add(new HostdevRequest(domain, HostdevSource.Pci(companion.PciAddress), managed: !options.Unmanaged) { CompanionOf = address, Ids = companion.Ids });
                 }
             }
             return requests;
