@@ -334,6 +334,27 @@ Describe 'Item 15: mdevctl parity' {
         finally { $h | Remove-FixtureHost }
     }
 
+    It 'Item 15: names and values with +, <, &, non-ASCII and control characters export byte for byte as mdevctl prints them' {
+        $h = New-FixtureHost -Name Seed
+        try {
+            $etc = New-MdevctlDir $h.Root
+            $file = Join-Path $h.Root 'odd.json'
+            [IO.File]::WriteAllText($file, '{"mdev_type":"t+1","start":"manual","attrs":[{"k<&>":"a+b é \u0001 \u007f \t \u2028 😀 \"q\" \\ ''s"}]}')
+            $null = Invoke-Mdevctl $etc "mdevctl define -u $Uuid -p 0000:00:02.0 --jsonfile '$file'"
+            Export-VgpuDefinition -Root $h.Root | Should -BeExactly (Invoke-Mdevctl $etc 'mdevctl list -d --dumpjson')
+            Export-VgpuDefinition -Root $h.Root -Uuid $Uuid | Should -BeExactly (Invoke-Mdevctl $etc "mdevctl list -d -u $Uuid --dumpjson")
+            # What this module writes itself reads back the same through mdevctl.
+            $dst = New-FixtureHost -Name Seed
+            try {
+                $dstEtc = New-MdevctlDir $dst.Root
+                $null = Export-VgpuDefinition -Root $h.Root | Import-VgpuDefinition -Root $dst.Root -ErrorAction Stop
+                [IO.File]::ReadAllBytes((Join-Path $dstEtc "0000:00:02.0/$Uuid")) | Should -Be ([IO.File]::ReadAllBytes((Join-Path $etc "0000:00:02.0/$Uuid")))
+            }
+            finally { $dst | Remove-FixtureHost }
+        }
+        finally { $h | Remove-FixtureHost }
+    }
+
     It 'Item 15: New-VgpuDevice -Attribute repeats an attribute name in order, as mdevctl''s vfio_ap example; Get-VgpuDevice shows the attributes' {
         $h = New-FixtureHost -Name Seed
         try {
