@@ -289,6 +289,19 @@ Describe 'Item 15: mdevctl parity' {
         finally { $src | Remove-FixtureHost; $dst | Remove-FixtureHost }
     }
 
+    It 'Item 15: New-VgpuDevice -DefineOnly defines a UUID under a second parent, as mdevctl define does; under the same parent it is refused' {
+        $h = New-FixtureHost -Name Seed -Configure { param($b) $null = [GpuVirt.Fixtures.SampleHosts]::AddIntelGvtG($b) }
+        try {
+            $etc = New-MdevctlDir $h.Root
+            $null = New-VgpuDevice -Root $h.Root 01:00.0 nvidia-63 -Uuid $Uuid -DefineOnly -ErrorAction Stop
+            $second = New-VgpuDevice -Root $h.Root 00:02.0 i915-GVTg_V5_4 -Uuid $Uuid -DefineOnly -ErrorAction Stop
+            $second.Parent | Should -Be '0000:00:02.0'
+            (Invoke-Mdevctl $etc "mdevctl list -d -u $Uuid").TrimEnd() | Should -Be "$Uuid 0000:00:02.0 i915-GVTg_V5_4 auto`n$Uuid 0000:01:00.0 nvidia-63 auto"
+            { New-VgpuDevice -Root $h.Root 00:02.0 i915-GVTg_V5_8 -Uuid $Uuid -DefineOnly -ErrorAction Stop } | Should -Throw -ErrorId 'VgpuDefinitionConflict,GpuVirt.Commands.NewVgpuDeviceCommand'
+        }
+        finally { $h | Remove-FixtureHost }
+    }
+
     It 'Item 15: a definition that differs under the same parent is a conflict that says what differs' {
         $h = New-FixtureHost -Name Seed
         try {

@@ -112,11 +112,12 @@ namespace GpuVirt.Core.Planning
                 var attributes = options != null && options.Attributes.Count > 0 ? options.Attributes : matching?.Attributes ?? Array.Empty<KeyValuePair<string, string>>();
                 foreach (var a in attributes) VgpuManager.CheckAttributeName(a.Key);
 
-                Refuse(plan, $"UUID {uuid} is not defined as another type or parent", () => DefinedOtherwise(uuid, type));
+                if (!defineOnly) Refuse(plan, $"UUID {uuid} is not defined as another type or parent", () => DefinedOtherwise(uuid, type));
                 Refuse(plan, $"no mediated device {uuid} exists", () => Exists(uuid));
                 if (defineOnly)
                 {
-                    Refuse(plan, $"UUID {uuid} is not defined", () => Defined(uuid));
+                    // As mdevctl define: one UUID may be defined under several parents, once under each.
+                    Refuse(plan, $"UUID {uuid} is not defined on {type.Parent}", () => Defined(uuid, type.Parent));
                 }
                 else
                 {
@@ -496,7 +497,7 @@ namespace GpuVirt.Core.Planning
                 var plan = new ChangePlan<VgpuDevice>(ChangeKind.VgpuDefine, _host, $"{step.Uuid} ({step.TypeId} on {step.Parent})",
                     $"Put the definition of mediated device {step.Uuid} back", () => Inventory.Devices().First(d => d.Uuid == step.Uuid));
                 plan.Mdevs.Add(step.Uuid!);
-                Refuse(plan, $"UUID {step.Uuid} is not defined", () => Defined(step.Uuid!));
+                Refuse(plan, $"UUID {step.Uuid} is not defined on {step.Parent}", () => Defined(step.Uuid!, step.Parent));
                 AddRestoreSteps(plan, files);
                 PlanChecks.Run(plan, _checks);
                 return plan;
@@ -614,10 +615,10 @@ namespace GpuVirt.Core.Planning
                 "Use another UUID, or remove that definition with Remove-VgpuDevice -Persistent.", uuid);
         }
 
-        private GpuVirtException? Defined(string uuid)
+        private GpuVirtException? Defined(string uuid, string? parent)
         {
             Inventory.Definitions.Refresh();
-            var d = Inventory.Definitions.Find(uuid).FirstOrDefault();
+            var d = Inventory.Definitions.Find(uuid).FirstOrDefault(x => parent is null || x.Parent == parent);
             return d is null ? null : new GpuVirtException(ErrorIds.VgpuDefinitionConflict, ErrorKind.InvalidOperation,
                 $"UUID {uuid} is already defined ('{d.Path}'). Remove it with Remove-VgpuDevice -Persistent first, or use another UUID.", uuid);
         }
