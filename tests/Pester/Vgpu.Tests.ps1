@@ -551,8 +551,13 @@ Describe 'Test-VgpuHost' {
             $checks[2].Detail | Should -Be "systemctl says 'inactive'"
             $checks[3].Detail | Should -Be '0000:01:00.0 (SR-IOV)'
             Test-VgpuHost -Root $h.Root -Quiet | Should -BeFalse
-            $live = Test-VgpuHost
-            $live[2].Name | Should -Be 'nvidia-vgpu-mgr.service active'
+            # The live host: the fixture's sysfs (an NVIDIA vGPU parent) bound over /sys in a private mount namespace.
+            Push-Location $Repo
+            try {
+                $live = & unshare -m --propagation private sh -c "mount --bind '$($h.Root)/sys' /sys && exec dotnet pwsh -NoProfile -NonInteractive -Command `"Import-Module '$env:GPUVIRT_MODULE'; (Test-VgpuHost)[2].Name`"" 2>&1
+            }
+            finally { Pop-Location }
+            $live | Should -Be 'nvidia-vgpu-mgr.service active'
             Get-Content (Join-Path $bin 'argv') | Should -Be @('is-active', 'nvidia-vgpu-mgr.service')
             ($checks | Out-String -Width 200) | Should -Match 'FAIL\s+nvidia_vgpu_vfio loaded'
             # The table breaks Detail and Fix at spaces for the console's width: every word short enough stays whole.

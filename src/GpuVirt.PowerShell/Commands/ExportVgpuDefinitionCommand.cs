@@ -7,7 +7,9 @@ namespace GpuVirt.Commands
 {
     /// <summary>
     /// Writes mdevctl's definitions (<c>/etc/mdevctl.d</c>) as the JSON document <c>mdevctl list --defined --dumpjson</c>
-    /// prints, for Import-VgpuDefinition or mdevctl on another host.
+    /// prints, for Import-VgpuDefinition on another host. With one UUID given on the command line that matches one
+    /// definition, the single-device form <c>mdevctl list -d -u UUID --dumpjson</c> prints (what <c>mdevctl define
+    /// --jsonfile</c> reads).
     /// </summary>
     [Cmdlet(VerbsData.Export, "VgpuDefinition")]
     [OutputType(typeof(string))]
@@ -29,6 +31,16 @@ namespace GpuVirt.Commands
         [ValidateNotNullOrEmpty]
         public string[]? Parent { get; set; }
 
+        /// <summary>One UUID, no wildcard, given on the command line: as mdevctl's <c>-u</c>, one match prints the single-device form.</summary>
+        private bool _oneUuid;
+
+        protected override void BeginProcessing()
+        {
+            base.BeginProcessing();
+            // Only command-line parameters are bound yet; piped devices bind Uuid later, one by one, and make the whole document.
+            _oneUuid = MyInvocation.BoundParameters.ContainsKey(nameof(Uuid)) && Uuid is { Length: 1 } && !WildcardPattern.ContainsWildcardCharacters(Uuid[0]);
+        }
+
         protected override void ProcessRecord()
         {
             if (!_problemsReported)
@@ -46,6 +58,7 @@ namespace GpuVirt.Commands
             }
         }
 
-        protected override void EndProcessing() => WriteObject(MdevDefinitions.ToDumpJson(_selected));
+        protected override void EndProcessing() =>
+            WriteObject(_oneUuid && _selected.Count == 1 ? MdevDefinitions.ToJson(_selected[0]) : MdevDefinitions.ToDumpJson(_selected));
     }
 }

@@ -50,10 +50,14 @@ namespace GpuVirt.Commands
         [ValidateSet("Auto", "Manual")]
         public string? StartMode { get; set; }
 
-        /// <summary>mdev attributes, written in order once the device exists and kept in its definition ([ordered]@{ name = value }).</summary>
+        /// <summary>
+        /// mdev attributes, written in order once the device exists and kept in its definition: an [ordered]@{ name = value },
+        /// or several dictionaries in order (@{ assign_adapter = '5' }, @{ assign_adapter = '6' }) so that a name can repeat,
+        /// as in mdevctl's attrs.
+        /// </summary>
         [Parameter]
         [ValidateNotNull]
-        public System.Collections.IDictionary? Attribute { get; set; }
+        public System.Collections.IDictionary[]? Attribute { get; set; }
 
         /// <summary>The guest's operating system; Linux guests support only Q-series NVIDIA types.</summary>
         [Parameter]
@@ -114,20 +118,22 @@ namespace GpuVirt.Commands
                 CreateSriov(type, options);
                 return;
             }
-            var planner = Planner();
-            for (var i = 0; i < Count; i++)
+            try
             {
-                try
+                if (Count == 1)
                 {
-                    var plan = planner.PlanCreate(type, uuid, Persistent, options);
-                    if (!ShouldApply(plan)) continue;
-                    WriteObject(Apply(plan));
-                }
-                catch (GpuVirtException e)
-                {
-                    WriteError(e);
+                    var plan = Planner().PlanCreate(type, uuid, Persistent, options);
+                    if (ShouldApply(plan)) WriteObject(Apply(plan));
                     return;
                 }
+                // -Count devices are one plan: checked as a whole before any write, applied whole or not at all.
+                var many = Planner().PlanCreateMany(type, Count, Persistent, options);
+                if (!ShouldApply(many)) return;
+                foreach (var device in Apply(many)) WriteObject(device);
+            }
+            catch (GpuVirtException e)
+            {
+                WriteError(e);
             }
         }
 
@@ -145,11 +151,15 @@ namespace GpuVirt.Commands
             if (Attribute != null)
             {
                 var list = new System.Collections.Generic.List<System.Collections.Generic.KeyValuePair<string, string>>();
-                foreach (System.Collections.DictionaryEntry e in Attribute)
+                foreach (var dictionary in Attribute)
                 {
-                    var name = System.Convert.ToString(e.Key, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty;
-                    VgpuManager.CheckAttributeName(name);
-                    list.Add(new System.Collections.Generic.KeyValuePair<string, string>(name, LanguagePrimitives.ConvertTo<string>(e.Value) ?? string.Empty));
+                    if (dictionary is null) continue;
+                    foreach (System.Collections.DictionaryEntry e in dictionary)
+                    {
+                        var name = System.Convert.ToString(e.Key, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty;
+                        VgpuManager.CheckAttributeName(name);
+                        list.Add(new System.Collections.Generic.KeyValuePair<string, string>(name, LanguagePrimitives.ConvertTo<string>(e.Value) ?? string.Empty));
+                    }
                 }
                 options.Attributes = list;
             }

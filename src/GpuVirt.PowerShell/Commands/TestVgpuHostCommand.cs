@@ -5,7 +5,7 @@ using GpuVirt.Core.Vgpu;
 
 namespace GpuVirt.Commands
 {
-    /// <summary>Checks that a host is ready for NVIDIA vGPU: nouveau blacklisted, nvidia_vgpu_vfio loaded, nvidia-vgpu-mgr running, vGPU parents present.</summary>
+    /// <summary>Checks that a host is ready for vGPU by what its vGPU parents need: NVIDIA's (nouveau blacklisted, nvidia_vgpu_vfio loaded, nvidia-vgpu-mgr running) or Intel GVT-g's (i915.enable_gvt, kvmgt loaded), and vGPU parents present.</summary>
     [Cmdlet(VerbsDiagnostic.Test, "VgpuHost")]
     [OutputType(typeof(VgpuHostCheck))]
     [OutputType(typeof(bool))]

@@ -11,16 +11,20 @@ namespace GpuVirt.Core
     /// <summary>Why one function keeps its IOMMU group from being assigned.</summary>
     internal sealed class IommuGroupBlocker
     {
-        public IommuGroupBlocker(PciAddress address, string? driver, string reason)
+        public IommuGroupBlocker(PciAddress address, string? driver, string reason, bool vgpuFunction = false)
         {
             Address = address;
             Driver = driver;
             Reason = reason;
+            VgpuFunction = vgpuFunction;
         }
 
         public PciAddress Address { get; }
         public string? Driver { get; }
         public string Reason { get; }
+
+        /// <summary>An NVIDIA SR-IOV vGPU function on nvidia with no vGPU type: it needs a type, not another driver.</summary>
+        public bool VgpuFunction { get; }
 
         public override string ToString() => Address + ": " + Reason;
     }
@@ -52,7 +56,10 @@ namespace GpuVirt.Core
 
         internal IReadOnlyList<PciDevice> EndpointDevices => DeviceList.Where(d => d.IsEndpoint).ToList();
 
-        /// <summary>True when every endpoint is bound to vfio-pci or pci-stub, or to no driver.</summary>
+        /// <summary>
+        /// True when every endpoint is bound to vfio-pci or pci-stub, or to no driver, or is an NVIDIA SR-IOV vGPU function
+        /// on nvidia (NVIDIA's vendor-specific VFIO) that runs a vGPU type.
+        /// </summary>
         public bool IsViable => BlockerList.Count == 0;
 
         /// <summary>The addresses of the endpoints that keep the group from being assigned.</summary>
@@ -129,11 +136,24 @@ namespace GpuVirt.Core
             }
             devices.Sort((a, b) => a.PciAddress.CompareTo(b.PciAddress));
             others.Sort(StringComparer.Ordinal);
-            var blockers = devices
-                .Where(d => d.IsEndpoint && !PciInventory.IsPassthroughDriver(d.Driver))
-                .Select(d => new IommuGroupBlocker(d.PciAddress, d.Driver,
-                    $"bound to host driver '{d.Driver}'; it must be bound to vfio-pci or pci-stub, or to no driver"))
-                .ToList();
+            var blockers = new List<IommuGroupBlocker>();
+            foreach (var d in devices.Where(d => d.IsEndpoint && !PciInventory.IsPassthroughDriver(d.Driver)))
+            {
+                // An NVIDIA SR-IOV vGPU function stays on nvidia, NVIDIA's vendor-specific VFIO: with a vGPU type set it is
+                // where a guest takes it (managed='no'); vfio-pci would lose the vGPU.
+                if (Vgpu.VgpuInventory.SriovVgpuTypeOf(inventory, d) is int vgpuType)
+                {
+                    if (vgpuType == 0)
+                    {
+                        blockers.Add(new IommuGroupBlocker(d.PciAddress, d.Driver,
+                            "a vGPU virtual function on nvidia with no vGPU type set; give it one with New-VgpuDevice (it stays on nvidia: vfio-pci would lose the vGPU)",
+                            vgpuFunction: true));
+                    }
+                    continue;
+                }
+                blockers.Add(new IommuGroupBlocker(d.PciAddress, d.Driver,
+                    $"bound to host driver '{d.Driver}'; it must be bound to vfio-pci or pci-stub, or to no driver"));
+            }
             return new IommuGroup
             {
                 Root = inventory.Root.Directory,

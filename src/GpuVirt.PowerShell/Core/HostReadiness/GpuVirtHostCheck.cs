@@ -83,15 +83,17 @@ namespace GpuVirt.Core.HostReadiness
             checks.Add(AcsOverride(root));
             var vgpu = new VgpuInventory(root, inventory);
             var vgpuHost = vgpu.MdevParents().Count > 0 || vgpu.SriovParents().Count > 0 || KernelModules.IsLoaded(root, VgpuHostChecks.VfioModule);
+            var nouveauChecked = false;
             if (vgpuHost)
             {
-                // A vGPU host: Test-VgpuHost's checks, nouveau's among them.
+                // A vGPU host: Test-VgpuHost's checks, those its parents need (NVIDIA's include nouveau's).
                 foreach (var c in VgpuHostChecks.Run(vgpu, runner, ct))
                 {
                     checks.Add(new GpuVirtHostCheck("vGPU: " + c.Name, c.Passed ? HostCheckStatus.Pass : HostCheckStatus.Fail, c.Detail, c.Fix));
+                    nouveauChecked |= c.Name == "nouveau blacklisted";
                 }
             }
-            else if (gpus.Any(g => g.VendorId == 0x10de))
+            if (!nouveauChecked && gpus.Any(g => g.VendorId == 0x10de))
             {
                 checks.Add(Nouveau(root, gpus.Where(g => g.VendorId == 0x10de).ToList()));
             }
@@ -245,7 +247,10 @@ namespace GpuVirt.Core.HostReadiness
             if (!group.IsViable)
             {
                 problems.Add("not viable: " + string.Join("; ", group.BlockerList.Select(b => b.ToString())));
-                fixes.Add("Detach the group's functions with Dismount-GpuHostDriver, or attach them with Add-GpuHostdev -IncludeCompanion (managed hostdevs are detached when the guest starts)");
+                if (group.BlockerList.Any(b => b.VgpuFunction))
+                    fixes.Add("Give the vGPU virtual function a vGPU type with New-VgpuDevice (Get-VgpuType lists what it takes); it stays on nvidia, and a guest takes it with managed='no'");
+                if (group.BlockerList.Any(b => !b.VgpuFunction))
+                    fixes.Add("Detach the group's functions with Dismount-GpuHostDriver, or attach them with Add-GpuHostdev -IncludeCompanion (managed hostdevs are detached when the guest starts)");
             }
             var members = string.Join(", ", group.EndpointDevices.Select(d => d.PciAddress + " (" + (d.Driver ?? "no driver") + ")"));
             if (problems.Count == 0)

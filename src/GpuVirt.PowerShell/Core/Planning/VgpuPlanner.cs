@@ -56,94 +56,138 @@ namespace GpuVirt.Core.Planning
         /// </summary>
         public ChangePlan<VgpuDevice> PlanCreate(VgpuType type, string? uuidText, bool persistent, MdevOptions? options)
         {
+            var uuid = uuidText is null ? Guid.NewGuid().ToString("D") : VgpuManager.ParseUuid(uuidText);
+            var defineOnly = options?.DefineOnly == true;
+            return BuildCreate(type, new[] { uuid }, persistent, options,
+                () => defineOnly ? Inventory.Devices().First(d => d.Uuid == uuid && d.Parent == type.Parent) : Inventory.FindLive(uuid) ?? throw Vanished(uuid));
+        }
+
+        /// <summary>
+        /// Plans <paramref name="count"/> mediated devices of <paramref name="type"/>, each with a new UUID, as one change:
+        /// refused before any write (<see cref="ErrorIds.NoVgpuInstanceAvailable"/>, -WhatIf included) when the type has
+        /// fewer free instances; applied whole or not at all (the devices made are removed again when a later one fails);
+        /// one journal record, whose undo takes them all back.
+        /// </summary>
+        public ChangePlan<IReadOnlyList<VgpuDevice>> PlanCreateMany(VgpuType type, int count, bool persistent, MdevOptions? options)
+        {
+            if (count < 1) throw new ArgumentOutOfRangeException(nameof(count));
+            var uuids = Enumerable.Range(0, count).Select(_ => Guid.NewGuid().ToString("D")).ToList();
+            var defineOnly = options?.DefineOnly == true;
+            return BuildCreate<IReadOnlyList<VgpuDevice>>(type, uuids, persistent, options,
+                () => uuids.Select(u => defineOnly ? Inventory.Devices().First(d => d.Uuid == u && d.Parent == type.Parent) : Inventory.FindLive(u) ?? throw Vanished(u)).ToList());
+        }
+
+        private static GpuVirtException Vanished(string uuid) => new GpuVirtException(
+            ErrorIds.VgpuDeviceNotCreated, ErrorKind.ResourceUnavailable, $"The mediated device {uuid} vanished right after it was created.", uuid);
+
+        /// <summary>The plan of <see cref="PlanCreate"/> and <see cref="PlanCreateMany"/>: each UUID's writes, one instance check for all.</summary>
+        private ChangePlan<TResult> BuildCreate<TResult>(VgpuType type, IReadOnlyList<string> uuids, bool persistent, MdevOptions? options, Func<TResult> result)
+        {
             if (type.Kind == VgpuKind.SriovVf)
             {
                 throw new ArgumentException("An SR-IOV vGPU type is planned with PlanCreateSriov.", nameof(type));
             }
-            var uuid = uuidText is null ? Guid.NewGuid().ToString("D") : VgpuManager.ParseUuid(uuidText);
             var defineOnly = options?.DefineOnly == true;
             var startMode = options?.StartMode ?? MdevDefinitions.StartAuto;
             Inventory.Definitions.Refresh();
-            var definitions = Inventory.Definitions.Find(uuid);
-            var matching = definitions.FirstOrDefault(d => d.Parent == type.Parent && d.TypeId == type.Id);
-            var attributes = options != null && options.Attributes.Count > 0 ? options.Attributes : matching?.Attributes ?? Array.Empty<KeyValuePair<string, string>>();
-            foreach (var a in attributes) VgpuManager.CheckAttributeName(a.Key);
+            var count = uuids.Count;
+            var many = count > 1;
+            var devicesText = many ? $"{count.ToString(CultureInfo.InvariantCulture)} mediated devices ({string.Join(", ", uuids)})" : "mediated device " + uuids[0];
 
             var target = $"vGPU type {type.Id} ({type.DisplayName}) on {type.Parent}";
             var action = defineOnly
-                ? $"Define mediated device {uuid} (start {startMode}) without creating it"
-                : $"Create mediated device {uuid}" + (persistent ? $" and define it (start {startMode})" : string.Empty);
-            var plan = new ChangePlan<VgpuDevice>(defineOnly ? ChangeKind.VgpuDefine : ChangeKind.VgpuCreate, _host, target, action,
-                () => defineOnly ? Inventory.Devices().First(d => d.Uuid == uuid) : Inventory.FindLive(uuid) ?? throw new GpuVirtException(
-                    ErrorIds.VgpuDeviceNotCreated, ErrorKind.ResourceUnavailable, $"The mediated device {uuid} vanished right after it was created.", uuid))
+                ? $"Define {devicesText} (start {startMode}) without creating " + (many ? "them" : "it")
+                : $"Create {devicesText}" + (persistent ? $" and define {(many ? "them" : "it")} (start {startMode})" : string.Empty);
+            var plan = new ChangePlan<TResult>(defineOnly ? ChangeKind.VgpuDefine : ChangeKind.VgpuCreate, _host, target, action, result)
             {
                 Summary = $"{action}, of {target}:",
             };
-            plan.Mdevs.Add(uuid);
+            plan.Mdevs.AddRange(uuids);
 
-            Refuse(plan, $"UUID {uuid} is not defined as another type or parent", () => DefinedOtherwise(uuid, type));
-            Refuse(plan, $"no mediated device {uuid} exists", () => Exists(uuid));
-            if (defineOnly)
+            var made = new List<(string Uuid, MdevDefinition? Defined, string? ReplacedText)>();
+            foreach (var uuid in uuids)
             {
-                Refuse(plan, $"UUID {uuid} is not defined", () => Defined(uuid));
-            }
-            else
-            {
-                Refuse(plan, $"vGPU type {type.Id} has a free instance on {type.Parent}", () => _manager.NoFreeInstance(type));
-                plan.Steps.Add(new PlanStep($"write {uuid} to {_manager.CreateHostPath(type)}",
-                    c => _manager.WriteCreate(type, uuid, c.CancellationToken),
-                    _ => RemoveAgain(uuid),
-                    $"write 1 to {HostPaths.MdevDevices}/{uuid}/remove"));
-                foreach (var a in attributes)
+                var definitions = Inventory.Definitions.Find(uuid);
+                var matching = definitions.FirstOrDefault(d => d.Parent == type.Parent && d.TypeId == type.Id);
+                var attributes = options != null && options.Attributes.Count > 0 ? options.Attributes : matching?.Attributes ?? Array.Empty<KeyValuePair<string, string>>();
+                foreach (var a in attributes) VgpuManager.CheckAttributeName(a.Key);
+
+                if (!defineOnly) Refuse(plan, $"UUID {uuid} is not defined as another type or parent", () => DefinedOtherwise(uuid, type));
+                Refuse(plan, $"no mediated device {uuid} exists", () => Exists(uuid));
+                if (defineOnly)
                 {
-                    plan.Steps.Add(new PlanStep($"write {a.Value} to {HostPaths.MdevDevices}/{uuid}/{a.Key}",
-                        _ => _manager.WriteAttribute(uuid, a.Key, a.Value),
-                        _ => { },
-                        "nothing: the attribute goes with the device"));
+                    // As mdevctl define: one UUID may be defined under several parents, once under each.
+                    Refuse(plan, $"UUID {uuid} is not defined on {type.Parent}", () => Defined(uuid, type.Parent));
                 }
-            }
+                else
+                {
+                    plan.Steps.Add(new PlanStep($"write {uuid} to {_manager.CreateHostPath(type)}",
+                        c => _manager.WriteCreate(type, uuid, c.CancellationToken),
+                        _ => RemoveAgain(uuid),
+                        $"write 1 to {HostPaths.MdevDevices}/{uuid}/remove"));
+                    foreach (var a in attributes)
+                    {
+                        plan.Steps.Add(new PlanStep($"write {a.Value} to {HostPaths.MdevDevices}/{uuid}/{a.Key}",
+                            _ => _manager.WriteAttribute(uuid, a.Key, a.Value),
+                            _ => { },
+                            "nothing: the attribute goes with the device"));
+                    }
+                }
 
-            MdevDefinition? defined = null;
-            string? replacedText = null;
-            if (defineOnly || (persistent && (matching is null || matching.StartMode != startMode || !matching.Attributes.SequenceEqual(attributes))))
-            {
-                var definition = new MdevDefinition(type.Parent, uuid, type.Id, startMode, attributes);
-                var replace = !defineOnly && matching != null;
-                replacedText = replace ? Inventory.Definitions.ReadText(matching!.Path) : null;
-                defined = definition;
-                AddDefineStep(plan, definition, replace, replacedText);
+                MdevDefinition? defined = null;
+                string? replacedText = null;
+                if (defineOnly || (persistent && (matching is null || matching.StartMode != startMode || !matching.Attributes.SequenceEqual(attributes))))
+                {
+                    var definition = new MdevDefinition(type.Parent, uuid, type.Id, startMode, attributes);
+                    var replace = !defineOnly && matching != null;
+                    replacedText = replace ? Inventory.Definitions.ReadText(matching!.Path) : null;
+                    defined = definition;
+                    AddDefineStep(plan, definition, replace, replacedText);
+                }
+                else if (persistent)
+                {
+                    plan.Warnings.Add($"{uuid} is defined so already ('{matching!.Path}'); the definition is kept as it is.");
+                }
+                made.Add((uuid, defined, replacedText));
             }
-            else if (persistent)
+            if (!defineOnly)
             {
-                plan.Warnings.Add($"{uuid} is defined so already ('{matching!.Path}'); the definition is kept as it is.");
+                // One check for all: N devices that do not fit are refused before the first write.
+                Refuse(plan, $"vGPU type {type.Id} has {(many ? count.ToString(CultureInfo.InvariantCulture) + " free instances" : "a free instance")} on {type.Parent}",
+                    () => _manager.NoFreeInstance(type, count));
             }
 
             plan.Journal = () =>
             {
+                var anyDefined = made.Any(m => m.Defined != null);
                 var record = new ChangeRecord
                 {
-                    Target = uuid,
+                    Target = string.Join(", ", uuids),
                     Action = defineOnly
-                        ? $"Define mediated device {uuid} of type {type.Id} on {type.Parent}"
-                        : $"Create a vGPU of type {type.Id} on {type.Parent}" + (defined != null ? " and define it to start at boot" : string.Empty),
+                        ? $"Define {devicesText} of type {type.Id} on {type.Parent}"
+                        : $"Create {(many ? count.ToString(CultureInfo.InvariantCulture) + " vGPUs" : "a vGPU")} of type {type.Id} on {type.Parent}" +
+                          (anyDefined ? $" and define {(many ? "them" : "it")} to start at boot" : string.Empty),
                 };
-                if (!defineOnly) record.Details.Add(new ChangeDetail("vGPU " + uuid, null, type.Id + (defined != null ? $" (defined, start {startMode})" : string.Empty)));
-                var inverse = new InverseStep
+                foreach (var (uuid, defined, replacedText) in made)
                 {
-                    Kind = InverseKind.RemoveVgpu,
-                    Description = defineOnly
-                        ? $"remove the mdevctl definition of {uuid}"
-                        : $"remove mediated device {uuid}" + (defined != null ? " and its mdevctl definition" : string.Empty),
-                    Uuid = uuid, Parent = type.Parent, TypeId = type.Id, Persistent = defined != null, Active = !defineOnly,
-                };
-                if (defined != null)
-                {
-                    var after = Inventory.Definitions.ReadText(defined.Path);
-                    record.Details.Add(new ChangeDetail("definition " + defined.Path, replacedText is null ? null : "as it was", $"{type.Id} (start {startMode})"));
-                    record.FileChanges.Add(new ChangeFile { Path = defined.Path, Action = replacedText is null ? BootFileAction.Created : BootFileAction.Modified, BeforeSha256 = FileState.Hash(replacedText), AfterSha256 = FileState.Hash(after) });
-                    inverse.Files = new List<FileState> { new FileState { Path = defined.Path, Content = replacedText is null ? null : FileState.Encode(replacedText), Expected = FileState.Hash(after) } };
+                    if (!defineOnly) record.Details.Add(new ChangeDetail("vGPU " + uuid, null, type.Id + (defined != null ? $" (defined, start {startMode})" : string.Empty)));
+                    var inverse = new InverseStep
+                    {
+                        Kind = InverseKind.RemoveVgpu,
+                        Description = defineOnly
+                            ? $"remove the mdevctl definition of {uuid}"
+                            : $"remove mediated device {uuid}" + (defined != null ? " and its mdevctl definition" : string.Empty),
+                        Uuid = uuid, Parent = type.Parent, TypeId = type.Id, Persistent = defined != null, Active = !defineOnly,
+                    };
+                    if (defined != null)
+                    {
+                        var after = Inventory.Definitions.ReadText(defined.Path);
+                        record.Details.Add(new ChangeDetail("definition " + defined.Path, replacedText is null ? null : "as it was", $"{type.Id} (start {startMode})"));
+                        record.FileChanges.Add(new ChangeFile { Path = defined.Path, Action = replacedText is null ? BootFileAction.Created : BootFileAction.Modified, BeforeSha256 = FileState.Hash(replacedText), AfterSha256 = FileState.Hash(after) });
+                        inverse.Files = new List<FileState> { new FileState { Path = defined.Path, Content = replacedText is null ? null : FileState.Encode(replacedText), Expected = FileState.Hash(after) } };
+                    }
+                    record.Inverse.Add(inverse);
                 }
-                record.Inverse.Add(inverse);
                 return record;
             };
             PlanChecks.Run(plan, _checks);
@@ -220,7 +264,9 @@ namespace GpuVirt.Core.Planning
             var uuid = VgpuManager.ParseUuid(device.Uuid!);
             Inventory.Definitions.Refresh();
             var live = definitionOnly ? null : Inventory.FindLive(uuid);
-            var definitions = Inventory.Definitions.Find(uuid).Where(d => live is null || d.Parent == live.Parent).ToList();
+            // Taking back a definition (an undo) removes that parent's only; the UUID may be defined under others too.
+            var definitions = Inventory.Definitions.Find(uuid)
+                .Where(d => live != null ? d.Parent == live.Parent : !definitionOnly || d.Parent == device.Parent).ToList();
             if (live is null && definitions.Count == 0)
             {
                 throw new GpuVirtException(ErrorIds.VgpuDeviceNotFound, ErrorKind.ObjectNotFound,
@@ -371,19 +417,21 @@ namespace GpuVirt.Core.Planning
             var plan = new ChangePlan<VgpuDevice>(ChangeKind.VgpuDefine, _host, $"{uuid} ({definition.TypeId} on {definition.Parent})", action,
                 () => Inventory.Devices().First(x => x.Uuid == uuid && x.Parent == definition.Parent));
             plan.Mdevs.Add(uuid);
-            var same = Inventory.Definitions.Find(uuid).FirstOrDefault();
-            if (same != null && same.Parent == definition.Parent && same.TypeId == definition.TypeId && same.StartMode == definition.StartMode
+            // As mdevctl keeps them, a definition is one UUID under one parent: the same UUID may be defined under
+            // another parent too (mdevctl define accepts it), and only a different one under this parent conflicts.
+            var same = Inventory.Definitions.Find(uuid).FirstOrDefault(d => d.Parent == definition.Parent);
+            if (same != null && same.TypeId == definition.TypeId && same.StartMode == definition.StartMode
                 && same.Attributes.SequenceEqual(definition.Attributes))
             {
                 plan.NothingToDo = $"{uuid} is defined so already ({definition.Path}).";
                 return plan;
             }
-            Refuse(plan, $"UUID {uuid} is not defined", () =>
+            Refuse(plan, $"UUID {uuid} is not defined on {definition.Parent}", () =>
             {
                 Inventory.Definitions.Refresh();
-                var now = Inventory.Definitions.Find(uuid).FirstOrDefault();
+                var now = Inventory.Definitions.Find(uuid).FirstOrDefault(d => d.Parent == definition.Parent);
                 return now is null ? null : new GpuVirtException(ErrorIds.VgpuDefinitionConflict, ErrorKind.InvalidOperation,
-                    $"UUID {uuid} is already defined differently ('{now.Path}': type '{now.TypeId}', start {now.StartMode}). " +
+                    $"UUID {uuid} is already defined on {now.Parent} with {Differences(now, definition)} ('{now.Path}'). " +
                     "Remove it with Remove-VgpuDevice -Persistent first.", uuid);
             });
             AddDefineStep(plan, definition, replace: false, replacedText: null);
@@ -404,6 +452,17 @@ namespace GpuVirt.Core.Planning
             };
             PlanChecks.Run(plan, _checks);
             return plan;
+        }
+
+        /// <summary>What a definition on the host has that the one to define has not: <c>type 'a' (the document has 'b')</c>, and so on.</summary>
+        private static string Differences(MdevDefinition now, MdevDefinition wanted)
+        {
+            static string Attrs(MdevDefinition d) => d.Attributes.Count == 0 ? "none" : string.Join(", ", d.Attributes.Select(a => a.Key + "=" + a.Value));
+            var parts = new List<string>();
+            if (now.TypeId != wanted.TypeId) parts.Add($"type '{now.TypeId}' (the document has '{wanted.TypeId}')");
+            if (now.StartMode != wanted.StartMode) parts.Add($"start {now.StartMode} (the document has {wanted.StartMode})");
+            if (!now.Attributes.SequenceEqual(wanted.Attributes)) parts.Add($"attributes {Attrs(now)} (the document has {Attrs(wanted)})");
+            return string.Join(", ", parts);
         }
 
         /// <summary>
@@ -438,7 +497,7 @@ namespace GpuVirt.Core.Planning
                 var plan = new ChangePlan<VgpuDevice>(ChangeKind.VgpuDefine, _host, $"{step.Uuid} ({step.TypeId} on {step.Parent})",
                     $"Put the definition of mediated device {step.Uuid} back", () => Inventory.Devices().First(d => d.Uuid == step.Uuid));
                 plan.Mdevs.Add(step.Uuid!);
-                Refuse(plan, $"UUID {step.Uuid} is not defined", () => Defined(step.Uuid!));
+                Refuse(plan, $"UUID {step.Uuid} is not defined on {step.Parent}", () => Defined(step.Uuid!, step.Parent));
                 AddRestoreSteps(plan, files);
                 PlanChecks.Run(plan, _checks);
                 return plan;
@@ -479,7 +538,12 @@ namespace GpuVirt.Core.Planning
         /// <summary>The device an inverse names: a mediated device by UUID, or an SR-IOV virtual function.</summary>
         public VgpuDevice? Find(InverseStep step)
         {
-            if (step.Uuid != null) return Inventory.Devices().FirstOrDefault(d => d.Uuid == step.Uuid);
+            // One UUID may be defined under several parents: the one the change was made on.
+            if (step.Uuid != null)
+            {
+                var devices = Inventory.Devices().Where(d => d.Uuid == step.Uuid).ToList();
+                return devices.FirstOrDefault(d => step.Parent != null && d.Parent == step.Parent) ?? devices.FirstOrDefault();
+            }
             return Inventory.FindSriov(PciAddress.Parse(step.Address!));
         }
 
@@ -551,10 +615,10 @@ namespace GpuVirt.Core.Planning
                 "Use another UUID, or remove that definition with Remove-VgpuDevice -Persistent.", uuid);
         }
 
-        private GpuVirtException? Defined(string uuid)
+        private GpuVirtException? Defined(string uuid, string? parent)
         {
             Inventory.Definitions.Refresh();
-            var d = Inventory.Definitions.Find(uuid).FirstOrDefault();
+            var d = Inventory.Definitions.Find(uuid).FirstOrDefault(x => parent is null || x.Parent == parent);
             return d is null ? null : new GpuVirtException(ErrorIds.VgpuDefinitionConflict, ErrorKind.InvalidOperation,
                 $"UUID {uuid} is already defined ('{d.Path}'). Remove it with Remove-VgpuDevice -Persistent first, or use another UUID.", uuid);
         }

@@ -180,64 +180,118 @@ namespace GpuVirt.Core.Vgpu
             }
         }
 
-        /// <summary>The JSON mdevctl writes for a definition: two-space indentation, no final newline.</summary>
+        /// <summary>
+        /// The JSON mdevctl writes for a definition (and prints for one device, <c>list -d -u UUID --dumpjson</c>): serde_json's
+        /// pretty form, two-space indentation, no final newline, strings as they are but for <c>"</c>, <c>\</c> and control
+        /// characters (see <see cref="Quote"/>).
+        /// </summary>
         public static string ToJson(MdevDefinition definition)
         {
-            using var stream = new MemoryStream();
-            using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
-            {
-                WriteBody(writer, definition);
-            }
-            return Encoding.UTF8.GetString(stream.ToArray());
+            var sb = new StringBuilder();
+            WriteBody(sb, definition, 0);
+            return sb.ToString();
         }
 
-        private static void WriteBody(Utf8JsonWriter writer, MdevDefinition definition)
+        private static void Indent(StringBuilder sb, int level) => sb.Append(' ', level * 2);
+
+        /// <summary>One definition's object, its first brace where the writer is, its members one level below <paramref name="level"/>.</summary>
+        private static void WriteBody(StringBuilder sb, MdevDefinition definition, int level)
         {
-            writer.WriteStartObject();
-            writer.WriteString("mdev_type", definition.TypeId);
-            writer.WriteString("start", definition.StartMode);
-            writer.WriteStartArray("attrs");
-            foreach (var a in definition.Attributes)
+            sb.Append("{\n");
+            Indent(sb, level + 1);
+            sb.Append(Quote("mdev_type")).Append(": ").Append(Quote(definition.TypeId)).Append(",\n");
+            Indent(sb, level + 1);
+            sb.Append(Quote("start")).Append(": ").Append(Quote(definition.StartMode)).Append(",\n");
+            Indent(sb, level + 1);
+            sb.Append(Quote("attrs")).Append(": ");
+            if (definition.Attributes.Count == 0)
             {
-                writer.WriteStartObject();
-                writer.WriteString(a.Key, a.Value);
-                writer.WriteEndObject();
+                sb.Append("[]");
             }
-            writer.WriteEndArray();
-            writer.WriteEndObject();
+            else
+            {
+                sb.Append("[\n");
+                for (var i = 0; i < definition.Attributes.Count; i++)
+                {
+                    var a = definition.Attributes[i];
+                    Indent(sb, level + 2);
+                    sb.Append("{\n");
+                    Indent(sb, level + 3);
+                    sb.Append(Quote(a.Key)).Append(": ").Append(Quote(a.Value)).Append('\n');
+                    Indent(sb, level + 2);
+                    sb.Append('}').Append(i + 1 < definition.Attributes.Count ? ",\n" : "\n");
+                }
+                Indent(sb, level + 1);
+                sb.Append(']');
+            }
+            sb.Append('\n');
+            Indent(sb, level);
+            sb.Append('}');
+        }
+
+        /// <summary>
+        /// A JSON string as serde_json writes it (mdevctl's writer): <c>"</c> and <c>\</c> escaped, control characters as
+        /// <c>\b \f \n \r \t</c> or <c>\u00xx</c> (lower-case hex), everything else as it is (no <c>\u</c> escapes for
+        /// <c>+</c>, <c>&lt;</c>, <c>&amp;</c> or non-ASCII text, which .NET's JSON writer would make).
+        /// </summary>
+        internal static string Quote(string text)
+        {
+            var sb = new StringBuilder(text.Length + 2);
+            sb.Append('"');
+            foreach (var c in text)
+            {
+                switch (c)
+                {
+                    case '"': sb.Append("\\\""); break;
+                    case '\\': sb.Append("\\\\"); break;
+                    case '\b': sb.Append("\\b"); break;
+                    case '\f': sb.Append("\\f"); break;
+                    case '\n': sb.Append("\\n"); break;
+                    case '\r': sb.Append("\\r"); break;
+                    case '\t': sb.Append("\\t"); break;
+                    default:
+                        if (c < 0x20) sb.Append("\\u00").Append(((int)c).ToString("x2", System.Globalization.CultureInfo.InvariantCulture));
+                        else sb.Append(c);
+                        break;
+                }
+            }
+            return sb.Append('"').ToString();
         }
 
         /// <summary>
         /// The document <c>mdevctl list --defined --dumpjson</c> prints for these definitions: one array holding one object
-        /// that maps each parent (sorted) to its devices (sorted by UUID), each <c>{"UUID": {mdev_type, start, attrs}}</c>.
+        /// that maps each parent (sorted) to its devices (sorted by UUID), each <c>{"UUID": {mdev_type, start, attrs}}</c>;
+        /// <c>[]</c> when there are none. serde_json's pretty form, as <see cref="ToJson"/>.
         /// </summary>
         public static string ToDumpJson(IEnumerable<MdevDefinition> definitions)
         {
-            using var stream = new MemoryStream();
-            using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+            var byParent = definitions.GroupBy(d => d.Parent).OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
+            if (byParent.Count == 0) return "[]";
+            var sb = new StringBuilder("[\n");
+            Indent(sb, 1);
+            sb.Append("{\n");
+            for (var p = 0; p < byParent.Count; p++)
             {
-                writer.WriteStartArray();
-                var byParent = definitions.GroupBy(d => d.Parent).OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
-                if (byParent.Count > 0)
+                Indent(sb, 2);
+                sb.Append(Quote(byParent[p].Key)).Append(": [\n");
+                var devices = byParent[p].OrderBy(d => d.Uuid, StringComparer.Ordinal).ToList();
+                for (var i = 0; i < devices.Count; i++)
                 {
-                    writer.WriteStartObject();
-                    foreach (var parent in byParent)
-                    {
-                        writer.WriteStartArray(parent.Key);
-                        foreach (var d in parent.OrderBy(d => d.Uuid, StringComparer.Ordinal))
-                        {
-                            writer.WriteStartObject();
-                            writer.WritePropertyName(d.Uuid);
-                            WriteBody(writer, d);
-                            writer.WriteEndObject();
-                        }
-                        writer.WriteEndArray();
-                    }
-                    writer.WriteEndObject();
+                    Indent(sb, 3);
+                    sb.Append("{\n");
+                    Indent(sb, 4);
+                    sb.Append(Quote(devices[i].Uuid)).Append(": ");
+                    WriteBody(sb, devices[i], 4);
+                    sb.Append('\n');
+                    Indent(sb, 3);
+                    sb.Append('}').Append(i + 1 < devices.Count ? ",\n" : "\n");
                 }
-                writer.WriteEndArray();
+                Indent(sb, 2);
+                sb.Append(']').Append(p + 1 < byParent.Count ? ",\n" : "\n");
             }
-            return Encoding.UTF8.GetString(stream.ToArray());
+            Indent(sb, 1);
+            sb.Append("}\n]");
+            return sb.ToString();
         }
 
         /// <summary>
@@ -287,7 +341,9 @@ namespace GpuVirt.Core.Vgpu
         /// or nothing, on disk before this returns; an existing definition is refused unless <paramref name="replace"/>,
         /// as mdevctl refuses to overwrite one.
         /// </summary>
-        public void Write(MdevDefinition definition, bool replace = false) => WriteText(definition.Path, ToJson(definition), replace);
+        public void Write(MdevDefinition definition, bool replace = false) =>
+            // mdevctl's files are UTF-8; the writer takes a file's bytes as one char each (HostFiles.Bytes).
+            WriteText(definition.Path, HostFiles.Bytes.GetString(Encoding.UTF8.GetBytes(ToJson(definition))), replace);
 
         /// <summary>A definition file's bytes as they are (for the journal: put back byte for byte); null when there is none.</summary>
         public string? ReadText(string hostPath)

@@ -49,6 +49,12 @@ namespace GpuVirt.Core.Vgpu
 
         public VgpuKind Kind { get; internal set; }
 
+        /// <summary>
+        /// The definition's mdev attributes (mdevctl's <c>attrs</c>), in the order they are written, each <c>name=value</c>;
+        /// a name may repeat (vfio_ap's <c>assign_adapter</c>). Empty when the device has no definition or none in it.
+        /// </summary>
+        public IReadOnlyList<string> Attributes { get; internal set; } = Array.Empty<string>();
+
         /// <summary>The definition file as a host path, null when not defined.</summary>
         public string? DefinitionPath { get; internal set; }
 

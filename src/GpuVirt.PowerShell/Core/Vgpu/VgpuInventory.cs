@@ -155,6 +155,18 @@ namespace GpuVirt.Core.Vgpu
                 .SelectMany(d => CreatableTypes(d.PciAddress)).FirstOrDefault(t => t.Key == id).Value;
         }
 
+        /// <summary>
+        /// The vGPU type set on an NVIDIA SR-IOV vGPU function bound to <c>nvidia</c> (NVIDIA's vendor-specific VFIO, where a
+        /// guest takes the vGPU): its id, 0 when none is set; null for any other function.
+        /// </summary>
+        internal static int? SriovVgpuTypeOf(PciInventory pci, PciDevice device)
+        {
+            if (device.Driver != "nvidia" || !device.PhysicalFunctionAddress.HasValue) return null;
+            var dir = pci.DeviceDirectory(device.PciAddress);
+            if (!File.Exists(Path.Combine(dir, CreatableVgpuTypes))) return null;
+            return Sysfs.TryReadInt(Path.Combine(dir, CurrentVgpuType)) ?? 0;
+        }
+
         /// <summary>The vGPU type id set on a virtual function; 0 when none.</summary>
         public int CurrentType(PciAddress vf) => Sysfs.TryReadInt(Path.Combine(Pci.DeviceDirectory(vf), CurrentVgpuType)) ?? 0;
 
@@ -328,6 +340,7 @@ namespace GpuVirt.Core.Vgpu
             device.StartMode = definition.StartMode;
             device.Persistent = definition.StartMode == MdevDefinitions.StartAuto;
             device.DefinitionPath = definition.Path;
+            device.Attributes = definition.Attributes.Select(a => a.Key + "=" + a.Value).ToList();
         }
 
         private string? TypeName(string parent, string typeId)

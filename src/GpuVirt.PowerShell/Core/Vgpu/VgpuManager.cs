@@ -133,8 +133,8 @@ namespace GpuVirt.Core.Vgpu
         /// <summary>The host path of a type's <c>create</c>.</summary>
         internal string CreateHostPath(VgpuType type) => Root.ToHostPath(Path.Combine(TypeDirectory(type), "create"));
 
-        /// <summary>The error that stops a create when the type has no free instance now, or null.</summary>
-        internal GpuVirtException? NoFreeInstance(VgpuType type)
+        /// <summary>The error that stops a create of <paramref name="count"/> devices when the type has fewer free instances now, or null.</summary>
+        internal GpuVirtException? NoFreeInstance(VgpuType type, int count = 1)
         {
             var typeDir = TypeDirectory(type);
             var available = Sysfs.TryReadInt(Path.Combine(typeDir, "available_instances"));
@@ -143,7 +143,7 @@ namespace GpuVirt.Core.Vgpu
                 return new GpuVirtException(ErrorIds.VgpuTypeNotFound, ErrorKind.ObjectNotFound,
                     $"The vGPU type '{type.Id}' is no longer offered by {type.Parent} ('{Root.ToHostPath(typeDir)}' has no available_instances).", type.Id);
             }
-            return available < 1 ? NoInstance(type, typeDir, available.Value, null) : null;
+            return available < count ? NoInstance(type, typeDir, available.Value, null, count) : null;
         }
 
         private string MdevDirectory(string uuid) => Path.Combine(Root.Resolve(HostPaths.MdevDevices), uuid);
@@ -206,7 +206,7 @@ namespace GpuVirt.Core.Vgpu
             }
         }
 
-        private GpuVirtException NoInstance(VgpuType type, string? typeDir, int available, string? kernel)
+        private GpuVirtException NoInstance(VgpuType type, string? typeDir, int available, string? kernel, int count = 1)
         {
             var existing = new List<string>();
             var devicesDir = typeDir is null ? null : Path.Combine(typeDir, "devices");
@@ -215,9 +215,13 @@ namespace GpuVirt.Core.Vgpu
             var max = type.MaxInstance is int m ? $" of {m} (max_instance)" : string.Empty;
             var made = existing.Count > 0 ? $"; {existing.Count} device(s) of this type exist: {string.Join(", ", existing)}" : string.Empty;
             var why = kernel is null ? string.Empty : $" ({kernel})";
+            var what = count > 1
+                ? $"{count.ToString(CultureInfo.InvariantCulture)} instances of vGPU type '{type.Id}' ({type.DisplayName}) do not fit on {type.Parent}: " +
+                  $"available_instances is {available.ToString(CultureInfo.InvariantCulture)}{max}, {count.ToString(CultureInfo.InvariantCulture)} asked for, so none was made"
+                : $"No instance of vGPU type '{type.Id}' ({type.DisplayName}) is available on {type.Parent}: " +
+                  $"available_instances is {available.ToString(CultureInfo.InvariantCulture)}{max}";
             return new GpuVirtException(ErrorIds.NoVgpuInstanceAvailable, ErrorKind.ResourceUnavailable,
-                $"No instance of vGPU type '{type.Id}' ({type.DisplayName}) is available on {type.Parent}: " +
-                $"available_instances is {available.ToString(CultureInfo.InvariantCulture)}{max}{made}{why}. " +
+                $"{what}{made}{why}. " +
                 "Remove a vGPU of this parent (types of one GPU share its capacity) or choose a type with free instances (Get-VgpuType -Available).",
                 type.ToString());
         }

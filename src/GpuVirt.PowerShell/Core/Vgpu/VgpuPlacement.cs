@@ -64,9 +64,10 @@ namespace GpuVirt.Core.Vgpu
 
     /// <summary>
     /// Finds where N vGPUs of one type fit over every vGPU parent of a host: mediated-device GPUs by their
-    /// <c>available_instances</c> (which already counts the GPU's shared capacity and its one-type rule), SR-IOV GPUs by
-    /// the free virtual functions that list the type as creatable now, bounded on an idle GPU by its framebuffer (the
-    /// largest profile it offers) over the type's. GPUs that run the type already are filled first, then the ones with
+    /// <c>available_instances</c> (the GPU's shared capacity), SR-IOV GPUs by the free virtual functions that list the
+    /// type as creatable now, bounded on an idle GPU by its framebuffer (the largest profile it offers) over the type's.
+    /// An NVIDIA GPU that runs another type takes none of this one (one vGPU type per physical GPU), whatever the driver's
+    /// numbers and lists say, and the reason names the type it runs. GPUs that run the type already are filled first, then the ones with
     /// the most room (depth-first, as NVIDIA's default allocation); <c>spread</c> puts one on each GPU in turn instead.
     /// Reads only; the result says why when the vGPUs do not fit.
     /// </summary>
@@ -86,11 +87,19 @@ namespace GpuVirt.Core.Vgpu
                 if (t is null) continue;
                 var running = devices.Where(d => d.Kind == VgpuKind.Mdev && d.Active && d.Parent == parent).ToList();
                 var runsType = running.Any(d => d.TypeId == t.Id);
-                var others = running.Where(d => d.TypeId != t.Id).Select(d => d.TypeId).Distinct().ToList();
+                var others = running.Where(d => d.TypeId != t.Id).GroupBy(d => d.TypeId)
+                    .Select(g => g.Key + (g.First().TypeName is string n ? " (" + n + ")" : string.Empty)).ToList();
+                if (others.Count > 0 && OneTypePerGpu(inventory, parent))
+                {
+                    // The driver's own numbers may still count the idle capacity: the rule is applied here, whatever they say.
+                    list.Add(new VgpuPlacementCandidate(parent, t, 0, false,
+                        $"it runs {string.Join(", ", others)}: {OneTypeRule}", Array.Empty<PciAddress>()));
+                    continue;
+                }
                 var reason = t.AvailableInstances > 0
                     ? $"available_instances is {t.AvailableInstances.ToString(CultureInfo.InvariantCulture)}" + (t.MaxInstance is int m ? $" of {m.ToString(CultureInfo.InvariantCulture)}" : string.Empty)
                     : "available_instances is 0" + (others.Count > 0
-                        ? $": it runs {string.Join(", ", others)}, and the types of one GPU share its capacity (NVIDIA GPUs take one type at a time)"
+                        ? $": it runs {string.Join(", ", others)}, and the types of one GPU share its capacity"
                         : running.Count > 0 ? ": it is full" : string.Empty);
                 list.Add(new VgpuPlacementCandidate(parent, t, t.AvailableInstances, runsType, reason, Array.Empty<PciAddress>()));
             }
@@ -109,6 +118,16 @@ namespace GpuVirt.Core.Vgpu
                 var free = vfs.Where(v => inventory.CurrentType(v) == 0 && inventory.CreatableTypes(v).Any(c => c.Key == t.Id)).ToList();
                 var used = vfs.Select(inventory.CurrentType).Where(c => c != 0).ToList();
                 var runsType = used.Any(c => c.ToString(CultureInfo.InvariantCulture) == t.Id);
+                var otherTypes = used.Select(c => c.ToString(CultureInfo.InvariantCulture)).Where(id => id != t.Id).Distinct().ToList();
+                if (otherTypes.Count > 0)
+                {
+                    // A free function may still list every type of the idle GPU: the rule is applied here, whatever the lists say.
+                    var names = otherTypes.Select(id => id + (inventory.TypeNameOf(vfs, id) is string n ? " (" + n + ")" : string.Empty));
+                    list.Add(new VgpuPlacementCandidate(pf.Address.ToString(), t, 0, false,
+                        $"it runs {string.Join(", ", names)} on {used.Count.ToString(CultureInfo.InvariantCulture)} of its virtual functions: {OneTypeRule}",
+                        Array.Empty<PciAddress>()));
+                    continue;
+                }
                 var available = free.Count;
                 var reason = $"{free.Count.ToString(CultureInfo.InvariantCulture)} free virtual functions list it";
                 if (used.Count == 0 && SizeOf(t.Name) is int size && size > 0)
@@ -187,6 +206,17 @@ namespace GpuVirt.Core.Vgpu
                 Reason = (c.RunsType ? "runs this type already; " : string.Empty) + c.Reason,
             }).ToList();
         }
+
+        /// <summary>Why a GPU that runs one vGPU type takes no other.</summary>
+        internal const string OneTypeRule =
+            "an NVIDIA GPU runs one vGPU type at a time (time-sliced vGPUs of one physical GPU are all of one type), so it takes only that type until those vGPUs are removed";
+
+        /// <summary>
+        /// Whether a mediated-device parent keeps one vGPU type per physical GPU: NVIDIA's (its time-sliced vGPUs are all of
+        /// one type); Intel GVT-g and other parents mix types within their shared capacity.
+        /// </summary>
+        internal static bool OneTypePerGpu(VgpuInventory inventory, string parent) =>
+            PciAddress.TryParse(parent, out var address) && inventory.Pci.Find(address)?.VendorId == SriovVgpu.NvidiaVendor;
 
         private static VgpuType? Match(IReadOnlyList<VgpuType> types, string type) =>
             types.FirstOrDefault(t => string.Equals(t.Id, type, StringComparison.OrdinalIgnoreCase))
