@@ -59,7 +59,9 @@ namespace GpuVirt.Core.HostReadiness
         public const string AllowUnsafeInterrupts = "/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts";
         public static readonly IReadOnlyList<string> VfioModules = new[] { "vfio", "vfio_pci", "vfio_iommu_type1" };
 
-        public static IReadOnlyList<GpuVirtHostCheck> Run(PciInventory inventory, Virsh virsh, ProcessRunner runner, CancellationToken ct = default)
+        /// <param name="guests">Reads every guest's hostdevs when libvirt is the host's to ask (null: the guests are not checked).</param>
+        public static IReadOnlyList<GpuVirtHostCheck> Run(PciInventory inventory, Virsh virsh, ProcessRunner runner, CancellationToken ct = default,
+            Func<HostdevOwnership?>? guests = null)
         {
             var root = inventory.Root;
             var checks = new List<GpuVirtHostCheck>
@@ -95,7 +97,9 @@ namespace GpuVirt.Core.HostReadiness
             {
                 checks.Add(Nouveau(root, gpus.Where(g => g.VendorId == 0x10de).ToList()));
             }
-            checks.Add(Libvirt(virsh));
+            var libvirt = Libvirt(virsh);
+            checks.Add(libvirt);
+            if (libvirt.Status == HostCheckStatus.Pass && guests != null) checks.AddRange(IommuGroupSplits.Checks(inventory, guests()));
             foreach (var check in checks) check.From(root, virsh.Uri);
             return checks;
         }
