@@ -155,7 +155,7 @@ Describe 'Refusals before any write' {
             # The audio function can go to the same guest managed='yes' (libvirt detaches it when the guest starts): no
             # warning here; Add-GpuHostdev warns when it is given neither.
             "$warnings" | Should -Not -BeLike '*not viable*'
-            "$($out | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] })" | Should -BeLike '*IOMMU group 13: 0000:02:00.1 (driver snd_hda_intel) still on a host driver*''
+            "$($out | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] })" | Should -BeLike '*IOMMU group 13: 0000:02:00.1 (driver snd_hda_intel) still on a host driver*'
             $text = Get-WhatIfText { Dismount-GpuHostDriver 02:00.0 -IncludeCompanion -Root $t.Root -WhatIf -WarningVariable script:companionWarn }
             $text | Should -BeLike '*What if: *0000:02:00.1/driver_override*'
             "$script:companionWarn" | Should -Not -BeLike '*not viable*'
