@@ -146,9 +146,11 @@ public sealed class FixtureLock : IDisposable
     public string Path { get; }
 
     /// <summary>Takes the exclusive flock on <c>ROOT/run/lock/gpuvirt.lock</c>, as a running command would.</summary>
-    public static FixtureLock Hold(string root)
+    public static FixtureLock Hold(string root) => HoldFile(System.IO.Path.Combine(root, "run", "lock", "gpuvirt.lock"));
+
+    /// <summary>Takes the exclusive flock on any lock file (a libvirt guest's lock), creating it and its directory when missing.</summary>
+    public static FixtureLock HoldFile(string path)
     {
-        var path = System.IO.Path.Combine(root, "run", "lock", "gpuvirt.lock");
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
         var fd = open(path, 0x2 | 0x40 | 0x80000, Convert.ToInt32("644", 8));
         if (fd < 0 || flock(fd, 2) != 0) throw new IOException($"Cannot lock {path}: errno {Marshal.GetLastPInvokeError()}");

@@ -44,7 +44,7 @@ Describe 'Test-GpuVirtHost on a ready host' {
         $Checks | Should -BeOfType ([GpuVirt.Core.HostReadiness.GpuVirtHostCheck])
         $Checks.Name | Should -Be @('CPU virtualization', '/dev/kvm', 'IOMMU active', 'Interrupt remapping', 'Kernel arguments', 'vfio modules',
             'IOMMU group', 'Host-critical partners', 'Console GPU', 'Reset', 'IOMMU group', 'Host-critical partners', 'Console GPU', 'Reset',
-            'ACS override', 'nouveau', 'libvirt', 'guest hostdevs')
+            'ACS override', 'nouveau', 'libvirt', 'guest hostdevs', 'IOMMU group in one guest')
         @($Checks | Where-Object Status -ne 'Pass' | ForEach-Object { "$_ : $($_.Detail)" }) | Should -BeNullOrEmpty
         @($Checks | Where-Object Fix) | Should -HaveCount 0
         @($Checks | Where-Object Device | ForEach-Object { "$($_.Device)" } | Select-Object -Unique) | Should -Be @('0000:01:00.0', '0000:02:00.0')

@@ -3,6 +3,7 @@ using System.Management.Automation;
 using GpuVirt.Core;
 using GpuVirt.Core.HostReadiness;
 using GpuVirt.Core.Libvirt;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Commands
 {
@@ -23,7 +24,9 @@ namespace GpuVirt.Commands
 
         protected override void EndProcessing() => ForEachHost(() =>
         {
-            var checks = GpuVirtHostChecks.Run(Inventory, Virsh, Runner, StopToken);
+            // The guests are the host's when a connection is given, or on the live host: an image's devices are not the live guests'.
+            var reachable = GuestReferences.Reachable(new ChangeHost(HostSystem, ConnectGiven));
+            var checks = GpuVirtHostChecks.Run(Inventory, Virsh, Runner, StopToken, reachable ? () => ReadGuests() : (System.Func<HostdevOwnership?>?)null);
             if (Quiet)
             {
                 WriteObject(checks.All(c => c.Status != HostCheckStatus.Fail));
@@ -31,5 +34,18 @@ namespace GpuVirt.Commands
             }
             WriteObject(checks, enumerateCollection: true);
         });
+
+        private HostdevOwnership? ReadGuests()
+        {
+            try
+            {
+                return HostdevOwnership.Read(Virsh);
+            }
+            catch (GpuVirtException e)
+            {
+                WriteWarning("The guests' definitions cannot be read (" + e.Message + "): no IOMMU group is checked for a split between guests.");
+                return null;
+            }
+        }
     }
 }

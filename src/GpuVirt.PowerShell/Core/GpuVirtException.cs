@@ -68,6 +68,9 @@ namespace GpuVirt.Core
         public const string InvalidDomainXml = "InvalidDomainXml";
         public const string InvalidMdevUuid = "InvalidMdevUuid";
         public const string HostdevInUse = "HostdevInUse";
+
+        /// <summary>A function of the device's IOMMU group is assigned to another guest: a VFIO group can be in one guest only.</summary>
+        public const string IommuGroupSplit = "IommuGroupSplit";
         public const string HostdevAlreadyAttached = "HostdevAlreadyAttached";
         public const string HostdevNotAttached = "HostdevNotAttached";
         public const string HostdevSourceMissing = "HostdevSourceMissing";

@@ -71,16 +71,11 @@ namespace GpuVirt.Core
             TimeSpan? timeout = null, Action<string>? waiting = null)
         {
             var path = PathFor(root);
-            var thread = Environment.CurrentManagedThreadId;
-            lock (Gate)
-            {
-                if (Held.TryGetValue(path, out var mine) && mine.ThreadId == thread)
-                {
-                    mine.Count++;
-                    return new HostLock(path);
-                }
-            }
+            return AcquireFile(path, HostPath, purpose, cancellationToken, timeout, waiting, () => CreateDirectory(root, path));
+        }
 
+        private static void CreateDirectory(HostRoot root, string path)
+        {
             try
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
@@ -94,18 +89,55 @@ namespace GpuVirt.Core
                 throw new GpuVirtException(ErrorIds.HostLockFailed, ErrorKind.ResourceUnavailable,
                     $"Cannot create the directory of the host lock '{HostPath}' under '{root.Directory}': {e.Message}", HostPath, e);
             }
+        }
+
+        /// <summary>
+        /// Whether this thread holds the lock on <paramref name="path"/> (a file taken with <see cref="AcquireFile"/>).
+        /// </summary>
+        public static bool IsHeldFile(string path)
+        {
+            lock (Gate)
+            {
+                return Held.TryGetValue(path, out var h) && h.ThreadId == Environment.CurrentManagedThreadId;
+            }
+        }
+
+        /// <summary>
+        /// Takes an exclusive <c>flock</c> on the file <paramref name="path"/> (created when missing, after
+        /// <paramref name="prepare"/> made its directory), with the same bounded wait and re-entrance as the host lock;
+        /// <paramref name="shown"/> is how the messages name it. A file that this user may not open for writing is
+        /// locked through a read-only descriptor (flock needs no write access).
+        /// </summary>
+        internal static HostLock AcquireFile(string path, string shown, string purpose, CancellationToken cancellationToken,
+            TimeSpan? timeout, Action<string>? waiting, Action prepare)
+        {
+            var thread = Environment.CurrentManagedThreadId;
+            lock (Gate)
+            {
+                if (Held.TryGetValue(path, out var mine) && mine.ThreadId == thread)
+                {
+                    mine.Count++;
+                    return new HostLock(path);
+                }
+            }
+
+            prepare();
             // O_NOFOLLOW: the last component was resolved inside the root already; a link planted there since is refused.
             var fd = LibC.open(LibC.Path(path), OpenFlags.ReadWrite | OpenFlags.Create | OpenFlags.CloseOnExec | OpenFlags.NoFollow, Convert.ToInt32("644", 8));
-            if (fd < 0) throw Failed(Marshal.GetLastWin32Error(), "open");
+            if (fd < 0 && Marshal.GetLastWin32Error() == Errno.EACCES)
+            {
+                fd = LibC.open(LibC.Path(path), OpenFlags.ReadOnly | OpenFlags.CloseOnExec | OpenFlags.NoFollow, 0);
+            }
+            if (fd < 0) throw Failed(Marshal.GetLastWin32Error(), "open", shown);
             if (LibC.flock(fd, LOCK_EX | LOCK_NB) != 0)
             {
                 var errno = Marshal.GetLastWin32Error();
                 if (errno != Errno.EWOULDBLOCK)
                 {
                     LibC.close(fd);
-                    throw Failed(errno, "lock");
+                    throw Failed(errno, "lock", shown);
                 }
-                Wait(fd, purpose, timeout ?? DefaultTimeout, cancellationToken, waiting);
+                Wait(fd, shown, purpose, timeout ?? DefaultTimeout, cancellationToken, waiting);
             }
             lock (Gate)
             {
@@ -120,9 +152,9 @@ namespace GpuVirt.Core
         /// up leaves the descriptor to that thread, which closes it as soon as its <c>flock</c> returns: the lock is
         /// never kept by a command that stopped waiting.
         /// </summary>
-        private static void Wait(int fd, string purpose, TimeSpan timeout, CancellationToken cancellationToken, Action<string>? waiting)
+        private static void Wait(int fd, string shown, string purpose, TimeSpan timeout, CancellationToken cancellationToken, Action<string>? waiting)
         {
-            waiting?.Invoke($"Waiting for another GpuVirt command to finish before this one can {purpose} (lock '{HostPath}', at most {Seconds(timeout)}).");
+            waiting?.Invoke($"Waiting for another GpuVirt command to finish before this one can {purpose} (lock '{shown}', at most {Seconds(timeout)}).");
             var abandoned = 0;
             var wait = System.Threading.Tasks.Task.Run(() =>
             {
@@ -145,31 +177,31 @@ namespace GpuVirt.Core
             {
                 if (Interlocked.CompareExchange(ref abandoned, 1, 0) != 0) LibC.close(fd);
                 throw new GpuVirtException(ErrorIds.OperationStopped, ErrorKind.OperationStopped,
-                    $"Stopped while waiting for another GpuVirt command to finish (lock '{HostPath}'); nothing was changed.", HostPath, e);
+                    $"Stopped while waiting for another GpuVirt command to finish (lock '{shown}'); nothing was changed.", shown, e);
             }
             if (!done)
             {
                 if (Interlocked.CompareExchange(ref abandoned, 1, 0) != 0) LibC.close(fd);
                 throw new GpuVirtException(ErrorIds.HostLockTimedOut, ErrorKind.ResourceBusy,
-                    $"Another GpuVirt command held the host lock '{HostPath}' for longer than {Seconds(timeout)}, so this one could not {purpose}; nothing was changed. " +
-                    $"Find the holder with 'fuser {HostPath}' (or lslocks), let it finish, and run the command again ($GpuVirtLockTimeout sets the bound in seconds).", HostPath);
+                    $"Another GpuVirt command held the lock '{shown}' for longer than {Seconds(timeout)}, so this one could not {purpose}; nothing was changed. " +
+                    $"Find the holder with 'fuser {shown}' (or lslocks), let it finish, and run the command again ($GpuVirtLockTimeout sets the bound in seconds).", shown);
             }
             Interlocked.Exchange(ref abandoned, 2);
             if (wait.Result != 0)
             {
                 LibC.close(fd);
-                throw Failed(wait.Result, "lock");
+                throw Failed(wait.Result, "lock", shown);
             }
         }
 
         private static string Seconds(TimeSpan t) =>
             t.TotalSeconds >= 1 ? $"{t.TotalSeconds:0.#} s" : $"{t.TotalMilliseconds:0} ms";
 
-        private static GpuVirtException Failed(int errno, string what) =>
+        private static GpuVirtException Failed(int errno, string what, string shown) =>
             errno == Errno.EACCES || errno == Errno.EPERM
-                ? Sysfs.RootRequired(HostPath, what)
+                ? Sysfs.RootRequired(shown, what)
                 : new GpuVirtException(ErrorIds.HostLockFailed, ErrorKind.ResourceUnavailable,
-                    $"Cannot {what} the host lock '{HostPath}': {Errno.Describe(errno)} (errno {errno}).", HostPath);
+                    $"Cannot {what} the lock '{shown}': {Errno.Describe(errno)} (errno {errno}).", shown);
 
         /// <summary>Lets go (the last release of a re-entered lock drops it).</summary>
         public void Dispose()

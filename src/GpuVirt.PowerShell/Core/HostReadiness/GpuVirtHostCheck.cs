@@ -59,7 +59,9 @@ namespace GpuVirt.Core.HostReadiness
         public const string AllowUnsafeInterrupts = "/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts";
         public static readonly IReadOnlyList<string> VfioModules = new[] { "vfio", "vfio_pci", "vfio_iommu_type1" };
 
-        public static IReadOnlyList<GpuVirtHostCheck> Run(PciInventory inventory, Virsh virsh, ProcessRunner runner, CancellationToken ct = default)
+        /// <param name="guests">Reads every guest's hostdevs when libvirt is the host's to ask (null: the guests are not checked).</param>
+        public static IReadOnlyList<GpuVirtHostCheck> Run(PciInventory inventory, Virsh virsh, ProcessRunner runner, CancellationToken ct = default,
+            Func<HostdevOwnership?>? guests = null)
         {
             var root = inventory.Root;
             var checks = new List<GpuVirtHostCheck>
@@ -99,7 +101,13 @@ namespace GpuVirt.Core.HostReadiness
             }
             var libvirt = Libvirt(virsh);
             checks.Add(libvirt);
-            if (libvirt.Status == HostCheckStatus.Pass) checks.AddRange(GuestHostdevs(inventory, virsh));
+            if (libvirt.Status == HostCheckStatus.Pass && guests != null)
+            {
+                // The guests are read once, for both checks of what they hold.
+                var owned = guests();
+                checks.AddRange(GuestHostdevs(inventory, virsh, owned));
+                checks.AddRange(IommuGroupSplits.Checks(inventory, owned));
+            }
             foreach (var check in checks) check.From(root, virsh.Uri);
             return checks;
         }
@@ -351,18 +359,10 @@ namespace GpuVirt.Core.HostReadiness
         /// guest will not start) or at a PCI function whose vendor:device is not the one Add-GpuHostdev attached (the
         /// guest would get another device); one Pass when every hostdev is where it was.
         /// </summary>
-        private static IReadOnlyList<GpuVirtHostCheck> GuestHostdevs(PciInventory inventory, Virsh virsh)
+        private static IReadOnlyList<GpuVirtHostCheck> GuestHostdevs(PciInventory inventory, Virsh virsh, HostdevOwnership? ownership)
         {
             const string name = "guest hostdev";
-            HostdevOwnership ownership;
-            try
-            {
-                ownership = HostdevOwnership.Read(virsh);
-            }
-            catch (GpuVirtException e)
-            {
-                return new[] { new GpuVirtHostCheck(name + "s", HostCheckStatus.Warn, "the guests' definitions could not be read: " + e.Message) };
-            }
+            if (ownership is null) return new[] { new GpuVirtHostCheck(name + "s", HostCheckStatus.Warn, "the guests' definitions could not be read") };
             var hostdevs = ownership.Hostdevs;
             foreach (var hostdev in hostdevs) hostdev.On(inventory.Root, virsh.Uri);
             HostdevPresence.Fill(hostdevs, inventory, HostdevPresence.TryReadJournal(inventory.Root, null));

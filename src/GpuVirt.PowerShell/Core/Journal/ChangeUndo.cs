@@ -400,9 +400,18 @@ namespace GpuVirt.Core.Journal
                     break;
                 }
                 case InverseKind.DefineDomain:
-                    VgpuConsole.Define(VirshFor(record), step.Domain!, step.Xml!);
+                {
+                    // Read again and defined under the guest's own lock, wherever -Root points: a hostdev another
+                    // command attached since the check is never defined away.
+                    var virsh = VirshFor(record);
+                    using (GuestLock.Acquire(new[] { GuestLockKey.Definition(virsh, step.Domain!) }, null, _cancellationToken, _log))
+                    {
+                        if (!forced && Check(record, step).FirstOrDefault() is GpuVirtException changed) throw changed;
+                        VgpuConsole.Define(virsh, step.Domain!, step.Xml!);
+                    }
                     undo.Details.Add(new ChangeDetail("definition of guest '" + step.Domain + "'", "as the change left it", "as it was before"));
                     break;
+                }
             }
         }
 

@@ -8,7 +8,7 @@ using System.Xml.Linq;
 
 namespace GpuVirt.Core.Libvirt
 {
-    /// <summary>What the module reads from a guest's definition: its name, UUID and PCI and mdev hostdevs.</summary>
+    /// <summary>What the module reads from a guest's definition: its name, UUID and PCI and mdev hostdevs (<c>&lt;interface type='hostdev'&gt;</c> among them).</summary>
     internal sealed class DomainDefinition
     {
         public DomainDefinition(string name, Guid? uuid, IReadOnlyList<Hostdev> hostdevs, string xml)
@@ -61,22 +61,24 @@ namespace GpuVirt.Core.Libvirt
             var devices = root.Element("devices");
             if (devices != null)
             {
-                foreach (var element in devices.Elements("hostdev"))
+                // Both forms that give a guest a host PCI function: <hostdev>, and <interface type='hostdev'> (libvirt's
+                // form for SR-IOV network functions), in document order.
+                foreach (var element in devices.Elements())
                 {
-                    var hostdev = TryReadHostdev(name, element);
+                    var hostdev = element.Name.LocalName == "interface" ? TryReadHostdevInterface(name, element) : TryReadHostdev(name, element);
                     if (hostdev != null) hostdevs.Add(hostdev);
                 }
             }
             return new DomainDefinition(name, uuid, hostdevs, xml);
         }
 
-        /// <summary>Reads one hostdev element (standalone XML, as a device file holds it).</summary>
+        /// <summary>Reads one hostdev element, or an <c>&lt;interface type='hostdev'&gt;</c> (standalone XML, as a device file holds it).</summary>
         public static Hostdev ParseHostdev(string domain, string xml)
         {
             var root = Load(xml, "a hostdev").Root;
-            var hostdev = root is null ? null : TryReadHostdev(domain, root);
+            var hostdev = root is null ? null : TryReadHostdev(domain, root) ?? TryReadHostdevInterface(domain, root);
             return hostdev ?? throw new GpuVirtException(ErrorIds.InvalidDomainXml, ErrorKind.InvalidData,
-                "The XML is not a PCI or mdev <hostdev> with a source address.", xml);
+                "The XML is not a PCI or mdev <hostdev> (or an <interface type='hostdev'>) with a source address.", xml);
         }
 
         /// <summary>A subsystem hostdev of type pci or mdev with a readable source; null for anything else (USB, SCSI, caps).</summary>
@@ -114,6 +116,28 @@ namespace GpuVirt.Core.Libvirt
                 Display = (string?)element.Attribute("display") == "on",
                 Driver = (string?)element.Element("driver")?.Attribute("name"),
                 GuestPciAddress = guest is null ? null : TryReadPciAddress(guest),
+            };
+        }
+
+        /// <summary>
+        /// An <c>&lt;interface type='hostdev'&gt;</c> with a PCI source: the guest holds that host function as it would
+        /// through a PCI hostdev (libvirt keeps it among the domain's hostdevs). Its <see cref="Hostdev.Xml"/> is the
+        /// interface element, which is what detaches it again. Null for any other interface.
+        /// </summary>
+        public static Hostdev? TryReadHostdevInterface(string domain, XElement element)
+        {
+            if (element.Name.LocalName != "interface" || (string?)element.Attribute("type") != "hostdev") return null;
+            var sourceAddress = element.Element("source")?.Element("address");
+            if (sourceAddress is null || ((string?)sourceAddress.Attribute("type") ?? "pci") != "pci") return null;
+            var address = TryReadPciAddress(sourceAddress);
+            if (address is null) return null;
+            var guest = element.Elements("address").FirstOrDefault(a => ((string?)a.Attribute("type") ?? "pci") == "pci");
+            return new Hostdev(domain, HostdevSource.Pci(address.Value), element.ToString(SaveOptions.None))
+            {
+                Managed = (string?)element.Attribute("managed") == "yes",
+                Driver = (string?)element.Element("driver")?.Attribute("name"),
+                GuestPciAddress = guest is null ? null : TryReadPciAddress(guest),
+                Interface = true,
             };
         }
 

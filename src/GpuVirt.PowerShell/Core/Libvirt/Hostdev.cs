@@ -87,6 +87,12 @@ namespace GpuVirt.Core.Libvirt
 
         internal PciAddress? GuestPciAddress { get; set; }
 
+        /// <summary>
+        /// True for a function the guest holds through <c>&lt;interface type='hostdev'&gt;</c> (an SR-IOV network
+        /// function) rather than a <c>&lt;hostdev&gt;</c> element; <see cref="Xml"/> is then the interface element.
+        /// </summary>
+        public bool Interface { get; internal set; }
+
         /// <summary>The hostdev element as libvirt wrote it (or as the module generated it).</summary>
         public string Xml { get; internal set; }
 

@@ -357,6 +357,15 @@ namespace GpuVirt.Core.Libvirt
             }
         }
 
+        private string? _connectionUri;
+
+        /// <summary>
+        /// The connection's URI as libvirt names it: the one given, else what <c>virsh uri</c> says the default
+        /// connection is (read once), so that a command with <c>-Connect qemu:///system</c> and one without it name
+        /// the same connection.
+        /// </summary>
+        public string ConnectionUri() => Uri ?? (_connectionUri ??= Run(VirshCommand.Uri(), null).Trim());
+
         /// <summary><c>virsh version</c>: the library's and the hypervisor's versions, or an error when libvirt cannot be reached.</summary>
         public string Version() => Run(VirshCommand.Version(), Uri);
 

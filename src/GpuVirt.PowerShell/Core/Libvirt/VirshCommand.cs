@@ -28,7 +28,7 @@ namespace GpuVirt.Core.Libvirt
 
         private static readonly HashSet<string> ReadOnlyNames = new HashSet<string>(StringComparer.Ordinal)
         {
-            "list", "dumpxml", "nodedev-dumpxml", "nodedev-list", "echo", "domstate", "dominfo", "domname", "capabilities",
+            "list", "uri", "dumpxml", "nodedev-dumpxml", "nodedev-list", "echo", "domstate", "dominfo", "domname", "capabilities",
             "version",
         };
 
@@ -85,6 +85,9 @@ namespace GpuVirt.Core.Libvirt
 
         /// <summary><c>version</c>: the library's and the hypervisor's versions; needs a working connection.</summary>
         public static VirshCommand Version() => new VirshCommand("version");
+
+        /// <summary><c>virsh uri</c>: the canonical URI of the connection virsh opened.</summary>
+        public static VirshCommand Uri() => new VirshCommand("uri");
     }
 
     /// <summary>

@@ -114,6 +114,8 @@ namespace GpuVirt.Core.Mmio
                 c => _virsh.Define(name, change.BaseXml),
                 $"define guest '{name}' as it was before its 64-bit MMIO space was set"));
             plan.Consequences.AddRange(change.Consequences);
+            // The definition is read again and written back under the guest's own lock, wherever -Root points.
+            plan.GuestLocks.Add(GuestLockKey.Definition(_virsh, name));
             plan.Preconditions.Add(new PlanPrecondition($"the persistent definition of guest '{name}' as read when planning", () =>
             {
                 try

@@ -47,6 +47,13 @@ namespace GpuVirt.Core.Planning
         /// <summary>For a hostdev attach: the guest's definitions and the devices attached with it (plan checks look at them).</summary>
         public PlannedGuest? Guest { get; set; }
 
+        /// <summary>
+        /// The libvirt locks the change is applied under, after the host lock (<see cref="GuestLock"/>): the definition of
+        /// each guest it reads and writes back, and for an attach the assignment of devices to the connection's guests.
+        /// They are keyed by the connection and the guest, not by the root, and never taken under -WhatIf.
+        /// </summary>
+        public List<GuestLockKey> GuestLocks { get; } = new List<GuestLockKey>();
+
         /// <summary>The mediated devices (UUIDs) the change touches.</summary>
         public List<string> Mdevs { get; } = new List<string>();
 

@@ -65,8 +65,12 @@ namespace GpuVirt.Core.Planning
         }
 
         /// <summary>
-        /// A warning for each IOMMU group of <paramref name="detached"/> that is not viable with them off their host
-        /// drivers, naming the members still on host drivers: a guest given any of them will not start.
+        /// A warning for each IOMMU group of <paramref name="detached"/> that cannot be given to a guest with them off
+        /// their host drivers, naming the members that keep it: a member the running host needs, or one libvirt may not
+        /// manage (an NVIDIA SR-IOV vGPU function). A member still on its host driver that a guest can be given with
+        /// managed='yes' (the GPU of procedure 16.16, whose audio function was detached first) does not keep the group:
+        /// libvirt detaches it when the guest starts. The verbose stream says so, and Add-GpuHostdev warns if it is
+        /// given neither.
         /// </summary>
         public IReadOnlyList<string> GroupsLeftNotViable(IReadOnlyCollection<PciAddress> detached)
         {
@@ -79,7 +83,15 @@ namespace GpuVirt.Core.Planning
                 if (group is null) continue;
                 var left = group.BlockerList.Where(b => !detached.Contains(b.Address)).ToList();
                 if (left.Count == 0) continue;
-                var names = string.Join(", ", left.Select(b => $"{b.Address} (driver {b.Driver})"));
+                var keeps = left.Where(b => !AssignmentCompanions.MayManage(inventory, b.Address) || inventory.HostCritical.For(b.Address).Any()).ToList();
+                var managed = left.Except(keeps).ToList();
+                if (managed.Count > 0)
+                {
+                    _log?.Invoke($"IOMMU group {number}: {string.Join(", ", managed.Select(b => $"{b.Address} (driver {b.Driver})"))} still on a host driver. " +
+                        "Give it to the same guest (Add-GpuHostdev attaches it managed='yes', and libvirt detaches it when the guest starts), or detach it too (-IncludeCompanion).");
+                }
+                if (keeps.Count == 0) continue;
+                var names = string.Join(", ", keeps.Select(b => $"{b.Address} (driver {b.Driver})"));
                 warnings.Add($"IOMMU group {number} is not viable yet: {names} still on host drivers. Every endpoint of the group must " +
                     "leave its host driver before any of them is given to a guest: detach them too (-IncludeCompanion), or the guest will not start.");
             }

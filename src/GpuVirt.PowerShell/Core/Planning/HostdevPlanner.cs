@@ -126,14 +126,22 @@ namespace GpuVirt.Core.Planning
                 Subject(plan, request.Source);
                 plan.Steps.Add(step);
                 plan.Journal = () => request.Journaled(name, options.Scope, attach: true, plan.Result().Xml);
+                // Applied under the guest's own lock and the connection's assignment lock, wherever -Root points.
+                plan.GuestLocks.Add(GuestLockKey.Definition(_virsh, guest));
+                plan.GuestLocks.Add(GuestLockKey.Assignments(_virsh));
                 var inUse = ownership.InUse(request.Source, name);
                 if (inUse != null) plan.Refusals.Add(inUse);
+                var split = IommuGroupSplits.Refusal(ownership, Inventory, request.Source, name);
+                if (split != null) plan.Refusals.Add(split);
                 if (!options.Force)
                 {
                     plan.Preconditions.Add(PlanPrecondition.Rule($"no other guest holds {request.Source}",
                         () => now.Value.InUse(request.Source, name)?.Error));
+                    // The whole group, read again under the lock: another command may have given its other function to another guest.
+                    plan.Preconditions.Add(PlanPrecondition.Rule($"no other guest holds a function of the IOMMU group of {request.Source}",
+                        () => IommuGroupSplits.Refusal(now.Value, Inventory, request.Source, name)?.Error));
                 }
-                if (request.CompanionOf is null) WarnAboutCompanions(plan, request, distinct);
+                if (request.CompanionOf is null) WarnAboutCompanions(plan, request, distinct, ownership);
                 PlanChecks.Run(plan, _checks);
                 plans.Add(plan);
             }
@@ -145,7 +153,7 @@ namespace GpuVirt.Core.Planning
         {
             var guest = ResolveGuest(domain, requests, _guests ??= _ownership?.Guests ?? _virsh.ListGuests(), "detached");
             domain = guest.Name;
-            var distinct = Distinct(requests);
+            var distinct = AsInterfaces(guest, Distinct(requests));
             var batch = new HostdevBatch(_virsh, guest, scope, attach: false);
             var commandLine = _virsh.CommandLine(VirshCommand.DetachDevice(guest.Key, "<temporary file>", scope));
             var plans = new List<ChangePlan<Hostdev?>>();
@@ -164,10 +172,27 @@ namespace GpuVirt.Core.Planning
                 plan.Steps.Add(step);
                 // The hostdev as the definition had it, so that the journal can attach it back exactly.
                 plan.Journal = () => request.Journaled(domain, scope, attach: false, batch.Before?.Hostdevs.FirstOrDefault(h => h.SourceDevice == request.Source)?.Xml);
+                plan.GuestLocks.Add(GuestLockKey.Definition(_virsh, guest));
                 PlanChecks.Run(plan, _checks);
                 plans.Add(plan);
             }
             return plans;
+        }
+
+        /// <summary>
+        /// The requests for functions the guest holds through <c>&lt;interface type='hostdev'&gt;</c> detach that
+        /// element: libvirt answers a <c>&lt;hostdev&gt;</c> of the same source with success and leaves the interface in.
+        /// </summary>
+        private List<HostdevRequest> AsInterfaces(Guest guest, List<HostdevRequest> requests)
+        {
+            if (!requests.Any(r => r.Source.Kind == HostdevKind.Pci)) return requests;
+            var reads = new List<(string, bool)> { (guest.Key, true) };
+            if (guest.Active) reads.Add((guest.Key, false));
+            var interfaces = _virsh.ReadDefinitions(reads).SelectMany(d => d.Hostdevs).Where(h => h.Interface).ToList();
+            if (interfaces.Count == 0) return requests;
+            return requests.Select(r => interfaces.FirstOrDefault(h => h.SourceDevice == r.Source) is Hostdev held
+                ? new HostdevRequest(r.Domain, r.Source, held.Managed, xml: held.Xml) { CompanionOf = r.CompanionOf }
+                : r).ToList();
         }
 
         private static void Subject(ChangePlan plan, HostdevSource source)
@@ -197,13 +222,22 @@ namespace GpuVirt.Core.Planning
         }
 
         /// <summary>Warns when a function's slot or IOMMU group holds endpoints that are not attached with it.</summary>
-        private void WarnAboutCompanions(ChangePlan plan, HostdevRequest request, IReadOnlyList<HostdevRequest> all)
+        /// <remarks>
+        /// Only the companions that would keep the group from being given: one that left its host driver already
+        /// (Dismount-GpuHostDriver) is where it must be, and one a guest's definition holds is that guest's (this
+        /// guest's with managed='yes' is detached by libvirt when it starts; another guest's is refused as a split group).
+        /// </remarks>
+        private void WarnAboutCompanions(ChangePlan plan, HostdevRequest request, IReadOnlyList<HostdevRequest> all, HostdevOwnership ownership)
         {
             if (request.Source.Kind != HostdevKind.Pci) return;
             var asked = new HashSet<HostdevSource>(all.Select(r => r.Source));
             var device = Inventory.Find(request.Source.Address!.Value);
             if (device is null) return;
-            var left = AssignmentCompanions.Of(Inventory, device).Where(c => !asked.Contains(HostdevSource.Pci(c.PciAddress))).ToList();
+            var left = AssignmentCompanions.Of(Inventory, device)
+                .Where(c => !asked.Contains(HostdevSource.Pci(c.PciAddress))
+                    && !PciInventory.IsPassthroughDriver(c.Driver)
+                    && ownership.OwnersOf(c.PciAddress).Count == 0)
+                .ToList();
             if (left.Count == 0) return;
             var names = string.Join(", ", left.Select(c => $"{c.Address} ({c.ClassName ?? c.ClassId}, driver {c.Driver ?? "none"})"));
             var group = device.IommuGroup.HasValue ? $" or IOMMU group {device.IommuGroup}" : string.Empty;

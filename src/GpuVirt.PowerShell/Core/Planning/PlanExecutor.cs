@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Threading;
+using GpuVirt.Core.Libvirt;
 
 namespace GpuVirt.Core.Planning
 {
@@ -101,23 +102,47 @@ namespace GpuVirt.Core.Planning
                 }
                 using (held)
                 {
-                    var go = new List<int>();
-                    foreach (var i in host)
+                    // The guests' own locks, wherever the root points: keyed by the libvirt connection and the guest.
+                    IDisposable? guests = null;
+                    var keys = host.SelectMany(i => plans[i].GuestLocks).ToList();
+                    if (keys.Count > 0)
                     {
-                        var stale = Recheck(plans[i]);
-                        if (stale != null) outcomes[i] = Failed(plans[i], stale);
-                        else go.Add(i);
+                        try
+                        {
+                            guests = GuestLock.Acquire(keys, LockTimeout, _cancellationToken, _log);
+                        }
+                        catch (GpuVirtException e)
+                        {
+                            foreach (var i in host) outcomes[i] = Failed(plans[i], e);
+                            continue;
+                        }
                     }
-                    var batched = go.Where(i => plans[i].Steps.Count == 1 && plans[i].Steps[0].Batch != null)
-                        .GroupBy(i => plans[i].Steps[0].Batch!).ToList();
-                    foreach (var batch in batched) ApplyBatch(batch.Key, batch.ToList(), plans, outcomes);
-                    foreach (var i in go.Except(batched.SelectMany(b => b)))
+                    using (guests)
                     {
-                        outcomes[i] = ApplySteps(plans[i]);
+                        ApplyLocked(host.ToList(), plans, outcomes);
                     }
                 }
             }
             return outcomes.Select(o => o!).ToList();
+        }
+
+        /// <summary>Under the locks: the re-check of each plan, then the batches and the plans on their own.</summary>
+        private void ApplyLocked(IReadOnlyList<int> host, IReadOnlyList<ChangePlan> plans, PlanOutcome?[] outcomes)
+        {
+            var go = new List<int>();
+            foreach (var i in host)
+            {
+                var stale = Recheck(plans[i]);
+                if (stale != null) outcomes[i] = Failed(plans[i], stale);
+                else go.Add(i);
+            }
+            var batched = go.Where(i => plans[i].Steps.Count == 1 && plans[i].Steps[0].Batch != null)
+                .GroupBy(i => plans[i].Steps[0].Batch!).ToList();
+            foreach (var batch in batched) ApplyBatch(batch.Key, batch.ToList(), plans, outcomes);
+            foreach (var i in go.Except(batched.SelectMany(b => b)))
+            {
+                outcomes[i] = ApplySteps(plans[i]);
+            }
         }
 
         /// <summary>Runs the checks and preconditions again; the error that refuses the plan, or null when it still holds.</summary>

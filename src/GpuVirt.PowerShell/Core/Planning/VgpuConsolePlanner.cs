@@ -46,6 +46,8 @@ namespace GpuVirt.Core.Planning
                 plan.NothingToDo = $"Guest '{domain}' is already set up for a {graphics} vGPU console.";
                 return plan;
             }
+            // The definition is read again and written back under the guest's own lock, wherever -Root points.
+            plan.GuestLocks.Add(GuestLockKey.Definition(_virsh, guest));
             plan.Preconditions.Add(PlanPrecondition.DefinitionUnchanged(_virsh, key, original, domain));
             plan.Steps.Add(new PlanStep(
                 $"define the changed definition of guest '{domain}' ({_virsh.CommandLine(new VirshCommand("define", "--file", "<temporary file>"))})",
