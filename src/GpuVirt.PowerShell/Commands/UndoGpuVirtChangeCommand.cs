@@ -149,7 +149,7 @@ namespace GpuVirt.Commands
             var pending = PlanIntent.Read(root);
             if (pending is null) return null;
             var text = pending.Describe();
-            if (!ShouldProcess(text + " Finish it or take it back, and journal it.", $"{text} Finish it or take it back?", "Undo-GpuVirtChange")) return null;
+            if (!ShouldProcess(text + ". Finish it or take it back, and journal it.", $"{text}. Finish it or take it back?", "Undo-GpuVirtChange")) return null;
             using (journal.Open(StopToken, WriteVerbose))
             {
                 var result = ChangeRecovery.Recover(root, Runner, StopToken, WriteVerbose, LockTimeout);
