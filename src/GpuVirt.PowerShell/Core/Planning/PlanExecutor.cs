@@ -268,9 +268,9 @@ namespace GpuVirt.Core.Planning
                     break;
                 }
                 applied.Add(step);
-                PlanIntent.KillPoint("after-step-" + applied.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 if (intent != null)
                 {
+                    PlanIntent.KillPoint("after-step-" + applied.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
                     intent.Document.Plans[0].StepsDone = applied.Count;
                     try
                     {
@@ -443,7 +443,7 @@ namespace GpuVirt.Core.Planning
                 var error = AsError(e, steps[0]);
                 errors = steps.Select(_ => (GpuVirtException?)error).ToList();
             }
-            PlanIntent.KillPoint("after-step-1");
+            if (intent != null) PlanIntent.KillPoint("after-step-1");
             var done = new List<int>();
             for (var k = 0; k < indexes.Count; k++)
             {
