@@ -49,12 +49,42 @@ namespace GpuVirt.Commands
                     {
                         _host = host;
                         if (changed) HostChanged();
+                        RecoverInterrupted(host);
                     }
                     _hostFor = Root;
                 }
                 return _host!;
             }
         }
+
+        /// <summary>
+        /// Before a changing command plans anything on a host: a journaled change (or undo) that a killed command left
+        /// half-made (<see cref="PlanIntent"/>) is finished or taken back under the host lock, and journaled, so that
+        /// the command plans from a host whose every change stands on the record. A warning says what was done;
+        /// -WhatIf only says what would be done.
+        /// </summary>
+        private void RecoverInterrupted(HostRoot host)
+        {
+            if (!Changes) return;
+            try
+            {
+                var pending = PlanIntent.Read(host);
+                if (pending is null) return;
+                var text = pending.Describe();
+                if (!ShouldProcess(text + ". Finish it or take it back, and journal it.", text + ". Finish it or take it back?", MyInvocation.MyCommand.Name)) return;
+                using (HostLock.Acquire(host, "finish an interrupted change", StopToken, LockTimeout, WriteVerbose))
+                {
+                    foreach (var line in ChangeRecovery.Recover(host, Runner, StopToken, WriteVerbose, LockTimeout).Lines) WriteWarning(line);
+                }
+            }
+            catch (GpuVirtException e)
+            {
+                ThrowTerminatingError(e);
+            }
+        }
+
+        /// <summary>True for a command that changes the host (it asks ShouldProcess).</summary>
+        private bool Changes => System.Linq.Enumerable.Any(System.Linq.Enumerable.OfType<CmdletAttribute>(GetType().GetCustomAttributes(typeof(CmdletAttribute), true)), a => a.SupportsShouldProcess);
 
         private readonly System.Collections.Generic.List<(string Root, string? Connect)> _hosts = new System.Collections.Generic.List<(string Root, string? Connect)>();
 

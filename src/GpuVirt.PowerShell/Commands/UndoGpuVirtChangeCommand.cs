@@ -4,6 +4,7 @@ using System.Linq;
 using System.Management.Automation;
 using GpuVirt.Core;
 using GpuVirt.Core.Journal;
+using GpuVirt.Core.Planning;
 
 namespace GpuVirt.Commands
 {
@@ -74,6 +75,8 @@ namespace GpuVirt.Commands
         private void UndoOn(HostRoot root, List<(string Root, int Id, bool Explicit)> asked)
         {
             var journal = new ChangeJournal(root) { LockTimeout = LockTimeout };
+            // A change or an undo killed half-way is settled first (an undo is finished, not planned again).
+            var finished = Recover(root, journal);
             var records = journal.Read();
             var chosen = new List<ChangeRecord>();
             switch (ParameterSetName)
@@ -106,6 +109,11 @@ namespace GpuVirt.Commands
             var undo = new ChangeUndo(root, Runner, StopToken, WriteVerbose);
             foreach (var record in chosen.OrderByDescending(r => r.Id))
             {
+                if (finished != null && finished.Undoes == record.Id)
+                {
+                    WriteObject(finished);
+                    continue;
+                }
                 try
                 {
                     var plan = undo.Plan(record);
@@ -129,6 +137,24 @@ namespace GpuVirt.Commands
                 {
                     WriteError(e);
                 }
+            }
+        }
+
+        /// <summary>
+        /// Finishes or takes back, under the lock, what a killed command left (<see cref="PlanIntent"/>), saying so as
+        /// a warning; under -WhatIf only says what it would do. Returns the undo record of a killed undo it finished.
+        /// </summary>
+        private ChangeRecord? Recover(HostRoot root, ChangeJournal journal)
+        {
+            var pending = PlanIntent.Read(root);
+            if (pending is null) return null;
+            var text = pending.Describe();
+            if (!ShouldProcess(text + ". Finish it or take it back, and journal it.", $"{text}. Finish it or take it back?", "Undo-GpuVirtChange")) return null;
+            using (journal.Open(StopToken, WriteVerbose))
+            {
+                var result = ChangeRecovery.Recover(root, Runner, StopToken, WriteVerbose, LockTimeout);
+                foreach (var line in result.Lines) WriteWarning(line);
+                return result.Undo;
             }
         }
     }

@@ -155,6 +155,10 @@ namespace GpuVirt.Core
         public const string JournalTargetChanged = "JournalTargetChanged";
         public const string JournalUndoFailed = "JournalUndoFailed";
 
+        // A journaled change killed half-way (the intent record /var/lib/gpuvirt/change-pending.json)
+        public const string ChangePending = "ChangePending";
+        public const string ChangeRecordUnreadable = "ChangeRecordUnreadable";
+
         // Concurrency, time bounds and host integrity (the host lock, program time bounds)
         public const string HostLockTimedOut = "HostLockTimedOut";
         public const string HostLockFailed = "HostLockFailed";

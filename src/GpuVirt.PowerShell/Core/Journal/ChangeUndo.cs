@@ -135,19 +135,141 @@ namespace GpuVirt.Core.Journal
                 RebootRequired = record.RebootRequired,
                 Undoes = record.Id,
             };
-            foreach (var step in record.Inverse.AsEnumerable().Reverse())
+            // The intent goes first: an undo killed half-way is resumed by the next command (or the same undo again).
+            var intent = new PlanIntent(new PlanIntentDocument
             {
+                Command = "Undo-GpuVirtChange",
+                Undo = new PendingUndo { Undoes = record.Id, Record = undo, Force = force, OverConflicts = force && plan.Conflicts.Count > 0 },
+            });
+            if (PlanIntent.Read(_root) is PlanIntent pending)
+            {
+                throw new GpuVirtException(ErrorIds.ChangePending, ErrorKind.ResourceUnavailable, pending.Describe() + " Nothing was changed.", PlanIntent.HostPath);
+            }
+            intent.Write(_root);
+            return Continue(record, intent, session, resuming: false);
+        }
+
+        /// <summary>
+        /// Resumes an undo that was killed half-way (its intent under the root): the record it took back, from the step
+        /// it had reached; the step that may have been half-made is finished (an interrupted boot transaction settled
+        /// first) or found made already; then the undo is journaled, once. Call under the journal's lock.
+        /// </summary>
+        internal ChangeRecord Resume(PlanIntent intent, JournalSession session)
+        {
+            var pending = intent.Document.Undo!;
+            var record = session.Find(pending.Undoes) ?? throw new GpuVirtException(ErrorIds.ChangeRecordUnreadable, ErrorKind.InvalidData,
+                $"'{PlanIntent.HostPath}' names the undo of change {pending.Undoes}, which the journal does not hold. Nothing was changed; remove it once the host is right.", PlanIntent.HostPath);
+            if (record.UndoneBy is int by)
+            {
+                PlanIntent.Remove(_root);
+                return session.Find(by)!;
+            }
+            return Continue(record, intent, session, resuming: true);
+        }
+
+        private ChangeRecord Continue(ChangeRecord record, PlanIntent intent, JournalSession session, bool resuming)
+        {
+            var pending = intent.Document.Undo!;
+            var undo = pending.Record;
+            var steps = record.Inverse.AsEnumerable().Reverse().ToList();
+            for (var i = pending.StepsDone; i < steps.Count; i++)
+            {
+                var step = steps[i];
                 try
                 {
-                    Run(record, step, undo, force && plan.Conflicts.Count > 0, force);
+                    if (resuming && i == pending.StepsDone)
+                    {
+                        // The step that was running: a boot transaction it left is settled, and a step already made is not made twice.
+                        if (step.Kind == InverseKind.RestoreFiles || step.Kind == InverseKind.UndoBootEdits)
+                            BootTransaction.Recover(_root, _runner, _cancellationToken);
+                        if (InEffect(record, step))
+                        {
+                            undo.Details.Add(new ChangeDetail(step.Description, "as the change left it", "done (finished after an interruption)"));
+                            Done(intent, i);
+                            continue;
+                        }
+                    }
+                    Run(record, step, undo, pending.OverConflicts, pending.Force);
                 }
                 catch (GpuVirtException e)
                 {
-                    throw new GpuVirtException(e.ErrorId, e.Kind, $"Undoing change {record.Id} ({record.Command}, {record.Target}) failed: {e.Message}", e.Target, e);
+                    // Nothing of this undo was made: no intent is left. Steps that were made stay in it, to be finished.
+                    if (i == 0) RemoveIntent();
+                    throw new GpuVirtException(e.ErrorId, e.Kind, $"Undoing change {record.Id} ({record.Command}, {record.Target}) failed: {e.Message}" +
+                        (i > 0 ? $" {i} of its {steps.Count} steps were undone; '{PlanIntent.HostPath}' keeps the rest for the next run of Undo-GpuVirtChange." : string.Empty), e.Target, e);
                 }
+                PlanIntent.KillPoint("undo-after-step-" + (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
+                Done(intent, i);
             }
-            return session.Append(undo);
+            PlanIntent.KillPoint("undo-before-journal");
+            var appended = session.Append(undo);
+            RemoveIntent();
+            return appended;
         }
+
+        private void Done(PlanIntent intent, int index)
+        {
+            intent.Document.Undo!.StepsDone = index + 1;
+            intent.Write(_root);
+        }
+
+        private void RemoveIntent()
+        {
+            try
+            {
+                PlanIntent.Remove(_root);
+            }
+            catch (GpuVirtException e)
+            {
+                _log?.Invoke($"'{PlanIntent.HostPath}' could not be removed ({e.Message}); the next command finds the undo journaled and removes it.");
+            }
+        }
+
+        /// <summary>
+        /// True when the host is as the inverse leaves it (the change it takes back is not, or no longer, in effect):
+        /// recovery takes back only the steps the host still shows, and a resumed undo does not make a step twice.
+        /// </summary>
+        internal bool InEffect(ChangeRecord record, InverseStep step)
+        {
+            switch (step.Kind)
+            {
+                case InverseKind.RestoreFiles:
+                    return (step.Files ?? new List<FileState>()).All(f => ReadIfExists(f.Path) == f.Text);
+                case InverseKind.UndoBootEdits:
+                    return BootEditLog.Read(_root).Count == 0;
+                case InverseKind.ReattachDriver:
+                case InverseKind.BindDriver:
+                    return new HostDriverBinding(_root).CurrentDriver(PciAddress.Parse(step.Address!)) == step.Driver;
+                case InverseKind.DetachHostdev:
+                case InverseKind.AttachHostdev:
+                {
+                    var present = HasHostdev(record, step, out var problem);
+                    if (problem != null) throw problem;
+                    return step.Kind == InverseKind.AttachHostdev ? present : !present;
+                }
+                case InverseKind.RemoveVgpu:
+                {
+                    var device = FindVgpu(step);
+                    if (device is null) return true;
+                    if (step.Uuid is null) return device.TypeId != step.TypeId;
+                    return !(step.Active && device.Active) && !(step.Persistent && device.Persistent);
+                }
+                case InverseKind.CreateVgpu:
+                {
+                    var device = FindVgpu(step);
+                    return device != null && (step.Active ? device.Active : device.Persistent);
+                }
+                case InverseKind.SetSriovFunctions:
+                    return Functions(PciAddress.Parse(step.Address!)) == (step.VirtualFunctions ?? 0);
+                case InverseKind.DefineDomain:
+                    return VirshFor(record).Run(VgpuConsole.DumpInactive(step.Domain!), step.Domain) == step.Xml;
+                default:
+                    return false;
+            }
+        }
+
+        /// <summary>Applies one inverse (recovery taking back a step of a change that was cut off), over the conflicts a half-made change has.</summary>
+        internal void RunInverse(ChangeRecord record, InverseStep step) => Run(record, step, new ChangeRecord(), forced: true, force: true);
 
         /// <summary>
         /// The planner's own lines for an inverse (what it writes, runs or attaches), and what its checks refuse now: a

@@ -112,7 +112,16 @@ namespace GpuVirt.Core.Mmio
                     else foreach (var line in change.Consequences) c.Log?.Invoke(line);
                 },
                 c => _virsh.Define(name, change.BaseXml),
-                $"define guest '{name}' as it was before its 64-bit MMIO space was set"));
+                $"define guest '{name}' as it was before its 64-bit MMIO space was set")
+            {
+                Inverse = new InverseStep
+                {
+                    Kind = InverseKind.DefineDomain,
+                    Description = $"define guest '{name}' as it was before its 64-bit MMIO space was set",
+                    Domain = name,
+                    Xml = change.BaseXml,
+                },
+            });
             plan.Consequences.AddRange(change.Consequences);
             // The definition is read again and written back under the guest's own lock, wherever -Root points.
             plan.GuestLocks.Add(GuestLockKey.Definition(_virsh, name));

@@ -114,7 +114,10 @@ namespace GpuVirt.Core.Planning
             foreach (var request in distinct)
             {
                 var step = new HostdevStep(request, commandLine + Environment.NewLine + request.Xml.TrimEnd(), batch,
-                    c => _virsh.ChangeDevices(guest.Key, new[] { request.Xml }, options.Scope, attach: false, readBack: false));
+                    c => _virsh.ChangeDevices(guest.Key, new[] { request.Xml }, options.Scope, attach: false, readBack: false))
+                {
+                    Inverse = request.Journaled(name, options.Scope, attach: true, null).Inverse[0],
+                };
                 var plan = new ChangePlan<Hostdev>(ChangeKind.HostdevAttach, _host, $"guest '{name}'", $"Attach {request.Describe()}",
                     () => batch.After?.Hostdevs.FirstOrDefault(h => h.SourceDevice == request.Source) ?? DomainXml.ParseHostdev(name, request.Xml))
                 {
@@ -160,7 +163,10 @@ namespace GpuVirt.Core.Planning
             foreach (var request in distinct)
             {
                 var step = new HostdevStep(request, commandLine + Environment.NewLine + request.Xml.TrimEnd(), batch,
-                    c => _virsh.ChangeDevices(guest.Key, new[] { request.Xml }, scope, attach: true, readBack: false));
+                    c => _virsh.ChangeDevices(guest.Key, new[] { request.Xml }, scope, attach: true, readBack: false))
+                {
+                    Inverse = request.Journaled(domain, scope, attach: false, null).Inverse[0],
+                };
                 // The result (Remove-GpuHostdev -PassThru): the hostdev as the guest's definition had it.
                 var plan = new ChangePlan<Hostdev?>(ChangeKind.HostdevDetach, _host, $"guest '{domain}'", $"Detach {request.Describe()}",
                     () => batch.Before?.Hostdevs.FirstOrDefault(h => h.SourceDevice == request.Source) ?? DomainXml.ParseHostdev(domain, request.Xml))

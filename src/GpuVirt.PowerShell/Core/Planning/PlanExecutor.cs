@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Threading;
+using GpuVirt.Core.Journal;
 using GpuVirt.Core.Libvirt;
 
 namespace GpuVirt.Core.Planning
@@ -102,6 +103,26 @@ namespace GpuVirt.Core.Planning
                 }
                 using (held)
                 {
+                    // What a command killed half-way left is finished or taken back (and journaled) first.
+                    var journal = Recorders.OfType<JournalPlanRecorder>().FirstOrDefault();
+                    if (journal != null)
+                    {
+                        IReadOnlyList<string> recovered;
+                        try
+                        {
+                            recovered = journal.Recover(plans[host.First()].Host, _log, _cancellationToken);
+                        }
+                        catch (GpuVirtException e)
+                        {
+                            foreach (var i in host) outcomes[i] = Failed(plans[i], e);
+                            continue;
+                        }
+                        foreach (var line in recovered)
+                        {
+                            _log?.Invoke(line);
+                            plans[host.First()].AppliedWarnings.Add(line);
+                        }
+                    }
                     // The guests' own locks, wherever the root points: keyed by the libvirt connection and the guest.
                     IDisposable? guests = null;
                     var keys = host.SelectMany(i => plans[i].GuestLocks).ToList();
@@ -177,6 +198,62 @@ namespace GpuVirt.Core.Planning
                 blocking.Error.Message + " (found when the change was about to be made; nothing was changed)", blocking.Error.Target, blocking.Error);
         }
 
+        /// <summary>The journal recorder that journals the plan, when it is journaled (then its intent is written).</summary>
+        private JournalPlanRecorder? Journaling(ChangePlan plan) =>
+            plan.Journal is null ? null : Recorders.OfType<JournalPlanRecorder>().FirstOrDefault();
+
+        /// <summary>
+        /// The intent of journaled plans about to be applied (<see cref="PlanIntent"/>): their steps with their inverses and
+        /// the record each will append, as far as it can be said before the first step.
+        /// </summary>
+        private static PlanIntent Intent(IReadOnlyList<ChangePlan> plans, JournalPlanRecorder journal)
+        {
+            var doc = new PlanIntentDocument { Command = journal.Recorder.Command };
+            foreach (var plan in plans)
+            {
+                ChangeRecord? planned;
+                try
+                {
+                    planned = journal.Recorder.Stamp(plan.Journal!());
+                }
+                catch (Exception e) when (IsFailure(e) || e is InvalidOperationException || e is ArgumentException)
+                {
+                    // Some records read what the change left: the exact record is written once every step is applied.
+                    planned = null;
+                }
+                doc.Plans.Add(new PendingPlan
+                {
+                    Target = plan.Target,
+                    Action = plan.Action,
+                    Connect = plan.Host.Connect ?? journal.Recorder.Connect,
+                    Steps = plan.Steps.Select(s => new PendingStep { Description = s.Description, Inverse = s.Inverse, GoesWithEarlierStep = s.GoesWithEarlierStep }).ToList(),
+                    Record = planned,
+                    ImportBootEdits = journal.Recorder.ImportBootEdits,
+                });
+            }
+            return new PlanIntent(doc);
+        }
+
+        /// <summary>Writes the intent before the first step; an error that stops the plan with nothing changed when it cannot.</summary>
+        private static GpuVirtException? Begin(ChangePlan plan, PlanIntent intent)
+        {
+            try
+            {
+                if (PlanIntent.Read(plan.Host.Root) is PlanIntent pending)
+                {
+                    return new GpuVirtException(ErrorIds.ChangePending, ErrorKind.ResourceUnavailable,
+                        pending.Describe() + " Nothing was changed.", PlanIntent.HostPath);
+                }
+                intent.Write(plan.Host.Root);
+                return null;
+            }
+            catch (GpuVirtException e)
+            {
+                return new GpuVirtException(e.ErrorId, e.Kind,
+                    $"{plan.Action} on {plan.Target}: not done, because the record of the change in progress cannot be written ({e.Message}). Nothing was changed.", e.Target, e);
+            }
+        }
+
         private PlanOutcome ApplySteps(ChangePlan plan)
         {
             var context = new PlanContext(plan, _cancellationToken, _log);
@@ -187,6 +264,19 @@ namespace GpuVirt.Core.Planning
             catch (GpuVirtException e)
             {
                 return Failed(plan, e);
+            }
+            var journal = Journaling(plan);
+            PlanIntent? intent = null;
+            if (journal != null)
+            {
+                intent = Intent(new[] { plan }, journal);
+                var refused = Begin(plan, intent);
+                if (refused != null)
+                {
+                    var failed = Failed(plan, refused);
+                    foreach (var recorder in Recorders) recorder.Finished(failed);
+                    return failed;
+                }
             }
             var applied = new List<PlanStep>();
             GpuVirtException? error = null;
@@ -203,13 +293,135 @@ namespace GpuVirt.Core.Planning
                     break;
                 }
                 applied.Add(step);
+                if (intent != null)
+                {
+                    PlanIntent.KillPoint("after-step-" + applied.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    intent.Document.Plans[0].StepsDone = applied.Count;
+                    try
+                    {
+                        intent.Write(plan.Host.Root);
+                    }
+                    catch (GpuVirtException e)
+                    {
+                        error = e;
+                        break;
+                    }
+                }
                 foreach (var recorder in Recorders) recorder.StepApplied(plan, step);
             }
-            var outcome = error is null
-                ? new PlanOutcome(plan, applied, Array.Empty<PlanStep>(), Array.Empty<string>(), null)
-                : Undo(plan, applied, error, context);
+            PlanOutcome outcome;
+            if (error != null)
+            {
+                outcome = Undo(plan, applied, error, context);
+                if (intent != null) Settle(plan, intent, outcome);
+            }
+            else if (intent != null)
+            {
+                outcome = Commit(new[] { plan }, new[] { (IReadOnlyList<PlanStep>)applied }, intent, journal!, context)[0];
+            }
+            else
+            {
+                outcome = new PlanOutcome(plan, applied, Array.Empty<PlanStep>(), Array.Empty<string>(), null);
+            }
             foreach (var recorder in Recorders) recorder.Finished(outcome);
             return outcome;
+        }
+
+        /// <summary>
+        /// After every step of the plans was applied: the exact records go into the intent, then into the journal, and
+        /// the intent is removed. A plan whose record the journal cannot take is taken back (no change is left without a
+        /// record); where that cannot be done either, the intent stays for the next command to take it back.
+        /// </summary>
+        private IReadOnlyList<PlanOutcome> Commit(IReadOnlyList<ChangePlan> plans, IReadOnlyList<IReadOnlyList<PlanStep>> applied, PlanIntent intent,
+            JournalPlanRecorder journal, PlanContext context)
+        {
+            var root = plans[0].Host.Root;
+            var records = new ChangeRecord?[plans.Count];
+            var errors = new GpuVirtException?[plans.Count];
+            for (var k = 0; k < plans.Count; k++)
+            {
+                try
+                {
+                    records[k] = journal.Recorder.Stamp(plans[k].Journal!());
+                    var entry = intent.Document.Plans[k];
+                    entry.Record = records[k];
+                    entry.Complete = true;
+                }
+                catch (Exception e) when (IsFailure(e) || e is InvalidOperationException)
+                {
+                    errors[k] = e as GpuVirtException ?? new GpuVirtException(ErrorIds.JournalWriteFailed, ErrorKind.WriteError, e.Message, plans[k].Target, e);
+                }
+            }
+            try
+            {
+                intent.Write(root);
+            }
+            catch (GpuVirtException e)
+            {
+                for (var k = 0; k < plans.Count; k++) errors[k] ??= e;
+            }
+            PlanIntent.KillPoint("before-journal");
+            for (var k = 0; k < plans.Count; k++)
+            {
+                if (errors[k] != null) continue;
+                try
+                {
+                    journal.Recorder.Record(records[k]!);
+                }
+                catch (GpuVirtException e)
+                {
+                    errors[k] = e;
+                }
+            }
+            var outcomes = new PlanOutcome[plans.Count];
+            var keep = false;
+            for (var k = 0; k < plans.Count; k++)
+            {
+                var plan = plans[k];
+                if (errors[k] is null)
+                {
+                    outcomes[k] = new PlanOutcome(plan, applied[k], Array.Empty<PlanStep>(), Array.Empty<string>(), null, records[k]);
+                    continue;
+                }
+                var why = errors[k]!.InnerException is GpuVirtException inner ? inner.Message : errors[k]!.Message;
+                var error = new GpuVirtException(ErrorIds.JournalWriteFailed, ErrorKind.WriteError,
+                    $"{plan.Action} on {plan.Target}: the change journal cannot take the record of the change ({why}), so the change is taken back rather than left without a record.",
+                    plan.Target, errors[k]);
+                intent.Document.Plans[k].Complete = false;
+                outcomes[k] = Undo(plan, applied[k].ToList(), error, context);
+                if (outcomes[k].NotUndone.Count > 0) keep = true;
+            }
+            try
+            {
+                if (keep)
+                {
+                    // What could not be taken back now is taken back by the next command.
+                    intent.Document.Plans.RemoveAll(p => p.Complete);
+                    intent.Write(root);
+                }
+                else
+                {
+                    PlanIntent.Remove(root);
+                }
+            }
+            catch (GpuVirtException e)
+            {
+                _log?.Invoke($"'{PlanIntent.HostPath}' could not be updated ({e.Message}); the next command finds it and settles it from the journal.");
+            }
+            return outcomes;
+        }
+
+        /// <summary>After a failed plan was undone: no intent when every step is back; one that takes the rest back next time otherwise.</summary>
+        private void Settle(ChangePlan plan, PlanIntent intent, PlanOutcome outcome)
+        {
+            try
+            {
+                if (outcome.NotUndone.Count == 0) PlanIntent.Remove(plan.Host.Root);
+            }
+            catch (GpuVirtException e)
+            {
+                _log?.Invoke($"'{PlanIntent.HostPath}' could not be removed ({e.Message}); the next command finds nothing left to take back.");
+            }
         }
 
         private void ApplyBatch(IStepBatch batch, IReadOnlyList<int> indexes, IReadOnlyList<ChangePlan> plans, PlanOutcome?[] outcomes)
@@ -228,6 +440,23 @@ namespace GpuVirt.Core.Planning
                 foreach (var i in indexes) outcomes[i] = Failed(plans[i], e);
                 return;
             }
+            var batchPlans = indexes.Select(i => plans[i]).ToList();
+            var journal = batchPlans.All(p => p.Journal != null) ? Journaling(batchPlans[0]) : null;
+            PlanIntent? intent = null;
+            if (journal != null)
+            {
+                intent = Intent(batchPlans, journal);
+                var refused = Begin(batchPlans[0], intent);
+                if (refused != null)
+                {
+                    foreach (var i in indexes)
+                    {
+                        outcomes[i] = Failed(plans[i], refused);
+                        foreach (var recorder in Recorders) recorder.Finished(outcomes[i]!);
+                    }
+                    return;
+                }
+            }
             IReadOnlyList<GpuVirtException?> errors;
             try
             {
@@ -239,22 +468,42 @@ namespace GpuVirt.Core.Planning
                 var error = AsError(e, steps[0]);
                 errors = steps.Select(_ => (GpuVirtException?)error).ToList();
             }
+            if (intent != null) PlanIntent.KillPoint("after-step-1");
+            var done = new List<int>();
             for (var k = 0; k < indexes.Count; k++)
             {
                 var plan = plans[indexes[k]];
-                PlanOutcome outcome;
                 if (errors[k] is null)
                 {
                     foreach (var recorder in Recorders) recorder.StepApplied(plan, steps[k]);
-                    outcome = new PlanOutcome(plan, new[] { steps[k] }, Array.Empty<PlanStep>(), Array.Empty<string>(), null);
+                    if (intent != null) intent.Document.Plans[k].StepsDone = 1;
+                    done.Add(k);
                 }
                 else
                 {
-                    outcome = Failed(plan, errors[k]!);
+                    outcomes[indexes[k]] = Failed(plan, errors[k]!);
                 }
-                foreach (var recorder in Recorders) recorder.Finished(outcome);
-                outcomes[indexes[k]] = outcome;
             }
+            if (intent != null)
+            {
+                // Only the plans whose step was applied are journaled; the others changed nothing.
+                var applied = done.Select(k => batchPlans[k]).ToList();
+                intent.Document.Plans = done.Select(k => intent.Document.Plans[k]).ToList();
+                if (applied.Count == 0)
+                {
+                    Settle(batchPlans[0], intent, Failed(batchPlans[0], errors[0]!));
+                }
+                else
+                {
+                    var committed = Commit(applied, done.Select(k => (IReadOnlyList<PlanStep>)new[] { steps[k] }).ToList(), intent, journal!, context);
+                    for (var n = 0; n < done.Count; n++) outcomes[indexes[done[n]]] = committed[n];
+                }
+            }
+            else
+            {
+                foreach (var k in done) outcomes[indexes[k]] = new PlanOutcome(plans[indexes[k]], new[] { steps[k] }, Array.Empty<PlanStep>(), Array.Empty<string>(), null);
+            }
+            foreach (var i in indexes) foreach (var recorder in Recorders) recorder.Finished(outcomes[i]!);
         }
 
         /// <summary>Undoes the applied steps in reverse and puts what was left into the error.</summary>

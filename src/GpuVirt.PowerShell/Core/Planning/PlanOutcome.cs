@@ -5,8 +5,10 @@ namespace GpuVirt.Core.Planning
     /// <summary>What applying a plan did: the steps applied, and on failure the error and what was undone.</summary>
     internal sealed class PlanOutcome
     {
-        internal PlanOutcome(ChangePlan plan, IReadOnlyList<PlanStep> applied, IReadOnlyList<PlanStep> undone, IReadOnlyList<string> notUndone, GpuVirtException? error)
+        internal PlanOutcome(ChangePlan plan, IReadOnlyList<PlanStep> applied, IReadOnlyList<PlanStep> undone, IReadOnlyList<string> notUndone, GpuVirtException? error,
+            Journal.ChangeRecord? record = null)
         {
+            Record = record;
             Plan = plan;
             Applied = applied;
             Undone = undone;
@@ -29,5 +31,8 @@ namespace GpuVirt.Core.Planning
         public GpuVirtException? Error { get; }
 
         public bool Succeeded => Error is null;
+
+        /// <summary>The journal record the executor appended for the plan (null: the plan was not journaled by it).</summary>
+        public Journal.ChangeRecord? Record { get; }
     }
 }

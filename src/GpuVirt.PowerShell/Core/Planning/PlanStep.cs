@@ -1,4 +1,5 @@
 using System;
+using GpuVirt.Core.Journal;
 
 namespace GpuVirt.Core.Planning
 {
@@ -39,6 +40,15 @@ namespace GpuVirt.Core.Planning
         public IStepBatch? Batch { get; }
 
         public bool CanUndo => _undo != null;
+
+        /// <summary>
+        /// The inverse as data, in the journal's form: what the intent of a plan in progress names, so that the next
+        /// command can take the step back after a kill (<see cref="PlanIntent"/>). Null where it cannot be stored.
+        /// </summary>
+        public InverseStep? Inverse { get; set; }
+
+        /// <summary>Taking an earlier step of the plan back takes this one back too (an attribute of a device it made).</summary>
+        public bool GoesWithEarlierStep { get; set; }
 
         public virtual void Apply(PlanContext context)
         {

@@ -57,7 +57,10 @@ namespace GpuVirt.Core.Planning
                     change.Applied = true;
                 },
                 _ => VgpuConsole.Define(_virsh, key, original),
-                $"define guest '{domain}' as it was before"));
+                $"define guest '{domain}' as it was before")
+            {
+                Inverse = new InverseStep { Kind = InverseKind.DefineDomain, Description = $"define guest '{domain}' as it was before", Domain = domain, Xml = original },
+            });
             plan.Journal = () =>
             {
                 var record = new ChangeRecord { Target = $"guest '{domain}'", Action = "Redefine the guest for a vGPU console", Connect = _virsh.Uri };

@@ -124,13 +124,20 @@ namespace GpuVirt.Core.Planning
                     plan.Steps.Add(new PlanStep($"write {uuid} to {_manager.CreateHostPath(type)}",
                         c => _manager.WriteCreate(type, uuid, c.CancellationToken),
                         _ => RemoveAgain(uuid),
-                        $"write 1 to {HostPaths.MdevDevices}/{uuid}/remove"));
+                        $"write 1 to {HostPaths.MdevDevices}/{uuid}/remove")
+                    {
+                        Inverse = new InverseStep
+                        {
+                            Kind = InverseKind.RemoveVgpu, Description = $"remove mediated device {uuid}",
+                            Uuid = uuid, Parent = type.Parent, TypeId = type.Id, Persistent = false, Active = true,
+                        },
+                    });
                     foreach (var a in attributes)
                     {
                         plan.Steps.Add(new PlanStep($"write {a.Value} to {HostPaths.MdevDevices}/{uuid}/{a.Key}",
                             _ => _manager.WriteAttribute(uuid, a.Key, a.Value),
                             _ => { },
-                            "nothing: the attribute goes with the device"));
+                            "nothing: the attribute goes with the device") { GoesWithEarlierStep = true });
                     }
                 }
 
@@ -220,7 +227,10 @@ namespace GpuVirt.Core.Planning
                 plan.Steps.Add(new PlanStep(a.ToString(),
                     c => _manager.SetSriovType(vf, type.Id, type.DisplayName, c.CancellationToken),
                     _ => ClearAgain(vf),
-                    $"write 0 to {a.HostPath}"));
+                    $"write 0 to {a.HostPath}")
+                {
+                    Inverse = new InverseStep { Kind = InverseKind.RemoveVgpu, Description = $"clear the vGPU type of {vf}", Address = vf.ToString(), Parent = type.Parent, TypeId = type.Id },
+                });
             }
             if (persistent) AddProfileStep(plan, vfs.Select(vf => new SriovVgpuProfile(Inventory.Pci.Find(vf)?.PhysicalFunctionAddress ?? type.ParentPciAddress ?? vf, vf, type.Id, type.Name)).ToList());
             plan.Journal = () =>
@@ -565,7 +575,20 @@ namespace GpuVirt.Core.Planning
                     if (replacedText != null) Inventory.Definitions.WriteText(definition.Path, replacedText, replace: true);
                     else _manager.Undefine(definition, c.CancellationToken);
                 },
-                replacedText != null ? $"write {definition.Path} back as it was" : _manager.DescribeUndefine(definition)));
+                replacedText != null ? $"write {definition.Path} back as it was" : _manager.DescribeUndefine(definition))
+            {
+                Inverse = replacedText != null
+                    ? new InverseStep
+                    {
+                        Kind = InverseKind.RestoreFiles, Description = $"write {definition.Path} back as it was",
+                        Files = new List<FileState> { new FileState { Path = definition.Path, Content = FileState.Encode(replacedText) } },
+                    }
+                    : new InverseStep
+                    {
+                        Kind = InverseKind.RemoveVgpu, Description = $"remove the mdevctl definition of {definition.Uuid}",
+                        Uuid = definition.Uuid, Parent = definition.Parent, TypeId = definition.TypeId, Persistent = true, Active = false,
+                    },
+            });
         }
 
         private void AddRestoreSteps(ChangePlan plan, IEnumerable<FileState> files)
