@@ -219,3 +219,95 @@ Describe 'Item 19: the temporary files of killed writes are removed by the next 
         finally { $libvirt | Remove-EmbeddedLibvirt }
     }
 }
+
+Describe 'Item 20: hostile files where GpuVirt reads' {
+    BeforeAll {
+        function Invoke-BoundedChild {
+            <#
+                Runs $Script in a child pwsh (after the optional $Prefix program, e.g. setpriv) and returns its output. A
+                child still running after five minutes has hung on a file: it is killed and the test fails on that,
+                instead of the test run hanging with it.
+            #>
+            param([string] $Script, [string[]] $Prefix = @())
+            $pwsh = [Environment]::GetCommandLineArgs()[0]
+            $argv = $Prefix + @('dotnet', $pwsh, '-NoProfile', '-NonInteractive', '-Command', "Import-Module '$env:GPUVIRT_MODULE'; $Script")
+            $out = [IO.Path]::GetTempFileName()
+            $p = Start-Process -FilePath $argv[0] -ArgumentList $argv[1..($argv.Count - 1)] -PassThru -RedirectStandardOutput $out -RedirectStandardError "$out.err"
+            $ended = $p.WaitForExit(300000)
+            if (-not $ended) { $p.Kill($true); $null = $p.WaitForExit(30000) }
+            $text = (Get-Content -Raw $out) + (Get-Content -Raw "$out.err")
+            Remove-Item -Force $out, "$out.err"
+            $ended | Should -BeTrue -Because "the command must not hang on a file ($text)"
+            $text
+        }
+
+        function Get-ErrorLine {
+            <# A script fragment: runs the command and prints 'NAME: ERRORID: message' for its first error, or 'NAME: ok'. #>
+            param([string] $Name, [string] $Command)
+            "try { `$null = $Command -ErrorAction Stop; '${Name}: ok' } catch { '${Name}: ' + `$_.FullyQualifiedErrorId + ': ' + `$_.Exception.Message }; "
+        }
+
+        $script:Builder = New-FixtureHost -Name Seed
+        $script:Hosts.Add($Builder)
+        $script:Root = $Builder.Root
+        [GpuVirt.Fixtures.BootFixture]::Rhel7($Root, 'grub/rhel7-sysconfig-grub', $false, $false)
+        $script:TypeDir = (Resolve-Path (Join-Path $Root 'sys/class/mdev_bus/0000:01:00.0/mdev_supported_types/nvidia-63')).Path
+    }
+
+    It 'Item 20: a FIFO in place of a sysfs attribute, /proc/cmdline, /etc/default/grub or the journal is refused by name without hanging' {
+        $root = New-BootHost
+        $device = (Resolve-Path (Join-Path $root 'sys/bus/pci/devices/0000:02:00.0')).Path
+        $null = New-Item -ItemType Directory -Force (Join-Path $root 'proc'), (Join-Path $root 'var/lib/gpuvirt')
+        $fifos = @("$device/class", (Join-Path $root 'proc/cmdline'), (Join-Path $root 'var/lib/gpuvirt/journal.json'))
+        foreach ($f in $fifos) { Remove-Item -Force $f -ErrorAction SilentlyContinue; & mkfifo $f; $LASTEXITCODE | Should -Be 0 }
+        $script = (Get-ErrorLine 'attribute' "Get-PciDevice -Root '$root' -Address 02:00.0") +
+            (Get-ErrorLine 'cmdline' "Get-IommuBootStatus -Root '$root'") +
+            (Get-ErrorLine 'journal' "Get-GpuVirtChange -Root '$root'")
+        $text = Invoke-BoundedChild $script
+        $text | Should -Match "attribute: HostFileNotRegular,GpuVirt\.Commands\.GetPciDeviceCommand: '[^']*0000:02:00\.0/class' is a FIFO \(named pipe\), not a regular file" -Because $text
+        $text | Should -Match "cmdline: HostFileNotRegular,GpuVirt\.Commands\.GetIommuBootStatusCommand: '[^']*/proc/cmdline' is a FIFO" -Because $text
+        $text | Should -Match "journal: HostFileNotRegular,GpuVirt\.Commands\.GetGpuVirtChangeCommand: '/var/lib/gpuvirt/journal\.json' is a FIFO" -Because $text
+
+        # The grub file (through /etc/sysconfig/grub's link) as a FIFO, for a boot command: refused, nothing written.
+        foreach ($f in $fifos) { Remove-Item -Force $f }
+        $grub = Join-Path $root 'etc/default/grub'
+        Remove-Item -Force $grub; & mkfifo $grub
+        # Listed by name, size and time (hashing would open the FIFO): nothing is added, removed or rewritten.
+        $listing = { Get-ChildItem -Recurse -Force (Join-Path $root 'etc'), (Join-Path $root 'boot'), (Join-Path $root 'var') |
+                ForEach-Object { '{0} {1} {2}' -f $_.FullName, $_.Length, $_.LastWriteTimeUtc.Ticks } }
+        $tree = & $listing
+        $text = Invoke-BoundedChild (Get-ErrorLine 'grub' "Enable-IommuBoot -Root '$root' -Confirm:`$false -WarningAction SilentlyContinue")
+        $text | Should -Match "grub: HostFileNotRegular,GpuVirt\.Commands\.EnableIommuBootCommand: '/etc/sysconfig/grub' is a FIFO" -Because $text
+        & $listing | Should -Be $tree
+    }
+
+    It 'Item 20: a 1 GB journal, grub file or attribute stops at its bound with HostFileTooLarge, not OutOfMemoryException' {
+        # One host for each file: a command meets only the one it is about. Sparse files: a gigabyte of zeros to read, no disk taken.
+        $roots = 1..3 | ForEach-Object { New-BootHost }
+        $null = New-Item -ItemType Directory -Force (Join-Path $roots[0] 'var/lib/gpuvirt')
+        $device = (Resolve-Path (Join-Path $roots[2] 'sys/bus/pci/devices/0000:02:00.0')).Path
+        foreach ($f in @((Join-Path $roots[0] 'var/lib/gpuvirt/journal.json'), (Join-Path $roots[1] 'etc/default/grub'), "$device/driver_override")) {
+            & truncate -s 1G $f; $LASTEXITCODE | Should -Be 0
+        }
+        $script = (Get-ErrorLine 'journal' "Get-GpuVirtChange -Root '$($roots[0])'") +
+            (Get-ErrorLine 'grub' "Enable-IommuBoot -Root '$($roots[1])' -Confirm:`$false -WarningAction SilentlyContinue") +
+            (Get-ErrorLine 'attribute' "Get-PciDevice -Root '$($roots[2])' -Address 02:00.0")
+        $text = Invoke-BoundedChild $script
+        $text | Should -Match "journal: HostFileTooLarge,GpuVirt\.Commands\.GetGpuVirtChangeCommand: '/var/lib/gpuvirt/journal\.json' holds more than 262144 KiB" -Because $text
+        $text | Should -Match "grub: HostFileTooLarge,GpuVirt\.Commands\.EnableIommuBootCommand: '/etc/sysconfig/grub' holds more than 65536 KiB" -Because $text
+        $text | Should -Match "attribute: HostFileTooLarge,GpuVirt\.Commands\.GetPciDeviceCommand: '[^']*0000:02:00\.0/driver_override' holds more than 1024 KiB" -Because $text
+        $text | Should -Not -Match 'OutOfMemory'
+    }
+
+    It 'Item 20: a mode-000 attribute is reported as unreadable, not read as nothing (root without CAP_DAC_OVERRIDE, through setpriv)' {
+        $available = Join-Path $TypeDir 'available_instances'
+        (Get-VgpuType -Root $Root -Parent 01:00.0 | Where-Object Id -eq 'nvidia-63').AvailableInstances | Should -BeGreaterThan 0
+        & chmod 000 $available
+        try {
+            $drop = @('setpriv', '--bounding-set=-dac_override,-dac_read_search', '--inh-caps=-dac_override,-dac_read_search')
+            $text = Invoke-BoundedChild (Get-ErrorLine 'type' "Get-VgpuType -Root '$Root' -Parent 01:00.0") -Prefix $drop
+        }
+        finally { & chmod 444 $available }
+        $text | Should -Match "type: PermissionDeniedAsRoot,GpuVirt\.Commands\.GetVgpuTypeCommand: Permission denied to read '[^']*nvidia-63/available_instances'" -Because $text
+    }
+}

@@ -32,6 +32,9 @@ namespace GpuVirt.Core.Journal
         public const string HostPath = "/var/lib/gpuvirt/journal.json";
         public const string FormatName = "GpuVirt change journal";
 
+        /// <summary>The most a journal may hold when read (each record carries whole files and definitions): larger is <see cref="ErrorIds.HostFileTooLarge"/>.</summary>
+        public const long MaxBytes = 256L * 1024 * 1024;
+
         /// <summary>The version this module writes; it reads this one and older ones.</summary>
         public const int FormatVersion = 1;
 
@@ -94,7 +97,7 @@ namespace GpuVirt.Core.Journal
         {
             var full = Root.Resolve(HostPath);
             exists = File.Exists(full);
-            var records = exists ? Parse(Decode(HostFiles.ReadBytes(full, HostPath)), HostPath) : importBootEdits ? ImportBootEdits() : new List<ChangeRecord>();
+            var records = exists ? Parse(Decode(HostFiles.ReadBytes(full, HostPath, MaxBytes)), HostPath) : importBootEdits ? ImportBootEdits() : new List<ChangeRecord>();
             foreach (var r in records) r.Root = Root.Directory;
             Mark(records);
             return records;
