@@ -74,6 +74,21 @@ Describe 'Item 24: the journal and the intent keep every character (UTF-8)' {
         Get-InactiveXml $Libvirt $name | Should -BeExactly $before
     }
 
+    It 'Item 22: a definition holding U+FFFD (what virsh output that is not UTF-8 decodes to) is undone without -Force, byte for byte' {
+        # libvirt 9.0 refuses to define bytes that are not UTF-8, so a guest whose title was set to such bytes (virsh desc
+        # on a running libvirtd) is read, changed and defined with U+FFFD in their place: the record must compare that
+        # definition exactly, or the undo finds "the definition was changed since" (JournalTargetChanged).
+        $title = "caf$([char]0xFFFD) $([char]0xFFFD)$([char]0xFFFD)"
+        New-ConsoleGuest $Libvirt -Name 'bytes-vm' -Title $title
+        $before = Get-InactiveXml $Libvirt 'bytes-vm'
+        $null = Set-VgpuConsole -Domain 'bytes-vm' -Connect $Libvirt.Uri -Root $Root -NoEmulatedVideo -Confirm:$false
+        $record = Get-GpuVirtChange -Root $Root | Where-Object Command -eq 'Set-VgpuConsole' | Select-Object -First 1
+        { Undo-GpuVirtChange -Id $record.Id -Root $Root -Confirm:$false -ErrorAction Stop } | Should -Not -Throw
+        $after = Get-InactiveXml $Libvirt 'bytes-vm'
+        [Text.Encoding]::UTF8.GetBytes($after) | Should -Be ([Text.Encoding]::UTF8.GetBytes($before))
+        ([xml]$after).domain.title | Should -BeExactly $title
+    }
+
     It 'Item 24: journal.json is valid UTF-8 and holds the characters themselves' {
         $bytes = Get-JournalBytes $Root
         { $Strict.GetString($bytes) } | Should -Not -Throw
