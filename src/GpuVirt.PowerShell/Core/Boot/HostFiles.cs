@@ -110,6 +110,14 @@ namespace GpuVirt.Core.Boot
             }
         }
 
+        /// <summary>A whole UTF-8 text file through <see cref="ReadBytes"/> (the module's own files, mdevctl's definitions).</summary>
+        public static string ReadUtf8(string fullPath, string hostPath, long maxBytes = MaxFileBytes)
+        {
+            var text = Encoding.UTF8.GetString(ReadBytes(fullPath, hostPath, maxBytes));
+            // As File.ReadAllText reads: a byte order mark is no part of the text.
+            return text.Length > 0 && text[0] == '\uFEFF' ? text.Substring(1) : text;
+        }
+
         internal const int FileTypeRegular = 0x8000;
         internal const int FileTypeDirectory = 0x4000;
 
