@@ -33,7 +33,7 @@ public class JournalTests
         Assert.Equal(1, first.Id);
         Assert.Equal(2, second.Id);
         var read = new ChangeJournal(new HostRoot(root.Path)).Read();
-        Assert.Equal(new[] { 1, 2 }, read.Select(r => r.Id));
+        Assert.Equal(new long[] { 1, 2 }, read.Select(r => r.Id));
         var r1 = read[0];
         Assert.Equal("Add-GpuHostdev", r1.Command);
         Assert.Equal("Add-GpuHostdev vm1 -Address 02:00.0", r1.CommandLine);

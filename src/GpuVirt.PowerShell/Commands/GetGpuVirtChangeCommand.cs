@@ -19,8 +19,8 @@ namespace GpuVirt.Commands
 
         /// <summary>Only the records with these ids.</summary>
         [Parameter(Position = 0, ParameterSetName = IdSet, ValueFromPipelineByPropertyName = true)]
-        [ValidateRange(1, int.MaxValue)]
-        public int[]? Id { get; set; }
+        [ValidateRange(1L, long.MaxValue)]
+        public long[]? Id { get; set; }
 
         /// <summary>Only the newest N records.</summary>
         [Parameter(ParameterSetName = AllSet)]
@@ -57,7 +57,7 @@ namespace GpuVirt.Commands
             }
         }
 
-        internal static GpuVirtException NotFound(int id) =>
+        internal static GpuVirtException NotFound(long id) =>
             new GpuVirtException(ErrorIds.JournalChangeNotFound, ErrorKind.ObjectNotFound,
                 $"The change journal ('{ChangeJournal.HostPath}') has no change {id}. Get-GpuVirtChange lists them.", id);
     }

@@ -51,15 +51,18 @@ namespace GpuVirt.Commands
             }
             var drivers = Driver?.Select(d => Wildcard(d, nameof(Driver))).ToArray();
 
-            foreach (var device in DeviceSelector.ByAddress(Inventory.Devices, Address, WriteError))
+            Reading(() =>
             {
-                if (vendors != null && !vendors.Contains(device.VendorId)) continue;
-                if (devices != null && !devices.Contains(device.DeviceId)) continue;
-                if (classes != null && !DeviceSelector.ClassMatches(device.ClassCode, classes)) continue;
-                if (drivers != null && !drivers.Any(p => p.IsMatch(device.Driver ?? string.Empty))) continue;
-                GuestsAt(ConnectGiven)?.Fill(new[] { device });
-                WriteObject(device);
-            }
+                foreach (var device in DeviceSelector.ByAddress(Inventory.Devices, Address, WriteError))
+                {
+                    if (vendors != null && !vendors.Contains(device.VendorId)) continue;
+                    if (devices != null && !devices.Contains(device.DeviceId)) continue;
+                    if (classes != null && !DeviceSelector.ClassMatches(device.ClassCode, classes)) continue;
+                    if (drivers != null && !drivers.Any(p => p.IsMatch(device.Driver ?? string.Empty))) continue;
+                    GuestsAt(ConnectGiven)?.Fill(new[] { device });
+                    WriteObject(device);
+                }
+            });
         }
     }
 }

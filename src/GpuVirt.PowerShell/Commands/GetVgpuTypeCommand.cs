@@ -34,6 +34,11 @@ namespace GpuVirt.Commands
         protected override void ProcessRecord()
         {
             var names = Name?.Select(n => Wildcard(n, nameof(Name))).ToList();
+            Reading(() => Write(names));
+        }
+
+        private void Write(List<WildcardPattern>? names)
+        {
             foreach (var types in Select())
             {
                 foreach (var type in types)

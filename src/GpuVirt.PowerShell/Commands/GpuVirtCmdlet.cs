@@ -167,6 +167,22 @@ namespace GpuVirt.Commands
         /// <summary>Stops the command.</summary>
         private protected void ThrowTerminatingError(GpuVirtException e) => ThrowTerminatingError(ToErrorRecord(e));
 
+        /// <summary>
+        /// Runs what reads the host; a core error on the way (a file that is a FIFO, too large, or unreadable) stops the
+        /// command with its own error id instead of escaping as a bare exception.
+        /// </summary>
+        private protected void Reading(System.Action body)
+        {
+            try
+            {
+                body();
+            }
+            catch (GpuVirtException e)
+            {
+                ThrowTerminatingError(e);
+            }
+        }
+
         private protected static ErrorCategory ToCategory(ErrorKind kind) => kind switch
         {
             ErrorKind.InvalidArgument => ErrorCategory.InvalidArgument,

@@ -21,12 +21,12 @@ namespace GpuVirt.Commands
         private const string LastSet = "Last";
         private const string SinceSet = "Since";
 
-        private readonly List<(string Root, int Id, bool Explicit)> _asked = new List<(string, int, bool)>();
+        private readonly List<(string Root, long Id, bool Explicit)> _asked = new List<(string, long, bool)>();
 
         /// <summary>The ids of the changes; piped records bind by their Id property.</summary>
         [Parameter(Mandatory = true, Position = 0, ParameterSetName = IdSet, ValueFromPipelineByPropertyName = true)]
-        [ValidateRange(1, int.MaxValue)]
-        public int[] Id { get; set; } = Array.Empty<int>();
+        [ValidateRange(1L, long.MaxValue)]
+        public long[] Id { get; set; } = Array.Empty<long>();
 
         /// <summary>The newest N changes that still stand.</summary>
         [Parameter(Mandatory = true, ParameterSetName = LastSet)]
@@ -72,7 +72,7 @@ namespace GpuVirt.Commands
             }
         }
 
-        private void UndoOn(HostRoot root, List<(string Root, int Id, bool Explicit)> asked)
+        private void UndoOn(HostRoot root, List<(string Root, long Id, bool Explicit)> asked)
         {
             var journal = new ChangeJournal(root) { LockTimeout = LockTimeout };
             // A change or an undo killed half-way is settled first (an undo is finished, not planned again).

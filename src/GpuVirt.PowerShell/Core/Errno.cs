@@ -17,6 +17,7 @@ namespace GpuVirt.Core
         public const int EBUSY = 16;
         public const int EEXIST = 17;
         public const int ENODEV = 19;
+        public const int ENOTDIR = 20;
         public const int EISDIR = 21;
         public const int EINVAL = 22;
         public const int ENOSPC = 28;

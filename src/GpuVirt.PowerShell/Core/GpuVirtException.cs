@@ -168,6 +168,12 @@ namespace GpuVirt.Core
         // A boot change killed half-way (the intent record /var/lib/gpuvirt/boot-pending.json)
         public const string BootChangePending = "BootChangePending";
         public const string BootChangeRecordUnreadable = "BootChangeRecordUnreadable";
+        public const string BootIntentDamaged = "BootIntentDamaged";
+
+        // Issue 29: files GpuVirt reads that are not what they should be (a FIFO, an endless file, an unreadable attribute)
+        public const string HostFileNotRegular = "HostFileNotRegular";
+        public const string HostFileTooLarge = "HostFileTooLarge";
+        public const string JournalIdsExhausted = "JournalIdsExhausted";
         // Issue 12: true messages for what could not be read
         public const string PciAttributeUnreadable = "PciAttributeUnreadable";
         public const string InvalidWildcard = "InvalidWildcard";

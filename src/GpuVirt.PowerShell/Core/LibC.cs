@@ -95,6 +95,10 @@ namespace GpuVirt.Core
         [DllImport("libSystem.Native", EntryPoint = "SystemNative_LStat", SetLastError = true)]
         public static extern int SystemNative_LStat(byte[] path, byte[] output);
 
+        /// <summary>The runtime's fstat of an open file (the same FileStatus as <see cref="SystemNative_LStat"/>).</summary>
+        [DllImport("libSystem.Native", EntryPoint = "SystemNative_FStat", SetLastError = true)]
+        public static extern int SystemNative_FStat(IntPtr fd, byte[] output);
+
         [DllImport("libc", SetLastError = true)]
         public static extern int chmod(byte[] path, int mode);
 

@@ -13,6 +13,9 @@ namespace GpuVirt.Core
         public const int ReadWrite = 0x2;
         public const int Create = 0x40;
         public const int Truncate = 0x200;
+
+        /// <summary>O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer.</summary>
+        public const int NonBlock = 0x800;
         public const int CloseOnExec = 0x80000;
 
         private static readonly bool Arm =

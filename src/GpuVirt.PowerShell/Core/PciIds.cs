@@ -55,10 +55,11 @@ namespace GpuVirt.Core
             var db = new PciIds(path);
             try
             {
-                using var reader = new StreamReader(path);
+                // Through the one bounded, non-blocking reader: a FIFO or an endless file in its place is no database.
+                using var reader = new StreamReader(new MemoryStream(Boot.HostFiles.ReadBytes(path, path)));
                 db.Parse(reader);
             }
-            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException || e is GpuVirtException)
             {
                 return new PciIds(null);
             }

@@ -27,26 +27,47 @@ namespace GpuVirt.Core
         /// <summary>The whole text of a file as it is (an attribute with inner lines), or null when it is missing or cannot be read.</summary>
         public static string? TryReadUntrimmed(string path) => TryReadUntrimmed(path, out _);
 
-        private static string? TryReadUntrimmed(string path, out int errno)
+        /// <summary>
+        /// The most a text file read through these readers may hold: far above any attribute (a page) or procfs file
+        /// (/proc/cpuinfo of thousands of CPUs), far below what would exhaust memory. Larger is <see cref="ErrorIds.HostFileTooLarge"/>.
+        /// </summary>
+        public const int MaxTextBytes = 16 * 1024 * 1024;
+
+        /// <summary>
+        /// THE tolerant reader: opened without blocking (<c>O_NONBLOCK</c>), so a FIFO put in a file's place cannot hang
+        /// the command; a missing file (or a directory) is null, as an optional attribute is; a file that cannot be read
+        /// for want of permission is said (<see cref="RootRequired"/>), never read as nothing; a FIFO, device or socket
+        /// is <see cref="ErrorIds.HostFileNotRegular"/>; more than <paramref name="maxBytes"/> is <see cref="ErrorIds.HostFileTooLarge"/>.
+        /// </summary>
+        /// <remarks>
+        /// The file's type is asked (fstat) only where a read cannot tell it apart from an attribute: an empty read, a read
+        /// that would block, and one that fills the buffer. A FIFO with no writer reads empty; one with a writer fills
+        /// the buffer or would block: each is caught there, and an ordinary attribute read pays no extra call.
+        /// </remarks>
+        internal static string? TryReadUntrimmed(string path, out int errno, int maxBytes = MaxTextBytes)
         {
             errno = 0;
-            var fd = LibC.open(LibC.Path(path), OpenFlags.ReadOnly | OpenFlags.CloseOnExec);
+            var fd = LibC.open(LibC.Path(path), OpenFlags.ReadOnly | OpenFlags.CloseOnExec | OpenFlags.NonBlock);
             if (fd < 0)
             {
                 errno = Marshal.GetLastWin32Error();
+                if (errno == Errno.EACCES || errno == Errno.EPERM) throw RootRequired(path, "read");
                 return null;
             }
             try
             {
-                // sysfs hands out a whole attribute (at most a page) in one read; a larger file is read the usual way.
+                // sysfs hands out a whole attribute (at most a page) in one read; a larger file is read on to its end.
                 var buffer = ReadBuffer ??= new byte[8192];
                 var n = LibC.read(fd, buffer, (IntPtr)buffer.Length).ToInt64();
                 if (n < 0)
                 {
                     errno = Marshal.GetLastWin32Error();
+                    if (errno == Errno.EAGAIN) CheckRegular(fd, path);
+                    if (errno == Errno.EACCES || errno == Errno.EPERM) throw RootRequired(path, "read");
                     return null;
                 }
-                if (n == buffer.Length) return ReadLarge(path);
+                if (n == 0 || n == buffer.Length) CheckRegular(fd, path);
+                if (n == buffer.Length) return ReadRest(fd, path, buffer, maxBytes);
                 return Encoding.UTF8.GetString(buffer, 0, (int)n);
             }
             finally
@@ -55,15 +76,34 @@ namespace GpuVirt.Core
             }
         }
 
-        private static string? ReadLarge(string path)
+        /// <summary>Refuses an open file that is a FIFO, a device or a socket (<see cref="ErrorIds.HostFileNotRegular"/>).</summary>
+        internal static void CheckRegular(int fd, string path)
         {
-            try
+            var type = Boot.HostFiles.FileType(fd);
+            if (type != 0 && type != Boot.HostFiles.FileTypeRegular && type != Boot.HostFiles.FileTypeDirectory) throw Boot.HostFiles.NotRegular(path, type);
+        }
+
+        /// <summary>The rest of a file whose first read filled <paramref name="first"/>, to its end or its bound.</summary>
+        private static string ReadRest(int fd, string path, byte[] first, int maxBytes)
+        {
+            using (var content = new MemoryStream())
             {
-                return File.ReadAllText(path);
-            }
-            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
-            {
-                return null;
+                content.Write(first, 0, first.Length);
+                var buffer = new byte[65536];
+                while (true)
+                {
+                    var n = LibC.read(fd, buffer, (IntPtr)buffer.Length).ToInt64();
+                    if (n < 0)
+                    {
+                        var errno = Marshal.GetLastWin32Error();
+                        if (errno == Errno.EINTR) continue;
+                        throw new GpuVirtException(ErrorIds.SysfsReadFailed, ErrorKind.ResourceUnavailable,
+                            $"Cannot read '{path}': {Errno.Describe(errno)} (errno {errno.ToString(CultureInfo.InvariantCulture)}).", path);
+                    }
+                    if (n == 0) return Encoding.UTF8.GetString(content.GetBuffer(), 0, (int)content.Length);
+                    if (content.Length + n > maxBytes) throw Boot.HostFiles.TooLarge(path, maxBytes);
+                    content.Write(buffer, 0, (int)n);
+                }
             }
         }
 
@@ -77,19 +117,10 @@ namespace GpuVirt.Core
         /// <summary>The trimmed text of an attribute the caller needs; a missing or unreadable file is an error.</summary>
         public static string ReadText(string path)
         {
-            try
-            {
-                return File.ReadAllText(path).Trim();
-            }
-            catch (UnauthorizedAccessException e)
-            {
-                throw RootRequired(path, "read", e);
-            }
-            catch (IOException e)
-            {
-                throw new GpuVirtException(ErrorIds.SysfsReadFailed, ErrorKind.ResourceUnavailable,
-                    $"Cannot read '{path}': {e.Message}", path, e);
-            }
+            var text = TryReadUntrimmed(path, out var errno);
+            if (text != null) return text.Trim();
+            throw new GpuVirtException(ErrorIds.SysfsReadFailed, ErrorKind.ResourceUnavailable,
+                $"Cannot read '{path}': {Errno.Describe(errno)} (errno {errno.ToString(CultureInfo.InvariantCulture)}).", path);
         }
 
         /// <summary>Parses <c>0x10de</c>-style hex attributes; null when missing or malformed.</summary>
@@ -250,7 +281,12 @@ namespace GpuVirt.Core
         public static GpuVirtException RootRequired(string path, string verb, Exception? inner = null) =>
             PermissionDenied(path, verb, LibC.geteuid() == 0, inner);
 
-        internal static GpuVirtException PermissionDenied(string path, string verb, bool asRoot, Exception? inner = null) => asRoot
+        internal static GpuVirtException PermissionDenied(string path, string verb, bool asRoot, Exception? inner = null) => asRoot && verb == "read"
+            ? new GpuVirtException(ErrorIds.PermissionDeniedAsRoot, ErrorKind.PermissionDenied,
+                $"Permission denied to read '{path}', though pwsh runs as root: it is unreadable (mode 000 with pwsh running without CAP_DAC_OVERRIDE, " +
+                "or a security policy such as SELinux or AppArmor, or the file system refuses it). What it holds is unknown, so nothing was read as it.",
+                path, inner)
+            : asRoot
             ? new GpuVirtException(ErrorIds.PermissionDeniedAsRoot, ErrorKind.PermissionDenied,
                 $"Permission denied to {verb} '{path}', though pwsh runs as root: the file or its directory is immutable or append-only " +
                 "(lsattr shows 'i' or 'a'; chattr -i takes it off), or a security policy (SELinux, AppArmor) or the file system refuses it.",

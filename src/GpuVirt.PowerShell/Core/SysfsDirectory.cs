@@ -224,17 +224,25 @@ namespace GpuVirt.Core
                 errno = Errno.ENOENT;
                 return -1;
             }
-            var fd = LibC.openat(_fd, name, OpenFlags.ReadOnly | OpenFlags.CloseOnExec);
+            // Without blocking: a FIFO in an attribute's place cannot hang the read (see Sysfs.TryReadUntrimmed).
+            var fd = LibC.openat(_fd, name, OpenFlags.ReadOnly | OpenFlags.CloseOnExec | OpenFlags.NonBlock);
             if (fd < 0)
             {
                 errno = Marshal.GetLastWin32Error();
+                if (errno == Errno.EACCES || errno == Errno.EPERM) throw Sysfs.RootRequired(AttributePath(name), "read");
                 return -1;
             }
             try
             {
                 // sysfs hands out a whole attribute (at most a page) in one read.
                 var n = (int)LibC.read(fd, buffer, (IntPtr)buffer.Length).ToInt64();
-                if (n < 0) errno = Marshal.GetLastWin32Error();
+                if (n < 0)
+                {
+                    errno = Marshal.GetLastWin32Error();
+                    if (errno == Errno.EACCES || errno == Errno.EPERM) throw Sysfs.RootRequired(AttributePath(name), "read");
+                }
+                // An empty read, one that would block and one that fills the buffer are what a FIFO gives: its type is asked there.
+                if (n == 0 || n == buffer.Length || (n < 0 && errno == Errno.EAGAIN)) Sysfs.CheckRegular(fd, AttributePath(name));
                 return n;
             }
             finally
@@ -243,11 +251,12 @@ namespace GpuVirt.Core
             }
         }
 
-        private string? LargeText(byte[] name)
-        {
-            var file = Path.TrimEnd('/') + "/" + Encoding.UTF8.GetString(name, 0, name.Length - 1);
-            return Sysfs.TryReadText(file);
-        }
+        /// <summary>The most a text attribute may hold: a sysfs attribute is at most a page; anything far past that is no attribute.</summary>
+        internal const int MaxAttributeBytes = 1024 * 1024;
+
+        private string? LargeText(byte[] name) => Sysfs.TryReadUntrimmed(AttributePath(name), out _, MaxAttributeBytes)?.Trim();
+
+        private string AttributePath(byte[] name) => Path.TrimEnd('/') + "/" + Encoding.UTF8.GetString(name, 0, name.Length - 1);
 
         private static (int Start, int Length) Trimmed(byte[] buffer, int n)
         {

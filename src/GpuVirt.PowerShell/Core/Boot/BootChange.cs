@@ -369,8 +369,12 @@ namespace GpuVirt.Core.Boot
         /// </summary>
         internal static BootRecovery? Recover(HostRoot root, ProcessRunner runner, CancellationToken cancellationToken, TimeSpan? commandTimeout = null)
         {
+            // What a command killed half-way left of its atomic writes beside the intent and the journal first.
+            HostFiles.RemoveLeftovers(root, new[] { BootIntent.HostPath, ChangeJournal.HostPath, BootEditLog.HostPath });
             var intent = BootIntent.Read(root);
             if (intent is null) return null;
+            // ... and beside the files the interrupted change wrote (its record is trusted by now).
+            HostFiles.RemoveLeftovers(root, intent.Document.Files.SelectMany(f => new[] { f.Path, f.Backup }).Concat(intent.Document.Guarded.Select(g => g.Path)).Where(p => p != null)!);
             var doc = intent.Document;
             var t = new BootTransaction(root) { Action = doc.Action, CommandTimeout = commandTimeout ?? DefaultCommandTimeout };
             var backups = new Dictionary<FileWrite, string>();

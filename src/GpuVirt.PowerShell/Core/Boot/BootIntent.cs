@@ -110,7 +110,7 @@ namespace GpuVirt.Core.Boot
         {
             var full = root.Resolve(root.ResolveLinks(HostPath));
             if (!System.IO.File.Exists(full)) return null;
-            var text = HostFiles.ReadText(full, HostPath);
+            var text = ChangeJournal.Decode(HostFiles.ReadBytes(full, HostPath));
             BootIntentDocument? doc;
             try
             {
@@ -128,8 +128,60 @@ namespace GpuVirt.Core.Boot
             }
             if (doc.Files is null || doc.Commands is null || doc.Guarded is null || doc.Commands.Any(c => c is null || c.Count == 0) || doc.CommandsDone < 0 || doc.CommandsDone > doc.Commands.Count)
                 throw Unreadable("its files or programs are missing", null);
+            CheckTrusted(doc);
             return new BootIntent(doc);
         }
+
+        /// <summary>
+        /// Refuses an intent that no GpuVirt wrote as it stands (edited, or damaged on disk): every path absolute and
+        /// inside the root, every content valid base64, modes that are modes, programs with names. Recovery acts on
+        /// nothing of a record it cannot trust: <see cref="ErrorIds.BootIntentDamaged"/>, naming what is wrong.
+        /// </summary>
+        private static void CheckTrusted(BootIntentDocument doc)
+        {
+            foreach (var f in doc.Files)
+            {
+                if (f is null) throw Damaged("a file entry is empty");
+                CheckPath(f.Path, "a file");
+                if (f.Backup != null) CheckPath(f.Backup, "the backup of " + f.Path);
+                CheckContent(f.Before, "the content of " + f.Path + " before the change");
+                CheckContent(f.After, "the content the change writes to " + f.Path);
+                if (f.Mode < 0 || f.Mode > 0xfff) throw Damaged($"the mode of {f.Path} is {f.Mode}, which is no permission mode");
+            }
+            foreach (var g in doc.Guarded)
+            {
+                if (g is null) throw Damaged("a guarded file entry is empty");
+                CheckPath(g.Path, "a guarded file");
+                CheckContent(g.Content, "the content of " + g.Path);
+            }
+            if (doc.Commands.Any(c => c.Any(a => a is null) || string.IsNullOrWhiteSpace(c[0])))
+                throw Damaged("a program has no name or an empty argument");
+        }
+
+        private static void CheckPath(string? path, string what)
+        {
+            if (string.IsNullOrEmpty(path)) throw Damaged($"{what} has no path");
+            if (path![0] != '/' || path.IndexOf('\0') >= 0 || path.Split('/').Any(p => p == ".."))
+                throw Damaged($"{what} is named '{path}', which is no absolute path inside the host root");
+        }
+
+        private static void CheckContent(string? base64, string what)
+        {
+            if (base64 is null) return;
+            try
+            {
+                Convert.FromBase64String(base64);
+            }
+            catch (FormatException)
+            {
+                throw Damaged($"{what} is not valid base64");
+            }
+        }
+
+        private static GpuVirtException Damaged(string why) =>
+            new GpuVirtException(ErrorIds.BootIntentDamaged, ErrorKind.InvalidData,
+                $"The record of an interrupted boot change '{HostPath}' is damaged: {why}. No recovery was made from it and nothing was changed. " +
+                "Compare the files it names with their backups (*.gpuvirt-*.bak), put them right, and remove it.", HostPath);
 
         private static GpuVirtException Unreadable(string why, Exception? inner) =>
             new GpuVirtException(ErrorIds.BootChangeRecordUnreadable, ErrorKind.InvalidData,
@@ -156,7 +208,7 @@ namespace GpuVirt.Core.Boot
             Document.Format = FormatName;
             Document.Version = FormatVersion;
             // 0600: it holds copies of boot files and the command line.
-            HostFiles.WriteAtomically(full, HostPath, JsonSerializer.Serialize(Document, ChangeJournal.SerializerOptions) + "\n", 0x180);
+            HostFiles.WriteAtomically(full, HostPath, ChangeJournal.Utf8.GetBytes(JsonSerializer.Serialize(Document, ChangeJournal.SerializerOptions) + "\n"), 0x180);
         }
 
         internal static void Remove(HostRoot root)

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.ComponentModel;
 using System.Globalization;
 using System.IO;
+using System.Linq;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -50,34 +51,105 @@ namespace GpuVirt.Core.Boot
         }
 
         /// <summary>Reads a whole file as text that maps each byte to one char.</summary>
-        public static string ReadText(string fullPath, string hostPath)
+        public static string ReadText(string fullPath, string hostPath) => Bytes.GetString(ReadBytes(fullPath, hostPath));
+
+        /// <summary>
+        /// The most a host file GpuVirt reads may hold (a grub file, a BLS entry, the journal, an intent): far above any
+        /// real one, far below what would exhaust memory. A larger file is <see cref="ErrorIds.HostFileTooLarge"/>.
+        /// </summary>
+        public const long MaxFileBytes = 64L * 1024 * 1024;
+
+        /// <summary>
+        /// THE reader of whole host files: opened without blocking (<c>O_NONBLOCK</c>: a FIFO put in a file's place cannot
+        /// hang the command), only a regular file is read (anything else is <see cref="ErrorIds.HostFileNotRegular"/>),
+        /// and never more than <paramref name="maxBytes"/> (an endless or huge file is <see cref="ErrorIds.HostFileTooLarge"/>,
+        /// read no further than its bound).
+        /// </summary>
+        public static byte[] ReadBytes(string fullPath, string hostPath, long maxBytes = MaxFileBytes)
         {
+            var fd = LibC.open(LibC.Path(fullPath), OpenFlags.ReadOnly | OpenFlags.CloseOnExec | OpenFlags.NonBlock);
+            if (fd < 0)
+            {
+                var errno = Marshal.GetLastWin32Error();
+                if (errno == Errno.ENOENT || errno == Errno.ENOTDIR)
+                    throw new GpuVirtException(ErrorIds.BootFileNotFound, ErrorKind.ObjectNotFound, $"'{hostPath}' does not exist.", hostPath);
+                if (errno == Errno.EACCES || errno == Errno.EPERM)
+                    throw Sysfs.RootRequired(hostPath, "read", new UnauthorizedAccessException(Errno.Describe(errno)));
+                throw new GpuVirtException(ErrorIds.BootFileUnreadable, ErrorKind.ResourceUnavailable,
+                    $"Cannot read '{hostPath}': {Errno.Describe(errno)} (errno {errno.ToString(CultureInfo.InvariantCulture)}).", hostPath);
+            }
             try
             {
-                if (Directory.Exists(fullPath))
+                var type = FileType(fd);
+                if (type == FileTypeDirectory)
+                    throw new GpuVirtException(ErrorIds.BootFileUnreadable, ErrorKind.InvalidData, $"'{hostPath}' is a directory, not a file.", hostPath);
+                if (type != FileTypeRegular) throw NotRegular(hostPath, type);
+                using (var content = new MemoryStream())
                 {
-                    throw new GpuVirtException(ErrorIds.BootFileUnreadable, ErrorKind.InvalidData,
-                        $"'{hostPath}' is a directory, not a file.", hostPath);
+                    var buffer = new byte[65536];
+                    while (true)
+                    {
+                        var n = LibC.read(fd, buffer, (IntPtr)buffer.Length).ToInt64();
+                        if (n < 0)
+                        {
+                            var errno = Marshal.GetLastWin32Error();
+                            if (errno == Errno.EINTR) continue;
+                            if (errno == Errno.EACCES || errno == Errno.EPERM) throw Sysfs.RootRequired(hostPath, "read");
+                            throw new GpuVirtException(ErrorIds.BootFileUnreadable, ErrorKind.ResourceUnavailable,
+                                $"Cannot read '{hostPath}': {Errno.Describe(errno)} (errno {errno.ToString(CultureInfo.InvariantCulture)}).", hostPath);
+                        }
+                        if (n == 0) return content.ToArray();
+                        if (content.Length + n > maxBytes) throw TooLarge(hostPath, maxBytes);
+                        content.Write(buffer, 0, (int)n);
+                    }
                 }
-                return Bytes.GetString(File.ReadAllBytes(fullPath));
             }
-            catch (UnauthorizedAccessException e)
+            finally
             {
-                throw Sysfs.RootRequired(hostPath, "read", e);
-            }
-            catch (FileNotFoundException e)
-            {
-                throw new GpuVirtException(ErrorIds.BootFileNotFound, ErrorKind.ObjectNotFound, $"'{hostPath}' does not exist.", hostPath, e);
-            }
-            catch (DirectoryNotFoundException e)
-            {
-                throw new GpuVirtException(ErrorIds.BootFileNotFound, ErrorKind.ObjectNotFound, $"'{hostPath}' does not exist.", hostPath, e);
-            }
-            catch (IOException e)
-            {
-                throw new GpuVirtException(ErrorIds.BootFileUnreadable, ErrorKind.ResourceUnavailable, $"Cannot read '{hostPath}': {e.Message}", hostPath, e);
+                LibC.close(fd);
             }
         }
+
+        /// <summary>A whole UTF-8 text file through <see cref="ReadBytes"/> (the module's own files, mdevctl's definitions).</summary>
+        public static string ReadUtf8(string fullPath, string hostPath, long maxBytes = MaxFileBytes)
+        {
+            var text = Encoding.UTF8.GetString(ReadBytes(fullPath, hostPath, maxBytes));
+            // As File.ReadAllText reads: a byte order mark is no part of the text.
+            return text.Length > 0 && text[0] == '\uFEFF' ? text.Substring(1) : text;
+        }
+
+        internal const int FileTypeRegular = 0x8000;
+        internal const int FileTypeDirectory = 0x4000;
+
+        /// <summary>The file type bits (<c>S_IFMT</c>) of an open file, through the runtime's own fstat.</summary>
+        internal static int FileType(int fd)
+        {
+            var buffer = new byte[512];
+            // FileStatus: Flags, Mode, Uid, Gid (32-bit each); Mode carries the S_IFMT bits as Linux numbers them.
+            if (LibC.SystemNative_FStat((IntPtr)fd, buffer) != 0) return 0;
+            return BitConverter.ToInt32(buffer, 4) & 0xf000;
+        }
+
+        internal static string DescribeType(int type) => type switch
+        {
+            0x1000 => "a FIFO (named pipe)",
+            0x2000 => "a character device",
+            0x6000 => "a block device",
+            0xc000 => "a socket",
+            0xa000 => "a symbolic link",
+            0x4000 => "a directory",
+            _ => "not a regular file",
+        };
+
+        internal static GpuVirtException NotRegular(string hostPath, int type) =>
+            new GpuVirtException(ErrorIds.HostFileNotRegular, ErrorKind.InvalidData,
+                $"'{hostPath}' is {DescribeType(type)}, not a regular file: GpuVirt reads only regular files there and left it unread. " +
+                "Put the real file back (something replaced it).", hostPath);
+
+        internal static GpuVirtException TooLarge(string hostPath, long maxBytes) =>
+            new GpuVirtException(ErrorIds.HostFileTooLarge, ErrorKind.InvalidData,
+                $"'{hostPath}' holds more than {(maxBytes / 1024).ToString(CultureInfo.InvariantCulture)} KiB, more than such a file can sensibly hold: " +
+                "GpuVirt stopped reading it. Look at what the file is (an endless file or a runaway writer in its place).", hostPath);
 
         /// <summary>Owner and mode of a file (not following a final link).</summary>
         public static FileIdentity GetIdentity(string fullPath)
@@ -119,11 +191,15 @@ namespace GpuVirt.Core.Boot
         /// is <paramref name="failedId"/>.
         /// </summary>
         public static void WriteAtomically(string fullPath, string hostPath, string content, int newFileMode = 0x1a4 /* 0644 */,
+            bool replace = true, string failedId = ErrorIds.BootFileWriteFailed) =>
+            WriteAtomically(fullPath, hostPath, Bytes.GetBytes(content), newFileMode, replace, failedId);
+
+        /// <summary>The same with the bytes to write (the journal and the intent, which are UTF-8).</summary>
+        public static void WriteAtomically(string fullPath, string hostPath, byte[] bytes, int newFileMode = 0x1a4 /* 0644 */,
             bool replace = true, string failedId = ErrorIds.BootFileWriteFailed)
         {
             var dir = Path.GetDirectoryName(fullPath) ?? "/";
-            var temp = Path.Combine(dir, "." + Path.GetFileName(fullPath) + ".gpuvirt-" + Guid.NewGuid().ToString("N").Substring(0, 8) + ".tmp");
-            var bytes = Bytes.GetBytes(content);
+            var temp = Path.Combine(dir, TemporaryName(Path.GetFileName(fullPath)));
             try
             {
                 var existing = replace && File.Exists(fullPath) ? GetIdentity(fullPath) : (FileIdentity?)null;
@@ -165,6 +241,73 @@ namespace GpuVirt.Core.Boot
                     throw Sysfs.RootRequired(hostPath, "write", e);
                 throw new GpuVirtException(failedId, ErrorKind.WriteError, $"Cannot write '{hostPath}': {e.Message}", hostPath, e);
             }
+        }
+
+        /// <summary>The name of the temporary file the atomic writer writes beside <paramref name="fileName"/>: <c>.NAME.gpuvirt-XXXXXXXX.tmp</c>.</summary>
+        internal static string TemporaryName(string fileName) => "." + fileName + ".gpuvirt-" + Guid.NewGuid().ToString("N").Substring(0, 8) + ".tmp";
+
+        /// <summary>What <see cref="TemporaryName"/> makes, and nothing else.</summary>
+        private static readonly System.Text.RegularExpressions.Regex TemporaryPattern =
+            new System.Text.RegularExpressions.Regex(@"^\..+\.gpuvirt-[0-9a-f]{8}\.tmp$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+        /// <summary>True for a name the atomic writer gives its temporary files.</summary>
+        internal static bool IsTemporaryName(string fileName) => TemporaryPattern.IsMatch(fileName);
+
+        /// <summary>
+        /// Removes the temporary files the atomic writer left beside the given files (a command killed between writing
+        /// one and renaming it over its file): only regular files named as <see cref="TemporaryName"/> names them, in
+        /// the directories of those files inside the root. Call under the host lock, so that no writer of this root is
+        /// half-way. Returns the host paths removed; what cannot be removed is left (the next command tries again).
+        /// </summary>
+        public static IReadOnlyList<string> RemoveLeftovers(HostRoot root, IEnumerable<string> hostPaths)
+        {
+            var directories = new SortedSet<string>(StringComparer.Ordinal);
+            foreach (var p in hostPaths)
+            {
+                if (string.IsNullOrEmpty(p) || p[0] != '/' || p.Split('/').Contains("..")) continue;
+                try
+                {
+                    foreach (var resolved in new[] { p, root.ResolveLinks(p) })
+                    {
+                        var dir = Path.GetDirectoryName(resolved);
+                        if (!string.IsNullOrEmpty(dir)) directories.Add(dir!);
+                    }
+                }
+                catch (ArgumentException)
+                {
+                }
+                catch (GpuVirtException)
+                {
+                }
+            }
+            var removed = new List<string>();
+            foreach (var hostDir in directories)
+            {
+                var full = root.Resolve(hostDir);
+                foreach (var name in Sysfs.TryListNames(full) ?? new List<string>())
+                {
+                    if (!IsTemporaryName(name)) continue;
+                    var path = Path.Combine(full, name);
+                    try
+                    {
+                        if ((GetIdentityType(path) & 0xf000) != FileTypeRegular) continue;
+                        File.Delete(path);
+                        removed.Add(hostDir.TrimEnd('/') + "/" + name);
+                    }
+                    catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+                    {
+                    }
+                }
+                if (removed.Count > 0) SyncDirectory(full);
+            }
+            return removed;
+        }
+
+        /// <summary>The file type bits of a path, not following a final link (0 when it cannot be read).</summary>
+        private static int GetIdentityType(string fullPath)
+        {
+            var buffer = new byte[512];
+            return LibC.SystemNative_LStat(LibC.Path(fullPath), buffer) == 0 ? BitConverter.ToInt32(buffer, 4) & 0xf000 : 0;
         }
 
         /// <summary>Creates a file that must not exist yet (a backup); fails rather than overwrite.</summary>

@@ -66,9 +66,10 @@ namespace GpuVirt.Core.HostReadiness
             byte[] config;
             try
             {
-                config = File.ReadAllBytes(configPath);
+                // PCI Express config space is 4 KiB; the bound leaves room and stops an endless file.
+                config = Boot.HostFiles.ReadBytes(configPath, configPath, 64 * 1024);
             }
-            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+            catch (GpuVirtException)
             {
                 return null;
             }

@@ -32,6 +32,9 @@ namespace GpuVirt.Core.Journal
         public const string HostPath = "/var/lib/gpuvirt/journal.json";
         public const string FormatName = "GpuVirt change journal";
 
+        /// <summary>The most a journal may hold when read (each record carries whole files and definitions): larger is <see cref="ErrorIds.HostFileTooLarge"/>.</summary>
+        public const long MaxBytes = 256L * 1024 * 1024;
+
         /// <summary>The version this module writes; it reads this one and older ones.</summary>
         public const int FormatVersion = 1;
 
@@ -94,10 +97,32 @@ namespace GpuVirt.Core.Journal
         {
             var full = Root.Resolve(HostPath);
             exists = File.Exists(full);
-            var records = exists ? Parse(HostFiles.ReadText(full, HostPath), HostPath) : importBootEdits ? ImportBootEdits() : new List<ChangeRecord>();
+            var records = exists ? Parse(Decode(HostFiles.ReadBytes(full, HostPath, MaxBytes)), HostPath) : importBootEdits ? ImportBootEdits() : new List<ChangeRecord>();
             foreach (var r in records) r.Root = Root.Directory;
             Mark(records);
             return records;
+        }
+
+        private static readonly UTF8Encoding StrictUtf8 = new UTF8Encoding(false, true);
+
+        /// <summary>UTF-8 without a byte order mark, as the journal and the intent are written.</summary>
+        internal static readonly UTF8Encoding Utf8 = new UTF8Encoding(false);
+
+        /// <summary>
+        /// The text of a journal or intent file: UTF-8, as this module writes them. A file that is not valid UTF-8 was
+        /// written by an older GpuVirt, which wrote one byte per character (Latin-1; characters above U+00FF were lost
+        /// then already): read the same way, so that every character it kept reads back as it was.
+        /// </summary>
+        internal static string Decode(byte[] bytes)
+        {
+            try
+            {
+                return StrictUtf8.GetString(bytes);
+            }
+            catch (DecoderFallbackException)
+            {
+                return HostFiles.Bytes.GetString(bytes);
+            }
         }
 
         /// <summary>Reads a journal's text; a <see cref="ErrorIds.JournalUnreadable"/> or <see cref="ErrorIds.JournalVersionNotSupported"/> error otherwise.</summary>
@@ -127,7 +152,7 @@ namespace GpuVirt.Core.Journal
             }
             if (doc.Version < 1 || doc.Records is null)
                 throw Unreadable(hostPath, "it has no version or no records", null);
-            var seen = new HashSet<int>();
+            var seen = new HashSet<long>();
             foreach (var r in doc.Records)
             {
                 if (r is null || r.Id < 1 || !seen.Add(r.Id))
@@ -192,6 +217,22 @@ namespace GpuVirt.Core.Journal
             return new List<ChangeRecord> { record };
         }
 
+        /// <summary>
+        /// Removes the temporary files of atomic writes that a killed command left beside the journal, the intent and the
+        /// files the recorded changes wrote (<see cref="HostFiles.RemoveLeftovers"/>). Call under the host lock.
+        /// </summary>
+        internal IReadOnlyList<string> RemoveLeftovers(IEnumerable<ChangeRecord> records)
+        {
+            var paths = new List<string> { HostPath, BootIntent.HostPath, BootEditLog.HostPath };
+            foreach (var r in records)
+            {
+                paths.AddRange(r.FileChanges.Select(f => f.Path));
+                paths.AddRange(r.FileChanges.Where(f => f.Backup != null).Select(f => f.Backup!));
+                paths.AddRange(r.Inverse.SelectMany(i => i.Files ?? new List<FileState>()).Select(f => f.Path));
+            }
+            return HostFiles.RemoveLeftovers(Root, paths);
+        }
+
         internal void Write(IEnumerable<ChangeRecord> records)
         {
             var full = Root.Resolve(HostPath);
@@ -210,7 +251,7 @@ namespace GpuVirt.Core.Journal
             }
             try
             {
-                HostFiles.WriteAtomically(full, HostPath, Format(records), 0x180 /* 0600: command lines can name secrets */);
+                HostFiles.WriteAtomically(full, HostPath, Utf8.GetBytes(Format(records)), 0x180 /* 0600: command lines can name secrets */);
             }
             catch (GpuVirtException e) when (e.ErrorId == ErrorIds.BootFileWriteFailed)
             {
@@ -245,6 +286,8 @@ namespace GpuVirt.Core.Journal
             _journal = journal;
             _lock = lockHandle;
             _records = journal.Load(out var exists, importBootEdits);
+            // What a command killed half-way left of its atomic writes (under this lock no writer of the root is half-way).
+            journal.RemoveLeftovers(_records);
             // A host with a boot edit record but no journal: the journal starts with that record, before any new change.
             if (!exists && _records.Count > 0) journal.Write(_records);
         }
@@ -252,19 +295,36 @@ namespace GpuVirt.Core.Journal
         /// <summary>The records, oldest first.</summary>
         public IReadOnlyList<ChangeRecord> Records => _records;
 
-        public ChangeRecord? Find(int id) => _records.FirstOrDefault(r => r.Id == id);
+        public ChangeRecord? Find(long id) => _records.FirstOrDefault(r => r.Id == id);
 
         /// <summary>Adds a record with the next id (the time and root filled in when missing) and writes the journal.</summary>
         public ChangeRecord Append(ChangeRecord record)
         {
-            record.Id = _records.Count == 0 ? 1 : _records.Max(r => r.Id) + 1;
+            record.Id = NextId(_records);
             if (record.Time == default) record.Time = DateTime.UtcNow;
             record.Root = _journal.Root.Directory;
             var next = new List<ChangeRecord>(_records) { record };
             _journal.Write(next);
             _records.Add(record);
-            if (record.Undoes is int undone && Find(undone) is ChangeRecord target) target.UndoneBy = record.Id;
+            if (record.Undoes is long undone && Find(undone) is ChangeRecord target) target.UndoneBy = record.Id;
             return record;
+        }
+
+        /// <summary>
+        /// The id after the highest one. Ids are 64-bit: a journal never runs out of them in use; one whose highest id
+        /// is already the last is refused (<see cref="ErrorIds.JournalIdsExhausted"/>) before anything is written, so
+        /// that the journal stays one this module reads.
+        /// </summary>
+        internal static long NextId(IReadOnlyCollection<ChangeRecord> records)
+        {
+            var last = records.Count == 0 ? 0 : records.Max(r => r.Id);
+            if (last == long.MaxValue)
+            {
+                throw new GpuVirtException(ErrorIds.JournalIdsExhausted, ErrorKind.InvalidData,
+                    $"The change journal '{ChangeJournal.HostPath}' has a record with the id {last.ToString(CultureInfo.InvariantCulture)}, the last one there is: " +
+                    "no record can follow it. It is left as it is; move it aside to start a new journal.", ChangeJournal.HostPath);
+            }
+            return last + 1;
         }
 
         public void Dispose() => _lock.Dispose();
@@ -311,7 +371,8 @@ namespace GpuVirt.Core.Journal
             if (_checked) return;
             // With neither a journal nor a boot edit record now, a boot edit record found later is this command's own.
             _importBootEdits = Journal.Exists || File.Exists(Journal.Root.Resolve(BootEditLog.HostPath));
-            Journal.Read();
+            // A journal whose last id is the last one there is cannot take this change's record: said before the change.
+            JournalSession.NextId(Journal.Read().ToList());
             _checked = true;
         }
 

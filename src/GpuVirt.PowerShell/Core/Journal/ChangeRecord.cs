@@ -180,7 +180,7 @@ namespace GpuVirt.Core.Journal
     /// </summary>
     public sealed class ChangeRecord
     {
-        public int Id { get; set; }
+        public long Id { get; set; }
 
         /// <summary>When the change was made (UTC).</summary>
         public DateTime Time { get; set; }
@@ -235,11 +235,11 @@ namespace GpuVirt.Core.Journal
         public bool RebootRequired { get; set; }
 
         /// <summary>For an undo: the id of the record it took back.</summary>
-        public int? Undoes { get; set; }
+        public long? Undoes { get; set; }
 
         /// <summary>The id of the undo that took this change back; null while it stands.</summary>
         [JsonIgnore]
-        public int? UndoneBy { get; internal set; }
+        public long? UndoneBy { get; internal set; }
 
         [JsonIgnore]
         public bool Undone => UndoneBy.HasValue;

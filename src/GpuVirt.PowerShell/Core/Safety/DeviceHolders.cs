@@ -205,10 +205,11 @@ namespace GpuVirt.Core.Safety
             string? text;
             try
             {
-                text = File.Exists(path) ? File.ReadAllText(path) : null;
+                text = Sysfs.TryReadUntrimmed(path);
             }
-            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+            catch (GpuVirtException)
             {
+                // Not readable: a process of another user behind hidepid, or no regular file: no command line to go by.
                 text = null;
             }
             return text is null ? new List<string>() : text.Split('\0').Where(a => a.Length > 0).ToList();

@@ -99,9 +99,9 @@ namespace GpuVirt.Core.Vgpu
                     string text;
                     try
                     {
-                        text = File.ReadAllText(file);
+                        text = HostFiles.ReadUtf8(file, file, 1024 * 1024);
                     }
-                    catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+                    catch (GpuVirtException e)
                     {
                         Problem(file, e.Message);
                         continue;
