@@ -159,7 +159,7 @@ namespace GpuVirt.Core.Journal
             var pending = intent.Document.Undo!;
             var record = session.Find(pending.Undoes) ?? throw new GpuVirtException(ErrorIds.ChangeRecordUnreadable, ErrorKind.InvalidData,
                 $"'{PlanIntent.HostPath}' names the undo of change {pending.Undoes}, which the journal does not hold. Nothing was changed; remove it once the host is right.", PlanIntent.HostPath);
-            if (record.UndoneBy is int by)
+            if (record.UndoneBy is long by)
             {
                 PlanIntent.Remove(_root);
                 return session.Find(by)!;

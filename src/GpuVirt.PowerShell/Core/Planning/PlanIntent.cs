@@ -50,7 +50,7 @@ namespace GpuVirt.Core.Planning
     internal sealed class PendingUndo
     {
         /// <summary>The id of the record being taken back.</summary>
-        public int Undoes { get; set; }
+        public long Undoes { get; set; }
 
         /// <summary>How many of that record's inverse steps (newest first) were applied.</summary>
         public int StepsDone { get; set; }
@@ -123,7 +123,7 @@ namespace GpuVirt.Core.Planning
         {
             var full = root.Resolve(root.ResolveLinks(HostPath));
             if (!System.IO.File.Exists(full)) return null;
-            var text = HostFiles.ReadText(full, HostPath);
+            var text = ChangeJournal.Decode(HostFiles.ReadBytes(full, HostPath));
             PlanIntentDocument? doc;
             try
             {
@@ -174,7 +174,7 @@ namespace GpuVirt.Core.Planning
             try
             {
                 // 0600: it holds guest definitions and the command line, as the journal does.
-                HostFiles.WriteAtomically(full, HostPath, JsonSerializer.Serialize(Document, ChangeJournal.SerializerOptions) + "\n", 0x180);
+                HostFiles.WriteAtomically(full, HostPath, ChangeJournal.Utf8.GetBytes(JsonSerializer.Serialize(Document, ChangeJournal.SerializerOptions) + "\n"), 0x180);
             }
             catch (GpuVirtException e) when (e.ErrorId == ErrorIds.BootFileWriteFailed)
             {
