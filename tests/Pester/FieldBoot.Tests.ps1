@@ -150,3 +150,105 @@ Describe 'Item 13: -WhatIf writes nothing, anywhere, by any cmdlet' {
         (Get-StandInCall $Root).Count | Should -Be $calls
     }
 }
+
+Describe 'Item 14: grubby-bls and /etc/default/grub (grubby is a stand-in doing what Fedora''s grubby-bls script does)' {
+    BeforeAll {
+        function New-BlsHost {
+            <# The seed host on RHEL 9 (BLS) with /etc/default/grub given as text and the grubby-bls stand-in. #>
+            param([string] $Grub, [switch] $OldGrubby, [switch] $EtcKernel, [string] $KernelCmdline)
+            $b = New-FixtureHost -Name Seed
+            [GpuVirt.Fixtures.BootFixture]::Rhel9($b.Root, 'grub/rhel9-default-grub')
+            $null = [GpuVirt.Fixtures.StandIns]::InstallGrubby($b.Root, 0, $null, -not $OldGrubby)
+            if ($Grub) { Set-HostFile -Root $b.Root -Path 'etc/default/grub' -Text $Grub }
+            if ($EtcKernel -or $KernelCmdline) { $null = New-Item -ItemType Directory -Force (Join-Path $b.Root 'etc/kernel') }
+            if ($KernelCmdline) { Set-HostFile -Root $b.Root -Path 'etc/kernel/cmdline' -Text $KernelCmdline }
+            $b
+        }
+        $script:Base = 'crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M resume=/dev/mapper/rhel-swap rd.lvm.lv=rhel/root rd.lvm.lv=rhel/swap rhgb quiet'
+        $script:IommuArgs = 'intel_iommu=on iommu=pt pci-stub.ids=10de:11fa'
+    }
+
+    It 'Item 14: the stand-in rewrites /etc/default/grub as grubby-bls does when --no-etc-grub-update is missing, and refuses an option after it' {
+        $h = New-BlsHost -Grub "GRUB_CMDLINE_LINUX=`"`$(echo rhgb) quiet`"`r`nGRUB_CMDLINE_LINUX_DEFAULT=`"splash`"`r`nGRUB_ENABLE_BLSCFG=true`r`n"
+        try {
+            $grubby = Join-Path $h.Root 'usr/sbin/grubby'
+            & chroot $h.Root /usr/sbin/grubby --update-kernel=ALL --args=iommu=pt 2>$null
+            $LASTEXITCODE | Should -Be 0
+            [IO.File]::ReadAllText((Join-Path $h.Root 'etc/default/grub')) |
+                Should -BeExactly "GRUB_CMDLINE_LINUX=`"rhgb quiet`r iommu=pt`"`nGRUB_CMDLINE_LINUX=`"rhgb quiet`r iommu=pt`"`nGRUB_ENABLE_BLSCFG=true`r`n"
+            & chroot $h.Root /usr/sbin/grubby --update-kernel=ALL --no-etc-grub-update --args=iommu=pt 2>$null
+            $LASTEXITCODE | Should -Be 1 -Because 'grubby-bls shifts twice for the flag, so the option after it is invalid'
+            (& chroot $h.Root /usr/sbin/grubby --help) -join "`n" | Should -BeLike '*--no-etc-grub-update*'
+            $grubby | Should -Exist
+        }
+        finally { $h | Remove-FixtureHost }
+    }
+
+    It 'Item 14: <Name>: Enable-IommuBoot passes --no-etc-grub-update last, keeps its own byte-exact edit, and Disable-IommuBoot gives the file back byte for byte' -ForEach @(
+        @{ Name = 'a $(...) in GRUB_CMDLINE_LINUX'; Grub = "GRUB_TIMEOUT=5`nGRUB_CMDLINE_LINUX=`"`$([ -x /usr/sbin/rhcrashkernel-param ] && /usr/sbin/rhcrashkernel-param || :) rhgb quiet`"`nGRUB_ENABLE_BLSCFG=true`n" }
+        @{ Name = 'a CRLF file'; Grub = "GRUB_TIMEOUT=5`r`nGRUB_CMDLINE_LINUX=`"rhgb quiet`"`r`nGRUB_ENABLE_BLSCFG=true`r`n" }
+        @{ Name = 'a file with GRUB_CMDLINE_LINUX_DEFAULT'; Grub = "GRUB_CMDLINE_LINUX=`"rhgb quiet`"`nGRUB_CMDLINE_LINUX_DEFAULT=`"splash`"`nGRUB_ENABLE_BLSCFG=true`n" }
+        @{ Name = 'the RHEL 9 file'; Grub = $null }
+    ) {
+        $h = New-BlsHost -Grub $Grub
+        try {
+            $file = Join-Path $h.Root 'etc/default/grub'
+            $before = [IO.File]::ReadAllBytes($file)
+            $text = Get-WhatIfText { Get-GpuDevice -Root $h.Root -Address 02:00.0 | Enable-IommuBoot -Root $h.Root -WhatIf -WarningAction SilentlyContinue }
+            $text | Should -BeLike "*grubby --update-kernel=ALL '--args=$IommuArgs' --no-etc-grub-update*"
+
+            $change = Get-GpuDevice -Root $h.Root -Address 02:00.0 | Enable-IommuBoot -Root $h.Root -Confirm:$false -WarningAction SilentlyContinue
+            $change.Commands | Should -Be @("grubby --update-kernel=ALL '--args=$IommuArgs' --no-etc-grub-update")
+            (Get-StandInCall $h.Root)[0] | Should -Be @('grubby', '--update-kernel=ALL', "--args=$IommuArgs", '--no-etc-grub-update')
+            $enabled = [IO.File]::ReadAllText($file)
+            $expected = [Text.Encoding]::UTF8.GetString($before) -replace '(GRUB_CMDLINE_LINUX="[^"]*)"', "`$1 $IommuArgs`""
+            $enabled | Should -BeExactly $expected -Because 'only the module edits the file, and only GRUB_CMDLINE_LINUX'
+            Get-Content -Raw (Join-Path $h.Root 'boot/loader/entries/*.conf') | Should -Match ([regex]::Escape($IommuArgs))
+
+            $null = Disable-IommuBoot -Root $h.Root -Confirm:$false -WarningAction SilentlyContinue
+            (Get-StandInCall $h.Root)[1] | Should -Be @('grubby', '--update-kernel=ALL', "--remove-args=$IommuArgs", '--no-etc-grub-update')
+            [IO.File]::ReadAllBytes($file) | Should -Be $before
+        }
+        finally { $h | Remove-FixtureHost }
+    }
+
+    It 'Item 14: a grubby-bls that rewrites /etc/default/grub and does not know the flag (8.40-41): the module''s edit is kept and the undo is byte for byte' {
+        $grub = "GRUB_CMDLINE_LINUX=`"`$(echo rhgb) quiet`"`r`nGRUB_CMDLINE_LINUX_DEFAULT=`"splash`"`r`nGRUB_ENABLE_BLSCFG=true`r`n"
+        $h = New-BlsHost -Grub $grub -OldGrubby
+        try {
+            $file = Join-Path $h.Root 'etc/default/grub'
+            $change = Get-GpuDevice -Root $h.Root -Address 02:00.0 | Enable-IommuBoot -Root $h.Root -Confirm:$false -WarningAction SilentlyContinue
+            (Get-StandInCall $h.Root)[0] | Should -Be @('grubby', '--update-kernel=ALL', "--args=$IommuArgs") -Because 'this grubby would refuse the flag'
+            [IO.File]::ReadAllText($file) | Should -BeExactly ($grub.Replace('$(echo rhgb) quiet"', "`$(echo rhgb) quiet $IommuArgs`""))
+            $change.Changed | Should -BeTrue
+            $null = Disable-IommuBoot -Root $h.Root -Confirm:$false -WarningAction SilentlyContinue
+            [IO.File]::ReadAllText($file) | Should -BeExactly $grub
+        }
+        finally { $h | Remove-FixtureHost }
+    }
+
+    It 'Item 14: with /etc/kernel and no cmdline file, Enable and Disable leave no /etc/kernel/cmdline behind' {
+        $h = New-BlsHost -EtcKernel
+        try {
+            $null = Get-GpuDevice -Root $h.Root -Address 02:00.0 | Enable-IommuBoot -Root $h.Root -Confirm:$false -WarningAction SilentlyContinue
+            Join-Path $h.Root 'etc/kernel/cmdline' | Should -Not -Exist
+            $null = Disable-IommuBoot -Root $h.Root -Confirm:$false -WarningAction SilentlyContinue
+            Join-Path $h.Root 'etc/kernel/cmdline' | Should -Not -Exist
+            (Get-StandInCall $h.Root).Count | Should -Be 2
+        }
+        finally { $h | Remove-FixtureHost }
+    }
+
+    It 'Item 14: an /etc/kernel/cmdline gets the arguments (new kernels inherit them) with its bytes kept, and comes back byte for byte' {
+        $cmdline = "root=/dev/mapper/rhel-root ro  $Base`n"
+        $h = New-BlsHost -KernelCmdline $cmdline
+        try {
+            $path = Join-Path $h.Root 'etc/kernel/cmdline'
+            $null = Get-GpuDevice -Root $h.Root -Address 02:00.0 | Enable-IommuBoot -Root $h.Root -Confirm:$false -WarningAction SilentlyContinue
+            [IO.File]::ReadAllText($path) | Should -BeExactly "root=/dev/mapper/rhel-root ro  $Base $IommuArgs`n"
+            $null = Disable-IommuBoot -Root $h.Root -Confirm:$false -WarningAction SilentlyContinue
+            [IO.File]::ReadAllText($path) | Should -BeExactly $cmdline
+        }
+        finally { $h | Remove-FixtureHost }
+    }
+}
