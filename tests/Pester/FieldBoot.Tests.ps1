@@ -252,3 +252,69 @@ Describe 'Item 14: grubby-bls and /etc/default/grub (grubby is a stand-in doing 
         finally { $h | Remove-FixtureHost }
     }
 }
+
+Describe 'Item 9: Dismount-GpuHostDriver -Persistent where driverctl is not installed' {
+    BeforeAll {
+        function Get-Softdeps([string] $Root) {
+            # What the real modprobe (kmod) reads from the tree's modprobe.d.
+            @(& modprobe -C (Join-Path $Root 'etc/modprobe.d') --showconfig 2>&1 | Where-Object { "$_" -like 'softdep *' } | ForEach-Object { "$_".Trim() })
+        }
+    }
+    BeforeEach {
+        $script:P = New-FixtureHost -Name Seed -Configure { param($b) $null = $b.AddDriver('vfio-pci'); $null = $b.AddDriver('pci-stub') }
+        $script:Core = [GpuVirt.Fixtures.PciDriverCoreStandIn]::new($P.Root)
+        $script:Rule = Join-Path $P.Root 'etc/udev/rules.d/61-gpuvirt-driver-override-0000:02:00.1.rules'
+        $script:Record = Join-Path $P.Root 'etc/driverctl.d/pci-0000:02:00.1'
+        $script:Softdep = Join-Path $P.Root 'etc/modprobe.d/gpuvirt-vfio-pci.conf'
+    }
+    AfterEach {
+        $script:Core.Dispose()
+        $script:P | Remove-FixtureHost
+    }
+
+    It 'Item 9: writes a udev rule that sets driver_override (not driverctl''s record, which nothing would read), says so under -WhatIf, and the undo and Mount-GpuHostDriver -Persistent take it back' {
+        Join-Path $P.Root 'usr/sbin/driverctl' | Should -Not -Exist
+        $before = Get-TreeHash $P.Root -Exclude '/var/lib/gpuvirt/journal.json'
+        $text = Get-WhatIfText { Dismount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -WhatIf }
+        $text | Should -BeLike "*write /etc/udev/rules.d/61-gpuvirt-driver-override-0000:02:00.1.rules (driverctl is not installed: a udev rule that sets driver_override to vfio-pci for 0000:02:00.1 at every boot)*add 'softdep snd_hda_intel pre: vfio-pci'*"
+        $text | Should -Not -BeLike '*driverctl.d*'
+        $Rule | Should -Not -Exist
+
+        $out = Dismount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -Confirm:$false
+        $out.Driver | Should -Be 'vfio-pci'
+        $Record | Should -Not -Exist
+        Get-Content -Raw $Rule | Should -BeExactly ("# Written by GpuVirt (Dismount-GpuHostDriver -Persistent; Mount-GpuHostDriver -Persistent takes it back):`n" +
+            "# driverctl is not installed: this rule binds 0000:02:00.1 to vfio-pci at every boot (driver_override, as driverctl does).`n" +
+            "ACTION==`"add`", SUBSYSTEM==`"pci`", KERNEL==`"0000:02:00.1`", ATTR{driver_override}=`"vfio-pci`"`n")
+        Get-Softdeps $P.Root | Should -Be @('softdep snd_hda_intel pre: vfio-pci')
+
+        $null = Get-GpuVirtChange -Root $P.Root -Last 1 | Undo-GpuVirtChange -Confirm:$false
+        (Get-PciDevice 02:00.1 -Root $P.Root).Driver | Should -Be 'snd_hda_intel'
+        Get-TreeHash $P.Root -Exclude '/var/lib/gpuvirt/journal.json' | Should -Be $before
+
+        $null = Dismount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -Confirm:$false
+        $text = Get-WhatIfText { Mount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -WhatIf }
+        $text | Should -BeLike '*remove /etc/udev/rules.d/61-gpuvirt-driver-override-0000:02:00.1.rules (the udev rule of the boot-time binding)*'
+        $null = Mount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -Confirm:$false
+        Get-TreeHash $P.Root -Exclude '/var/lib/gpuvirt/journal.json' | Should -Be $before
+    }
+
+    It 'Item 9: with driverctl installed in the image, driverctl''s record is written as before' {
+        $null = New-Item -ItemType Directory -Force (Join-Path $P.Root 'usr/sbin')
+        Copy-Item /usr/sbin/driverctl (Join-Path $P.Root 'usr/sbin/driverctl')
+        $null = Dismount-GpuHostDriver 02:00.1 -Persistent -Root $P.Root -Confirm:$false
+        Get-Content -Raw $Record | Should -Be "vfio-pci`n"
+        $Rule | Should -Not -Exist
+    }
+
+    It 'Item 9: from pci-stub the softdep loads pci-stub before the host driver, and goes with the undo' {
+        $before = Get-TreeHash $P.Root -Exclude '/var/lib/gpuvirt/journal.json'
+        $out = Dismount-GpuHostDriver 02:00.1 -Driver pci-stub -Persistent -Root $P.Root -Confirm:$false
+        $out.Driver | Should -Be 'pci-stub'
+        Get-Softdeps $P.Root | Should -Be @('softdep snd_hda_intel pre: pci-stub')
+        Get-Content -Raw $Softdep | Should -BeLike '*# address 0000:02:00.1 from snd_hda_intel to pci-stub*'
+        Get-Content -Raw $Rule | Should -BeLike '*ATTR{driver_override}="pci-stub"*'
+        $null = Get-GpuVirtChange -Root $P.Root -Last 1 | Undo-GpuVirtChange -Confirm:$false
+        Get-TreeHash $P.Root -Exclude '/var/lib/gpuvirt/journal.json' | Should -Be $before
+    }
+}
