@@ -307,14 +307,22 @@ Describe 'Item 9: Dismount-GpuHostDriver -Persistent where driverctl is not inst
         $Rule | Should -Not -Exist
     }
 
-    It 'Item 9: from pci-stub the softdep loads pci-stub before the host driver, and goes with the undo' {
+    It 'Item 9: from pci-stub the softdep loads pci-stub before the host driver, pci-stub goes in the initramfs (stand-in dracut), and both go with the undo' {
+        $null = [GpuVirt.Fixtures.StandIns]::Install($P.Root, 'dracut', 0, $null, $null)
         $before = Get-TreeHash $P.Root -Exclude '/var/lib/gpuvirt/journal.json'
+        $text = Get-WhatIfText { Dismount-GpuHostDriver 02:00.1 -Driver pci-stub -Persistent -Root $P.Root -WhatIf }
+        $text | Should -BeLike "*add 'softdep snd_hda_intel pre: pci-stub'*write /etc/dracut.conf.d/gpuvirt-pci-stub.conf (put pci-stub in the initramfs: force_drivers+=`" pci_stub `"), then run chroot $($P.Root) dracut --force*"
         $out = Dismount-GpuHostDriver 02:00.1 -Driver pci-stub -Persistent -Root $P.Root -Confirm:$false
         $out.Driver | Should -Be 'pci-stub'
         Get-Softdeps $P.Root | Should -Be @('softdep snd_hda_intel pre: pci-stub')
         Get-Content -Raw $Softdep | Should -BeLike '*# address 0000:02:00.1 from snd_hda_intel to pci-stub*'
         Get-Content -Raw $Rule | Should -BeLike '*ATTR{driver_override}="pci-stub"*'
-        $null = Get-GpuVirtChange -Root $P.Root -Last 1 | Undo-GpuVirtChange -Confirm:$false
+        Get-Content -Raw (Join-Path $P.Root 'etc/dracut.conf.d/gpuvirt-pci-stub.conf') |
+            Should -BeExactly "# Added by GpuVirt (Dismount-GpuHostDriver -Persistent; Mount-GpuHostDriver -Persistent takes it back): pci-stub in the initramfs`nforce_drivers+=`" pci_stub `"`n"
+        Join-Path $P.Root 'etc/dracut.conf.d/gpuvirt-vfio-pci.conf' | Should -Not -Exist
+        (Get-StandInCall $P.Root)[0] | Should -Be @('dracut', '--force')
+        $null = Get-GpuVirtChange -Root $P.Root -Last 1 | Undo-GpuVirtChange -Confirm:$false -WarningAction SilentlyContinue
         Get-TreeHash $P.Root -Exclude '/var/lib/gpuvirt/journal.json' | Should -Be $before
+        (Get-StandInCall $P.Root).Count | Should -Be 2
     }
 }

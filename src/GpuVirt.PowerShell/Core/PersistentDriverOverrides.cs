@@ -138,7 +138,7 @@ namespace GpuVirt.Core
                 {
                     entries[address] = (module, driver);
                     AddFileStep(plan, SoftdepFile, Render(entries), $"add 'softdep {module} pre: {driver}' for {address} to {SoftdepFile} ({driver} loads before {module} at boot)", journal);
-                    PlanInitramfs(plan, wanted: true, journal, regenerate);
+                    PlanInitramfs(plan, driver, wanted: true, journal, regenerate);
                 }
             }
         }
@@ -164,7 +164,7 @@ namespace GpuVirt.Core
                 entries.Remove(address);
                 var left = entries.Values.Any(e => e.Module == module && e.Target == entry.Target) ? string.Empty : $": 'softdep {module} pre: {entry.Target}' goes";
                 AddFileStep(plan, SoftdepFile, entries.Count == 0 ? null : Render(entries), $"take {address} out of {SoftdepFile}{left}", journal);
-                PlanInitramfs(plan, wanted: entries.Count > 0, journal, regenerate);
+                PlanInitramfs(plan, entry.Target, wanted: entries.Values.Any(e => e.Target == entry.Target), journal, regenerate);
             }
         }
 
@@ -177,15 +177,15 @@ namespace GpuVirt.Core
             driver is null ? new[] { "unset-override", address.ToString() } : new[] { "set-override", address.ToString(), driver };
 
         /// <summary>
-        /// The initramfs step, after the softdep file changed: vfio-pci put in (or, <paramref name="wanted"/> false, taken
+        /// The initramfs step, after the softdep file changed: the driver (vfio-pci or pci-stub) put in (or, <paramref name="wanted"/> false, taken
         /// out of) the tool's module list, and the initramfs built again. Nothing on a host without an initramfs tool.
         /// </summary>
-        private void PlanInitramfs(ChangePlan plan, bool wanted, List<FileState> journal, List<HostCommand> regenerate)
+        private void PlanInitramfs(ChangePlan plan, string driver, bool wanted, List<FileState> journal, List<HostCommand> regenerate)
         {
             if (!(Tool is InitramfsTool tool)) return;
-            var path = InitramfsModules.FileOf(tool);
+            var path = InitramfsModules.FileOf(tool, driver);
             var original = ReadFile(path);
-            var content = wanted ? InitramfsModules.With(tool, original) : InitramfsModules.Without(tool, original);
+            var content = wanted ? InitramfsModules.With(tool, original, driver) : InitramfsModules.Without(tool, original, driver);
             var command = NouveauBlacklist.Regenerate(tool, allKernels: false);
             var run = _root.IsLive ? command.ToString() : ProcessRunner.Render("chroot", new[] { _root.Directory, command.Program }.Concat(command.Arguments));
             var forward = Transaction(path, original, content, command);
@@ -196,8 +196,8 @@ namespace GpuVirt.Core
             }
             else
             {
-                var what = wanted ? "put vfio-pci in" : "take vfio-pci out of";
-                description = $"{(content is null ? "remove" : "write")} {path} ({what} the initramfs: {InitramfsModules.Entry(tool).Replace('\n', ' ')}), then run {run}";
+                var what = wanted ? $"put {driver} in" : $"take {driver} out of";
+                description = $"{(content is null ? "remove" : "write")} {path} ({what} the initramfs: {InitramfsModules.Entry(tool, driver).Replace('\n', ' ')}), then run {run}";
                 plan.Preconditions.Add(new PlanPrecondition($"{path} is as it was read", () =>
                     ReadFile(path) == original ? null : $"{path} was changed since"));
                 journal.Add(new FileState { Path = path, Content = original is null ? null : FileState.Encode(original), Expected = FileState.Hash(content) });
