@@ -326,3 +326,55 @@ Describe 'Item 9: Dismount-GpuHostDriver -Persistent where driverctl is not inst
         (Get-StandInCall $P.Root).Count | Should -Be 2
     }
 }
+
+Describe 'Item 14: a BLS change killed while grubby-bls ran (it had rewritten /etc/default/grub)' {
+    BeforeAll {
+        function Get-RootedProcess([string] $Root) {
+            <# The processes whose root directory is $Root (the stand-in run by chroot). #>
+            foreach ($d in [IO.Directory]::EnumerateDirectories('/proc')) {
+                if ((Split-Path -Leaf $d) -notmatch '^\d+$') { continue }
+                try { $target = [IO.File]::ResolveLinkTarget("$d/root", $false) } catch { continue }
+                if ($target -and $target.FullName -eq $Root) { [int](Split-Path -Leaf $d) }
+            }
+        }
+    }
+
+    It 'Item 14: the next Enable-IommuBoot finishes it and puts the module''s byte-exact /etc/default/grub back; Disable gives the original back' {
+        $grub = "GRUB_CMDLINE_LINUX=`"`$(echo rhgb) quiet`"`r`nGRUB_CMDLINE_LINUX_DEFAULT=`"splash`"`r`nGRUB_ENABLE_BLSCFG=true`r`n"
+        $b = New-FixtureHost -Name Seed
+        try {
+            $root = $b.Root
+            [GpuVirt.Fixtures.BootFixture]::Rhel9($root, 'grub/rhel9-default-grub')
+            Set-HostFile -Root $root -Path 'etc/default/grub' -Text $grub
+            # A grubby-bls of 8.40-41 (no --no-etc-grub-update) that, the first time, rewrites the file, then waits to be killed.
+            $grubby = [GpuVirt.Fixtures.StandIns]::InstallGrubby($root, 0, $null, $false)
+            $script = [IO.File]::ReadAllText($grubby)
+            $sleepOnce = 'if [ ! -f /regenerated-once ]; then : > /regenerated-once; echo $$ > /regenerating; /bin/busybox sleep 600; fi'
+            [IO.File]::WriteAllText($grubby, $script.Substring(0, $script.LastIndexOf('exit 0')) + $sleepOnce + "`nexit 0`n")
+
+            $pwsh = [Environment]::GetCommandLineArgs()[0]
+            $out = [IO.Path]::GetTempFileName()
+            $command = "Import-Module '$env:GPUVIRT_MODULE'; Enable-IommuBoot -Root '$root' -StubId 10de:11fa -Confirm:`$false"
+            $child = Start-Process -FilePath dotnet -ArgumentList @($pwsh, '-NoProfile', '-NonInteractive', '-Command', $command) -PassThru -RedirectStandardOutput $out -RedirectStandardError "$out.err"
+            $deadline = [DateTime]::UtcNow.AddMinutes(3)
+            while (-not (Test-Path (Join-Path $root 'regenerating')) -and -not $child.HasExited -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+            Join-Path $root 'regenerating' | Should -Exist -Because 'grubby ran'
+            $child.Kill()
+            $child.WaitForExit(60000) | Should -BeTrue
+            foreach ($id in Get-RootedProcess $root) { & kill -9 $id 2>$null }
+            Remove-Item -Force $out, "$out.err"
+            [IO.File]::ReadAllText((Join-Path $root 'etc/default/grub')) | Should -Not -BeLike '*$(echo rhgb)*' -Because 'grubby-bls rewrote the file before the kill'
+
+            $null = Enable-IommuBoot -Root $root -StubId 10de:11fa -Confirm:$false -WarningAction SilentlyContinue
+            $expected = $grub.Replace('$(echo rhgb) quiet"', '$(echo rhgb) quiet intel_iommu=on iommu=pt pci-stub.ids=10de:11fa"')
+            [IO.File]::ReadAllText((Join-Path $root 'etc/default/grub')) | Should -BeExactly $expected
+            Join-Path $root 'var/lib/gpuvirt/boot-pending.json' | Should -Not -Exist
+            $null = Disable-IommuBoot -Root $root -Confirm:$false -WarningAction SilentlyContinue
+            [IO.File]::ReadAllText((Join-Path $root 'etc/default/grub')) | Should -BeExactly $grub
+        }
+        finally {
+            foreach ($id in Get-RootedProcess $b.Root) { & kill -9 $id 2>$null }
+            $b | Remove-FixtureHost
+        }
+    }
+}
