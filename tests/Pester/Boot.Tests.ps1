@@ -129,11 +129,11 @@ Describe 'Enable-IommuBoot' {
         $root = New-BootHost Bls; $Roots.Add($root)
         $change = Get-GpuDevice -Root $root -Address 02:00.0 | Enable-IommuBoot -Root $root -Confirm:$false
         $change.BootLoader | Should -Be 'Bls'
-        $change.Commands | Should -Be @('grubby --update-kernel=ALL ''--args=intel_iommu=on iommu=pt pci-stub.ids=10de:11fa''')
+        $change.Commands | Should -Be @('grubby --update-kernel=ALL ''--args=intel_iommu=on iommu=pt pci-stub.ids=10de:11fa'' --no-etc-grub-update')
         $null = Disable-IommuBoot -Root $root -Confirm:$false
         $calls = Get-StandInCall $root
-        $calls[0] | Should -Be @('grubby', '--update-kernel=ALL', '--args=intel_iommu=on iommu=pt pci-stub.ids=10de:11fa')
-        $calls[1] | Should -Be @('grubby', '--update-kernel=ALL', '--remove-args=intel_iommu=on iommu=pt pci-stub.ids=10de:11fa')
+        $calls[0] | Should -Be @('grubby', '--update-kernel=ALL', '--args=intel_iommu=on iommu=pt pci-stub.ids=10de:11fa', '--no-etc-grub-update')
+        $calls[1] | Should -Be @('grubby', '--update-kernel=ALL', '--remove-args=intel_iommu=on iommu=pt pci-stub.ids=10de:11fa', '--no-etc-grub-update')
     }
 
     It 'runs update-grub on Debian and kernel-install on systemd-boot (stand-ins update-grub, kernel-install)' {

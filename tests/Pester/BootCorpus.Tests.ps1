@@ -308,7 +308,7 @@ Describe 'Families whose tool keeps the kernel arguments (stand-ins kernelstub, 
 
         $change = Enable-IommuBoot -Root $root -Confirm:$false
         $change.Changed | Should -BeTrue
-        (Get-StandInCall $root)[0] | Should -Be @('grubby', '--update-kernel=ALL', '--args=intel_iommu=on')
+        (Get-StandInCall $root)[0] | Should -Be @('grubby', '--update-kernel=ALL', '--args=intel_iommu=on', '--no-etc-grub-update')
         [IO.File]::ReadAllText($grub) | Should -BeExactly $grubBefore
         $fixed = Get-IommuBootStatus -Root $root
         $fixed.IommuConfigured | Should -BeTrue
@@ -316,7 +316,7 @@ Describe 'Families whose tool keeps the kernel arguments (stand-ins kernelstub, 
         ($fixed | Out-String -Width 250) | Should -Not -Match 'UnconfiguredEntries'
 
         $null = Disable-IommuBoot -Root $root -Confirm:$false
-        (Get-StandInCall $root)[1] | Should -Be @('grubby', '--update-kernel=ALL', '--remove-args=intel_iommu=on')
+        (Get-StandInCall $root)[1] | Should -Be @('grubby', '--update-kernel=ALL', '--remove-args=intel_iommu=on', '--no-etc-grub-update')
         [IO.File]::ReadAllText($entry.FullName) | Should -BeExactly $entryBefore
     }
 }

@@ -234,7 +234,9 @@ Describe 'A binding for one address that survives reboot (driverctl''s record, r
         $script:P = New-FixtureHost -Name Seed -Configure { param($b) $null = $b.AddDriver('vfio-pci') }
         $script:Core = [GpuVirt.Fixtures.PciDriverCoreStandIn]::new($P.Root)
         # driverctl modprobes a driver that /sys/module does not show; here vfio-pci is loaded.
-        $null = New-Item -ItemType Directory (Join-Path $P.Root 'sys/module/vfio-pci'), (Join-Path $P.Root 'etc/driverctl.d') -Force
+        $null = New-Item -ItemType Directory (Join-Path $P.Root 'sys/module/vfio-pci'), (Join-Path $P.Root 'etc/driverctl.d'), (Join-Path $P.Root 'usr/sbin') -Force
+        # The image has driverctl installed, so its record is what binds the address at boot.
+        Copy-Item /usr/sbin/driverctl (Join-Path $P.Root 'usr/sbin/driverctl')
         $script:Record = Join-Path $P.Root 'etc/driverctl.d/pci-0000:02:00.1'
         $script:Softdep = Join-Path $P.Root 'etc/modprobe.d/gpuvirt-vfio-pci.conf'
     }

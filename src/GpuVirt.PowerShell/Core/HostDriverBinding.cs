@@ -1,6 +1,8 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Text.Json;
+using GpuVirt.Core.Boot;
 using GpuVirt.Core.Journal;
 using GpuVirt.Core.Libvirt;
 using GpuVirt.Core.Safety;
@@ -39,6 +41,28 @@ namespace GpuVirt.Core
     }
 
     /// <summary>
+    /// A driver move under way, written (under the host lock) before its first sysfs write and removed once the move
+    /// is done or put back: a command killed between <c>unbind</c> and <c>drivers_probe</c> leaves the function with no
+    /// driver, and this is what tells the next command which driver it had.
+    /// </summary>
+    internal sealed class DriverIntent
+    {
+        public string Address { get; set; } = string.Empty;
+
+        /// <summary><c>Detach</c> (taken from its driver for <see cref="Target"/>) or <c>Reattach</c> (given back to the host).</summary>
+        public string Operation { get; set; } = string.Empty;
+
+        /// <summary>The driver the function had before the move (null: none).</summary>
+        public string? Driver { get; set; }
+
+        /// <summary>Its <c>driver_override</c> before the move (null: unset).</summary>
+        public string? Override { get; set; }
+
+        /// <summary>The driver a detach binds (vfio-pci, pci-stub).</summary>
+        public string? Target { get; set; }
+    }
+
+    /// <summary>
     /// Rebinds PCI functions through sysfs, as the kernel documents it: the driver's name to <c>driver_override</c>,
     /// the address to the bound driver's <c>unbind</c>, then to <c>/sys/bus/pci/drivers_probe</c>. <c>drivers_probe</c>
     /// succeeds even when no driver takes the function, so the <c>driver</c> link is read again to decide. A detach
@@ -73,10 +97,103 @@ namespace GpuVirt.Core
 
         public bool IsDriverLoaded(string driver) => Directory.Exists(Path.Combine(_root.Resolve(HostPaths.PciDrivers), driver));
 
+        /// <summary>Where the intent of a driver move is kept: one file per function.</summary>
+        public const string PendingDirectory = "/var/lib/gpuvirt/driver-pending";
+
+        private static string PendingPath(PciAddress address) => PendingDirectory + "/" + address + ".json";
+
+        /// <summary>The driver move a killed command left for this function, or null.</summary>
+        public DriverIntent? Pending(PciAddress address)
+        {
+            var hostPath = PendingPath(address);
+            var full = _root.Resolve(hostPath);
+            if (!File.Exists(full)) return null;
+            try
+            {
+                var intent = JsonSerializer.Deserialize<DriverIntent>(HostFiles.ReadText(full, hostPath));
+                if (intent is null || intent.Address != address.ToString() || (intent.Operation != "Detach" && intent.Operation != "Reattach"))
+                    throw new JsonException("it names another function or no operation");
+                if (intent.Driver != null) CheckDriverName(intent.Driver);
+                if (intent.Target != null) CheckDriverName(intent.Target);
+                return intent;
+            }
+            catch (Exception e) when (e is JsonException || e is GpuVirtException && ((GpuVirtException)e).ErrorId == ErrorIds.InvalidDriverName)
+            {
+                throw new GpuVirtException(ErrorIds.JournalUnreadable, ErrorKind.InvalidData,
+                    $"'{hostPath}' (the record of an interrupted driver move of {address}) cannot be read: {e.Message}. Check the function's driver, then remove the file.", hostPath, e);
+            }
+        }
+
+        /// <summary>
+        /// The driver the function really had: the one a pending move took it from, else the one it has now. A rerun of
+        /// a killed Dismount-GpuHostDriver records this as the original, not "no driver".
+        /// </summary>
+        public string? OriginalDriver(PciAddress address) =>
+            Pending(address) is DriverIntent p && p.Operation == "Detach" ? p.Driver : CurrentDriver(address);
+
+        private void WriteIntent(DriverIntent intent)
+        {
+            var hostPath = PendingPath(PciAddress.Parse(intent.Address));
+            var full = _root.Resolve(hostPath);
+            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+            HostFiles.WriteAtomically(full, hostPath, JsonSerializer.Serialize(intent) + "\n");
+        }
+
+        private void RemoveIntent(PciAddress address)
+        {
+            var hostPath = PendingPath(address);
+            var full = _root.Resolve(hostPath);
+            if (File.Exists(full)) HostFiles.Delete(full, hostPath);
+            var dir = Path.GetDirectoryName(full)!;
+            try
+            {
+                if (Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).GetEnumerator().MoveNext()) Directory.Delete(dir);
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        /// <summary>
+        /// Settles a driver move a killed command left (call under the host lock): a detach is taken back (its
+        /// <c>driver_override</c> as it was, a probe, so the driver it had takes the function again), a reattach is
+        /// finished (the override cleared, a probe). Returns what was done, or null when nothing was pending.
+        /// </summary>
+        public string? Settle(PciAddress address)
+        {
+            var intent = Pending(address);
+            if (intent is null) return null;
+            var dir = DeviceDirectory(address);
+            var overridePath = Path.Combine(dir, "driver_override");
+            var now = CurrentDriver(address);
+            string done;
+            if (intent.Operation == "Detach")
+            {
+                Write(overridePath, intent.Override is null || intent.Override == "(null)" ? "\n" : intent.Override);
+                if (now != null && now != intent.Driver) Unbind(dir, address);
+                if (CurrentDriver(address) is null) Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
+                var after = WaitForDriver(address, d => d == intent.Driver);
+                done = $"an interrupted move of {address} to {intent.Target} was taken back: it is bound to {Describe(after)}" +
+                       (after == intent.Driver ? string.Empty : $", not to its driver {Describe(intent.Driver)} (is it loaded?)");
+            }
+            else
+            {
+                if (Override(address) != null) Write(overridePath, "\n");
+                if (now != null && PciInventory.IsPassthroughDriver(now)) Unbind(dir, address);
+                if (CurrentDriver(address) is null) Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
+                var after = WaitForDriver(address, d => d != null && !PciInventory.IsPassthroughDriver(d));
+                done = $"an interrupted return of {address} to its host driver was finished: it is bound to {Describe(after)}";
+            }
+            RemoveIntent(address);
+            _log?.Invoke(done);
+            return done;
+        }
+
         /// <summary>Binds the function to <paramref name="driver"/> (vfio-pci or pci-stub) through sysfs.</summary>
         public HostDriverChange Detach(PciAddress address, string driver)
         {
             var dir = DeviceDirectory(address);
+            Settle(address);
             var before = CurrentDriver(address);
             if (before == driver) return new HostDriverChange(address, before, before, HostDriverMethod.Sysfs);
             if (!IsDriverLoaded(driver))
@@ -88,6 +205,8 @@ namespace GpuVirt.Core
 
             var overridePath = Path.Combine(dir, "driver_override");
             var originalOverride = Sysfs.TryReadText(overridePath);
+            // The driver it has is recorded before the first write: a kill from here on is taken back by the next command.
+            WriteIntent(new DriverIntent { Address = address.ToString(), Operation = "Detach", Driver = before, Override = originalOverride, Target = driver });
             Write(overridePath, driver);
             try
             {
@@ -104,7 +223,11 @@ namespace GpuVirt.Core
             }
 
             var after = WaitForDriver(address, d => d == driver);
-            if (after == driver) return new HostDriverChange(address, before, after, HostDriverMethod.Sysfs);
+            if (after == driver)
+            {
+                RemoveIntent(address);
+                return new HostDriverChange(address, before, after, HostDriverMethod.Sysfs);
+            }
 
             // Nothing bound as asked: undo what this did, so the old driver can take the function again.
             throw PutBack(address, overridePath, originalOverride, before, ErrorIds.HostDriverNotBound, ErrorKind.InvalidOperation,
@@ -141,6 +264,17 @@ namespace GpuVirt.Core
             }
             var now = CurrentDriver(address);
             var left = Override(address);
+            if (problems.Count == 0)
+            {
+                try
+                {
+                    RemoveIntent(address);
+                }
+                catch (GpuVirtException e)
+                {
+                    problems.Add(e.Message.TrimEnd('.'));
+                }
+            }
             var state = problems.Count == 0
                 ? $"driver_override was put back; the function is now bound to {Describe(now)}."
                 : $"{string.Join("; ", problems)}. The function is left bound to {Describe(now)}, driver_override {(left is null ? "unset" : "'" + left + "'")}" +
@@ -169,6 +303,7 @@ namespace GpuVirt.Core
         public HostDriverChange Reattach(PciAddress address)
         {
             var dir = DeviceDirectory(address);
+            Settle(address);
             var before = CurrentDriver(address);
             var redirect = Override(address);
             if (!PciInventory.IsPassthroughDriver(before) && redirect is null)
@@ -177,9 +312,12 @@ namespace GpuVirt.Core
                 return new HostDriverChange(address, before, before, HostDriverMethod.Sysfs);
             }
 
+            // Recorded before the first write: a kill between unbind and drivers_probe is finished by the next command.
+            WriteIntent(new DriverIntent { Address = address.ToString(), Operation = "Reattach", Driver = before, Override = redirect });
             if (redirect != null) Write(Path.Combine(dir, "driver_override"), "\n");
             if (before != null) Unbind(dir, address);
             Write(_root.Resolve(HostPaths.PciDriversProbe), address.ToString());
+            RemoveIntent(address);
 
             var after = WaitForDriver(address, d => d != null && !PciInventory.IsPassthroughDriver(d) && d != redirect);
             if (after != null && (PciInventory.IsPassthroughDriver(after) || after == redirect))
@@ -241,8 +379,22 @@ namespace GpuVirt.Core
             if (errno != 0) throw Sysfs.WriteFailure(path, address.ToString(), errno);
         }
 
+        /// <summary>
+        /// Called with each sysfs path right before it is written (on the writing thread only): a test stops the process
+        /// there (an exception the binding does not catch) to leave what a kill at that point leaves.
+        /// </summary>
+        internal static Action<string>? BeforeWrite
+        {
+            get => _beforeWrite;
+            set => _beforeWrite = value;
+        }
+
+        [ThreadStatic]
+        private static Action<string>? _beforeWrite;
+
         private void Write(string path, string value)
         {
+            BeforeWrite?.Invoke(path);
             _log?.Invoke($"Writing '{value.Trim()}' to '{path}'");
             Sysfs.WriteAttribute(path, value);
         }

@@ -21,15 +21,22 @@ namespace GpuVirt.Core
     /// list too (<see cref="InitramfsModules"/>) while the softdep file has an address, and each change of the softdep
     /// file builds the initramfs again (it carries a copy of modprobe.d), through the boot code's transaction: bounded,
     /// every file put back when the program fails, finished or taken back after a kill.
+    /// Where driverctl is not installed (on the live host or in the image), its record would bind nothing at boot: a udev
+    /// rule of the module's own, <c>/etc/udev/rules.d/61-gpuvirt-driver-override-ADDRESS.rules</c>, sets
+    /// <c>driver_override</c> for that address when the device appears, as driverctl's rule and service do; with the
+    /// softdep (for vfio-pci and pci-stub alike) and the initramfs entry, the host driver then finds the function taken.
     /// </summary>
     internal sealed class PersistentDriverOverrides
     {
         public const string Directory = "/etc/driverctl.d";
         public const string SoftdepFile = "/etc/modprobe.d/gpuvirt-vfio-pci.conf";
         public const string Program = "driverctl";
+        public const string UdevDirectory = "/etc/udev/rules.d";
+        private const string RuleMarker = "# Written by GpuVirt (Dismount-GpuHostDriver -Persistent; Mount-GpuHostDriver -Persistent takes it back):";
         private const string Header =
             "# Written by GpuVirt (Dismount-GpuHostDriver -Persistent; Mount-GpuHostDriver -Persistent takes it back):\n" +
-            "# load vfio-pci before the drivers it replaces at boot, for the addresses /etc/driverctl.d binds to it.\n";
+            "# load vfio-pci (or pci-stub) before the drivers it replaces at boot, for the addresses bound to it at boot\n" +
+            "# (driverctl's record in /etc/driverctl.d, or the udev rule GpuVirt writes where driverctl is not installed).\n";
         private const string EntryPrefix = "# address ";
 
         private readonly HostRoot _root;
@@ -73,11 +80,32 @@ namespace GpuVirt.Core
         /// <summary>The record of one address: <c>/etc/driverctl.d/pci-0000:02:00.0</c>.</summary>
         public static string PathOf(PciAddress address) => Directory + "/pci-" + address;
 
-        /// <summary>The persisted driver of an address, or null.</summary>
+        /// <summary>The persisted driver of an address in driverctl's record, or null.</summary>
         public string? Read(PciAddress address)
         {
             var text = Sysfs.TryReadText(_root.Resolve(PathOf(address)));
             return string.IsNullOrEmpty(text) ? null : text;
+        }
+
+        /// <summary>The module's udev rule of one address (where driverctl is not installed).</summary>
+        public static string RulePathOf(PciAddress address) => UdevDirectory + "/61-gpuvirt-driver-override-" + address + ".rules";
+
+        /// <summary>Whether driverctl is installed on the host (or in the image): only then does its record bind anything at boot.</summary>
+        public bool DriverctlInstalled => Driverctl != null || ProgramLocator.ExistsOnHost(_root, Program);
+
+        /// <summary>The rule that sets <c>driver_override</c> for one address when the device is added, as driverctl does at boot.</summary>
+        public static string Rule(PciAddress address, string driver) =>
+            RuleMarker + "\n" +
+            $"# driverctl is not installed: this rule binds {address} to {driver} at every boot (driver_override, as driverctl does).\n" +
+            $"ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"{address}\", ATTR{{driver_override}}=\"{driver}\"\n";
+
+        /// <summary>The driver the module's udev rule binds an address to, or null.</summary>
+        public string? ReadRule(PciAddress address)
+        {
+            var text = ReadFile(RulePathOf(address));
+            if (text is null || !text.StartsWith(RuleMarker, StringComparison.Ordinal)) return null;
+            var match = System.Text.RegularExpressions.Regex.Match(text, "ATTR\\{driver_override\\}=\"([^\"]+)\"");
+            return match.Success ? match.Groups[1].Value : null;
         }
 
         /// <summary>The addresses the softdep file keeps vfio-pci early for, with the host driver of each.</summary>
@@ -93,19 +121,24 @@ namespace GpuVirt.Core
         public void PlanPersist(ChangePlan plan, PciAddress address, string driver, string? hostDriver, bool viaDriverctl, List<FileState> journal, List<HostCommand> regenerate)
         {
             HostDriverBinding.CheckDriverName(driver);
-            if (!viaDriverctl && Read(address) != driver)
+            if (!viaDriverctl && DriverctlInstalled && Read(address) != driver)
             {
                 AddFileStep(plan, PathOf(address), driver + "\n", $"write '{driver}' to {PathOf(address)} (driverctl's record: bound to {driver} at every boot)", journal);
             }
-            var entries = SoftdepEntries().ToDictionary(e => e.Key, e => e.Value);
-            if (driver == HostDriverBinding.VfioPci && hostDriver != null && !PciInventory.IsPassthroughDriver(hostDriver))
+            else if (!viaDriverctl && !DriverctlInstalled && ReadRule(address) != driver)
+            {
+                AddFileStep(plan, RulePathOf(address), Rule(address, driver),
+                    $"write {RulePathOf(address)} (driverctl is not installed: a udev rule that sets driver_override to {driver} for {address} at every boot)", journal);
+            }
+            var entries = ParseTargets(ReadFile(SoftdepFile));
+            if ((driver == HostDriverBinding.VfioPci || driver == HostDriverBinding.PciStub) && hostDriver != null && !PciInventory.IsPassthroughDriver(hostDriver))
             {
                 var module = hostDriver.Replace('-', '_');
-                if (!(entries.TryGetValue(address, out var had) && had == module))
+                if (!(entries.TryGetValue(address, out var had) && had.Module == module && had.Target == driver))
                 {
-                    entries[address] = module;
-                    AddFileStep(plan, SoftdepFile, Render(entries), $"add 'softdep {module} pre: vfio-pci' for {address} to {SoftdepFile} (vfio-pci loads before {module} at boot)", journal);
-                    PlanInitramfs(plan, wanted: true, journal, regenerate);
+                    entries[address] = (module, driver);
+                    AddFileStep(plan, SoftdepFile, Render(entries), $"add 'softdep {module} pre: {driver}' for {address} to {SoftdepFile} ({driver} loads before {module} at boot)", journal);
+                    PlanInitramfs(plan, driver, wanted: true, journal, regenerate);
                 }
             }
         }
@@ -120,34 +153,39 @@ namespace GpuVirt.Core
             {
                 AddFileStep(plan, PathOf(address), null, $"remove {PathOf(address)} (driverctl's record of the boot-time binding)", journal);
             }
-            var entries = SoftdepEntries().ToDictionary(e => e.Key, e => e.Value);
-            if (entries.TryGetValue(address, out var module))
+            if (ReadRule(address) != null)
             {
+                AddFileStep(plan, RulePathOf(address), null, $"remove {RulePathOf(address)} (the udev rule of the boot-time binding)", journal);
+            }
+            var entries = ParseTargets(ReadFile(SoftdepFile));
+            if (entries.TryGetValue(address, out var entry))
+            {
+                var module = entry.Module;
                 entries.Remove(address);
-                var left = entries.Values.Contains(module) ? string.Empty : $": 'softdep {module} pre: vfio-pci' goes";
+                var left = entries.Values.Any(e => e.Module == module && e.Target == entry.Target) ? string.Empty : $": 'softdep {module} pre: {entry.Target}' goes";
                 AddFileStep(plan, SoftdepFile, entries.Count == 0 ? null : Render(entries), $"take {address} out of {SoftdepFile}{left}", journal);
-                PlanInitramfs(plan, wanted: entries.Count > 0, journal, regenerate);
+                PlanInitramfs(plan, entry.Target, wanted: entries.Values.Any(e => e.Target == entry.Target), journal, regenerate);
             }
         }
 
         /// <summary>Whether there is anything for <see cref="PlanUnpersist"/> to remove.</summary>
         public bool HasRecord(PciAddress address) =>
-            File.Exists(_root.Resolve(PathOf(address))) || SoftdepEntries().ContainsKey(address);
+            File.Exists(_root.Resolve(PathOf(address))) || ReadRule(address) != null || SoftdepEntries().ContainsKey(address);
 
         /// <summary>driverctl's command line that binds and saves (<c>set-override</c>) or gives back and removes (<c>unset-override</c>).</summary>
         public static IReadOnlyList<string> Arguments(PciAddress address, string? driver) =>
             driver is null ? new[] { "unset-override", address.ToString() } : new[] { "set-override", address.ToString(), driver };
 
         /// <summary>
-        /// The initramfs step, after the softdep file changed: vfio-pci put in (or, <paramref name="wanted"/> false, taken
+        /// The initramfs step, after the softdep file changed: the driver (vfio-pci or pci-stub) put in (or, <paramref name="wanted"/> false, taken
         /// out of) the tool's module list, and the initramfs built again. Nothing on a host without an initramfs tool.
         /// </summary>
-        private void PlanInitramfs(ChangePlan plan, bool wanted, List<FileState> journal, List<HostCommand> regenerate)
+        private void PlanInitramfs(ChangePlan plan, string driver, bool wanted, List<FileState> journal, List<HostCommand> regenerate)
         {
             if (!(Tool is InitramfsTool tool)) return;
-            var path = InitramfsModules.FileOf(tool);
+            var path = InitramfsModules.FileOf(tool, driver);
             var original = ReadFile(path);
-            var content = wanted ? InitramfsModules.With(tool, original) : InitramfsModules.Without(tool, original);
+            var content = wanted ? InitramfsModules.With(tool, original, driver) : InitramfsModules.Without(tool, original, driver);
             var command = NouveauBlacklist.Regenerate(tool, allKernels: false);
             var run = _root.IsLive ? command.ToString() : ProcessRunner.Render("chroot", new[] { _root.Directory, command.Program }.Concat(command.Arguments));
             var forward = Transaction(path, original, content, command);
@@ -158,8 +196,8 @@ namespace GpuVirt.Core
             }
             else
             {
-                var what = wanted ? "put vfio-pci in" : "take vfio-pci out of";
-                description = $"{(content is null ? "remove" : "write")} {path} ({what} the initramfs: {InitramfsModules.Entry(tool).Replace('\n', ' ')}), then run {run}";
+                var what = wanted ? $"put {driver} in" : $"take {driver} out of";
+                description = $"{(content is null ? "remove" : "write")} {path} ({what} the initramfs: {InitramfsModules.Entry(tool, driver).Replace('\n', ' ')}), then run {run}";
                 plan.Preconditions.Add(new PlanPrecondition($"{path} is as it was read", () =>
                     ReadFile(path) == original ? null : $"{path} was changed since"));
                 journal.Add(new FileState { Path = path, Content = original is null ? null : FileState.Encode(original), Expected = FileState.Hash(content) });
@@ -233,14 +271,20 @@ namespace GpuVirt.Core
             return File.Exists(full) ? HostFiles.ReadText(full, hostPath) : null;
         }
 
-        private static Dictionary<PciAddress, string> ParseEntries(string? text)
+        private static Dictionary<PciAddress, string> ParseEntries(string? text) =>
+            ParseTargets(text).ToDictionary(e => e.Key, e => e.Value.Module);
+
+        /// <summary>Each address's entry: the host driver's module and the driver that loads before it (vfio-pci when the line names none).</summary>
+        private static Dictionary<PciAddress, (string Module, string Target)> ParseTargets(string? text)
         {
-            var entries = new Dictionary<PciAddress, string>();
+            var entries = new Dictionary<PciAddress, (string Module, string Target)>();
             foreach (var line in (text ?? string.Empty).Split('\n'))
             {
                 if (!line.StartsWith(EntryPrefix, StringComparison.Ordinal)) continue;
                 var parts = line.Substring(EntryPrefix.Length).Split(new[] { ' ' }, StringSplitOptions.RemoveEmptyEntries);
-                if (parts.Length >= 3 && parts[1] == "from" && PciAddress.TryParse(parts[0], out var address)) entries[address] = parts[2];
+                if (parts.Length < 3 || parts[1] != "from" || !PciAddress.TryParse(parts[0], out var address)) continue;
+                var target = parts.Length >= 5 && parts[3] == "to" ? parts[4] : HostDriverBinding.VfioPci;
+                entries[address] = (parts[2], target);
             }
             return entries;
         }
@@ -249,13 +293,20 @@ namespace GpuVirt.Core
         /// The file: one comment line per address (modprobe.d has no trailing comments), then one softdep line per
         /// host driver.
         /// </summary>
-        private static string Render(IReadOnlyDictionary<PciAddress, string> entries)
+        private static string Render(IReadOnlyDictionary<PciAddress, (string Module, string Target)> entries)
         {
             var text = new System.Text.StringBuilder(Header);
-            foreach (var e in entries.OrderBy(e => e.Key)) text.Append(EntryPrefix).Append(e.Key).Append(" from ").Append(e.Value).Append('\n');
-            foreach (var module in entries.Values.Distinct(StringComparer.Ordinal).OrderBy(m => m, StringComparer.Ordinal))
+            foreach (var e in entries.OrderBy(e => e.Key))
             {
-                text.Append("softdep ").Append(module).Append(" pre: vfio-pci\n");
+                text.Append(EntryPrefix).Append(e.Key).Append(" from ").Append(e.Value.Module);
+                if (e.Value.Target != HostDriverBinding.VfioPci) text.Append(" to ").Append(e.Value.Target);
+                text.Append('\n');
+            }
+            foreach (var module in entries.Values.GroupBy(e => e.Module, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
+            {
+                // vfio-pci first, as files written before pci-stub had it.
+                var pre = module.Select(e => e.Target).Distinct(StringComparer.Ordinal).OrderBy(t => t == HostDriverBinding.VfioPci ? 0 : 1).ThenBy(t => t, StringComparer.Ordinal);
+                text.Append("softdep ").Append(module.Key).Append(" pre: ").Append(string.Join(" ", pre)).Append('\n');
             }
             return text.ToString();
         }

@@ -159,6 +159,17 @@ namespace GpuVirt.Core.Boot
         /// <summary>Host paths the commands may change (BLS entries): restored if a command fails.</summary>
         public List<string> Guarded { get; } = new List<string>();
 
+        /// <summary>
+        /// Host paths the commands must leave as this transaction makes them: written (or not written) by the module
+        /// itself, and put back to that after the commands ran. grubby-bls rewrites <c>GRUB_CMDLINE_LINUX</c> in
+        /// <c>/etc/default/grub</c> (8.40-41 and 8.40-42 with no way to stop it) and writes <c>/etc/kernel/cmdline</c>
+        /// on <c>--update-kernel=ALL</c>; the module edits those files byte for byte and keeps its own edit.
+        /// </summary>
+        public List<string> Kept { get; } = new List<string>();
+
+        /// <summary>What each kept path must hold after the commands (null: no file), fixed when the transaction starts.</summary>
+        private Dictionary<string, string?> _kept = new Dictionary<string, string?>(StringComparer.Ordinal);
+
         /// <summary>Called before each command with a line for a progress display.</summary>
         public Action<HostCommand, int, int>? Progress { get; set; }
 
@@ -225,6 +236,8 @@ namespace GpuVirt.Core.Boot
             var stamp = DateTime.Now;
             var guarded = Guarded.Where(p => File.Exists(_root.Resolve(p)))
                 .ToDictionary(p => p, p => HostFiles.ReadText(_root.Resolve(p), p));
+            _kept = Kept.Distinct(StringComparer.Ordinal).ToDictionary(p => p,
+                p => Writes.LastOrDefault(x => x.HostPath == p) is FileWrite written ? written.Content : ReadNow(p), StringComparer.Ordinal);
             var backups = new Dictionary<FileWrite, string>();
             var applied = new List<FileWrite>();
             var createdDirs = new List<string>();
@@ -290,6 +303,7 @@ namespace GpuVirt.Core.Boot
                     throw Failed(c, e, applied, guarded, backups, createdDirs, intent, string.Empty);
                 }
             }
+            PutBackKept(applied, guarded, backups, createdDirs, intent);
 
             var files = Writes.Select(w => new BootFileChange(w.HostPath, w.Action, backups.TryGetValue(w, out var b) ? b : null, w.Before, w.After)).ToList();
             if (recorder != null) recorder.Record(Journaled(record!, guarded, backups));
@@ -312,6 +326,7 @@ namespace GpuVirt.Core.Boot
                     Backup = backups.TryGetValue(w, out var b) ? b : null,
                 }).ToList(),
                 Guarded = guarded.Select(g => new FileState { Path = g.Key, Content = FileState.Encode(g.Value) }).ToList(),
+                Kept = _kept.Select(k => new FileState { Path = k.Key, Content = k.Value is null ? null : FileState.Encode(k.Value) }).ToList(),
                 Commands = Commands.Select(c => new List<string> { c.Program }.Concat(c.Arguments).ToList()).ToList(),
                 Record = recorder is null ? null : record,
                 ImportBootEdits = recorder?.ImportBootEdits ?? false,
@@ -386,6 +401,7 @@ namespace GpuVirt.Core.Boot
             }
             foreach (var c in doc.Commands) t.Commands.Add(new HostCommand(c[0], c.Skip(1).ToArray()));
             var guarded = doc.Guarded.ToDictionary(g => g.Path, g => g.Text ?? string.Empty);
+            t._kept = (doc.Kept ?? new List<FileState>()).ToDictionary(k => k.Path, k => k.Text, StringComparer.Ordinal);
 
             if (doc.Phase == BootIntentPhase.Files)
             {
@@ -425,6 +441,7 @@ namespace GpuVirt.Core.Boot
                         $"{doc.Action} had been interrupted before its programs finished, and running them again failed: ");
                 }
             }
+            t.PutBackKept(t.Writes.ToList(), guarded, backups, new List<string>(), intent);
             if (doc.Record != null)
             {
                 var journal = new ChangeJournal(root);
@@ -552,6 +569,11 @@ namespace GpuVirt.Core.Boot
                     problems.Add(pair.Key + ": " + e.Message);
                 }
             }
+            // A kept file this transaction does not write holds what it had: a program that wrote it is undone too.
+            foreach (var pair in _kept.Where(k => !Writes.Any(w => w.HostPath == k.Key) && !guarded.ContainsKey(k.Key)))
+            {
+                problems.AddRange(PutBack(pair.Key, pair.Value));
+            }
             if (problems.Count == 0)
             {
                 // Nothing changed in the end: the backups would only mislead.
@@ -568,6 +590,41 @@ namespace GpuVirt.Core.Boot
                 RemoveEmpty(createdDirs);
             }
             return problems;
+        }
+
+        /// <summary>
+        /// After the commands: each kept path put back to what the transaction made it (a program that rewrote it, such
+        /// as grubby-bls rewriting <c>/etc/default/grub</c>, is undone for that file). When that fails, the whole change
+        /// is taken back as for a failing program.
+        /// </summary>
+        private void PutBackKept(List<FileWrite> applied, Dictionary<string, string> guarded, Dictionary<FileWrite, string> backups, List<string> createdDirs, BootIntent? intent)
+        {
+            var problems = new List<string>();
+            foreach (var pair in _kept) problems.AddRange(PutBack(pair.Key, pair.Value));
+            if (problems.Count == 0) return;
+            var undone = Rollback(applied, guarded, backups, createdDirs);
+            Settle(intent, undone, createdDirs);
+            throw new GpuVirtException(ErrorIds.BootFileWriteFailed, ErrorKind.WriteError,
+                $"The programs rewrote {string.Join(", ", _kept.Keys)} and putting back what this change wrote failed: {string.Join("; ", problems)}." + RestoreText(undone, backups),
+                _kept.Keys.First());
+        }
+
+        /// <summary>Makes a file hold <paramref name="content"/> (null: no file) when it holds something else; returns what failed.</summary>
+        private IEnumerable<string> PutBack(string hostPath, string? content)
+        {
+            try
+            {
+                var now = ReadNow(hostPath);
+                if (string.Equals(now, content, StringComparison.Ordinal)) return Array.Empty<string>();
+                var full = _root.Resolve(hostPath);
+                if (content is null) HostFiles.Delete(full, hostPath);
+                else HostFiles.WriteAtomically(full, hostPath, content);
+                return Array.Empty<string>();
+            }
+            catch (Exception e) when (e is GpuVirtException || e is IOException || e is UnauthorizedAccessException)
+            {
+                return new[] { hostPath + ": " + e.Message };
+            }
         }
 
         /// <summary>Removes the directories this transaction created that hold no file (after a rollback).</summary>

@@ -49,6 +49,9 @@ namespace GpuVirt.Core.Boot
         /// <summary>Files the programs may change (BLS entries), as they were before: put back on a rollback.</summary>
         public List<FileState> Guarded { get; set; } = new List<FileState>();
 
+        /// <summary>Files the programs must leave as the change made them (<c>/etc/default/grub</c> under grubby-bls): put back after they ran.</summary>
+        public List<FileState>? Kept { get; set; }
+
         public List<List<string>> Commands { get; set; } = new List<List<string>>();
 
         /// <summary>The journal record the change appends once it is finished (null: the change is not journaled).</summary>

@@ -238,6 +238,21 @@ namespace GpuVirt.Core.Boot
                 }
             }
 
+            // grubby-bls --update-kernel=ALL writes /etc/kernel/cmdline (the arguments kernel-install gives new kernels)
+            // where one exists: the module edits it itself, byte for byte, and keeps that edit (see PlanTools).
+            var kernelCmdline = root.ResolveLinks(BootConfiguration.KernelCmdline);
+            if (boot.Family == BootLoaderFamily.Bls && System.IO.File.Exists(root.Resolve(kernelCmdline)))
+            {
+                var text = HostFiles.ReadText(root.Resolve(kernelCmdline), kernelCmdline);
+                var result = ArgumentEditor.Apply(text, CmdlineDocument.ParsePlain, kernelCmdline, requirements);
+                if (result.Edits.Count > 0)
+                {
+                    edits.AddRange(result.Edits);
+                    transaction.Writes.Add(new FileWrite(kernelCmdline, text, result.Text, backup: true,
+                        before: CmdlineDocument.ParsePlain(text).ArgumentLine, after: CmdlineDocument.ParsePlain(result.Text).ArgumentLine));
+                }
+            }
+
             var tools = PlanTools(root, boot, line => ArgumentEditor.Apply(line.Text, CmdlineDocument.ParsePlain, line.File, requirements), edits, transaction, warnings);
             if (boot.Kind == BootFileKind.Tool && tools.Count > 0)
             {
@@ -327,6 +342,24 @@ namespace GpuVirt.Core.Boot
                 transaction.Commands.AddRange(changed.Select(c => c.Command!));
             }
             transaction.Guarded.AddRange(ToolCmdline.Guarded(root, boot).Where(g => !transaction.Guarded.Contains(g)));
+            if (boot.Family == BootLoaderFamily.Bls)
+            {
+                // grubby-bls (8.40-41 and later) rewrites GRUB_CMDLINE_LINUX in /etc/default/grub on --update-kernel=ALL
+                // (losing a $(...), a CR, turning GRUB_CMDLINE_LINUX_DEFAULT into a second GRUB_CMDLINE_LINUX) and writes
+                // /etc/kernel/cmdline: told not to where it knows how, and those files are kept as the module makes them.
+                var noEtc = ToolCmdline.GrubbyKnowsNoEtcGrubUpdate(root);
+                for (var i = 0; i < transaction.Commands.Count; i++)
+                {
+                    var c = transaction.Commands[i];
+                    if (c.Program != "grubby" || !c.Arguments.Contains("--update-kernel=ALL") || !noEtc || c.Arguments.Contains(ToolCmdline.NoEtcGrubUpdate)) continue;
+                    // Last: grubby-bls's option loop shifts twice for this flag, so an option after it would be lost.
+                    transaction.Commands[i] = new HostCommand(c.Program, c.Arguments.Concat(new[] { ToolCmdline.NoEtcGrubUpdate }).ToArray());
+                }
+                foreach (var kept in new[] { boot.File, root.ResolveLinks(BootConfiguration.KernelCmdline) })
+                {
+                    if (!transaction.Kept.Contains(kept)) transaction.Kept.Add(kept);
+                }
+            }
             return changes;
         }
 
@@ -433,8 +466,11 @@ namespace GpuVirt.Core.Boot
         public static BootChange Apply(HostRoot root, IommuBootPlan plan, ProcessRunner runner, CancellationToken cancellationToken = default,
             ChangeRecorder? recorder = null, TimeSpan? lockTimeout = null, Action<string>? log = null, TimeSpan? regenerationTimeout = null)
         {
+            // Nothing to write and no interrupted change to settle: nothing is touched, not even the lock's file
+            // (-WhatIf and a read-only image alike).
+            if (!plan.HasChanges) return new BootChange(plan.Action, plan.Boot.Family, null, Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);
             // What cannot be written (not root, a read-only image) is told about the file itself, before the lock.
-            if (plan.HasChanges) plan.Transaction.Preflight();
+            plan.Transaction.Preflight();
             using (HostLock.Acquire(root, "change the kernel command line", cancellationToken, lockTimeout, log))
             {
                 var timeout = regenerationTimeout ?? BootTransaction.DefaultCommandTimeout;

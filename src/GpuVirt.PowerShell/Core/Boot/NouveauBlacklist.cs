@@ -218,8 +218,11 @@ namespace GpuVirt.Core.Boot
         public static BootChange Apply(HostRoot root, NouveauPlan plan, ProcessRunner runner, CancellationToken cancellationToken = default,
             Action<HostCommand, int, int>? progress = null, ChangeRecorder? recorder = null, TimeSpan? lockTimeout = null, Action<string>? log = null, TimeSpan? regenerationTimeout = null)
         {
+            // Nothing to write and no interrupted change to settle: nothing is touched, not even the lock's file
+            // (-WhatIf and a read-only image alike).
+            if (!plan.HasChanges) return new BootChange(plan.Action, null, ProgramOf(plan.Tool), Array.Empty<BootFileChange>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), plan.RebootRequired);
             // What cannot be written (not root, a read-only image) is told about the file itself, before the lock.
-            if (plan.HasChanges) plan.Transaction.Preflight();
+            plan.Transaction.Preflight();
             using (HostLock.Acquire(root, "change the nouveau blacklist", cancellationToken, lockTimeout, log))
             {
                 var timeout = regenerationTimeout ?? BootTransaction.DefaultCommandTimeout;

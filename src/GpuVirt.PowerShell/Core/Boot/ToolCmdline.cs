@@ -138,6 +138,27 @@ namespace GpuVirt.Core.Boot
             }
         }
 
+        /// <summary>grubby-bls's flag (8.40-43 and later) that keeps it from rewriting <c>/etc/default/grub</c>.</summary>
+        public const string NoEtcGrubUpdate = "--no-etc-grub-update";
+
+        /// <summary>
+        /// Whether the host's grubby knows <see cref="NoEtcGrubUpdate"/>: its <c>--help</c> lists it (a grubby that
+        /// does not know it refuses it as an invalid option). False when grubby is not installed or does not answer.
+        /// </summary>
+        public static bool GrubbyKnowsNoEtcGrubUpdate(HostRoot root, ProcessRunner? runner = null)
+        {
+            if (!ProgramLocator.ExistsOnHost(root, "grubby")) return false;
+            try
+            {
+                var help = (runner ?? new ProcessRunner()).RunOnHost(root, "grubby", new[] { "--help" }, check: false, timeout: TimeSpan.FromSeconds(30));
+                return (help.StandardOutput + "\n" + help.StandardError).Contains(NoEtcGrubUpdate);
+            }
+            catch (GpuVirtException)
+            {
+                return false;
+            }
+        }
+
         /// <summary>The files a failed command may have left half-changed, restored on failure.</summary>
         public static IEnumerable<string> Guarded(HostRoot root, BootConfiguration boot)
         {

@@ -113,11 +113,16 @@ namespace GpuVirt.Core.Planning
                     $"{address} is a {device.ClassName ?? "bridge"} (class {device.ClassId}): bridges, ports and host bridges stay with the host; " +
                     "only endpoints are detached for a guest. Nothing was changed.", address.ToString());
             }
-            var before = Binding.CurrentDriver(address);
+            // A Dismount-GpuHostDriver killed between unbind and drivers_probe left the function with no driver (or half
+            // moved): the driver it really had is the one its intent names. The move is taken back first (sysfs), then
+            // made again, and journaled and persisted from that driver, not from "no driver".
+            var current = Binding.CurrentDriver(address);
+            var interrupted = Binding.Pending(address) is DriverIntent p && p.Operation == "Detach" ? p : null;
+            var before = interrupted != null ? interrupted.Driver : current;
             var backend = HostDriverBinding.VirshBackend(driver);
             var overrides = persistent ? Overrides() : null;
-            var driverctl = before == driver ? null : overrides?.Driverctl;
-            var resolved = before == driver || driverctl != null ? HostDriverMethod.Sysfs : Resolve(method, virshCanDoIt: backend != null);
+            var driverctl = before == driver || interrupted != null ? null : overrides?.Driverctl;
+            var resolved = before == driver || driverctl != null || interrupted != null ? HostDriverMethod.Sysfs : Resolve(method, virshCanDoIt: backend != null);
             string action;
             PlanStep step;
             if (driverctl != null)
@@ -191,7 +196,11 @@ namespace GpuVirt.Core.Planning
             }
             plan.Steps.Add(step);
             overrides?.PlanPersist(plan, address, driver, before, viaDriverctl: driverctl != null, files, regenerate);
-            plan.Preconditions.Add(DriverStill(address, before));
+            if (interrupted != null)
+            {
+                plan.Warnings.Add($"An interrupted driver change left {address} bound to {current ?? "no driver"}; its driver was {before ?? "none"}: it is given back to it first, then detached.");
+            }
+            plan.Preconditions.Add(DriverStill(address, current));
             plan.Journal = () => Persisted(address, driver, files, regenerate, HostDriverBinding.Journaled(address, before, Binding.CurrentDriver(address), resolved, detach: true));
             PlanChecks.Run(plan, _checks);
             return plan;
