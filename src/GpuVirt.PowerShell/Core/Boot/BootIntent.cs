@@ -193,25 +193,11 @@ namespace GpuVirt.Core.Boot
 
         internal void Write(HostRoot root)
         {
-            var hostPath = root.ResolveLinks(HostPath);
-            var full = root.Resolve(hostPath);
-            var dir = System.IO.Path.GetDirectoryName(full) ?? "/";
-            try
-            {
-                System.IO.Directory.CreateDirectory(dir);
-            }
-            catch (UnauthorizedAccessException e)
-            {
-                throw Sysfs.RootRequired(System.IO.Path.GetDirectoryName(HostPath)!, "create", e);
-            }
-            catch (System.IO.IOException e)
-            {
-                throw new GpuVirtException(ErrorIds.BootFileWriteFailed, ErrorKind.WriteError, $"Cannot create the directory of '{HostPath}': {e.Message}", HostPath, e);
-            }
             Document.Format = FormatName;
             Document.Version = FormatVersion;
             // 0600: it holds copies of boot files and the command line.
-            HostFiles.WriteAtomically(full, HostPath, ChangeJournal.Utf8.GetBytes(JsonSerializer.Serialize(Document, ChangeJournal.SerializerOptions) + "\n"), 0x180);
+            HostFiles.WriteStateFile(root.Resolve(root.ResolveLinks(HostPath)), HostPath,
+                JsonSerializer.Serialize(Document, ChangeJournal.SerializerOptions) + "\n", ErrorIds.BootFileWriteFailed);
         }
 
         internal static void Remove(HostRoot root)

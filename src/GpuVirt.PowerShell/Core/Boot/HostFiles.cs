@@ -194,6 +194,37 @@ namespace GpuVirt.Core.Boot
             bool replace = true, string failedId = ErrorIds.BootFileWriteFailed) =>
             WriteAtomically(fullPath, hostPath, Bytes.GetBytes(content), newFileMode, replace, failedId);
 
+        /// <summary>UTF-8 without a byte order mark: GpuVirt's own state files (the journal, the intents).</summary>
+        public static readonly UTF8Encoding Utf8 = new UTF8Encoding(false);
+
+        /// <summary>
+        /// Writes one of GpuVirt's own state files (the journal, an intent) atomically as UTF-8, mode 0600 where it is new
+        /// (they hold command lines and guest definitions), making its directory first; a failure is <paramref name="failedId"/>.
+        /// </summary>
+        public static void WriteStateFile(string fullPath, string hostPath, string text, string failedId)
+        {
+            try
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(fullPath) ?? "/");
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                throw Sysfs.RootRequired(Path.GetDirectoryName(hostPath)!, "create", e);
+            }
+            catch (IOException e)
+            {
+                throw new GpuVirtException(failedId, ErrorKind.WriteError, $"Cannot create the directory of '{hostPath}': {e.Message}", hostPath, e);
+            }
+            try
+            {
+                WriteAtomically(fullPath, hostPath, Utf8.GetBytes(text), 0x180);
+            }
+            catch (GpuVirtException e) when (e.ErrorId == ErrorIds.BootFileWriteFailed && failedId != ErrorIds.BootFileWriteFailed)
+            {
+                throw new GpuVirtException(failedId, ErrorKind.WriteError, e.Message, hostPath, e);
+            }
+        }
+
         /// <summary>The same with the bytes to write (the journal and the intent, which are UTF-8).</summary>
         public static void WriteAtomically(string fullPath, string hostPath, byte[] bytes, int newFileMode = 0x1a4 /* 0644 */,
             bool replace = true, string failedId = ErrorIds.BootFileWriteFailed)

@@ -106,7 +106,7 @@ namespace GpuVirt.Core.Journal
         private static readonly UTF8Encoding StrictUtf8 = new UTF8Encoding(false, true);
 
         /// <summary>UTF-8 without a byte order mark, as the journal and the intent are written.</summary>
-        internal static readonly UTF8Encoding Utf8 = new UTF8Encoding(false);
+        internal static readonly UTF8Encoding Utf8 = HostFiles.Utf8;
 
         /// <summary>
         /// The text of a journal or intent file: UTF-8, as this module writes them. A file that is not valid UTF-8 was
@@ -233,31 +233,9 @@ namespace GpuVirt.Core.Journal
             return HostFiles.RemoveLeftovers(Root, paths);
         }
 
-        internal void Write(IEnumerable<ChangeRecord> records)
-        {
-            var full = Root.Resolve(HostPath);
-            var dir = Path.GetDirectoryName(full)!;
-            try
-            {
-                Directory.CreateDirectory(dir);
-            }
-            catch (UnauthorizedAccessException e)
-            {
-                throw Sysfs.RootRequired(Path.GetDirectoryName(HostPath)!, "create", e);
-            }
-            catch (IOException e)
-            {
-                throw new GpuVirtException(ErrorIds.JournalWriteFailed, ErrorKind.WriteError, $"Cannot create the directory of '{HostPath}': {e.Message}", HostPath, e);
-            }
-            try
-            {
-                HostFiles.WriteAtomically(full, HostPath, Utf8.GetBytes(Format(records)), 0x180 /* 0600: command lines can name secrets */);
-            }
-            catch (GpuVirtException e) when (e.ErrorId == ErrorIds.BootFileWriteFailed)
-            {
-                throw new GpuVirtException(ErrorIds.JournalWriteFailed, ErrorKind.WriteError, e.Message, HostPath, e);
-            }
-        }
+        internal void Write(IEnumerable<ChangeRecord> records) =>
+            // 0600 where new: command lines can name secrets.
+            HostFiles.WriteStateFile(Root.Resolve(HostPath), HostPath, Format(records), ErrorIds.JournalWriteFailed);
 
         private static JsonSerializerOptions CreateOptions()
         {

@@ -154,32 +154,11 @@ namespace GpuVirt.Core.Planning
         /// <summary>Writes the intent atomically (the directory made when missing).</summary>
         internal void Write(HostRoot root)
         {
-            var hostPath = root.ResolveLinks(HostPath);
-            var full = root.Resolve(hostPath);
-            var dir = System.IO.Path.GetDirectoryName(full) ?? "/";
-            try
-            {
-                System.IO.Directory.CreateDirectory(dir);
-            }
-            catch (UnauthorizedAccessException e)
-            {
-                throw Sysfs.RootRequired(System.IO.Path.GetDirectoryName(HostPath)!, "create", e);
-            }
-            catch (System.IO.IOException e)
-            {
-                throw new GpuVirtException(ErrorIds.JournalWriteFailed, ErrorKind.WriteError, $"Cannot create the directory of '{HostPath}': {e.Message}", HostPath, e);
-            }
             Document.Format = FormatName;
             Document.Version = FormatVersion;
-            try
-            {
-                // 0600: it holds guest definitions and the command line, as the journal does.
-                HostFiles.WriteAtomically(full, HostPath, ChangeJournal.Utf8.GetBytes(JsonSerializer.Serialize(Document, ChangeJournal.SerializerOptions) + "\n"), 0x180);
-            }
-            catch (GpuVirtException e) when (e.ErrorId == ErrorIds.BootFileWriteFailed)
-            {
-                throw new GpuVirtException(ErrorIds.JournalWriteFailed, ErrorKind.WriteError, e.Message, HostPath, e);
-            }
+            // 0600: it holds guest definitions and the command line, as the journal does.
+            HostFiles.WriteStateFile(root.Resolve(root.ResolveLinks(HostPath)), HostPath,
+                JsonSerializer.Serialize(Document, ChangeJournal.SerializerOptions) + "\n", ErrorIds.JournalWriteFailed);
         }
 
         internal static void Remove(HostRoot root)
