@@ -90,11 +90,13 @@ public sealed class FieldBootTests
         });
         Assert.Null(WaitForDriver(binding, d => d is null));
         Assert.NotNull(binding.Pending(Audio));
-        // The next driver command (here Mount-GpuHostDriver) finishes the interrupted return under the lock first.
-        var mount = NewPlanner().Value.PlanReattach(Audio, HostDriverMethod.Sysfs);
-        Assert.Null(Apply(host, mount, "Mount-GpuHostDriver").Error);
+        // The next command, before it plans (every changing cmdlet does), resumes the interrupted undo under the lock:
+        // the driver's own intent is settled first, the host driver is back, and the undo is journaled once.
+        var recovered = ChangeRecovery.Recover(host.Root, new ProcessRunner(), default, null, null);
+        Assert.NotNull(recovered.Undo);
         Assert.Equal("snd_hda_intel", WaitForDriver(binding, d => d == "snd_hda_intel"));
         Assert.Null(binding.Pending(Audio));
+        Assert.Equal(recovered.Undo!.Id, Assert.Single(new ChangeJournal(host.Root).Read(), r => r.Id == record.Id).UndoneBy);
         Assert.False(File.Exists(Path.Combine(temp.Path, "etc/modprobe.d/gpuvirt-vfio-pci.conf")));
         Assert.False(Directory.Exists(Path.Combine(temp.Path, "var/lib/gpuvirt/driver-pending")));
     }
