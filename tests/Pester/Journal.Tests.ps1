@@ -235,6 +235,7 @@ Describe 'The journal file' {
         $script = Join-Path $TestDrive 'writer.ps1'
         Set-Content $script @'
 param($Module, $Root, $Name, $Count)
+$ErrorActionPreference = 'Stop'
 Import-Module $Module
 # The journal is core plumbing, internal to the module: this test reaches it by reflection, as no prompt user would.
 $assembly = (Get-Command Get-PciDevice).ImplementingType.Assembly
@@ -250,7 +251,8 @@ for ($i = 0; $i -lt $Count; $i++) {
 }
 '@
         $procs = foreach ($name in 'a', 'b') {
-            Start-Process -FilePath dotnet -ArgumentList @('pwsh', '-NoProfile', '-NonInteractive', '-File', $script, $env:GPUVIRT_MODULE, $Root, $name, 40) -WorkingDirectory $Repo -PassThru
+            # Start-Process joins its arguments with spaces: each path is quoted, so a clone path with a space stays whole.
+            Start-Process -FilePath dotnet -ArgumentList @('pwsh', '-NoProfile', '-NonInteractive', '-File', "`"$script`"", "`"$env:GPUVIRT_MODULE`"", "`"$Root`"", $name, 40) -WorkingDirectory $Repo -PassThru
         }
         $procs | Wait-Process -Timeout 300
         $procs.ExitCode | Should -Be @(0, 0)
