@@ -353,7 +353,14 @@ while (($#)); do
 done
 
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (see apt-packages.txt)"
+# Kbuild refuses a tree whose path holds a space or a colon ("cannot contain spaces or colons"): a clone at such a
+# path keeps its kernel cache in the user's cache directory instead, unless GPUVIRT_KERNEL_CACHE names one.
+if [[ -z ${GPUVIRT_KERNEL_CACHE:-} && $REPO == *[[:space:]:]* ]]; then
+    CACHE=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/gpuvirt/kernel
+    say "the repository's path holds a space or a colon, which kbuild refuses: the kernel cache is $CACHE"
+fi
 mkdir -p "$CACHE"; CACHE=$(realpath "$CACHE")
+[[ $CACHE != *[[:space:]:]* ]] || die "the kernel cache $CACHE holds a space or a colon, which kbuild refuses: set GPUVIRT_KERNEL_CACHE to another directory"
 TOTAL_START=$(now)
 phase fetch
 fetch
