@@ -34,7 +34,7 @@ namespace GpuVirt.Core.Boot
     }
 
     /// <summary>The intent record as stored (JSON, like the change journal).</summary>
-    internal sealed class BootIntentDocument
+    internal sealed class BootIntentDocument : IStateDocument
     {
         public string? Format { get; set; }
         public int Version { get; set; }
@@ -111,24 +111,8 @@ namespace GpuVirt.Core.Boot
         /// <summary>The pending intent under the root, or null.</summary>
         public static BootIntent? Read(HostRoot root)
         {
-            var full = root.Resolve(root.ResolveLinks(HostPath));
-            if (!System.IO.File.Exists(full)) return null;
-            var text = ChangeJournal.Decode(HostFiles.ReadBytes(full, HostPath));
-            BootIntentDocument? doc;
-            try
-            {
-                doc = JsonSerializer.Deserialize<BootIntentDocument>(text, ChangeJournal.SerializerOptions);
-            }
-            catch (JsonException e)
-            {
-                throw Unreadable($"it is not valid JSON ({e.Message})", e);
-            }
-            if (doc is null || doc.Format != FormatName || doc.Version < 1) throw Unreadable($"it does not start as a {FormatName} does", null);
-            if (doc.Version > FormatVersion)
-            {
-                throw new GpuVirtException(ErrorIds.BootChangeRecordUnreadable, ErrorKind.InvalidData,
-                    $"'{HostPath}' was written by a newer GpuVirt (format version {doc.Version}): finish the interrupted boot change with that version.", HostPath);
-            }
+            var doc = ChangeJournal.ReadStateDocument<BootIntentDocument>(root, HostPath, FormatName, FormatVersion, ErrorIds.BootChangeRecordUnreadable, "boot change", Unreadable);
+            if (doc is null) return null;
             if (doc.Files is null || doc.Commands is null || doc.Guarded is null || doc.Commands.Any(c => c is null || c.Count == 0) || doc.CommandsDone < 0 || doc.CommandsDone > doc.Commands.Count)
                 throw Unreadable("its files or programs are missing", null);
             CheckTrusted(doc);

@@ -109,6 +109,35 @@ namespace GpuVirt.Core.Journal
         internal static readonly UTF8Encoding Utf8 = HostFiles.Utf8;
 
         /// <summary>
+        /// Reads one of GpuVirt's own state documents (an intent) under the root: null when there is none; else the
+        /// document, which must be JSON that names <paramref name="formatName"/> and a version this module reads. A
+        /// document that is not is <paramref name="unreadable"/>'s error; one from a newer GpuVirt is <paramref name="newerId"/>.
+        /// </summary>
+        internal static T? ReadStateDocument<T>(HostRoot root, string hostPath, string formatName, int formatVersion, string newerId,
+            string what, Func<string, Exception?, GpuVirtException> unreadable) where T : class, IStateDocument
+        {
+            var full = root.Resolve(root.ResolveLinks(hostPath));
+            if (!File.Exists(full)) return null;
+            var text = Decode(HostFiles.ReadBytes(full, hostPath));
+            T? doc;
+            try
+            {
+                doc = JsonSerializer.Deserialize<T>(text, SerializerOptions);
+            }
+            catch (JsonException e)
+            {
+                throw unreadable($"it is not valid JSON ({e.Message})", e);
+            }
+            if (doc is null || doc.Format != formatName || doc.Version < 1) throw unreadable($"it does not start as a {formatName} does", null);
+            if (doc.Version > formatVersion)
+            {
+                throw new GpuVirtException(newerId, ErrorKind.InvalidData,
+                    $"'{hostPath}' was written by a newer GpuVirt (format version {doc.Version}): finish the interrupted {what} with that version.", hostPath);
+            }
+            return doc;
+        }
+
+        /// <summary>
         /// The text of a journal or intent file: UTF-8, as this module writes them. A file that is not valid UTF-8 was
         /// written by an older GpuVirt, which wrote one byte per character (Latin-1; characters above U+00FF were lost
         /// then already): read the same way, so that every character it kept reads back as it was.

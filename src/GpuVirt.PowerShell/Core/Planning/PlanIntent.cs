@@ -66,7 +66,7 @@ namespace GpuVirt.Core.Planning
     }
 
     /// <summary>The intent record as stored (JSON, like the change journal).</summary>
-    internal sealed class PlanIntentDocument
+    internal sealed class PlanIntentDocument : IStateDocument
     {
         public string? Format { get; set; }
         public int Version { get; set; }
@@ -121,24 +121,8 @@ namespace GpuVirt.Core.Planning
         /// <summary>The change in progress under the root, or null.</summary>
         public static PlanIntent? Read(HostRoot root)
         {
-            var full = root.Resolve(root.ResolveLinks(HostPath));
-            if (!System.IO.File.Exists(full)) return null;
-            var text = ChangeJournal.Decode(HostFiles.ReadBytes(full, HostPath));
-            PlanIntentDocument? doc;
-            try
-            {
-                doc = JsonSerializer.Deserialize<PlanIntentDocument>(text, ChangeJournal.SerializerOptions);
-            }
-            catch (JsonException e)
-            {
-                throw Unreadable($"it is not valid JSON ({e.Message})", e);
-            }
-            if (doc is null || doc.Format != FormatName || doc.Version < 1) throw Unreadable($"it does not start as a {FormatName} does", null);
-            if (doc.Version > FormatVersion)
-            {
-                throw new GpuVirtException(ErrorIds.ChangeRecordUnreadable, ErrorKind.InvalidData,
-                    $"'{HostPath}' was written by a newer GpuVirt (format version {doc.Version}): finish the interrupted change with that version.", HostPath);
-            }
+            var doc = ChangeJournal.ReadStateDocument<PlanIntentDocument>(root, HostPath, FormatName, FormatVersion, ErrorIds.ChangeRecordUnreadable, "change", Unreadable);
+            if (doc is null) return null;
             if (doc.Plans is null || doc.Plans.Any(p => p is null || p.Steps is null || p.Steps.Any(s => s is null) || p.StepsDone < 0 || p.StepsDone > p.Steps.Count))
                 throw Unreadable("its steps are missing or out of range", null);
             if (doc.Undo != null && (doc.Undo.Record is null || doc.Undo.StepsDone < 0))
