@@ -8,19 +8,6 @@ BeforeAll {
     $script:Uuid = '9f579710-6ffc-4201-987a-4ffa0fb1f3a5'
     $script:Gvt = '4a0a190f-dcf3-4def-9342-c48768f0c940'
 
-    function New-MdevctlDir([string] $Root) {
-        $etc = Join-Path $Root 'etc/mdevctl.d'
-        $null = New-Item -ItemType Directory -Force (Join-Path $etc 'scripts.d/callouts'), (Join-Path $etc 'scripts.d/notifiers')
-        $etc
-    }
-
-    function Invoke-Mdevctl([string] $Etc, [string] $Commands) {
-        # The real mdevctl, seeing the fixture's definitions as /etc/mdevctl.d.
-        $out = & unshare -m --propagation private sh -c "mount --bind '$Etc' /etc/mdevctl.d && $Commands" 2>&1
-        if ($LASTEXITCODE -ne 0) { throw "mdevctl: $out" }
-        $out -join "`n"
-    }
-
     function New-StandInSystemctl {
         # systemctl cannot run here (no systemd as PID 1): a stand-in that records each argv and answers 'enabled'.
         $dir = Join-Path ([IO.Path]::GetTempPath()) ('gpuvirt-systemctl-' + [guid]::NewGuid().ToString('N'))

@@ -8,19 +8,6 @@ BeforeAll {
     $script:Repo = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
     $script:Uuid = '30820a6f-b1a5-4503-91ca-0c10ba58692a'
     $script:Other = 'ba26a3e2-8e1e-4f39-9de7-b26bd210268a'
-
-    function New-MdevctlDir([string] $Root) {
-        $etc = Join-Path $Root 'etc/mdevctl.d'
-        $null = New-Item -ItemType Directory -Force (Join-Path $etc 'scripts.d/callouts'), (Join-Path $etc 'scripts.d/notifiers')
-        $etc
-    }
-
-    function Invoke-Mdevctl([string] $Etc, [string] $Commands) {
-        # The real mdevctl, seeing the fixture's definitions as /etc/mdevctl.d.
-        $out = & unshare -m --propagation private sh -c "mount --bind '$Etc' /etc/mdevctl.d && $Commands" 2>&1
-        if ($LASTEXITCODE -ne 0) { throw "mdevctl: $out" }
-        $out -join "`n"
-    }
 }
 
 Describe 'New-VgpuDevice -DefineOnly, -StartMode and -Attribute' {

@@ -115,4 +115,18 @@ function Get-JournalRecord {
     $doc.Records | Where-Object Id -EQ $Id
 }
 
-Export-ModuleMember -Function Get-JournalRecord, Get-TreeHash, Get-StandInCall, New-FixtureHost, Remove-FixtureHost, Get-LspciDevice, Set-HostFile, Get-GpuVirtPackage, Install-GpuVirtPackage, Invoke-PwshInProfile, ConvertTo-PwshLiteral, Get-PwshCommandLine, New-ProfileDirectory
+function New-MdevctlDir([string] $Root) {
+    <# The fixture's /etc/mdevctl.d with the script folders the real mdevctl expects. #>
+    $etc = Join-Path $Root 'etc/mdevctl.d'
+    $null = New-Item -ItemType Directory -Force (Join-Path $etc 'scripts.d/callouts'), (Join-Path $etc 'scripts.d/notifiers')
+    $etc
+}
+
+function Invoke-Mdevctl([string] $Etc, [string] $Commands) {
+    <# The real mdevctl, seeing the fixture's definitions as /etc/mdevctl.d (a bind mount in a private mount namespace). #>
+    $out = & unshare -m --propagation private sh -c "mount --bind '$Etc' /etc/mdevctl.d && $Commands" 2>&1
+    if ($LASTEXITCODE -ne 0) { throw "mdevctl: $out" }
+    $out -join "`n"
+}
+
+Export-ModuleMember -Function New-MdevctlDir, Invoke-Mdevctl, Get-JournalRecord, Get-TreeHash, Get-StandInCall, New-FixtureHost, Remove-FixtureHost, Get-LspciDevice, Set-HostFile, Get-GpuVirtPackage, Install-GpuVirtPackage, Invoke-PwshInProfile, ConvertTo-PwshLiteral, Get-PwshCommandLine, New-ProfileDirectory
