@@ -29,7 +29,7 @@ public class FieldFilesTests
         var fifo = Fifo(root.Path, "vendor");
 
         Assert.Equal(ErrorIds.HostFileNotRegular, Assert.Throws<GpuVirtException>(() => Sysfs.TryReadText(fifo)).ErrorId);
-        Assert.Equal(ErrorIds.HostFileNotRegular, Assert.Throws<GpuVirtException>(() => HostFiles.ReadBytes(fifo, "/etc/default/grub")).ErrorId);
+        Assert.Equal(ErrorIds.HostFileNotRegular, Assert.Throws<GpuVirtException>(() => FileReads.ReadBytes(fifo, "/etc/default/grub")).ErrorId);
         using var dir = SysfsDirectory.TryOpen(root.Path)!;
         Assert.Equal(ErrorIds.HostFileNotRegular, Assert.Throws<GpuVirtException>(() => dir.Text(SysfsDirectory.Name("vendor"))).ErrorId);
         Assert.Equal(ErrorIds.HostFileNotRegular, Assert.Throws<GpuVirtException>(() => dir.Hex(SysfsDirectory.Name("vendor"))).ErrorId);
@@ -58,7 +58,7 @@ public class FieldFilesTests
         using (var f = new FileStream(big, FileMode.CreateNew)) f.SetLength(2L * 1024 * 1024);
         var text = new string('a', 20000) + "\n";
         File.WriteAllText(Path.Combine(root.Path, "long"), text);
-        Assert.Equal(ErrorIds.HostFileTooLarge, Assert.Throws<GpuVirtException>(() => HostFiles.ReadBytes(big, "/x", 1024 * 1024)).ErrorId);
+        Assert.Equal(ErrorIds.HostFileTooLarge, Assert.Throws<GpuVirtException>(() => FileReads.ReadBytes(big, "/x", 1024 * 1024)).ErrorId);
         using var dir = SysfsDirectory.TryOpen(root.Path)!;
         Assert.Equal(ErrorIds.HostFileTooLarge, Assert.Throws<GpuVirtException>(() => dir.Text(SysfsDirectory.Name("big"))).ErrorId);
 

@@ -56,7 +56,7 @@ namespace GpuVirt.Core
             try
             {
                 // Through the one bounded, non-blocking reader: a FIFO or an endless file in its place is no database.
-                using var reader = new StreamReader(new MemoryStream(Boot.HostFiles.ReadBytes(path, path)));
+                using var reader = new StreamReader(new MemoryStream(FileReads.ReadBytes(path, path)));
                 db.Parse(reader);
             }
             catch (Exception e) when (e is IOException || e is UnauthorizedAccessException || e is GpuVirtException)

@@ -79,32 +79,17 @@ namespace GpuVirt.Core
         /// <summary>Refuses an open file that is a FIFO, a device or a socket (<see cref="ErrorIds.HostFileNotRegular"/>).</summary>
         internal static void CheckRegular(int fd, string path)
         {
-            var type = Boot.HostFiles.FileType(fd);
-            if (type != 0 && type != Boot.HostFiles.FileTypeRegular && type != Boot.HostFiles.FileTypeDirectory) throw Boot.HostFiles.NotRegular(path, type);
+            var type = FileReads.FileType(fd);
+            if (type != 0 && type != FileReads.FileTypeRegular && type != FileReads.FileTypeDirectory) throw FileReads.NotRegular(path, type);
         }
 
         /// <summary>The rest of a file whose first read filled <paramref name="first"/>, to its end or its bound.</summary>
         private static string ReadRest(int fd, string path, byte[] first, int maxBytes)
         {
-            using (var content = new MemoryStream())
-            {
-                content.Write(first, 0, first.Length);
-                var buffer = new byte[65536];
-                while (true)
-                {
-                    var n = LibC.read(fd, buffer, (IntPtr)buffer.Length).ToInt64();
-                    if (n < 0)
-                    {
-                        var errno = Marshal.GetLastWin32Error();
-                        if (errno == Errno.EINTR) continue;
-                        throw new GpuVirtException(ErrorIds.SysfsReadFailed, ErrorKind.ResourceUnavailable,
-                            $"Cannot read '{path}': {Errno.Describe(errno)} (errno {errno.ToString(CultureInfo.InvariantCulture)}).", path);
-                    }
-                    if (n == 0) return Encoding.UTF8.GetString(content.GetBuffer(), 0, (int)content.Length);
-                    if (content.Length + n > maxBytes) throw Boot.HostFiles.TooLarge(path, maxBytes);
-                    content.Write(buffer, 0, (int)n);
-                }
-            }
+            var bytes = FileReads.ReadToEnd(fd, path, first, maxBytes, errno =>
+                new GpuVirtException(ErrorIds.SysfsReadFailed, ErrorKind.ResourceUnavailable,
+                    $"Cannot read '{path}': {Errno.Describe(errno)} (errno {errno.ToString(CultureInfo.InvariantCulture)}).", path));
+            return Encoding.UTF8.GetString(bytes);
         }
 
         [ThreadStatic]

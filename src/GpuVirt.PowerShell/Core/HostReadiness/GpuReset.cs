@@ -67,7 +67,7 @@ namespace GpuVirt.Core.HostReadiness
             try
             {
                 // PCI Express config space is 4 KiB; the bound leaves room and stops an endless file.
-                config = Boot.HostFiles.ReadBytes(configPath, configPath, 64 * 1024);
+                config = FileReads.ReadBytes(configPath, configPath, 64 * 1024);
             }
             catch (GpuVirtException)
             {

@@ -97,7 +97,7 @@ namespace GpuVirt.Core.Journal
         {
             var full = Root.Resolve(HostPath);
             exists = File.Exists(full);
-            var records = exists ? Parse(Decode(HostFiles.ReadBytes(full, HostPath, MaxBytes)), HostPath) : importBootEdits ? ImportBootEdits() : new List<ChangeRecord>();
+            var records = exists ? Parse(Decode(FileReads.ReadBytes(full, HostPath, MaxBytes)), HostPath) : importBootEdits ? ImportBootEdits() : new List<ChangeRecord>();
             foreach (var r in records) r.Root = Root.Directory;
             Mark(records);
             return records;
@@ -118,7 +118,7 @@ namespace GpuVirt.Core.Journal
         {
             var full = root.Resolve(root.ResolveLinks(hostPath));
             if (!File.Exists(full)) return null;
-            var text = Decode(HostFiles.ReadBytes(full, hostPath));
+            var text = Decode(FileReads.ReadBytes(full, hostPath));
             T? doc;
             try
             {

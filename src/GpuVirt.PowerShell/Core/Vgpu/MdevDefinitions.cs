@@ -99,7 +99,7 @@ namespace GpuVirt.Core.Vgpu
                     string text;
                     try
                     {
-                        text = HostFiles.ReadUtf8(file, file, 1024 * 1024);
+                        text = FileReads.ReadUtf8(file, file, 1024 * 1024);
                     }
                     catch (GpuVirtException e)
                     {

@@ -59,7 +59,7 @@ namespace GpuVirt.Core.Vgpu
             var path = _root.Resolve(ProfileFile);
             if (!File.Exists(path)) return Array.Empty<SriovVgpuProfile>();
             var list = new List<SriovVgpuProfile>();
-            foreach (var raw in HostFiles.ReadUtf8(path, ProfileFile).Split('\n'))
+            foreach (var raw in FileReads.ReadUtf8(path, ProfileFile).Split('\n'))
             {
                 var line = raw.Trim();
                 if (line.Length == 0 || line.StartsWith("#", StringComparison.Ordinal)) continue;
@@ -93,8 +93,8 @@ namespace GpuVirt.Core.Vgpu
         {
             var unit = _root.Resolve(UnitFile);
             var script = _root.Resolve(RestoreScript);
-            return File.Exists(unit) && HostFiles.ReadUtf8(unit, UnitFile) == UnitText
-                && File.Exists(script) && HostFiles.ReadUtf8(script, RestoreScript) == ScriptText
+            return File.Exists(unit) && FileReads.ReadUtf8(unit, UnitFile) == UnitText
+                && File.Exists(script) && FileReads.ReadUtf8(script, RestoreScript) == ScriptText
                 && Sysfs.TryReadLink(_root.ResolveEntry(WantsLink)) == UnitFile;
         }
 
@@ -178,7 +178,7 @@ namespace GpuVirt.Core.Vgpu
             {
                 throw Sysfs.RootRequired(hostPath, "write", e);
             }
-            if (File.Exists(full) && HostFiles.ReadUtf8(full, hostPath) == content) return;
+            if (File.Exists(full) && FileReads.ReadUtf8(full, hostPath) == content) return;
             HostFiles.WriteAtomically(full, hostPath, content, mode);
         }
 
