@@ -101,6 +101,33 @@ Describe 'Item 1: member lists keep their host across a pipe' {
         finally { $sriov | Remove-FixtureHost }
     }
 
+    It 'Item 1: a vGPU''s Parent, a guest MMIO space''s Hostdevs and a doctor check''s Device keep their host into the next cmdlet, flat in JSON' {
+        # The guest's MMIO space: its hostdev addresses are R's, with the connection they were read through.
+        $vm = New-TestGuest $Libvirt
+        $null = Get-GpuDevice -Root $R -Connect $Uri 02:00.0 | Add-GpuHostdev -Domain $vm -WarningAction SilentlyContinue -ErrorAction Stop
+        $space = Get-GuestMmioSpace -Domain $vm -Root $R -Connect $Uri
+        @($space.Hostdevs | ForEach-Object { "$_ $($_.Root) $($_.Connect)" }) | Should -Be @("0000:02:00.0 $R $Uri")
+        @($space | ForEach-Object Hostdevs | Get-PciDevice -ErrorAction Stop | ForEach-Object { "$($_.Root) $($_.Address)" }) |
+            Should -Be @("$R 0000:02:00.0")
+        ($space | ConvertTo-Json -Compress -WarningAction Stop) | Should -Match '"Hostdevs":\["0000:02:00.0"\]'
+
+        # A doctor check's GPU.
+        $check = Test-GpuVirtHost -Root $R | Where-Object Device | Select-Object -First 1
+        $check.Device.Root | Should -Be $R
+        ($check | ForEach-Object Device | Get-GpuDevice -ErrorAction Stop).Root | Should -Be $R
+
+        # A vGPU's parent GPU.
+        $inUse = New-FixtureHost -Name InUse
+        try {
+            $vgpu = Get-VgpuDevice -Root $inUse.Root | Select-Object -First 1
+            $vgpu.Parent.Root | Should -Be $inUse.Root
+            $parent = $vgpu | ForEach-Object Parent | Get-GpuDevice -ErrorAction Stop
+            "$($parent.Root) $($parent.Address)" | Should -Be "$($inUse.Root) $($vgpu.Parent)"
+            ($vgpu | ConvertTo-Json -Compress -WarningAction Stop) | Should -Match ('"Parent":"' + [regex]::Escape("$($vgpu.Parent)") + '"')
+        }
+        finally { $inUse | Remove-FixtureHost }
+    }
+
     It 'Item 1: the lists stay flat in JSON and addresses in the tables, and keep their host through Export-Clixml and Import-Clixml' {
         $group = Get-IommuGroup -Root $R -Number 13
         $json = $group | ConvertTo-Json -Compress -WarningAction Stop

@@ -1,6 +1,9 @@
 using System.Collections.Generic;
 using System.Management.Automation;
 using GpuVirt.Core;
+using GpuVirt.Core.HostReadiness;
+using GpuVirt.Core.Mmio;
+using GpuVirt.Core.Vgpu;
 
 namespace GpuVirt.Commands
 {
@@ -45,6 +48,18 @@ namespace GpuVirt.Commands
         /// <summary>The bridge a function sits behind.</summary>
         public static PSObject? PciParentBridge(PSObject instance) =>
             instance.BaseObject is PciDevice d && d.ParentBridge is string a ? Carry(a, d) : null;
+
+        /// <summary>The parent device of a vGPU (the GPU, or the virtual function of an SR-IOV vGPU).</summary>
+        public static PSObject? VgpuParent(PSObject instance) =>
+            instance.BaseObject is VgpuDevice v && v.Parent.Length > 0 ? Carry(v.Parent, v) : null;
+
+        /// <summary>The PCI functions a guest's MMIO space was sized for.</summary>
+        public static IReadOnlyList<PSObject>? GuestMmioHostdevs(PSObject instance) =>
+            instance.BaseObject is GuestMmioSpace m ? Carry(m.Hostdevs, m) : null;
+
+        /// <summary>The GPU a per-GPU check of the doctor is about.</summary>
+        public static PSObject? HostCheckDevice(PSObject instance) =>
+            instance.BaseObject is GpuVirtHostCheck c && c.Device is string a ? Carry(a, c) : null;
 
         private static IReadOnlyList<PSObject> Carry(IReadOnlyList<string> addresses, HostObject owner)
         {
